@@ -1,0 +1,135 @@
+//! The aggregator's settings: the shared `nats` and `log` sections plus its own `aggregator`
+//! section. See `abacus_proto::settings` for how they are layered.
+
+use abacus_proto::settings::{invalid, LogSettings, NatsSettings, SettingsError, Validate};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub nats: NatsSettings,
+    pub log: LogSettings,
+    pub aggregator: AggregatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregatorSettings {
+    /// Stable name of this aggregator; part of every batch id. Defaults to the host name.
+    pub id: String,
+    /// Where statsd datagrams are received.
+    pub udp_address: SocketAddr,
+    /// Length of a flush interval. Windows are aligned to wall-clock multiples of it.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Datagrams longer than this are cut to this length.
+    pub max_datagram_bytes: usize,
+    /// How many finished batches may wait for NATS before new ones are dropped.
+    pub publish_buffer_batches: usize,
+    /// After shutdown is requested, how long to keep trying to publish what is buffered.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_publish_timeout: Duration,
+}
+
+impl Default for AggregatorSettings {
+    fn default() -> Self {
+        Self {
+            id: gethostname::gethostname().to_string_lossy().into_owned(),
+            udp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            flush_interval: Duration::from_secs(10),
+            max_datagram_bytes: 65_535,
+            publish_buffer_batches: 360,
+            shutdown_publish_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.nats.validate()?;
+        let settings = &self.aggregator;
+        if settings.id.trim().is_empty() {
+            return Err(invalid("aggregator.id", "must not be empty"));
+        }
+        // Graphite timestamps are whole seconds, so windows are too.
+        if settings.flush_interval < Duration::from_secs(1)
+            || settings.flush_interval.subsec_nanos() != 0
+        {
+            return Err(invalid(
+                "aggregator.flush_interval",
+                "must be a whole number of seconds, at least 1s",
+            ));
+        }
+        if settings.flush_interval.as_millis() > u128::from(u32::MAX) {
+            return Err(invalid("aggregator.flush_interval", "is too long"));
+        }
+        if settings.max_datagram_bytes == 0 {
+            return Err(invalid(
+                "aggregator.max_datagram_bytes",
+                "must be at least 1",
+            ));
+        }
+        if settings.publish_buffer_batches == 0 {
+            return Err(invalid(
+                "aggregator.publish_buffer_batches",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abacus_proto::settings::load;
+
+    fn load_file(contents: &str) -> Result<Config, SettingsError> {
+        let path = std::env::temp_dir().join(format!(
+            "abacus-aggregator-config-{}-{}.toml",
+            std::process::id(),
+            contents.len()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        let loaded = load::<Config>(Some(&path));
+        std::fs::remove_file(&path).unwrap();
+        loaded
+    }
+
+    #[test]
+    fn a_file_overrides_the_defaults() {
+        let config = load_file("[aggregator]\nflush_interval = \"2s\"\nid = \"edge-1\"\n").unwrap();
+        assert_eq!(config.aggregator.flush_interval, Duration::from_secs(2));
+        assert_eq!(config.aggregator.id, "edge-1");
+        assert_eq!(config.aggregator.udp_address.port(), 8125);
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_key() {
+        let cases = [
+            (
+                "[aggregator]\nflush_interval = \"soon\"\n",
+                "aggregator.flush_interval",
+            ),
+            (
+                "[aggregator]\nflush_interval = \"1500ms\"\n",
+                "aggregator.flush_interval",
+            ),
+            (
+                "[aggregator]\nudp_address = \"nowhere\"\n",
+                "aggregator.udp_address",
+            ),
+            (
+                "[aggregator]\nflush_intervall = \"1s\"\n",
+                "flush_intervall",
+            ),
+            ("[nats]\nstream = \"a.b\"\n", "nats.stream"),
+        ];
+        for (contents, key) in cases {
+            let error = load_file(contents).unwrap_err().to_string();
+            assert!(error.contains(key), "{contents:?} gave {error:?}");
+        }
+    }
+}

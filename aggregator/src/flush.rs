@@ -1,0 +1,122 @@
+//! Turning windows into batches: the wall-clock aligned flush schedule and the numbering that
+//! gives every batch an identity unique across restarts.
+
+use abacus_proto::v1::{FlushBatch, SeriesAggregate};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the unix epoch, the time unit of the wire schema.
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since_epoch| since_epoch.as_millis() as i64)
+}
+
+/// The flush schedule: windows are `[k * interval, (k + 1) * interval)` in wall-clock time, so
+/// every aggregator closes its windows at the same moments and their batches line up.
+#[derive(Debug)]
+pub struct WindowClock {
+    interval_ms: i64,
+    current_window_start_ms: i64,
+}
+
+impl WindowClock {
+    pub fn new(interval: Duration, now_ms: i64) -> Self {
+        let interval_ms = interval.as_millis() as i64;
+        Self {
+            interval_ms,
+            current_window_start_ms: now_ms - now_ms.rem_euclid(interval_ms),
+        }
+    }
+
+    pub fn current_window_start_ms(&self) -> i64 {
+        self.current_window_start_ms
+    }
+
+    /// How long until the current window ends, from `now_ms`.
+    pub fn time_until_window_end(&self, now_ms: i64) -> Duration {
+        let end_ms = self.current_window_start_ms + self.interval_ms;
+        Duration::from_millis(end_ms.saturating_sub(now_ms).max(0) as u64)
+    }
+
+    /// Closes the current window and returns its start. The next window is the one containing
+    /// `now_ms`, or the one right after the closed window if the timer fired a little early.
+    /// Windows skipped while the process was suspended simply had no samples.
+    pub fn close_window(&mut self, now_ms: i64) -> i64 {
+        let closed_start_ms = self.current_window_start_ms;
+        let window_containing_now = now_ms - now_ms.rem_euclid(self.interval_ms);
+        self.current_window_start_ms =
+            window_containing_now.max(closed_start_ms + self.interval_ms);
+        closed_start_ms
+    }
+}
+
+/// Seals windows into numbered batches for one incarnation of one aggregator.
+#[derive(Debug)]
+pub struct BatchSequencer {
+    aggregator_id: String,
+    incarnation: u64,
+    interval_length_ms: u32,
+    last_sequence: u64,
+}
+
+impl BatchSequencer {
+    pub fn new(aggregator_id: String, incarnation: u64, interval: Duration) -> Self {
+        Self {
+            aggregator_id,
+            incarnation,
+            interval_length_ms: interval.as_millis() as u32,
+            last_sequence: 0,
+        }
+    }
+
+    pub fn seal(
+        &mut self,
+        interval_start_unix_ms: i64,
+        series: Vec<SeriesAggregate>,
+    ) -> FlushBatch {
+        self.last_sequence += 1;
+        FlushBatch {
+            schema_version: abacus_proto::SCHEMA_VERSION,
+            aggregator_id: self.aggregator_id.clone(),
+            incarnation: self.incarnation,
+            sequence: self.last_sequence,
+            interval_start_unix_ms,
+            interval_length_ms: self.interval_length_ms,
+            series,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_aligned_to_wall_clock_multiples() {
+        let mut clock = WindowClock::new(Duration::from_secs(10), 1_700_000_003_500);
+        assert_eq!(clock.current_window_start_ms(), 1_700_000_000_000);
+        assert_eq!(
+            clock.time_until_window_end(1_700_000_003_500),
+            Duration::from_millis(6_500)
+        );
+        assert_eq!(clock.close_window(1_700_000_010_001), 1_700_000_000_000);
+        assert_eq!(clock.current_window_start_ms(), 1_700_000_010_000);
+    }
+
+    #[test]
+    fn a_timer_firing_early_still_advances_one_window() {
+        let mut clock = WindowClock::new(Duration::from_secs(10), 1_700_000_000_000);
+        assert_eq!(clock.close_window(1_700_000_009_998), 1_700_000_000_000);
+        assert_eq!(clock.current_window_start_ms(), 1_700_000_010_000);
+    }
+
+    #[test]
+    fn sequences_increase_by_one_from_one() {
+        let mut sequencer = BatchSequencer::new("a".into(), 42, Duration::from_secs(10));
+        let first = sequencer.seal(0, vec![]);
+        let second = sequencer.seal(10_000, vec![]);
+        assert_eq!((first.sequence, second.sequence), (1, 2));
+        assert_eq!(abacus_proto::batch_id(&second), "a-42-2");
+        assert_eq!(second.interval_length_ms, 10_000);
+    }
+}

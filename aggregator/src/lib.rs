@@ -1,0 +1,90 @@
+//! The Abacus aggregator: statsd in, one batch per flush interval out to NATS JetStream.
+//!
+//! * [`parse`]: the pure line parser.
+//! * [`aggregate`]: the per-window aggregation state.
+//! * [`flush`]: the aligned flush schedule and batch numbering.
+//! * [`server`]: the UDP receive loop that drives the other three.
+//! * [`publish`]: the publisher task that gets batches into JetStream, in order.
+//! * [`config`]: the settings.
+
+pub mod aggregate;
+pub mod config;
+pub mod flush;
+pub mod parse;
+pub mod publish;
+pub mod server;
+
+use anyhow::Context;
+use config::Config;
+use std::future::Future;
+use tokio::net::UdpSocket;
+use tracing::{error, info};
+
+/// The sockets the aggregator serves, bound before [`run`] so tests can bind port 0.
+pub struct Sockets {
+    pub udp: UdpSocket,
+}
+
+impl Sockets {
+    /// Binds the addresses named in the configuration.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let address = config.aggregator.udp_address;
+        let udp = UdpSocket::bind(address)
+            .await
+            .with_context(|| format!("cannot bind udp {address}"))?;
+        Ok(Self { udp })
+    }
+}
+
+/// Runs the aggregator until `shutdown` resolves, then publishes the partial window and
+/// whatever is still buffered (for at most `aggregator.shutdown_publish_timeout`).
+pub async fn run(
+    config: Config,
+    sockets: Sockets,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown = abacus_proto::shutdown::token_from(shutdown);
+    let settings = config.aggregator.clone();
+    let incarnation = flush::unix_now_ms() as u64;
+    info!(
+        aggregator_id = %settings.id,
+        incarnation,
+        udp = %sockets.udp.local_addr()?,
+        flush_interval = ?settings.flush_interval,
+        "aggregator starting"
+    );
+
+    let client = abacus_proto::stream::connect(&config.nats)
+        .await
+        .context("cannot connect to nats")?;
+    let context = async_nats::jetstream::new(client);
+    let (batch_sender, batch_receiver) =
+        tokio::sync::mpsc::channel(settings.publish_buffer_batches);
+    let publisher = tokio::spawn(publish::run(context, config.nats.clone(), batch_receiver));
+
+    let receive_loop = server::ReceiveLoop {
+        socket: sockets.udp,
+        sequencer: flush::BatchSequencer::new(
+            settings.id.clone(),
+            incarnation,
+            settings.flush_interval,
+        ),
+        settings: settings.clone(),
+        batches: batch_sender,
+        shutdown,
+    };
+    let stats = receive_loop.run().await;
+    info!(?stats, "receive loop stopped, publishing what is buffered");
+
+    match tokio::time::timeout(settings.shutdown_publish_timeout, publisher).await {
+        Ok(joined) => joined.context("publisher task failed")?,
+        Err(_) => {
+            error!(
+                timeout = ?settings.shutdown_publish_timeout,
+                "nats did not take the buffered batches in time; they are lost"
+            );
+        }
+    }
+    info!("aggregator stopped");
+    Ok(())
+}

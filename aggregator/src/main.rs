@@ -1,0 +1,14 @@
+//! `abacus-aggregator`: wires configuration, telemetry and [`abacus_aggregator::run`].
+
+use abacus_aggregator::{config::Config, run, Sockets};
+use abacus_proto::settings::{load_or_exit, CommandLine};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let command_line = CommandLine::parse();
+    let config: Config = load_or_exit("abacus-aggregator", command_line.config.as_deref());
+    abacus_proto::telemetry::init(&config.log);
+    let sockets = Sockets::bind(&config).await?;
+    run(config, sockets, abacus_proto::shutdown::signal()).await
+}

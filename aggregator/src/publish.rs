@@ -1,0 +1,79 @@
+//! Publishing finished batches to JetStream, in order, each exactly once in effect.
+//!
+//! Batches arrive on a bounded channel from the receive loop, so receiving never waits for NATS.
+//! Each is published with its batch id as `Nats-Msg-Id` and retried with capped backoff until
+//! JetStream acknowledges it; a retry of a publish that did land is dropped by JetStream's
+//! duplicate window. The task ends when the channel is closed and drained.
+
+use abacus_proto::settings::NatsSettings;
+use abacus_proto::v1::FlushBatch;
+use async_nats::jetstream::{self, message::PublishMessage};
+use prost::Message;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+pub async fn run(
+    context: jetstream::Context,
+    nats: NatsSettings,
+    mut batches: mpsc::Receiver<FlushBatch>,
+) {
+    let subject = abacus_proto::stream::flush_subject(&nats);
+    let mut retry_delay = FIRST_RETRY_DELAY;
+    while let Err(error) = abacus_proto::stream::ensure_stream(&context, &nats).await {
+        warn!(error = %format!("{error:#}"), stream = %nats.stream, "stream unavailable, retrying");
+        tokio::time::sleep(retry_delay).await;
+        retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
+    }
+    while let Some(batch) = batches.recv().await {
+        publish_until_acknowledged(&context, &subject, &batch).await;
+    }
+    debug!("publisher drained");
+}
+
+async fn publish_until_acknowledged(
+    context: &jetstream::Context,
+    subject: &str,
+    batch: &FlushBatch,
+) {
+    let batch_id = abacus_proto::batch_id(batch);
+    let payload = bytes::Bytes::from(batch.encode_to_vec());
+    let mut retry_delay = FIRST_RETRY_DELAY;
+    let mut failures = 0u32;
+    loop {
+        let message = PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(&batch_id);
+        let outcome = match context.send_publish(subject.to_owned(), message).await {
+            Ok(acknowledgement) => acknowledgement.await.map_err(anyhow::Error::from),
+            Err(error) => Err(anyhow::Error::from(error)),
+        };
+        match outcome {
+            Ok(acknowledgement) => {
+                if failures > 0 {
+                    info!(batch_id, failures, "batch published after retries");
+                }
+                debug!(
+                    batch_id,
+                    series = batch.series.len(),
+                    duplicate = acknowledgement.duplicate,
+                    "batch published"
+                );
+                return;
+            }
+            Err(error) => {
+                failures += 1;
+                // One line when publishing starts failing, then one every 10 failures, so an
+                // outage does not flood the log.
+                if failures == 1 || failures.is_multiple_of(10) {
+                    warn!(%error, batch_id, failures, "publish failed, retrying");
+                }
+                tokio::time::sleep(retry_delay).await;
+                retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+}

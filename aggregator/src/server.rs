@@ -1,0 +1,186 @@
+//! The receive loop: reads statsd datagrams from the UDP socket, folds every line into the
+//! current window, and at each window end hands the finished batch to the publisher.
+//!
+//! Receiving and flushing share one task, so a window is closed between two datagrams and no
+//! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
+//! publishing happen on the publisher task.
+
+use crate::aggregate::Aggregates;
+use crate::config::AggregatorSettings;
+use crate::flush::{unix_now_ms, BatchSequencer, WindowClock};
+use crate::parse::{self, ParseError};
+use abacus_proto::v1::FlushBatch;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+/// Counts of what the receive loop has seen since start-up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveStats {
+    pub packets_received: u64,
+    pub metrics_received: u64,
+    pub bad_lines_seen: u64,
+    pub batches_dropped: u64,
+}
+
+pub struct ReceiveLoop {
+    pub socket: UdpSocket,
+    pub settings: AggregatorSettings,
+    pub sequencer: BatchSequencer,
+    pub batches: mpsc::Sender<FlushBatch>,
+    pub shutdown: CancellationToken,
+}
+
+impl ReceiveLoop {
+    /// Runs until shutdown, then flushes the partial window and returns.
+    pub async fn run(mut self) -> ReceiveStats {
+        let mut aggregates = Aggregates::default();
+        let mut stats = ReceiveStats::default();
+        let mut bad_line_log = RateLimitedLog::new(5, Duration::from_secs(1));
+        let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
+        let mut datagram = vec![0u8; self.settings.max_datagram_bytes];
+        let window_end = tokio::time::sleep(clock.time_until_window_end(unix_now_ms()));
+        tokio::pin!(window_end);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => {
+                    // Datagrams the kernel already accepted belong to this window too.
+                    while let Ok((length, _peer)) = self.socket.try_recv_from(&mut datagram) {
+                        handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
+                    }
+                    let window_start = clock.current_window_start_ms();
+                    info!(window_start, "shutting down, flushing the partial window");
+                    self.flush(window_start, &mut aggregates, &mut stats);
+                    return stats;
+                }
+                _ = &mut window_end => {
+                    let window_start = clock.close_window(unix_now_ms());
+                    self.flush(window_start, &mut aggregates, &mut stats);
+                    let until_next_end = clock.time_until_window_end(unix_now_ms());
+                    window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
+                }
+                received = self.socket.recv_from(&mut datagram) => {
+                    let length = match received {
+                        Ok((length, _peer)) => length,
+                        Err(error) => {
+                            warn!(%error, "udp receive failed");
+                            continue;
+                        }
+                    };
+                    handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, window_start: i64, aggregates: &mut Aggregates, stats: &mut ReceiveStats) {
+        let series = aggregates.take_window();
+        if series.is_empty() {
+            return;
+        }
+        let batch = self.sequencer.seal(window_start, series);
+        debug!(
+            window_start,
+            sequence = batch.sequence,
+            series = batch.series.len(),
+            "window sealed"
+        );
+        if let Err(error) = self.batches.try_send(batch) {
+            stats.batches_dropped += 1;
+            error!(
+                %error,
+                dropped = stats.batches_dropped,
+                "publish buffer full, batch dropped"
+            );
+        }
+    }
+}
+
+/// Parses every line of one datagram into the window; a bad line is counted and logged and the
+/// rest of the datagram is still used.
+fn handle_datagram(
+    datagram: &[u8],
+    aggregates: &mut Aggregates,
+    stats: &mut ReceiveStats,
+    bad_line_log: &mut RateLimitedLog,
+) {
+    stats.packets_received += 1;
+    for line in parse::lines(datagram) {
+        match parse::parse_line(line) {
+            Ok(sample) => {
+                stats.metrics_received += 1;
+                aggregates.record(&sample);
+            }
+            Err(error) => {
+                stats.bad_lines_seen += 1;
+                log_bad_line(bad_line_log, line, error);
+            }
+        }
+    }
+}
+
+/// Logs a malformed line, at most a few times per second, with its first 200 bytes.
+fn log_bad_line(log: &mut RateLimitedLog, line: &[u8], error: ParseError) {
+    let Some(suppressed) = log.permit(Instant::now()) else {
+        return;
+    };
+    let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
+    warn!(%error, line = %shown, suppressed, "bad line");
+}
+
+/// Allows `limit` messages per `period`, and says how many were suppressed since the last one.
+struct RateLimitedLog {
+    limit: u32,
+    period: Duration,
+    period_start: Option<Instant>,
+    permitted_in_period: u32,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit,
+            period,
+            period_start: None,
+            permitted_in_period: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(suppressed since last permit)` if a message may be logged now.
+    fn permit(&mut self, now: Instant) -> Option<u64> {
+        let period_over = self
+            .period_start
+            .is_none_or(|start| now.duration_since(start) >= self.period);
+        if period_over {
+            self.period_start = Some(now);
+            self.permitted_in_period = 0;
+        }
+        if self.permitted_in_period >= self.limit {
+            self.suppressed += 1;
+            return None;
+        }
+        self.permitted_in_period += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bad_line_log_is_rate_limited_and_reports_what_it_suppressed() {
+        let mut log = RateLimitedLog::new(2, Duration::from_secs(1));
+        let start = Instant::now();
+        assert_eq!(log.permit(start), Some(0));
+        assert_eq!(log.permit(start), Some(0));
+        assert_eq!(log.permit(start), None);
+        assert_eq!(log.permit(start + Duration::from_millis(500)), None);
+        assert_eq!(log.permit(start + Duration::from_secs(1)), Some(2));
+    }
+}

@@ -1,0 +1,54 @@
+//! The API's settings: the shared `database`, `nats` and `log` sections plus its own `api`
+//! section. See `abacus_proto::settings` for how they are layered.
+
+use abacus_proto::settings::{
+    invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
+};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub database: DatabaseSettings,
+    pub nats: NatsSettings,
+    pub log: LogSettings,
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Where the HTTP server listens.
+    pub listen_address: SocketAddr,
+    /// Most datapoints one rendered series may have; a longer request is refused with 400.
+    pub max_points_per_series: usize,
+    /// Longest time a query may take before it is answered with 503.
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen_address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_points_per_series: 100_000,
+            query_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.database.validate()?;
+        self.nats.validate()?;
+        if self.api.max_points_per_series == 0 {
+            return Err(invalid("api.max_points_per_series", "must be at least 1"));
+        }
+        if self.api.query_timeout.is_zero() {
+            return Err(invalid("api.query_timeout", "must be longer than 0s"));
+        }
+        Ok(())
+    }
+}

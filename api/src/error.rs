@@ -1,0 +1,35 @@
+//! The API's errors and how they are answered: a status code and a JSON body
+//! `{"error": "<what is wrong>"}` naming the problem.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is wrong; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the query took longer than {0:?}")]
+    QueryTimeout(std::time::Duration),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(error) => {
+                tracing::error!(%error, "query failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}

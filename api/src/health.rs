@@ -1,0 +1,38 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (it can serve: PostgreSQL answers
+//! and NATS is connected). Both answer JSON.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database_check = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool);
+    let database_ready = matches!(
+        tokio::time::timeout(DATABASE_CHECK_TIMEOUT, database_check).await,
+        Ok(Ok(1))
+    );
+    let nats_ready = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let status = if database_ready && nats_ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ready: bool| if ready { "ok" } else { "unavailable" };
+    (
+        status,
+        Json(json!({
+            "status": word(database_ready && nats_ready),
+            "database": word(database_ready),
+            "nats": word(nats_ready),
+        })),
+    )
+}

@@ -1,0 +1,112 @@
+//! Graphite's time expressions for `from` and `until`, as a pure function of the text and the
+//! current time.
+//!
+//! Accepted: `now`; a relative offset `-<n><unit>` (or `+`) where the unit is one of
+//! s/sec/second(s), min/minute(s), h/hour(s), d/day(s), w/week(s), mon/month(s) (30 days) and
+//! y/year(s) (365 days), as in graphite-web; and unix seconds.
+
+/// Why a time expression was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeParseError {
+    #[error("{0:?} is not a time: use now, -<number><unit> (e.g. -1h) or unix seconds")]
+    Unrecognized(String),
+    #[error("{0:?} has an unknown unit: use s, min, h, d, w, mon or y")]
+    UnknownUnit(String),
+}
+
+/// Resolves a Graphite time expression to unix seconds.
+pub fn parse_time(text: &str, now_unix_seconds: i64) -> Result<i64, TimeParseError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(now_unix_seconds);
+    }
+    if let Some(offset) = text.strip_prefix('-') {
+        return Ok(now_unix_seconds - parse_offset_seconds(offset, text)?);
+    }
+    if let Some(offset) = text.strip_prefix('+') {
+        return Ok(now_unix_seconds + parse_offset_seconds(offset, text)?);
+    }
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| TimeParseError::Unrecognized(text.to_owned()));
+    }
+    Err(TimeParseError::Unrecognized(text.to_owned()))
+}
+
+fn parse_offset_seconds(offset: &str, whole: &str) -> Result<i64, TimeParseError> {
+    let digits_end = offset
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(offset.len());
+    let (amount, unit) = offset.split_at(digits_end);
+    if amount.is_empty() {
+        return Err(TimeParseError::Unrecognized(whole.to_owned()));
+    }
+    let amount: i64 = amount
+        .parse()
+        .map_err(|_| TimeParseError::Unrecognized(whole.to_owned()))?;
+    let unit_seconds = match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
+        "mon" | "month" | "months" => 30 * 86_400,
+        "y" | "year" | "years" => 365 * 86_400,
+        _ => return Err(TimeParseError::UnknownUnit(whole.to_owned())),
+    };
+    amount
+        .checked_mul(unit_seconds)
+        .ok_or_else(|| TimeParseError::Unrecognized(whole.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn accepted_expressions() {
+        let cases = [
+            ("now", NOW),
+            ("NOW", NOW),
+            ("-10s", NOW - 10),
+            ("-10min", NOW - 600),
+            ("-1h", NOW - 3_600),
+            ("-7d", NOW - 7 * 86_400),
+            ("-2w", NOW - 14 * 86_400),
+            ("-1mon", NOW - 30 * 86_400),
+            ("-1y", NOW - 365 * 86_400),
+            ("-3hours", NOW - 3 * 3_600),
+            ("+5min", NOW + 300),
+            ("1600000000", 1_600_000_000),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_time(text, NOW), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn refused_expressions() {
+        let cases = [
+            ("", TimeParseError::Unrecognized("".into())),
+            ("-h", TimeParseError::Unrecognized("-h".into())),
+            (
+                "-1fortnight",
+                TimeParseError::UnknownUnit("-1fortnight".into()),
+            ),
+            (
+                "yesterday-ish",
+                TimeParseError::Unrecognized("yesterday-ish".into()),
+            ),
+            (
+                "-99999999999999999999y",
+                TimeParseError::Unrecognized("-99999999999999999999y".into()),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_time(text, NOW), Err(expected), "{text}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The storage worker's settings: the shared `nats`, `database` and `log` sections plus its own
+//! `storage_worker` section. See `abacus_proto::settings` for how they are layered.
+
+use abacus_proto::settings::{
+    invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
+};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub storage_worker: StorageWorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageWorkerSettings {
+    /// Name of the durable JetStream consumer. Workers with the same name share the work.
+    pub consumer: String,
+    /// Most messages asked for in one pull.
+    pub fetch_batch: usize,
+    /// How long JetStream waits for an acknowledgement before redelivering a message.
+    #[serde(with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// Longest wait between two attempts to store a batch while PostgreSQL is failing.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_delay: Duration,
+}
+
+impl Default for StorageWorkerSettings {
+    fn default() -> Self {
+        Self {
+            consumer: "abacus-storage-worker".into(),
+            fetch_batch: 64,
+            ack_wait: Duration::from_secs(30),
+            max_retry_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.nats.validate()?;
+        self.database.validate()?;
+        let settings = &self.storage_worker;
+        let consumer_name_is_valid = !settings.consumer.is_empty()
+            && settings
+                .consumer
+                .chars()
+                .all(|character| character.is_ascii_alphanumeric() || "-_".contains(character));
+        if !consumer_name_is_valid {
+            return Err(invalid(
+                "storage_worker.consumer",
+                "must be letters, digits, - and _ only",
+            ));
+        }
+        if settings.fetch_batch == 0 {
+            return Err(invalid("storage_worker.fetch_batch", "must be at least 1"));
+        }
+        if settings.ack_wait < Duration::from_secs(1) {
+            return Err(invalid("storage_worker.ack_wait", "must be at least 1s"));
+        }
+        if settings.max_retry_delay.is_zero() {
+            return Err(invalid(
+                "storage_worker.max_retry_delay",
+                "must be longer than 0s",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! The Abacus storage worker: a durable JetStream consumer that persists flush batches to
+//! PostgreSQL, idempotently. It is the only component that writes to PostgreSQL.
+//!
+//! * [`consume`]: the consumer loop and its acknowledgement rules.
+//! * [`store`]: writing one batch in one transaction, and the embedded migrations.
+//! * [`config`]: the settings.
+
+pub mod config;
+pub mod consume;
+pub mod store;
+
+use anyhow::Context;
+use config::Config;
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use tracing::info;
+
+/// Connects to PostgreSQL with the configured pool settings.
+pub async fn connect_database(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    PgPoolOptions::new()
+        .max_connections(config.database.max_connections)
+        .acquire_timeout(config.database.acquire_timeout)
+        .connect(&config.database.url)
+        .await
+        .context("cannot connect to postgresql")
+}
+
+/// Applies the schema migrations, then consumes batches until `shutdown` resolves. A batch
+/// being stored when shutdown comes is finished and acknowledged first.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown = abacus_proto::shutdown::token_from(shutdown);
+    let pool = connect_database(&config).await?;
+    store::MIGRATOR
+        .run(&pool)
+        .await
+        .context("cannot apply database migrations")?;
+    info!("database schema is up to date");
+
+    let client = abacus_proto::stream::connect(&config.nats)
+        .await
+        .context("cannot connect to nats")?;
+    let consume_loop = consume::ConsumeLoop {
+        context: async_nats::jetstream::new(client),
+        nats: config.nats.clone(),
+        settings: config.storage_worker.clone(),
+        pool: pool.clone(),
+        shutdown,
+    };
+    consume_loop.run().await?;
+    pool.close().await;
+    info!("storage worker stopped");
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! The harness of the black-box integration tests: the three real services, started in-process
+//! through their `run` functions, against the real PostgreSQL and NATS.
+//!
+//! Each [`Pipeline`] gets its own database (created fresh, dropped at the end) and its own
+//! JetStream stream and subjects, so tests run in parallel without seeing each other's data.
+//! Where the servers are comes from `DATABASE_URL` and `NATS_URL` (set by `make test`), with the
+//! local default ports as fallback.
+
+use abacus_proto::settings::{DatabaseSettings, NatsSettings};
+use anyhow::{bail, Context};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for a value to appear before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn database_server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A database created for one test.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    server_url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> anyhow::Result<Self> {
+        let server_url = database_server_url();
+        let name = format!("abacus_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server_url)
+            .await
+            .with_context(|| format!("cannot connect to {server_url}"))?;
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await?;
+        let url = replace_database_name(&server_url, &name);
+        Ok(Self {
+            name,
+            url,
+            server_url,
+        })
+    }
+
+    pub async fn drop_database(&self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&self.server_url).await?;
+        sqlx::query(&format!(
+            "drop database if exists {} with (force)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Swaps the database name in a PostgreSQL URL, keeping user, host and query parameters.
+fn replace_database_name(url: &str, database: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = without_query.find("://").map_or(0, |index| index + 3);
+    let base = match without_query[scheme_end..].find('/') {
+        Some(slash) => &without_query[..scheme_end + slash],
+        None => without_query,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// NATS settings with a stream and subjects no other test uses.
+pub fn unique_nats_settings() -> NatsSettings {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    NatsSettings {
+        url: nats_url(),
+        stream: format!("ABACUS_TEST_{unique}"),
+        subject_prefix: format!("abacus_test_{unique}"),
+        max_age: Duration::from_secs(3600),
+        ..NatsSettings::default()
+    }
+}
+
+/// A service running on its own task, stopped by resolving its shutdown future.
+pub struct RunningService {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningService {
+    pub fn spawn<F, Fut>(start: F) -> Self
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        Self {
+            stop: Some(stop),
+            task: tokio::spawn(start(shutdown)),
+        }
+    }
+
+    /// Resolves the shutdown future and waits for the service to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .context("service did not stop within 30s")??
+    }
+}
+
+/// Everything a pipeline test needs to start the services its own way.
+pub struct PipelineSettings {
+    pub database: TestDatabase,
+    pub nats: NatsSettings,
+    pub flush_interval: Duration,
+}
+
+impl PipelineSettings {
+    pub async fn new(flush_interval: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            database: TestDatabase::create().await?,
+            nats: unique_nats_settings(),
+            flush_interval,
+        })
+    }
+
+    pub fn database_settings(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database.url.clone(),
+            max_connections: 4,
+            ..DatabaseSettings::default()
+        }
+    }
+
+    pub fn aggregator_config(&self) -> abacus_aggregator::config::Config {
+        let mut config = abacus_aggregator::config::Config {
+            nats: self.nats.clone(),
+            ..Default::default()
+        };
+        config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
+        config.aggregator.flush_interval = self.flush_interval;
+        config
+    }
+
+    pub fn storage_worker_config(&self) -> abacus_storage_worker::config::Config {
+        abacus_storage_worker::config::Config {
+            nats: self.nats.clone(),
+            database: self.database_settings(),
+            ..Default::default()
+        }
+    }
+
+    pub fn api_config(&self) -> abacus_api::config::Config {
+        abacus_api::config::Config {
+            nats: self.nats.clone(),
+            database: self.database_settings(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The three services, each on an ephemeral port.
+pub struct Pipeline {
+    pub settings: PipelineSettings,
+    pub statsd_address: SocketAddr,
+    pub api_base_url: String,
+    pub aggregator: Option<RunningService>,
+    pub storage_worker: Option<RunningService>,
+    pub api: Option<RunningService>,
+    http: reqwest::Client,
+}
+
+impl Pipeline {
+    /// Starts all three services with the aggregator stopped by its own shutdown future.
+    pub async fn start(flush_interval: Duration) -> anyhow::Result<Self> {
+        let settings = PipelineSettings::new(flush_interval).await?;
+        let aggregator_config = settings.aggregator_config();
+        let (statsd_address, aggregator) = start_aggregator(aggregator_config, None).await?;
+        Self::start_with_aggregator(settings, statsd_address, Some(aggregator)).await
+    }
+
+    /// Starts the storage worker and the API around an aggregator the caller started.
+    pub async fn start_with_aggregator(
+        settings: PipelineSettings,
+        statsd_address: SocketAddr,
+        aggregator: Option<RunningService>,
+    ) -> anyhow::Result<Self> {
+        let worker_config = settings.storage_worker_config();
+        let storage_worker = RunningService::spawn(move |shutdown| {
+            abacus_storage_worker::run(worker_config, shutdown)
+        });
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api_base_url = format!("http://{}", api_listener.local_addr()?);
+        let api_config = settings.api_config();
+        let api = RunningService::spawn(move |shutdown| {
+            abacus_api::run(api_config, api_listener, shutdown)
+        });
+        Ok(Self {
+            settings,
+            statsd_address,
+            api_base_url,
+            aggregator,
+            storage_worker: Some(storage_worker),
+            api: Some(api),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Sends one UDP datagram to the aggregator.
+    pub async fn send_statsd(&self, datagram: &str) -> anyhow::Result<()> {
+        send_datagram(self.statsd_address, datagram).await
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .get(format!("{}{path_and_query}", self.api_base_url))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    /// The datapoints of the one series `/render` returns for `target` over the last hour, or
+    /// `None` while the series does not exist yet.
+    pub async fn datapoints(
+        &self,
+        target: &str,
+    ) -> anyhow::Result<Option<Vec<(Option<f64>, i64)>>> {
+        let (status, body) = self
+            .get_json(&format!(
+                "/render?target={target}&from=-1h&until=now&format=json"
+            ))
+            .await?;
+        if status != 200 {
+            return Ok(None);
+        }
+        let series = body.as_array().context("render answers an array")?;
+        let Some(first) = series.first() else {
+            return Ok(None);
+        };
+        if series.len() != 1 {
+            bail!("expected one series for {target}, got {body}");
+        }
+        let points = first["datapoints"]
+            .as_array()
+            .context("datapoints is an array")?
+            .iter()
+            .map(|point| (point[0].as_f64(), point[1].as_i64().unwrap_or_default()))
+            .collect();
+        Ok(Some(points))
+    }
+
+    /// Polls `/render` until `accept` holds for the datapoints of `target`, and returns them.
+    pub async fn wait_for_datapoints(
+        &self,
+        target: &str,
+        what: &str,
+        accept: impl Fn(&[(Option<f64>, i64)]) -> bool,
+    ) -> anyhow::Result<Vec<(Option<f64>, i64)>> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut last_seen = None;
+        while Instant::now() < deadline {
+            if let Some(points) = self.datapoints(target).await? {
+                if accept(&points) {
+                    return Ok(points);
+                }
+                last_seen = Some(points);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let non_null = non_null(&last_seen.unwrap_or_default());
+        bail!("{target}: gave up waiting for {what}; last non-null datapoints: {non_null:?}")
+    }
+
+    /// Stops every service still running and drops the test database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for service in [
+            self.aggregator.take(),
+            self.storage_worker.take(),
+            self.api.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            service.stop().await?;
+        }
+        let client = abacus_proto::stream::connect(&self.settings.nats).await?;
+        async_nats::jetstream::new(client)
+            .delete_stream(&self.settings.nats.stream)
+            .await
+            .context("cannot delete the test stream")?;
+        self.settings.database.drop_database().await
+    }
+}
+
+/// Binds a UDP port on loopback and starts an aggregator on it. With `shutdown` the caller
+/// supplies the shutdown future (for example the real signal handler); otherwise the returned
+/// service stops it.
+pub async fn start_aggregator(
+    config: abacus_aggregator::config::Config,
+    shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+) -> anyhow::Result<(SocketAddr, RunningService)> {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let address = udp.local_addr()?;
+    let sockets = abacus_aggregator::Sockets { udp };
+    let service = match shutdown {
+        None => {
+            RunningService::spawn(move |shutdown| abacus_aggregator::run(config, sockets, shutdown))
+        }
+        Some(shutdown) => {
+            RunningService::spawn(move |_unused| abacus_aggregator::run(config, sockets, shutdown))
+        }
+    };
+    Ok((address, service))
+}
+
+pub async fn send_datagram(address: SocketAddr, datagram: &str) -> anyhow::Result<()> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    socket.send_to(datagram.as_bytes(), address).await?;
+    Ok(())
+}
+
+/// The datapoints that have a value, for readable failure messages.
+pub fn non_null(points: &[(Option<f64>, i64)]) -> Vec<(f64, i64)> {
+    points
+        .iter()
+        .filter_map(|(value, timestamp)| value.map(|value| (value, *timestamp)))
+        .collect()
+}
+
+/// The sum of the non-null datapoints.
+pub fn total(points: &[(Option<f64>, i64)]) -> f64 {
+    points.iter().filter_map(|(value, _)| *value).sum()
+}
+
+/// The latest non-null datapoint.
+pub fn latest(points: &[(Option<f64>, i64)]) -> Option<f64> {
+    points.iter().rev().find_map(|(value, _)| *value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/t",
+            ),
+            (
+                "postgres://u:p@h/abacus?sslmode=disable",
+                "postgres://u:p@h/t?sslmode=disable",
+            ),
+            ("postgres://h:5432", "postgres://h:5432/t"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(replace_database_name(url, "t"), expected);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! End to end: statsd datagrams into the aggregator, out of `/render`, through the real NATS
+//! JetStream and PostgreSQL.
+
+use abacus_proto::v1::{
+    series_aggregate::Aggregate, CounterAggregate, FlushBatch, SeriesAggregate,
+};
+use abacus_tests::{latest, non_null, total, Pipeline};
+use prost::Message;
+use std::time::Duration;
+
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn a_sampled_counter_is_scaled_by_its_sample_rate() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    for _ in 0..3 {
+        pipeline.send_statsd("sampled:1|c|@0.1").await?;
+    }
+    let points = pipeline
+        .wait_for_datapoints("sampled", "a total of 30", |points| total(points) >= 30.0)
+        .await?;
+    assert!(
+        (total(&points) - 30.0).abs() < 1e-9,
+        "{:?}",
+        non_null(&points)
+    );
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_gauge_is_set_then_moved_by_a_delta() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline.send_statsd("temperature:50|g").await?;
+    pipeline
+        .wait_for_datapoints("temperature", "the gauge at 50", |points| {
+            latest(points) == Some(50.0)
+        })
+        .await?;
+    pipeline.send_statsd("temperature:-3|g").await?;
+    let points = pipeline
+        .wait_for_datapoints("temperature", "the gauge at 47", |points| {
+            latest(points) == Some(47.0)
+        })
+        .await?;
+    // Once set, a gauge keeps its value in quiet intervals up to now.
+    let first_value_index = points
+        .iter()
+        .position(|(value, _)| value.is_some())
+        .unwrap();
+    let last_past_index = points.len() - 2;
+    assert!(
+        points[first_value_index..=last_past_index]
+            .iter()
+            .all(|(value, _)| value.is_some()),
+        "{:?}",
+        non_null(&points)
+    );
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn samples_of_two_flush_intervals_land_in_two_datapoints() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline.send_statsd("logins:2|c").await?;
+    pipeline
+        .wait_for_datapoints("logins", "the first interval", |points| {
+            total(points) == 2.0
+        })
+        .await?;
+    pipeline.send_statsd("logins:5|c").await?;
+    let points = pipeline
+        .wait_for_datapoints("logins", "the second interval", |points| {
+            total(points) == 7.0
+        })
+        .await?;
+    let non_zero: Vec<f64> = points
+        .iter()
+        .filter_map(|(value, _)| *value)
+        .filter(|value| *value != 0.0)
+        .collect();
+    assert_eq!(non_zero, vec![2.0, 5.0], "{:?}", non_null(&points));
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_bad_line_does_not_lose_the_good_lines_around_it() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline
+        .send_statsd("mixed:1|c\nthis is not statsd\nmixed:x|c\n\nmixed:2|c\n")
+        .await?;
+    let points = pipeline
+        .wait_for_datapoints("mixed", "a total of 3", |points| total(points) >= 3.0)
+        .await?;
+    assert_eq!(total(&points), 3.0, "{:?}", non_null(&points));
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_batch_delivered_twice_is_counted_once() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let nats = &pipeline.settings.nats;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let batch = FlushBatch {
+        schema_version: abacus_proto::SCHEMA_VERSION,
+        aggregator_id: "replayer".into(),
+        incarnation: 1,
+        sequence: 1,
+        interval_start_unix_ms: now_ms - now_ms % 10_000 - 10_000,
+        interval_length_ms: 10_000,
+        series: vec![SeriesAggregate {
+            name: "replayed".into(),
+            tags: vec![],
+            aggregate: Some(Aggregate::Counter(CounterAggregate { count: 7.0 })),
+        }],
+    };
+    let client = abacus_proto::stream::connect(nats).await?;
+    let context = async_nats::jetstream::new(client);
+    let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
+    let subject = abacus_proto::stream::flush_subject(nats);
+    // Without a message id JetStream keeps both copies, so the worker sees the batch twice.
+    for _ in 0..2 {
+        context
+            .publish(subject.clone(), batch.encode_to_vec().into())
+            .await?
+            .await?;
+    }
+    pipeline
+        .wait_for_datapoints("replayed", "the batch", |points| total(points) >= 7.0)
+        .await?;
+    wait_until_consumer_is_idle(&stream, &pipeline).await?;
+    let points = pipeline.datapoints("replayed").await?.unwrap_or_default();
+    assert_eq!(total(&points), 7.0, "{:?}", non_null(&points));
+    pipeline.stop().await
+}
+
+/// Waits until the storage worker's consumer has acknowledged everything in the stream.
+async fn wait_until_consumer_is_idle(
+    stream: &async_nats::jetstream::stream::Stream,
+    pipeline: &Pipeline,
+) -> anyhow::Result<()> {
+    let consumer_name = pipeline
+        .settings
+        .storage_worker_config()
+        .storage_worker
+        .consumer;
+    let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
+    while std::time::Instant::now() < deadline {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer(&consumer_name)
+            .await
+            .map_err(|error| anyhow::anyhow!(error))?;
+        let info = consumer.info().await?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= 2
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the storage worker did not acknowledge both copies in time")
+}
+
+#[tokio::test]
+async fn readiness_reports_database_and_nats() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let (status, body) = pipeline.get_json("/healthz").await?;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
+    loop {
+        let (status, body) = pipeline.get_json("/readyz").await?;
+        if status == 200 {
+            assert_eq!(body["database"], "ok");
+            assert_eq!(body["nats"], "ok");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn bad_render_requests_get_a_json_error() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let cases = [
+        ("/render?from=-1h", "missing parameter: target"),
+        ("/render?target=a&from=-1fortnight", "unknown unit"),
+        (
+            "/render?target=a&from=now&until=-1h",
+            "from must be before until",
+        ),
+    ];
+    for (path, expected) in cases {
+        let (status, body) = pipeline.get_json(path).await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{path}: {body}");
+    }
+    pipeline.stop().await
+}
