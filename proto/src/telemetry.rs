@@ -13,8 +13,11 @@ pub fn init(settings: &LogSettings) {
         );
         EnvFilter::new("info")
     });
+    // Colours only for a person at a terminal: `make run` and log collectors read a pipe.
+    let stderr_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(stderr_is_terminal)
         .with_writer(std::io::stderr);
     match settings.format {
         LogFormat::Text => builder.init(),

@@ -1,0 +1,41 @@
+# Developer entry points for Abacus. `make` alone lists the targets.
+#
+# `run` and `test` go through deploy/local/with-services.sh, which finds (or starts) a
+# PostgreSQL and a NATS JetStream server and exports DATABASE_URL / NATS_URL; set those
+# yourself to point at other servers.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# Recipes are plain commands; no built-in suffix rules are needed.
+MAKEFLAGS += --no-builtin-rules
+
+WITH_SERVICES := bash deploy/local/with-services.sh
+
+.PHONY: help run test lint build fmt clean-data
+
+help: ## List the targets
+	@echo "Usage: make TARGET"
+	@echo
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-11s %s\n", $$1, $$2 }'
+
+run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops them)
+	$(WITH_SERVICES) bash deploy/local/run-stack.sh
+
+# Plain `cargo test` output on purpose: CI parses it.
+test: ## Run all tests, with PostgreSQL and NATS provided
+	$(WITH_SERVICES) cargo test --workspace --all-targets
+
+lint: ## Check formatting and run clippy with warnings as errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build: ## Build the release binaries
+	cargo build --workspace --release --bins
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean-data: ## Stop the private PostgreSQL/NATS servers started for run/test and delete .data/
+	$(WITH_SERVICES) --clean
