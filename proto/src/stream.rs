@@ -1,6 +1,10 @@
 //! The JetStream stream between the aggregator and the storage worker: its subjects, its
-//! configuration, and connecting to it. Both sides create the stream if it is missing, with the
-//! same configuration, so either can start first.
+//! configuration, and connecting to it. Both sides create the stream if it is missing (or bring
+//! an older one up to date), with the same configuration, so either can start first.
+//!
+//! Subjects: `<prefix>.flush` carries flush batches; `<prefix>.dead-letter` keeps the messages
+//! the storage worker could never store, with the reason in the [`DEAD_LETTER_REASON_HEADER`]
+//! header, so they can be inspected and replayed instead of blocking the stream.
 
 use crate::settings::NatsSettings;
 use async_nats::jetstream;
@@ -10,11 +14,19 @@ pub fn flush_subject(settings: &NatsSettings) -> String {
     format!("{}.flush", settings.subject_prefix)
 }
 
+/// The subject of messages the storage worker gave up on.
+pub fn dead_letter_subject(settings: &NatsSettings) -> String {
+    format!("{}.dead-letter", settings.subject_prefix)
+}
+
+/// The header of a dead-lettered message that says why it could not be stored.
+pub const DEAD_LETTER_REASON_HEADER: &str = "Abacus-Dead-Letter-Reason";
+
 /// The stream configuration both sides agree on.
 pub fn stream_config(settings: &NatsSettings) -> jetstream::stream::Config {
     jetstream::stream::Config {
         name: settings.stream.clone(),
-        subjects: vec![flush_subject(settings)],
+        subjects: vec![flush_subject(settings), dead_letter_subject(settings)],
         duplicate_window: settings.duplicate_window,
         max_age: settings.max_age,
         storage: jetstream::stream::StorageType::File,
@@ -34,14 +46,19 @@ pub async fn connect(
         .await
 }
 
-/// Returns the stream, creating it if it does not exist yet.
+/// Returns the stream, creating it if it does not exist yet and updating its configuration if
+/// an older version of Abacus created it differently.
 pub async fn ensure_stream(
     context: &jetstream::Context,
     settings: &NatsSettings,
 ) -> anyhow::Result<jetstream::stream::Stream> {
     use anyhow::Context as _;
     context
-        .get_or_create_stream(stream_config(settings))
+        .create_or_update_stream(stream_config(settings))
         .await
-        .with_context(|| format!("cannot get or create stream {}", settings.stream))
+        .with_context(|| format!("cannot create or update stream {}", settings.stream))?;
+    context
+        .get_stream(&settings.stream)
+        .await
+        .with_context(|| format!("cannot get stream {}", settings.stream))
 }

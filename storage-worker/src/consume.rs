@@ -4,8 +4,9 @@
 //! A message is acknowledged when its batch is stored or recognized as already stored. While
 //! PostgreSQL fails, the message is handed back (`nak` with a delay) and the loop backs off, so
 //! nothing is lost and JetStream redelivers it. A message that can never be stored (it does not
-//! decode, or its schema version is unknown) is terminated with a logged reason so it cannot
-//! block the stream.
+//! decode, or its schema version is unknown) is copied to the dead-letter subject with the
+//! reason in a header, counted, and only then terminated, so it can neither block the stream nor
+//! vanish.
 
 use crate::config::StorageWorkerSettings;
 use crate::store::{self, StoreOutcome};
@@ -28,7 +29,7 @@ const PULL_EXPIRY: Duration = Duration::from_millis(500);
 enum Disposition {
     Acknowledge,
     RetryLater,
-    Terminate,
+    DeadLetter { reason: String },
 }
 
 pub struct ConsumeLoop {
@@ -47,6 +48,7 @@ impl ConsumeLoop {
         info!(consumer = %self.settings.consumer, stream = %self.nats.stream, "consuming");
         let mut retry_delay = FIRST_RETRY_DELAY;
         let mut database_failing = false;
+        let mut dead_lettered: u64 = 0;
         while !self.shutdown.is_cancelled() {
             let pulled = consumer
                 .fetch()
@@ -88,9 +90,24 @@ impl ConsumeLoop {
                             warn!(%error, "acknowledgement failed after commit");
                         }
                     }
-                    Disposition::Terminate => {
-                        if let Err(error) = message.ack_with(AckKind::Term).await {
-                            warn!(%error, "terminating a poison message failed");
+                    Disposition::DeadLetter { reason } => {
+                        match self.dead_letter(&message, &reason).await {
+                            Ok(()) => {
+                                dead_lettered += 1;
+                                error!(
+                                    reason,
+                                    dead_lettered, "message moved to the dead-letter subject"
+                                );
+                                if let Err(error) = message.ack_with(AckKind::Term).await {
+                                    warn!(%error, "terminating a dead-lettered message failed");
+                                }
+                            }
+                            Err(error) => {
+                                warn!(error = %format!("{error:#}"), "dead-lettering failed, retrying later");
+                                let _ = message.ack_with(AckKind::Nak(Some(retry_delay))).await;
+                                self.pause(retry_delay).await;
+                                retry_delay = (retry_delay * 2).min(self.settings.max_retry_delay);
+                            }
                         }
                     }
                     Disposition::RetryLater => {
@@ -115,8 +132,9 @@ impl ConsumeLoop {
         let batch = match FlushBatch::decode(payload) {
             Ok(batch) => batch,
             Err(error) => {
-                error!(%error, bytes = payload.len(), "undecodable message terminated");
-                return Disposition::Terminate;
+                return Disposition::DeadLetter {
+                    reason: format!("not a flush batch: {error}"),
+                };
             }
         };
         let batch_id = abacus_proto::batch_id(&batch);
@@ -136,11 +154,35 @@ impl ConsumeLoop {
                 debug!(%error, batch_id, "storing failed");
                 Disposition::RetryLater
             }
-            Err(error) => {
-                error!(%error, batch_id, "batch cannot be stored, terminated");
-                Disposition::Terminate
-            }
+            Err(error) => Disposition::DeadLetter {
+                reason: format!("batch {batch_id}: {error}"),
+            },
         }
+    }
+
+    /// Publishes a copy of the message on the dead-letter subject, with why it was given up and
+    /// where it came from, and waits for JetStream to store it.
+    async fn dead_letter(&self, message: &jetstream::Message, reason: &str) -> anyhow::Result<()> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(abacus_proto::stream::DEAD_LETTER_REASON_HEADER, reason);
+        headers.insert("Abacus-Original-Subject", message.subject.as_str());
+        if let Ok(info) = message.info() {
+            headers.insert(
+                "Abacus-Original-Sequence",
+                info.stream_sequence.to_string().as_str(),
+            );
+        }
+        self.context
+            .publish_with_headers(
+                abacus_proto::stream::dead_letter_subject(&self.nats),
+                headers,
+                message.payload.clone(),
+            )
+            .await
+            .context("cannot publish to the dead-letter subject")?
+            .await
+            .context("the dead-letter subject did not acknowledge")?;
+        Ok(())
     }
 
     /// Gets or creates the durable consumer, retrying while NATS is unavailable. `None` when

@@ -5,8 +5,12 @@
 //! Concurrent workers holding the same batch serialize on that row, so only one applies it.
 //! Series are created or touched with one statement per batch, and samples are written with one
 //! `unnest` statement per kind: the number of round-trips does not grow with the batch.
+//! Counters and gauges are merged on write; timers and sets are appended and merged on read,
+//! because merging them needs the histogram or sketch decoded.
 
-use abacus_proto::v1::{series_aggregate::Aggregate, FlushBatch, SeriesAggregate};
+use abacus_proto::v1::{
+    series_aggregate::Aggregate, FlushBatch, SeriesAggregate, SetAggregate, TimerAggregate,
+};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -67,17 +71,19 @@ pub fn catalog_tags(series: &SeriesAggregate) -> Vec<String> {
 
 /// Columns of the rows of one batch, ready to be passed to PostgreSQL as arrays.
 #[derive(Default)]
-struct BatchColumns {
+struct BatchColumns<'batch> {
     series_kinds: Vec<&'static str>,
     series_names: Vec<String>,
     /// Comma-joined tags; a DogStatsD tag cannot contain a comma.
     series_tags: Vec<String>,
     counters: Vec<(usize, f64)>,
     gauges: Vec<(usize, f64)>,
+    timers: Vec<(usize, &'batch TimerAggregate)>,
+    sets: Vec<(usize, &'batch SetAggregate)>,
 }
 
-impl BatchColumns {
-    fn from_batch(batch: &FlushBatch) -> Result<Self, StoreError> {
+impl<'batch> BatchColumns<'batch> {
+    fn from_batch(batch: &'batch FlushBatch) -> Result<Self, StoreError> {
         let mut columns = BatchColumns::default();
         let mut index_by_series: HashMap<(&'static str, String, String), usize> = HashMap::new();
         for series in &batch.series {
@@ -100,11 +106,23 @@ impl BatchColumns {
             match aggregate {
                 Aggregate::Counter(counter) => columns.counters.push((index, counter.count)),
                 Aggregate::Gauge(gauge) => columns.gauges.push((index, gauge.value)),
-                Aggregate::Timer(_) | Aggregate::Set(_) => {
-                    return Err(StoreError::InvalidBatch(format!(
-                        "series {:?}: {kind} aggregates are not stored by this version",
-                        series.name
-                    )));
+                Aggregate::Timer(timer) => {
+                    if timer.hdr_histogram.is_empty() {
+                        return Err(StoreError::InvalidBatch(format!(
+                            "timer {:?} has no histogram",
+                            series.name
+                        )));
+                    }
+                    columns.timers.push((index, timer));
+                }
+                Aggregate::Set(set) => {
+                    if set.sketch.is_empty() {
+                        return Err(StoreError::InvalidBatch(format!(
+                            "set {:?} has no sketch",
+                            series.name
+                        )));
+                    }
+                    columns.sets.push((index, set));
                 }
             }
         }
@@ -189,6 +207,62 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
         .execute(&mut *transaction)
         .await?;
     }
+    if !columns.timers.is_empty() {
+        let ids: Vec<i64> = columns
+            .timers
+            .iter()
+            .map(|(index, _)| series_ids[*index])
+            .collect();
+        let column = |field: fn(&TimerAggregate) -> f64| -> Vec<f64> {
+            columns
+                .timers
+                .iter()
+                .map(|(_, timer)| field(timer))
+                .collect()
+        };
+        let histograms: Vec<&[u8]> = columns
+            .timers
+            .iter()
+            .map(|(_, timer)| timer.hdr_histogram.as_slice())
+            .collect();
+        sqlx::query(
+            "insert into timer_samples
+                 (series_id, interval_start, source, interval_ms, count, sum, sum_of_squares, min, max, histogram)
+             select series_id, $8, $9, $10, count, sum, sum_of_squares, min, max, histogram
+             from unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::bytea[])
+                 as rows (series_id, count, sum, sum_of_squares, min, max, histogram)",
+        )
+        .bind(&ids)
+        .bind(column(|timer| timer.count))
+        .bind(column(|timer| timer.sum))
+        .bind(column(|timer| timer.sum_of_squares))
+        .bind(column(|timer| timer.min))
+        .bind(column(|timer| timer.max))
+        .bind(&histograms)
+        .bind(interval_start)
+        .bind(&batch.aggregator_id)
+        .bind(interval_ms)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if !columns.sets.is_empty() {
+        let (ids, sketches): (Vec<i64>, Vec<&[u8]>) = columns
+            .sets
+            .iter()
+            .map(|(index, set)| (series_ids[*index], set.sketch.as_slice()))
+            .unzip();
+        sqlx::query(
+            "insert into set_samples (series_id, interval_start, source, interval_ms, sketch)
+             select series_id, $3, $4, $5, sketch from unnest($1::bigint[], $2::bytea[]) as rows (series_id, sketch)",
+        )
+        .bind(&ids)
+        .bind(&sketches)
+        .bind(interval_start)
+        .bind(&batch.aggregator_id)
+        .bind(interval_ms)
+        .execute(&mut *transaction)
+        .await?;
+    }
     transaction.commit().await?;
     Ok(StoreOutcome::Stored {
         series: series_ids.len(),
@@ -199,7 +273,7 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
 /// series ids in the order of `columns.series_*`.
 async fn upsert_series(
     transaction: &mut sqlx::PgConnection,
-    columns: &BatchColumns,
+    columns: &BatchColumns<'_>,
     seen_at: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(

@@ -292,6 +292,54 @@ impl Pipeline {
         bail!("{target}: gave up waiting for {what}; last non-null datapoints: {non_null:?}")
     }
 
+    /// Publishes raw bytes on the flush subject, as an aggregator (or a broken producer) would,
+    /// without a message id so JetStream keeps every copy.
+    pub async fn publish_to_flush_subject(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+        let nats = &self.settings.nats;
+        let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+        abacus_proto::stream::ensure_stream(&context, nats).await?;
+        context
+            .publish(abacus_proto::stream::flush_subject(nats), payload.into())
+            .await?
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the storage worker's consumer has been delivered at least
+    /// `delivered_at_least` messages and acknowledged everything.
+    pub async fn wait_until_worker_is_idle(&self, delivered_at_least: u64) -> anyhow::Result<()> {
+        let nats = &self.settings.nats;
+        let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+        let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
+        let consumer_name = self
+            .settings
+            .storage_worker_config()
+            .storage_worker
+            .consumer;
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if let Ok(mut consumer) = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&consumer_name)
+                .await
+            {
+                let info = consumer.info().await?;
+                if info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.delivered.consumer_sequence >= delivered_at_least
+                {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the storage worker did not take {delivered_at_least} messages in time")
+    }
+
+    /// A connection to this test's database, to look at what the storage worker wrote.
+    pub async fn database_connection(&self) -> anyhow::Result<PgConnection> {
+        Ok(PgConnection::connect(&self.settings.database.url).await?)
+    }
+
     /// Stops every service still running and drops the test database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         for service in [
@@ -310,6 +358,32 @@ impl Pipeline {
             .await
             .context("cannot delete the test stream")?;
         self.settings.database.drop_database().await
+    }
+}
+
+/// A batch with one series, for tests that publish batches themselves. Its interval is the
+/// 10-second interval before the current one, so `/render?from=-1h` shows it.
+pub fn single_series_batch(
+    aggregator_id: &str,
+    sequence: u64,
+    name: &str,
+    aggregate: abacus_proto::v1::series_aggregate::Aggregate,
+) -> abacus_proto::v1::FlushBatch {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since_epoch| since_epoch.as_millis() as i64);
+    abacus_proto::v1::FlushBatch {
+        schema_version: abacus_proto::SCHEMA_VERSION,
+        aggregator_id: aggregator_id.into(),
+        incarnation: 1,
+        sequence,
+        interval_start_unix_ms: now_ms - now_ms % 10_000 - 10_000,
+        interval_length_ms: 10_000,
+        series: vec![abacus_proto::v1::SeriesAggregate {
+            name: name.into(),
+            tags: vec![],
+            aggregate: Some(aggregate),
+        }],
     }
 }
 

@@ -1,10 +1,8 @@
 //! End to end: statsd datagrams into the aggregator, out of `/render`, through the real NATS
 //! JetStream and PostgreSQL.
 
-use abacus_proto::v1::{
-    series_aggregate::Aggregate, CounterAggregate, FlushBatch, SeriesAggregate,
-};
-use abacus_tests::{latest, non_null, total, Pipeline};
+use abacus_proto::v1::{series_aggregate::Aggregate, CounterAggregate};
+use abacus_tests::{latest, non_null, single_series_batch, total, Pipeline};
 use prost::Message;
 use std::time::Duration;
 
@@ -98,67 +96,25 @@ async fn a_bad_line_does_not_lose_the_good_lines_around_it() -> anyhow::Result<(
 #[tokio::test]
 async fn a_batch_delivered_twice_is_counted_once() -> anyhow::Result<()> {
     let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
-    let nats = &pipeline.settings.nats;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
-    let batch = FlushBatch {
-        schema_version: abacus_proto::SCHEMA_VERSION,
-        aggregator_id: "replayer".into(),
-        incarnation: 1,
-        sequence: 1,
-        interval_start_unix_ms: now_ms - now_ms % 10_000 - 10_000,
-        interval_length_ms: 10_000,
-        series: vec![SeriesAggregate {
-            name: "replayed".into(),
-            tags: vec![],
-            aggregate: Some(Aggregate::Counter(CounterAggregate { count: 7.0 })),
-        }],
-    };
-    let client = abacus_proto::stream::connect(nats).await?;
-    let context = async_nats::jetstream::new(client);
-    let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
-    let subject = abacus_proto::stream::flush_subject(nats);
+    let batch = single_series_batch(
+        "replayer",
+        1,
+        "replayed",
+        Aggregate::Counter(CounterAggregate { count: 7.0 }),
+    );
     // Without a message id JetStream keeps both copies, so the worker sees the batch twice.
     for _ in 0..2 {
-        context
-            .publish(subject.clone(), batch.encode_to_vec().into())
-            .await?
+        pipeline
+            .publish_to_flush_subject(batch.encode_to_vec())
             .await?;
     }
     pipeline
         .wait_for_datapoints("replayed", "the batch", |points| total(points) >= 7.0)
         .await?;
-    wait_until_consumer_is_idle(&stream, &pipeline).await?;
+    pipeline.wait_until_worker_is_idle(2).await?;
     let points = pipeline.datapoints("replayed").await?.unwrap_or_default();
     assert_eq!(total(&points), 7.0, "{:?}", non_null(&points));
     pipeline.stop().await
-}
-
-/// Waits until the storage worker's consumer has acknowledged everything in the stream.
-async fn wait_until_consumer_is_idle(
-    stream: &async_nats::jetstream::stream::Stream,
-    pipeline: &Pipeline,
-) -> anyhow::Result<()> {
-    let consumer_name = pipeline
-        .settings
-        .storage_worker_config()
-        .storage_worker
-        .consumer;
-    let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
-    while std::time::Instant::now() < deadline {
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-            .get_consumer(&consumer_name)
-            .await
-            .map_err(|error| anyhow::anyhow!(error))?;
-        let info = consumer.info().await?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= 2
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the storage worker did not acknowledge both copies in time")
 }
 
 #[tokio::test]

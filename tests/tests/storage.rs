@@ -1,0 +1,154 @@
+//! The storage worker's guarantees, checked against the real PostgreSQL and NATS: timers and
+//! sets are stored as they arrive, exactly once, and a message that can never be stored goes to
+//! the dead-letter subject without holding up the ones behind it.
+
+use abacus_proto::v1::{
+    series_aggregate::Aggregate, CounterAggregate, SetAggregate, TimerAggregate,
+};
+use abacus_tests::{single_series_batch, total, Pipeline};
+use async_nats::jetstream::consumer::pull;
+use futures::StreamExt;
+use prost::Message;
+use std::time::Duration;
+
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn timers_and_sets_are_stored_once_with_their_histogram_and_sketch() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let timer = TimerAggregate {
+        count: 3.0,
+        sum: 600.0,
+        sum_of_squares: 140_000.0,
+        min: 100.0,
+        max: 300.0,
+        hdr_histogram: vec![0x1c, 0x84, 0x93, 0x14, 1, 2, 3],
+    };
+    let set = SetAggregate {
+        sketch: vec![1, 9, 8, 7],
+    };
+    let timer_batch =
+        single_series_batch("producer", 1, "latency", Aggregate::Timer(timer.clone()));
+    let set_batch = single_series_batch("producer", 2, "users", Aggregate::Set(set.clone()));
+    for batch in [&timer_batch, &set_batch, &timer_batch, &set_batch] {
+        pipeline
+            .publish_to_flush_subject(batch.encode_to_vec())
+            .await?;
+    }
+    pipeline.wait_until_worker_is_idle(4).await?;
+
+    let mut database = pipeline.database_connection().await?;
+    let timers: Vec<(String, f64, f64, f64, f64, f64, Vec<u8>)> = sqlx::query_as(
+        "select s.name, t.count, t.sum, t.sum_of_squares, t.min, t.max, t.histogram
+         from timer_samples t join series s on s.id = t.series_id where s.kind = 'timer'",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(
+        timers,
+        vec![(
+            "latency".to_owned(),
+            3.0,
+            600.0,
+            140_000.0,
+            100.0,
+            300.0,
+            timer.hdr_histogram.clone()
+        )]
+    );
+    let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "select s.name, x.sketch from set_samples x join series s on s.id = x.series_id where s.kind = 'set'",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(sets, vec![("users".to_owned(), set.sketch.clone())]);
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_and_the_stream_keeps_flowing() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let garbage = b"\xff\xff\xff not protobuf".to_vec();
+    let mut future_version = single_series_batch(
+        "producer",
+        1,
+        "from_the_future",
+        Aggregate::Counter(CounterAggregate { count: 1.0 }),
+    );
+    future_version.schema_version = abacus_proto::SCHEMA_VERSION + 1;
+    let good = single_series_batch(
+        "producer",
+        2,
+        "after_the_poison",
+        Aggregate::Counter(CounterAggregate { count: 5.0 }),
+    );
+    pipeline.publish_to_flush_subject(garbage.clone()).await?;
+    pipeline
+        .publish_to_flush_subject(future_version.encode_to_vec())
+        .await?;
+    pipeline
+        .publish_to_flush_subject(good.encode_to_vec())
+        .await?;
+
+    let points = pipeline
+        .wait_for_datapoints("after_the_poison", "the good batch", |points| {
+            total(points) >= 5.0
+        })
+        .await?;
+    assert_eq!(total(&points), 5.0);
+    pipeline.wait_until_worker_is_idle(3).await?;
+    assert_eq!(pipeline.datapoints("from_the_future").await?, None);
+
+    let dead_letters = read_dead_letters(&pipeline, 2).await?;
+    assert_eq!(dead_letters[0].0, garbage);
+    assert!(
+        dead_letters[0].1.contains("not a flush batch"),
+        "{:?}",
+        dead_letters[0].1
+    );
+    assert_eq!(dead_letters[1].0, future_version.encode_to_vec());
+    assert!(
+        dead_letters[1].1.contains("schema version"),
+        "{:?}",
+        dead_letters[1].1
+    );
+    pipeline.stop().await
+}
+
+/// Reads the first `count` messages of the dead-letter subject: payload and reason.
+async fn read_dead_letters(
+    pipeline: &Pipeline,
+    count: usize,
+) -> anyhow::Result<Vec<(Vec<u8>, String)>> {
+    let nats = &pipeline.settings.nats;
+    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+    let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: abacus_proto::stream::dead_letter_subject(nats),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer
+        .fetch()
+        .max_messages(count)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await?;
+    let mut dead_letters = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|error| anyhow::anyhow!(error))?;
+        let reason = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(abacus_proto::stream::DEAD_LETTER_REASON_HEADER))
+            .map(|reason| reason.to_string())
+            .unwrap_or_default();
+        dead_letters.push((message.payload.to_vec(), reason));
+    }
+    anyhow::ensure!(
+        dead_letters.len() == count,
+        "expected {count} dead letters, got {dead_letters:?}"
+    );
+    Ok(dead_letters)
+}
