@@ -29,6 +29,13 @@ pub struct StorageWorkerSettings {
     /// Longest wait between two attempts to store a batch while PostgreSQL is failing.
     #[serde(with = "humantime_serde")]
     pub max_retry_delay: Duration,
+    /// How long the id of a stored batch is remembered; must exceed `nats.max_age`, the
+    /// longest a batch can stay in the stream and be redelivered.
+    #[serde(with = "humantime_serde")]
+    pub processed_batch_retention: Duration,
+    /// How often the upkeep (forgetting old batch ids) runs.
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
 }
 
 impl Default for StorageWorkerSettings {
@@ -38,6 +45,8 @@ impl Default for StorageWorkerSettings {
             fetch_batch: 64,
             ack_wait: Duration::from_secs(30),
             max_retry_delay: Duration::from_secs(5),
+            processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
+            maintenance_interval: Duration::from_secs(600),
         }
     }
 }
@@ -64,6 +73,21 @@ impl Validate for Config {
         if settings.ack_wait < Duration::from_secs(1) {
             return Err(invalid("storage_worker.ack_wait", "must be at least 1s"));
         }
+        if settings.processed_batch_retention <= self.nats.max_age {
+            return Err(invalid(
+                "storage_worker.processed_batch_retention",
+                format!(
+                    "must be longer than nats.max_age ({:?}), or a redelivered batch could be stored twice",
+                    self.nats.max_age
+                ),
+            ));
+        }
+        if settings.maintenance_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "storage_worker.maintenance_interval",
+                "must be at least 1s",
+            ));
+        }
         if settings.max_retry_delay.is_zero() {
             return Err(invalid(
                 "storage_worker.max_retry_delay",
@@ -71,5 +95,22 @@ impl Validate for Config {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_ids_must_outlive_the_stream() {
+        let mut config = Config::default();
+        config.validate().unwrap();
+        config.storage_worker.processed_batch_retention = config.nats.max_age;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("storage_worker.processed_batch_retention"),
+            "{error}"
+        );
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! * [`consume`]: the consumer loop and its acknowledgement rules.
 //! * [`store`]: writing one batch in one transaction, and the embedded migrations.
+//! * [`maintenance`]: periodic upkeep (forgetting the ids of long-stored batches).
 //! * [`config`]: the settings.
 
 pub mod config;
 pub mod consume;
+pub mod maintenance;
 pub mod store;
 
 use anyhow::Context;
@@ -42,6 +44,12 @@ pub async fn run(
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
+    let maintenance = tokio::spawn(maintenance::run(
+        pool.clone(),
+        config.storage_worker.processed_batch_retention,
+        config.storage_worker.maintenance_interval,
+        shutdown.clone(),
+    ));
     let consume_loop = consume::ConsumeLoop {
         context: async_nats::jetstream::new(client),
         nats: config.nats.clone(),
@@ -50,6 +58,7 @@ pub async fn run(
         shutdown,
     };
     consume_loop.run().await?;
+    maintenance.await.context("maintenance task failed")?;
     pool.close().await;
     info!("storage worker stopped");
     Ok(())

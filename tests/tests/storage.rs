@@ -152,3 +152,38 @@ async fn read_dead_letters(
     );
     Ok(dead_letters)
 }
+
+#[tokio::test]
+async fn ids_of_long_stored_batches_are_forgotten_and_recent_ones_kept() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    for sequence in 1..=2 {
+        let batch = single_series_batch(
+            "pruner",
+            sequence,
+            "pruned",
+            Aggregate::Counter(CounterAggregate { count: 1.0 }),
+        );
+        pipeline
+            .publish_to_flush_subject(batch.encode_to_vec())
+            .await?;
+    }
+    pipeline.wait_until_worker_is_idle(2).await?;
+    let mut database = pipeline.database_connection().await?;
+    sqlx::query(
+        "update processed_batches set processed_at = now() - interval '9 days' where sequence = 1",
+    )
+    .execute(&mut database)
+    .await?;
+
+    let pool = sqlx::PgPool::connect(&pipeline.settings.database.url).await?;
+    let retention = Duration::from_secs(8 * 24 * 3600);
+    let deleted =
+        abacus_storage_worker::maintenance::prune_processed_batches(&pool, retention).await?;
+    assert_eq!(deleted, 1);
+    let remaining: Vec<(i64,)> = sqlx::query_as("select sequence from processed_batches")
+        .fetch_all(&mut database)
+        .await?;
+    assert_eq!(remaining, vec![(2,)]);
+    pool.close().await;
+    pipeline.stop().await
+}
