@@ -2,6 +2,8 @@
 //! It only reads PostgreSQL.
 //!
 //! * [`render`]: `GET /render`.
+//! * [`find`]: `GET`/`POST /metrics/find`, the metric tree.
+//! * [`glob`]: Graphite path globs.
 //! * [`health`]: `GET /healthz` and `GET /readyz`.
 //! * [`query`]: the SQL that reads series and samples.
 //! * [`time`]: Graphite time expressions.
@@ -10,6 +12,8 @@
 
 pub mod config;
 pub mod error;
+pub mod find;
+pub mod glob;
 pub mod health;
 pub mod query;
 pub mod render;
@@ -35,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/render", get(render::render))
+        .route("/metrics/find", get(find::find_get).post(find::find_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

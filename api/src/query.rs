@@ -3,6 +3,7 @@
 //! Rows of several aggregators for one series and interval are merged here: counts are added,
 //! and of several gauge values the one stored last wins.
 
+use crate::glob::PathGlob;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -29,18 +30,22 @@ pub struct IntervalValue {
     pub value: f64,
 }
 
-/// The counters and gauges named exactly `name`, tagged or not.
-pub async fn series_named(pool: &PgPool, name: &str) -> Result<Vec<SeriesRow>, sqlx::Error> {
+/// The counters and gauges whose name matches `glob`, tagged or not, ordered by name.
+pub async fn series_matching(
+    pool: &PgPool,
+    glob: &PathGlob,
+) -> Result<Vec<SeriesRow>, sqlx::Error> {
     let rows: Vec<CatalogRow> = sqlx::query_as(
         "select id, kind, name, tags, first_seen from series
-         where name = $1 and kind in ('counter', 'gauge')
-         order by kind, tags",
+         where name like $1 escape '\\' and kind in ('counter', 'gauge')
+         order by name, kind, tags",
     )
-    .bind(name)
+    .bind(like_prefix_pattern(glob.literal_prefix()))
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
+        .filter(|row| glob.matches(&row.name))
         .map(|row| SeriesRow {
             id: row.id,
             kind: if row.kind == "counter" {
@@ -53,6 +58,33 @@ pub async fn series_named(pool: &PgPool, name: &str) -> Result<Vec<SeriesRow>, s
             first_seen: row.first_seen,
         })
         .collect())
+}
+
+/// The distinct names of every series at or below what `glob` matches.
+pub async fn names_at_or_below(pool: &PgPool, glob: &PathGlob) -> Result<Vec<String>, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "select distinct name from series where name like $1 escape '\\' order by name",
+    )
+    .bind(like_prefix_pattern(glob.literal_prefix()))
+    .fetch_all(pool)
+    .await?;
+    Ok(names
+        .into_iter()
+        .filter(|name| glob.matches_prefix_of(name))
+        .collect())
+}
+
+/// A LIKE pattern matching every string that starts with `prefix`.
+fn like_prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for character in prefix.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
 }
 
 #[derive(sqlx::FromRow)]
@@ -138,4 +170,16 @@ pub async fn latest_interval_ms(
         .bind(series.id)
         .fetch_optional(pool)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_the_wildcards_of_like() {
+        assert_eq!(like_prefix_pattern("stats.web"), "stats.web%");
+        assert_eq!(like_prefix_pattern("a_b%c\\d"), "a\\_b\\%c\\\\d%");
+        assert_eq!(like_prefix_pattern(""), "%");
+    }
 }

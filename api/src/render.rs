@@ -7,6 +7,7 @@
 //! Intervals before a series existed, and in the future, are null.
 
 use crate::error::ApiError;
+use crate::glob::PathGlob;
 use crate::query::{self, IntervalValue, SeriesKind, SeriesRow};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
@@ -87,7 +88,9 @@ async fn render_all(
 ) -> Result<Vec<RenderedSeries>, ApiError> {
     let mut rendered = Vec::new();
     for target in &request.targets {
-        for series in query::series_named(&state.pool, target).await? {
+        let glob = PathGlob::new(target)
+            .map_err(|error| ApiError::BadRequest(format!("invalid target {target:?}: {error}")))?;
+        for series in query::series_matching(&state.pool, &glob).await? {
             rendered.push(render_series(state, &series, request, now).await?);
         }
     }

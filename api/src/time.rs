@@ -3,12 +3,13 @@
 //!
 //! Accepted: `now`; a relative offset `-<n><unit>` (or `+`) where the unit is one of
 //! s/sec/second(s), min/minute(s), h/hour(s), d/day(s), w/week(s), mon/month(s) (30 days) and
-//! y/year(s) (365 days), as in graphite-web; and unix seconds.
+//! y/year(s) (365 days), as in graphite-web; unix seconds; and the absolute forms
+//! `HH:MM_YYYYMMDD` and `YYYYMMDD` (midnight), read as UTC.
 
 /// Why a time expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeParseError {
-    #[error("{0:?} is not a time: use now, -<number><unit> (e.g. -1h) or unix seconds")]
+    #[error("{0:?} is not a time: use now, -<number><unit> (e.g. -1h), unix seconds, HH:MM_YYYYMMDD or YYYYMMDD")]
     Unrecognized(String),
     #[error("{0:?} has an unknown unit: use s, min, h, d, w, mon or y")]
     UnknownUnit(String),
@@ -26,12 +27,30 @@ pub fn parse_time(text: &str, now_unix_seconds: i64) -> Result<i64, TimeParseErr
     if let Some(offset) = text.strip_prefix('+') {
         return Ok(now_unix_seconds + parse_offset_seconds(offset, text)?);
     }
+    if let Some(absolute) = parse_absolute(text) {
+        return Ok(absolute);
+    }
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         return text
             .parse()
             .map_err(|_| TimeParseError::Unrecognized(text.to_owned()));
     }
     Err(TimeParseError::Unrecognized(text.to_owned()))
+}
+
+/// `HH:MM_YYYYMMDD` or `YYYYMMDD`. Eight digits are a date, not unix seconds: graphite-web
+/// reads them the same way, and unix seconds of eight digits lie in 1970.
+fn parse_absolute(text: &str) -> Option<i64> {
+    use chrono::{NaiveDate, NaiveTime};
+    let (time, date) = match text.split_once('_') {
+        Some((time, date)) => (NaiveTime::parse_from_str(time, "%H:%M").ok()?, date),
+        None => (NaiveTime::MIN, text),
+    };
+    if date.len() != 8 || !date.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+    Some(date.and_time(time).and_utc().timestamp())
 }
 
 fn parse_offset_seconds(offset: &str, whole: &str) -> Result<i64, TimeParseError> {
@@ -81,6 +100,9 @@ mod tests {
             ("-3hours", NOW - 3 * 3_600),
             ("+5min", NOW + 300),
             ("1600000000", 1_600_000_000),
+            ("20231114", 1_699_920_000),
+            ("22:13_20231114", 1_699_999_980),
+            ("00:00_20240229", 1_709_164_800),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_time(text, NOW), Ok(expected), "{text}");

@@ -155,3 +155,87 @@ async fn bad_render_requests_get_a_json_error() -> anyhow::Result<()> {
     }
     pipeline.stop().await
 }
+
+#[tokio::test]
+async fn globs_select_series_in_render_and_find_walks_the_tree() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline
+        .send_statsd(
+            "web01.requests:1|c\nweb02.requests:2|c\ndb01.requests:4|c\nweb01.requests.slow:8|c",
+        )
+        .await?;
+    let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
+    let rendered = loop {
+        let (status, body) = pipeline
+            .get_json("/render?target=web*.requests&target=%7Bdb01%2Cnone%7D.requests&from=-1h&format=json")
+            .await?;
+        let targets: Vec<(String, f64)> = body
+            .as_array()
+            .map(|series| {
+                series
+                    .iter()
+                    .map(|one| {
+                        let points = one["datapoints"].as_array().cloned().unwrap_or_default();
+                        let sum = points.iter().filter_map(|point| point[0].as_f64()).sum();
+                        (one["target"].as_str().unwrap_or_default().to_owned(), sum)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if status == 200 && targets.len() == 3 && targets.iter().all(|(_, sum)| *sum > 0.0) {
+            break targets;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        rendered,
+        vec![
+            ("web01.requests".to_owned(), 1.0),
+            ("web02.requests".to_owned(), 2.0),
+            ("db01.requests".to_owned(), 4.0),
+        ]
+    );
+
+    let (status, tree) = pipeline.get_json("/metrics/find?query=web01.*").await?;
+    assert_eq!(status, 200, "{tree}");
+    let nodes: Vec<(String, i64, i64)> = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            (
+                node["id"].as_str().unwrap().to_owned(),
+                node["leaf"].as_i64().unwrap(),
+                node["expandable"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("web01.requests".to_owned(), 0, 1),
+            ("web01.requests".to_owned(), 1, 0),
+        ]
+    );
+    let (_, top) = pipeline
+        .get_json("/metrics/find?query=*&format=completer")
+        .await?;
+    let paths: Vec<&str> = top["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|metric| metric["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["db01.", "web01.", "web02."]);
+    let (status, error) = pipeline.get_json("/metrics/find?query=a.%5Bb").await?;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"].as_str().unwrap().contains("unclosed '['"),
+        "{error}"
+    );
+    pipeline.stop().await
+}

@@ -13,6 +13,18 @@ use std::time::Duration;
 
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A row of `timer_samples` with its series name.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct StoredTimer {
+    name: String,
+    count: f64,
+    sum: f64,
+    sum_of_squares: f64,
+    min: f64,
+    max: f64,
+    histogram: Vec<u8>,
+}
+
 #[tokio::test]
 async fn timers_and_sets_are_stored_once_with_their_histogram_and_sketch() -> anyhow::Result<()> {
     let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
@@ -38,7 +50,7 @@ async fn timers_and_sets_are_stored_once_with_their_histogram_and_sketch() -> an
     pipeline.wait_until_worker_is_idle(4).await?;
 
     let mut database = pipeline.database_connection().await?;
-    let timers: Vec<(String, f64, f64, f64, f64, f64, Vec<u8>)> = sqlx::query_as(
+    let timers: Vec<StoredTimer> = sqlx::query_as(
         "select s.name, t.count, t.sum, t.sum_of_squares, t.min, t.max, t.histogram
          from timer_samples t join series s on s.id = t.series_id where s.kind = 'timer'",
     )
@@ -46,15 +58,15 @@ async fn timers_and_sets_are_stored_once_with_their_histogram_and_sketch() -> an
     .await?;
     assert_eq!(
         timers,
-        vec![(
-            "latency".to_owned(),
-            3.0,
-            600.0,
-            140_000.0,
-            100.0,
-            300.0,
-            timer.hdr_histogram.clone()
-        )]
+        vec![StoredTimer {
+            name: "latency".to_owned(),
+            count: 3.0,
+            sum: 600.0,
+            sum_of_squares: 140_000.0,
+            min: 100.0,
+            max: 300.0,
+            histogram: timer.hdr_histogram.clone(),
+        }]
     );
     let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
         "select s.name, x.sketch from set_samples x join series s on s.id = x.series_id where s.kind = 'set'",

@@ -1,0 +1,204 @@
+//! Graphite's path globs, as a pure function from a pattern to a matcher.
+//!
+//! A path is dot-separated segments; a glob never crosses a dot. Within a segment: `*` matches any
+//! run of characters, `?` one character, `[a-z0-9]` one character of a class (`[!a]` or `[^a]`
+//! negated), `{a,b,c}` one of the alternatives (which may themselves hold `*`, `?` or classes).
+//! Everything else matches itself.
+
+use regex::Regex;
+
+/// Why a pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobError {
+    #[error("unclosed '[' at position {0}")]
+    UnclosedClass(usize),
+    #[error("unclosed '{{' at position {0}")]
+    UnclosedAlternatives(usize),
+    #[error("nested '{{' at position {0} is not supported")]
+    NestedAlternatives(usize),
+    #[error("empty path segment")]
+    EmptySegment,
+}
+
+/// A compiled path pattern.
+#[derive(Debug, Clone)]
+pub struct PathGlob {
+    segments: Vec<Regex>,
+    literal_prefix: String,
+}
+
+impl PathGlob {
+    pub fn new(pattern: &str) -> Result<Self, GlobError> {
+        let mut segments = Vec::new();
+        let mut offset = 0;
+        for segment in pattern.split('.') {
+            if segment.is_empty() {
+                return Err(GlobError::EmptySegment);
+            }
+            let expression = format!("^{}$", segment_to_regex(segment, offset)?);
+            // The translation only emits valid expressions; a failure here is a bug, reported
+            // as an unclosed class rather than a panic.
+            let compiled = Regex::new(&expression).map_err(|_| GlobError::UnclosedClass(offset))?;
+            segments.push(compiled);
+            offset += segment.len() + 1;
+        }
+        let prefix_end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+        Ok(Self {
+            segments,
+            literal_prefix: pattern[..prefix_end].to_owned(),
+        })
+    }
+
+    /// How many segments the pattern has.
+    pub fn depth(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The part of the pattern before its first wildcard: every match starts with it, so a
+    /// database query can narrow candidates with a prefix search.
+    pub fn literal_prefix(&self) -> &str {
+        &self.literal_prefix
+    }
+
+    /// Whether a whole path matches (same number of segments, each matching).
+    pub fn matches(&self, path: &str) -> bool {
+        let mut segments = path.split('.');
+        let all_match = self.segments.iter().all(|pattern| {
+            segments
+                .next()
+                .is_some_and(|segment| pattern.is_match(segment))
+        });
+        all_match && segments.next().is_none()
+    }
+
+    /// Whether the first `depth()` segments of a path match: the path is then the pattern's
+    /// match itself (a leaf) or lies below it (a branch).
+    pub fn matches_prefix_of(&self, path: &str) -> bool {
+        let mut segments = path.split('.');
+        self.segments.iter().all(|pattern| {
+            segments
+                .next()
+                .is_some_and(|segment| pattern.is_match(segment))
+        })
+    }
+}
+
+fn segment_to_regex(segment: &str, offset: usize) -> Result<String, GlobError> {
+    let characters: Vec<char> = segment.chars().collect();
+    let mut expression = String::new();
+    let mut index = 0;
+    let mut in_alternatives = false;
+    while index < characters.len() {
+        let character = characters[index];
+        match character {
+            '*' => expression.push_str("[^.]*"),
+            '?' => expression.push_str("[^.]"),
+            '[' => {
+                let close = characters[index + 1..]
+                    .iter()
+                    .position(|&candidate| candidate == ']')
+                    .ok_or(GlobError::UnclosedClass(offset + index))?;
+                let class: String = characters[index + 1..index + 1 + close].iter().collect();
+                let (negated, members) = match class.strip_prefix(['!', '^']) {
+                    Some(members) => (true, members.to_owned()),
+                    None => (false, class),
+                };
+                expression.push('[');
+                if negated {
+                    expression.push('^');
+                }
+                for member in members.chars() {
+                    // Keep ranges (`a-z`); escape whatever else the regex syntax would read.
+                    if member == '-' || member.is_alphanumeric() {
+                        expression.push(member);
+                    } else {
+                        expression.push_str(&regex::escape(&member.to_string()));
+                    }
+                }
+                expression.push(']');
+                index += close + 1;
+            }
+            '{' => {
+                if in_alternatives {
+                    return Err(GlobError::NestedAlternatives(offset + index));
+                }
+                if !characters[index..].contains(&'}') {
+                    return Err(GlobError::UnclosedAlternatives(offset + index));
+                }
+                in_alternatives = true;
+                expression.push_str("(?:");
+            }
+            ',' if in_alternatives => expression.push('|'),
+            '}' if in_alternatives => {
+                in_alternatives = false;
+                expression.push(')');
+            }
+            other => expression.push_str(&regex::escape(&other.to_string())),
+        }
+        index += 1;
+    }
+    Ok(expression)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("a.b.c", "a.b.c", true),
+            ("a.b.c", "a.b.d", false),
+            ("a.*.c", "a.anything.c", true),
+            ("a.*.c", "a.x.y.c", false),
+            ("a.*", "a.b.c", false),
+            ("*", "a", true),
+            ("*", "a.b", false),
+            ("web*.count", "web01.count", true),
+            ("web*.count", "db01.count", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("a?c", "abbc", false),
+            ("host[0-9]", "host7", true),
+            ("host[0-9]", "hostx", false),
+            ("host[!0-9]", "hostx", true),
+            ("host[^0-9]", "host1", false),
+            ("{web,db}.load", "web.load", true),
+            ("{web,db}.load", "db.load", true),
+            ("{web,db}.load", "cache.load", false),
+            ("req.{get*,post}", "req.get_user", true),
+            ("req.{get*,post}", "req.put", false),
+            ("a+b.c(d)", "a+b.c(d)", true),
+            ("a+b.c(d)", "aab.cd", false),
+            ("a.b", "a.b.c", false),
+        ];
+        for (pattern, path, expected) in cases {
+            let glob = PathGlob::new(pattern).unwrap();
+            assert_eq!(glob.matches(path), *expected, "{pattern} against {path}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_depth() {
+        let glob = PathGlob::new("stats.web*.count").unwrap();
+        assert_eq!(glob.depth(), 3);
+        assert_eq!(glob.literal_prefix(), "stats.web");
+        assert!(glob.matches_prefix_of("stats.web1.count"));
+        assert!(glob.matches_prefix_of("stats.web1.count.extra"));
+        assert!(!glob.matches_prefix_of("stats.web1"));
+        assert_eq!(PathGlob::new("a.b").unwrap().literal_prefix(), "a.b");
+    }
+
+    #[test]
+    fn refused_patterns() {
+        let cases = [
+            ("a.[bc", GlobError::UnclosedClass(2)),
+            ("a.{b,c", GlobError::UnclosedAlternatives(2)),
+            ("{a,{b}}", GlobError::NestedAlternatives(3)),
+            ("a..b", GlobError::EmptySegment),
+        ];
+        for (pattern, expected) in cases {
+            assert_eq!(PathGlob::new(pattern).unwrap_err(), expected, "{pattern}");
+        }
+    }
+}
