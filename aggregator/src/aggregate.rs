@@ -1,101 +1,313 @@
-//! The aggregation state of one flush window: counters summed, gauges kept at their last value.
+//! The aggregation state of one flush window: counters summed, gauges kept at their last value,
+//! timers (and histograms and distributions) summarized with exact moments plus an
+//! hdrhistogram, sets counted with a mergeable sketch, and DogStatsD events collected.
 //!
-//! Series are keyed by a canonical string — the name, then `|#` and the sorted, de-duplicated
-//! tags when there are any — so the same tags in any order are one series. Looking up a known
-//! series that has no tags allocates nothing.
+//! Series are keyed by a canonical string — the name, then `|#` and the tags sorted by key then
+//! value without duplicates when there are any — so the same tags in any order, and the same
+//! tag written `;k=v` in the name or `#k:v`, are one series. Looking up a known series that has
+//! no tags allocates nothing. Each metric kind has its own map: a counter and a gauge with one
+//! name are two series. Timers, histograms and distributions share one map because the wire
+//! has one timer aggregate; `x:1|ms` and `x:1|h` feed the same series.
+//!
+//! This module reads no clock: the window start is passed in when a window is taken, and idle
+//! gauges expire by comparing window starts.
+//!
+//! DogStatsD `|T` timestamps: a sample is always recorded in the *current* window, whatever its
+//! timestamp. A timestamp in an already published window cannot be added to it, and the batch
+//! has no per-series time to carry it to a later one; putting samples in the window of their
+//! timestamp needs that wire support and comes with the storage issue. The timestamp is kept on
+//! the parsed [`Sample`] for that.
 
-use crate::parse::{Sample, SampleValue};
+use crate::parse::{Event, Sample, SampleValue};
+use abacus_proto::histogram::{self, hdrhistogram::Histogram};
+use abacus_proto::sketch::SetSketch;
 use abacus_proto::v1::{
-    series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate, Tag,
+    series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate, SetAggregate,
+    Tag, TimerAggregate,
 };
 use std::collections::HashMap;
+use std::time::Duration;
 
 const TAGS_SEPARATOR: &str = "|#";
 
-#[derive(Debug, Default)]
+/// At most this many events and service checks are kept per window; more are counted and
+/// dropped, so a flood of events cannot grow memory without bound.
+pub const MAX_EVENTS_PER_WINDOW: usize = 10_000;
+
+/// The knobs of aggregation, taken from `aggregator.*` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregationSettings {
+    /// Precision of timer histograms, 1..=5 (values outside are clamped into it).
+    pub histogram_significant_digits: u8,
+    /// A gauge not updated for this long is forgotten: a later delta then starts from zero and
+    /// memory does not grow with every gauge name ever seen.
+    pub idle_series_expiry: Duration,
+}
+
+impl Default for AggregationSettings {
+    fn default() -> Self {
+        Self {
+            histogram_significant_digits: histogram::DEFAULT_SIGNIFICANT_DIGITS,
+            idle_series_expiry: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct Aggregates {
+    /// An empty histogram of the configured precision, cloned for each new timer series.
+    empty_histogram: Histogram<u64>,
+    idle_series_expiry_ms: i64,
     counters: HashMap<String, f64>,
     gauges: HashMap<String, GaugeState>,
+    timers: HashMap<String, TimerState>,
+    sets: HashMap<String, SetSketch>,
+    events: Vec<Event<'static>>,
+    events_dropped: u64,
 }
 
 #[derive(Debug)]
 struct GaugeState {
     value: f64,
     updated_in_window: bool,
+    /// Start of the last window in which the gauge was updated; `None` until its first flush.
+    last_updated_window_start_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct TimerState {
+    /// Σ 1 / sample_rate.
+    count: f64,
+    /// Σ value / sample_rate, so that `sum / count` is the mean even for sampled timers. (etsy
+    /// sums the received values but scales the count, so its sum and count do not divide.)
+    sum: f64,
+    /// Σ value² / sample_rate, for the standard deviation.
+    sum_of_squares: f64,
+    min: f64,
+    max: f64,
+    histogram: Histogram<u64>,
+}
+
+impl Default for Aggregates {
+    fn default() -> Self {
+        Self::new(AggregationSettings::default())
+    }
 }
 
 impl Aggregates {
-    /// Folds one sample into the current window.
-    pub fn record(&mut self, sample: &Sample<'_>) {
-        let canonical_tags = canonical_tags(sample.tags);
-        let owned_key;
-        let key: &str = if canonical_tags.is_empty() {
-            &sample.name
-        } else {
-            owned_key = format!("{}{TAGS_SEPARATOR}{canonical_tags}", sample.name);
-            &owned_key
-        };
-        match sample.value {
-            SampleValue::Counter { value, sample_rate } => {
-                let increment = value / sample_rate;
-                match self.counters.get_mut(key) {
-                    Some(count) => *count += increment,
-                    None => {
-                        self.counters.insert(key.to_owned(), increment);
-                    }
-                }
-            }
-            SampleValue::Gauge { value, is_delta } => match self.gauges.get_mut(key) {
-                // etsy statsd: a signed value changes an existing gauge and sets a new one.
-                Some(gauge) => {
-                    gauge.value = if is_delta { gauge.value + value } else { value };
-                    gauge.updated_in_window = true;
-                }
-                None => {
-                    self.gauges.insert(
-                        key.to_owned(),
-                        GaugeState {
-                            value,
-                            updated_in_window: true,
-                        },
-                    );
-                }
-            },
+    pub fn new(settings: AggregationSettings) -> Self {
+        let significant_digits = settings.histogram_significant_digits.clamp(
+            *histogram::SIGNIFICANT_DIGITS_RANGE.start(),
+            *histogram::SIGNIFICANT_DIGITS_RANGE.end(),
+        );
+        Self {
+            empty_histogram: histogram::new_histogram(significant_digits)
+                .expect("precisions in SIGNIFICANT_DIGITS_RANGE are valid for hdrhistogram"),
+            idle_series_expiry_ms: i64::try_from(settings.idle_series_expiry.as_millis())
+                .unwrap_or(i64::MAX),
+            counters: HashMap::new(),
+            gauges: HashMap::new(),
+            timers: HashMap::new(),
+            sets: HashMap::new(),
+            events: Vec::new(),
+            events_dropped: 0,
         }
     }
 
-    /// Ends the window: returns every series that received samples in it, resets counters and
-    /// keeps gauge values so later deltas apply to them.
-    pub fn take_window(&mut self) -> Vec<SeriesAggregate> {
-        let mut series = Vec::with_capacity(self.counters.len());
+    /// Folds one sample (all of its packed values) into the current window.
+    pub fn record(&mut self, sample: &Sample<'_>) {
+        let owned_key;
+        let key: &str = match canonical_tags(sample) {
+            None => &sample.name,
+            Some(tags) => {
+                owned_key = format!("{}{TAGS_SEPARATOR}{tags}", sample.name);
+                &owned_key
+            }
+        };
+        match sample.value {
+            SampleValue::Counter {
+                values,
+                sample_rate,
+            } => {
+                let increment: f64 = values.iter().map(|number| number.value / sample_rate).sum();
+                *get_or_insert_with(&mut self.counters, key, || 0.0) += increment;
+            }
+            SampleValue::Gauge { values } => {
+                let gauge = get_or_insert_with(&mut self.gauges, key, || GaugeState {
+                    value: 0.0,
+                    updated_in_window: false,
+                    last_updated_window_start_ms: None,
+                });
+                // etsy statsd: a signed value changes an existing gauge and sets a new one.
+                // "Existing" includes a gauge set earlier in this same line.
+                let mut exists =
+                    gauge.updated_in_window || gauge.last_updated_window_start_ms.is_some();
+                for number in values.iter() {
+                    gauge.value = if number.is_delta && exists {
+                        gauge.value + number.value
+                    } else {
+                        number.value
+                    };
+                    exists = true;
+                }
+                gauge.updated_in_window = true;
+            }
+            SampleValue::Timer {
+                values,
+                sample_rate,
+                ..
+            } => {
+                let empty_histogram = &self.empty_histogram;
+                let timer = get_or_insert_with(&mut self.timers, key, || TimerState {
+                    count: 0.0,
+                    sum: 0.0,
+                    sum_of_squares: 0.0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    histogram: empty_histogram.clone(),
+                });
+                let weight = 1.0 / sample_rate;
+                let histogram_weight = histogram::sample_weight(sample_rate);
+                for number in values.iter() {
+                    let value = number.value;
+                    timer.count += weight;
+                    timer.sum += value * weight;
+                    timer.sum_of_squares += value * value * weight;
+                    timer.min = timer.min.min(value);
+                    timer.max = timer.max.max(value);
+                    histogram::record_milliseconds(&mut timer.histogram, value, histogram_weight);
+                }
+            }
+            SampleValue::Set { member } => {
+                get_or_insert_with(&mut self.sets, key, SetSketch::new).insert(member.as_bytes());
+            }
+        }
+    }
+
+    /// Keeps an event or service check for the current window. They are not published yet:
+    /// the wire field for them comes with the storage issue; until then the receive loop takes
+    /// them with [`Aggregates::take_events`] and only logs them.
+    pub fn record_event(&mut self, event: Event<'_>) {
+        if self.events.len() >= MAX_EVENTS_PER_WINDOW {
+            self.events_dropped += 1;
+            return;
+        }
+        self.events.push(event.into_owned());
+    }
+
+    /// The events and service checks recorded since the last call.
+    pub fn take_events(&mut self) -> Vec<Event<'static>> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// How many events were dropped since start-up because a window already had
+    /// [`MAX_EVENTS_PER_WINDOW`].
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
+    }
+
+    /// How many gauges are remembered (updated or idle but not yet expired).
+    pub fn remembered_gauges(&self) -> usize {
+        self.gauges.len()
+    }
+
+    /// Ends the window that started at `window_start_ms`: returns every series that received
+    /// samples in it, resets counters, timers and sets, keeps gauge values so later deltas
+    /// apply to them, and forgets gauges idle for `idle_series_expiry` or longer.
+    pub fn take_window(&mut self, window_start_ms: i64) -> Vec<SeriesAggregate> {
+        let mut series = Vec::with_capacity(
+            self.counters.len() + self.timers.len() + self.sets.len() + self.gauges.len(),
+        );
         for (key, count) in self.counters.drain() {
             series.push(series_aggregate(
                 &key,
                 Aggregate::Counter(CounterAggregate { count }),
             ));
         }
-        for (key, gauge) in &mut self.gauges {
-            if !std::mem::take(&mut gauge.updated_in_window) {
-                continue;
+        let idle_series_expiry_ms = self.idle_series_expiry_ms;
+        self.gauges.retain(|key, gauge| {
+            if std::mem::take(&mut gauge.updated_in_window) {
+                gauge.last_updated_window_start_ms = Some(window_start_ms);
+                series.push(series_aggregate(
+                    key,
+                    Aggregate::Gauge(GaugeAggregate { value: gauge.value }),
+                ));
+                return true;
             }
+            gauge
+                .last_updated_window_start_ms
+                .is_some_and(|last_updated| {
+                    window_start_ms.saturating_sub(last_updated) < idle_series_expiry_ms
+                })
+        });
+        for (key, timer) in self.timers.drain() {
+            let hdr_histogram = histogram::encode(&timer.histogram).unwrap_or_else(|error| {
+                // Only possible with a bucket count beyond i64::MAX (2^31 samples of the
+                // largest weight in one window). The storage worker refuses a timer without
+                // histogram bytes, so an empty histogram goes out instead: the exact count, sum
+                // and extremes survive, and the batch is not poisoned.
+                tracing::warn!(%error, series = %key, "timer histogram not encodable, sent empty");
+                histogram::encode(&self.empty_histogram).unwrap_or_default()
+            });
             series.push(series_aggregate(
-                key,
-                Aggregate::Gauge(GaugeAggregate { value: gauge.value }),
+                &key,
+                Aggregate::Timer(TimerAggregate {
+                    count: timer.count,
+                    sum: timer.sum,
+                    sum_of_squares: timer.sum_of_squares,
+                    min: timer.min,
+                    max: timer.max,
+                    hdr_histogram,
+                }),
+            ));
+        }
+        for (key, sketch) in self.sets.drain() {
+            series.push(series_aggregate(
+                &key,
+                Aggregate::Set(SetAggregate {
+                    sketch: sketch.to_bytes(),
+                }),
             ));
         }
         series
     }
 }
 
-/// Sorts and de-duplicates a DogStatsD tag list (`b:2,a:1,a:1` → `a:1,b:2`).
-fn canonical_tags(tags: &str) -> String {
-    if tags.is_empty() {
-        return String::new();
+/// Looks `key` up without allocating, and only copies it when the series is new.
+fn get_or_insert_with<'map, V>(
+    map: &'map mut HashMap<String, V>,
+    key: &str,
+    new_value: impl FnOnce() -> V,
+) -> &'map mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), new_value());
     }
-    let mut parts: Vec<&str> = tags.split(',').filter(|tag| !tag.is_empty()).collect();
-    parts.sort_unstable();
-    parts.dedup();
-    parts.join(",")
+    // Just checked or inserted; `entry` would need an owned key for every lookup.
+    map.get_mut(key)
+        .expect("the key was present or has just been inserted")
+}
+
+/// The sample's tags from the name and from `#`, sorted by key then value, de-duplicated and
+/// joined as `k:v,flag`; `None` when there are none.
+fn canonical_tags(sample: &Sample<'_>) -> Option<String> {
+    let mut pairs: Vec<(&str, &str)> = sample.tag_pairs().collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut joined = String::new();
+    for (index, (key, value)) in pairs.iter().enumerate() {
+        if index > 0 {
+            joined.push(',');
+        }
+        joined.push_str(key);
+        if !value.is_empty() {
+            joined.push(':');
+            joined.push_str(value);
+        }
+    }
+    Some(joined)
 }
 
 fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
@@ -120,11 +332,18 @@ fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::parse_line;
+    use crate::parse::{parse_line, Line};
+    use abacus_proto::histogram::milliseconds_from_recorded;
+
+    const WINDOW_MS: i64 = 10_000;
 
     fn aggregate_lines(aggregates: &mut Aggregates, lines: &[&str]) {
         for line in lines {
-            aggregates.record(&parse_line(line.as_bytes()).unwrap());
+            match parse_line(line.as_bytes()) {
+                Ok(Line::Metric(sample)) => aggregates.record(&sample),
+                Ok(Line::Event(event)) => aggregates.record_event(event),
+                Err(error) => panic!("{line:?}: {error}"),
+            }
         }
     }
 
@@ -143,6 +362,11 @@ mod tests {
             .collect()
     }
 
+    fn only_series(series: Vec<SeriesAggregate>) -> Aggregate {
+        assert_eq!(series.len(), 1, "{series:?}");
+        series.into_iter().next().unwrap().aggregate.unwrap()
+    }
+
     fn counter(count: f64) -> Aggregate {
         Aggregate::Counter(CounterAggregate { count })
     }
@@ -151,17 +375,37 @@ mod tests {
         Aggregate::Gauge(GaugeAggregate { value })
     }
 
+    fn timer(aggregate: Aggregate) -> TimerAggregate {
+        match aggregate {
+            Aggregate::Timer(timer) => timer,
+            other => panic!("expected a timer, got {other:?}"),
+        }
+    }
+
+    fn set_cardinality(aggregate: Aggregate) -> u64 {
+        match aggregate {
+            Aggregate::Set(set) => SetSketch::from_bytes(&set.sketch).unwrap().cardinality(),
+            other => panic!("expected a set, got {other:?}"),
+        }
+    }
+
     #[test]
     fn counters_sum_value_over_sample_rate_and_reset_each_window() {
         let mut aggregates = Aggregates::default();
         aggregate_lines(&mut aggregates, &["a:1|c|@0.1", "a:1|c|@0.1", "a:1|c|@0.1"]);
-        let window = values(aggregates.take_window());
-        assert_eq!(window.len(), 1);
-        let Aggregate::Counter(CounterAggregate { count }) = window[0].2 else {
+        let Aggregate::Counter(CounterAggregate { count }) = only_series(aggregates.take_window(0))
+        else {
             panic!("expected a counter");
         };
         assert!((count - 30.0).abs() < 1e-9, "count was {count}");
-        assert!(aggregates.take_window().is_empty());
+        assert!(aggregates.take_window(WINDOW_MS).is_empty());
+    }
+
+    #[test]
+    fn packed_counter_values_all_count() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["a:1:2:3|c|@0.5"]);
+        assert_eq!(only_series(aggregates.take_window(0)), counter(12.0));
     }
 
     #[test]
@@ -169,56 +413,174 @@ mod tests {
         let mut aggregates = Aggregates::default();
         aggregate_lines(&mut aggregates, &["temp:-5|g", "temp:50|g"]);
         assert_eq!(
-            values(aggregates.take_window()),
+            values(aggregates.take_window(0)),
             vec![("temp".into(), vec![], gauge(50.0))]
         );
         aggregate_lines(&mut aggregates, &["temp:-3|g"]);
         assert_eq!(
-            values(aggregates.take_window()),
+            values(aggregates.take_window(WINDOW_MS)),
             vec![("temp".into(), vec![], gauge(47.0))]
         );
         assert!(
-            aggregates.take_window().is_empty(),
+            aggregates.take_window(2 * WINDOW_MS).is_empty(),
             "an idle gauge is not re-sent"
         );
     }
 
     #[test]
-    fn a_delta_on_an_unknown_gauge_sets_it() {
+    fn a_delta_on_an_unknown_gauge_sets_it_and_packed_gauge_values_apply_in_order() {
         let mut aggregates = Aggregates::default();
         aggregate_lines(&mut aggregates, &["temp:-3|g"]);
+        assert_eq!(only_series(aggregates.take_window(0)), gauge(-3.0));
+        aggregate_lines(&mut aggregates, &["fresh:+4:10:+1:-2|g"]);
+        assert_eq!(only_series(aggregates.take_window(WINDOW_MS)), gauge(9.0));
+    }
+
+    #[test]
+    fn idle_gauges_are_forgotten_after_the_expiry() {
+        let mut aggregates = Aggregates::new(AggregationSettings {
+            idle_series_expiry: Duration::from_secs(30),
+            ..AggregationSettings::default()
+        });
+        aggregate_lines(&mut aggregates, &["temp:50|g"]);
+        aggregates.take_window(0);
+        aggregates.take_window(WINDOW_MS);
+        aggregates.take_window(2 * WINDOW_MS);
+        assert_eq!(aggregates.remembered_gauges(), 1, "idle 20s of 30s");
+        aggregates.take_window(3 * WINDOW_MS);
+        assert_eq!(aggregates.remembered_gauges(), 0, "idle 30s");
+        // Forgotten: a delta now starts from nothing again.
+        aggregate_lines(&mut aggregates, &["temp:-3|g"]);
         assert_eq!(
-            values(aggregates.take_window()),
-            vec![("temp".into(), vec![], gauge(-3.0))]
+            only_series(aggregates.take_window(4 * WINDOW_MS)),
+            gauge(-3.0)
         );
     }
 
     #[test]
-    fn the_same_tags_in_any_order_are_one_series() {
+    fn timers_match_etsy_golden_values() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["t:100|ms", "t:200|ms", "t:300|ms"]);
+        let timer = timer(only_series(aggregates.take_window(0)));
+        assert_eq!(timer.count, 3.0);
+        assert_eq!(timer.sum, 600.0);
+        assert_eq!(timer.sum / timer.count, 200.0);
+        assert_eq!((timer.min, timer.max), (100.0, 300.0));
+        let mean = timer.sum / timer.count;
+        let population_deviation = (timer.sum_of_squares / timer.count - mean * mean).sqrt();
+        assert!(
+            (population_deviation - 81.6497).abs() < 1e-4,
+            "{population_deviation}"
+        );
+        let histogram = histogram::decode(&timer.hdr_histogram).unwrap();
+        assert_eq!(histogram.len(), 3);
+        let median = milliseconds_from_recorded(histogram.value_at_quantile(0.5));
+        assert!((median - 200.0).abs() <= 200.0 * 1e-3, "median {median}");
+        assert!(aggregates.take_window(WINDOW_MS).is_empty(), "timers reset");
+    }
+
+    #[test]
+    fn the_histogram_precision_is_configurable_and_clamped() {
+        for (configured, used) in [(2, 2), (5, 5), (0, 1), (9, 5)] {
+            let mut aggregates = Aggregates::new(AggregationSettings {
+                histogram_significant_digits: configured,
+                ..AggregationSettings::default()
+            });
+            aggregate_lines(&mut aggregates, &["t:1|ms"]);
+            let timer = timer(only_series(aggregates.take_window(0)));
+            let histogram = histogram::decode(&timer.hdr_histogram).unwrap();
+            assert_eq!(histogram.sigfig(), used, "configured {configured}");
+        }
+    }
+
+    #[test]
+    fn sampled_timers_count_and_weigh_by_the_inverse_rate() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["a:100|ms|@0.1"]);
+        let timer = timer(only_series(aggregates.take_window(0)));
+        assert!((timer.count - 10.0).abs() < 1e-9);
+        assert!((timer.sum - 1000.0).abs() < 1e-9);
+        assert_eq!(histogram::decode(&timer.hdr_histogram).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn histograms_distributions_and_timers_share_one_series() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["x:1:2|ms", "x:3|h", "x:4.5|d"]);
+        let timer = timer(only_series(aggregates.take_window(0)));
+        assert_eq!((timer.count, timer.sum, timer.max), (4.0, 10.5, 4.5));
+    }
+
+    #[test]
+    fn sets_count_distinct_members() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["users:a|s", "users:b|s", "users:a|s"]);
+        assert_eq!(set_cardinality(only_series(aggregates.take_window(0))), 2);
+        assert!(aggregates.take_window(WINDOW_MS).is_empty(), "sets reset");
+    }
+
+    #[test]
+    fn the_same_tags_in_any_order_and_either_syntax_are_one_series() {
         let mut aggregates = Aggregates::default();
         aggregate_lines(
             &mut aggregates,
             &[
                 "req:1|c|#b:2,a:1",
                 "req:1|c|#a:1,b:2,a:1",
+                "req;b=2:1|c|#a:1",
+                "req;a=1;b=2:1|c",
                 "req:1|c|#canary",
             ],
         );
-        let mut window = values(aggregates.take_window());
+        let mut window = values(aggregates.take_window(0));
         window.sort_by(|left, right| left.1.cmp(&right.1));
         assert_eq!(
             window,
             vec![
-                ("req".into(), vec!["a=1".into(), "b=2".into()], counter(2.0)),
+                ("req".into(), vec!["a=1".into(), "b=2".into()], counter(4.0)),
                 ("req".into(), vec!["canary=".into()], counter(1.0)),
             ]
         );
     }
 
     #[test]
-    fn a_counter_and_a_gauge_with_one_name_are_two_series() {
+    fn tags_sort_by_key_then_value() {
         let mut aggregates = Aggregates::default();
-        aggregate_lines(&mut aggregates, &["x:1|c", "x:5|g"]);
-        assert_eq!(aggregates.take_window().len(), 2);
+        aggregate_lines(&mut aggregates, &["req:1|c|#a.b:1,a:2,a:1"]);
+        let series = aggregates.take_window(0);
+        let tags: Vec<(&str, &str)> = series[0]
+            .tags
+            .iter()
+            .map(|tag| (tag.key.as_str(), tag.value.as_str()))
+            .collect();
+        assert_eq!(tags, vec![("a", "1"), ("a", "2"), ("a.b", "1")]);
+    }
+
+    #[test]
+    fn every_kind_with_one_name_is_its_own_series() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["x:1|c", "x:5|g", "x:5|ms", "x:5|s"]);
+        assert_eq!(aggregates.take_window(0).len(), 4);
+    }
+
+    #[test]
+    fn events_are_collected_per_window_but_not_in_the_batch() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(&mut aggregates, &["_e{2,2}:hi|yo", "_sc|db|0", "x:1|c"]);
+        assert_eq!(aggregates.take_window(0).len(), 1);
+        let events = aggregates.take_events();
+        assert_eq!(events.len(), 2);
+        assert!(matches!(events[1], Event::ServiceCheck(_)));
+        assert!(aggregates.take_events().is_empty());
+    }
+
+    #[test]
+    fn events_beyond_the_per_window_limit_are_dropped_and_counted() {
+        let mut aggregates = Aggregates::default();
+        for _ in 0..MAX_EVENTS_PER_WINDOW + 3 {
+            aggregate_lines(&mut aggregates, &["_sc|db|0"]);
+        }
+        assert_eq!(aggregates.take_events().len(), MAX_EVENTS_PER_WINDOW);
+        assert_eq!(aggregates.events_dropped(), 3);
     }
 }

@@ -5,10 +5,10 @@
 //! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
 //! publishing happen on the publisher task.
 
-use crate::aggregate::Aggregates;
+use crate::aggregate::{Aggregates, AggregationSettings};
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock};
-use crate::parse::{self, ParseError};
+use crate::parse::{self, Line, ParseError};
 use abacus_proto::v1::FlushBatch;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -21,6 +21,8 @@ use tracing::{debug, error, info, warn};
 pub struct ReceiveStats {
     pub packets_received: u64,
     pub metrics_received: u64,
+    /// DogStatsD events and service checks; collected but not published yet.
+    pub events_received: u64,
     pub bad_lines_seen: u64,
     pub batches_dropped: u64,
 }
@@ -36,7 +38,10 @@ pub struct ReceiveLoop {
 impl ReceiveLoop {
     /// Runs until shutdown, then flushes the partial window and returns.
     pub async fn run(mut self) -> ReceiveStats {
-        let mut aggregates = Aggregates::default();
+        let mut aggregates = Aggregates::new(AggregationSettings {
+            histogram_significant_digits: self.settings.histogram_significant_digits,
+            idle_series_expiry: self.settings.idle_series_expiry,
+        });
         let mut stats = ReceiveStats::default();
         let mut bad_line_log = RateLimitedLog::new(5, Duration::from_secs(1));
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
@@ -77,7 +82,18 @@ impl ReceiveLoop {
     }
 
     fn flush(&mut self, window_start: i64, aggregates: &mut Aggregates, stats: &mut ReceiveStats) {
-        let series = aggregates.take_window();
+        let series = aggregates.take_window(window_start);
+        // The batch has no field for events yet (it comes with the storage issue), so they are
+        // taken here, to keep memory per window bounded, and only logged.
+        let events = aggregates.take_events();
+        if !events.is_empty() {
+            debug!(
+                window_start,
+                events = events.len(),
+                dropped_since_start = aggregates.events_dropped(),
+                "events and service checks received; they are not published yet"
+            );
+        }
         if series.is_empty() {
             return;
         }
@@ -110,9 +126,13 @@ fn handle_datagram(
     stats.packets_received += 1;
     for line in parse::lines(datagram) {
         match parse::parse_line(line) {
-            Ok(sample) => {
+            Ok(Line::Metric(sample)) => {
                 stats.metrics_received += 1;
                 aggregates.record(&sample);
+            }
+            Ok(Line::Event(event)) => {
+                stats.events_received += 1;
+                aggregates.record_event(event);
             }
             Err(error) => {
                 stats.bad_lines_seen += 1;

@@ -5,11 +5,17 @@
 //! * [`batch_id`]: the one definition of a batch's identity, used by the aggregator as the
 //!   `Nats-Msg-Id` and by the storage worker as its deduplication key.
 //! * [`stream`]: the stream's name, subjects and how to connect to it.
+//! * [`histogram`]: the encoding contract of timer histograms (scale, range, V2 deflate bytes),
+//!   shared by the aggregator that records them and the readers that merge them.
+//! * [`sketch`]: the set cardinality sketch (exact while small, HyperLogLog beyond) and its
+//!   versioned byte format.
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 
+pub mod histogram;
 pub mod settings;
 pub mod shutdown;
+pub mod sketch;
 pub mod stream;
 pub mod telemetry;
 
