@@ -83,6 +83,7 @@ impl BatchSequencer {
             interval_start_unix_ms,
             interval_length_ms: self.interval_length_ms,
             series,
+            ..FlushBatch::default()
         }
     }
 }

@@ -80,6 +80,20 @@ mod tests {
                     v1::CounterAggregate { count: 30.0 },
                 )),
             }],
+            events: vec![v1::Event {
+                kind: v1::event::Kind::ServiceCheck.into(),
+                title: "db.up".into(),
+                text: "replica lagging".into(),
+                timestamp_unix_ms: 1_700_000_001_000,
+                service_check_status: 1,
+                ..Default::default()
+            }],
+            points: vec![v1::RawPoint {
+                name: "servers.web1.load".into(),
+                tags: vec![],
+                timestamp_unix_ms: 1_700_000_002_000,
+                value: 0.25,
+            }],
         };
         let decoded = v1::FlushBatch::decode(batch.encode_to_vec().as_slice()).unwrap();
         assert_eq!(decoded, batch);

@@ -9,7 +9,7 @@
 //! because merging them needs the histogram or sketch decoded.
 
 use abacus_proto::v1::{
-    series_aggregate::Aggregate, FlushBatch, SeriesAggregate, SetAggregate, TimerAggregate,
+    event, series_aggregate::Aggregate, Event, FlushBatch, SetAggregate, Tag, TimerAggregate,
 };
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -52,9 +52,8 @@ fn kind_name(aggregate: &Aggregate) -> &'static str {
 }
 
 /// Tags as the catalog keeps them: `key:value`, or `key` for a flag, sorted and de-duplicated.
-pub fn catalog_tags(series: &SeriesAggregate) -> Vec<String> {
-    let mut tags: Vec<String> = series
-        .tags
+pub fn catalog_tags(tags: &[Tag]) -> Vec<String> {
+    let mut tags: Vec<String> = tags
         .iter()
         .map(|tag| {
             if tag.value.is_empty() {
@@ -76,16 +75,18 @@ struct BatchColumns<'batch> {
     series_names: Vec<String>,
     /// Comma-joined tags; a DogStatsD tag cannot contain a comma.
     series_tags: Vec<String>,
+    index_by_series: HashMap<(&'static str, String, String), usize>,
     counters: Vec<(usize, f64)>,
     gauges: Vec<(usize, f64)>,
     timers: Vec<(usize, &'batch TimerAggregate)>,
     sets: Vec<(usize, &'batch SetAggregate)>,
+    /// Series index, time, value.
+    points: Vec<(usize, DateTime<Utc>, f64)>,
 }
 
 impl<'batch> BatchColumns<'batch> {
     fn from_batch(batch: &'batch FlushBatch) -> Result<Self, StoreError> {
         let mut columns = BatchColumns::default();
-        let mut index_by_series: HashMap<(&'static str, String, String), usize> = HashMap::new();
         for series in &batch.series {
             let Some(aggregate) = &series.aggregate else {
                 return Err(StoreError::InvalidBatch(format!(
@@ -93,16 +94,7 @@ impl<'batch> BatchColumns<'batch> {
                     series.name
                 )));
             };
-            let kind = kind_name(aggregate);
-            let tags = catalog_tags(series).join(",");
-            let key = (kind, series.name.clone(), tags);
-            let next_index = index_by_series.len();
-            let index = *index_by_series.entry(key.clone()).or_insert_with(|| {
-                columns.series_kinds.push(kind);
-                columns.series_names.push(key.1);
-                columns.series_tags.push(key.2);
-                next_index
-            });
+            let index = columns.series_index(kind_name(aggregate), &series.name, &series.tags);
             match aggregate {
                 Aggregate::Counter(counter) => columns.counters.push((index, counter.count)),
                 Aggregate::Gauge(gauge) => columns.gauges.push((index, gauge.value)),
@@ -126,6 +118,96 @@ impl<'batch> BatchColumns<'batch> {
                 }
             }
         }
+        for point in &batch.points {
+            let time = DateTime::<Utc>::from_timestamp_millis(point.timestamp_unix_ms).ok_or_else(
+                || StoreError::InvalidBatch(format!("point {:?}: time out of range", point.name)),
+            )?;
+            if !point.value.is_finite() {
+                return Err(StoreError::InvalidBatch(format!(
+                    "point {:?}: value is not a finite number",
+                    point.name
+                )));
+            }
+            let index = columns.series_index("raw", &point.name, &point.tags);
+            columns.points.push((index, time, point.value));
+        }
+        Ok(columns)
+    }
+
+    /// The position of a series in the `series_*` columns, adding it the first time.
+    fn series_index(&mut self, kind: &'static str, name: &str, tags: &[Tag]) -> usize {
+        let key = (kind, name.to_owned(), catalog_tags(tags).join(","));
+        let next_index = self.index_by_series.len();
+        *self.index_by_series.entry(key).or_insert_with_key(|key| {
+            self.series_kinds.push(kind);
+            self.series_names.push(key.1.clone());
+            self.series_tags.push(key.2.clone());
+            next_index
+        })
+    }
+}
+
+/// The columns of the events table for the events of one batch.
+#[derive(Default)]
+struct EventColumns {
+    kinds: Vec<&'static str>,
+    occurred_at: Vec<DateTime<Utc>>,
+    titles: Vec<String>,
+    texts: Vec<String>,
+    hosts: Vec<Option<String>>,
+    aggregation_keys: Vec<Option<String>>,
+    priorities: Vec<Option<String>>,
+    source_types: Vec<Option<String>>,
+    alert_types: Vec<Option<String>>,
+    service_check_statuses: Vec<Option<i16>>,
+    tags: Vec<String>,
+}
+
+impl EventColumns {
+    fn from_events(events: &[Event]) -> Result<Self, StoreError> {
+        let mut columns = EventColumns::default();
+        let present = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        for event in events {
+            let is_service_check = match event.kind() {
+                event::Kind::Event => false,
+                event::Kind::ServiceCheck => true,
+                event::Kind::Unspecified => {
+                    return Err(StoreError::InvalidBatch(format!(
+                        "event {:?} has no kind",
+                        event.title
+                    )));
+                }
+            };
+            if is_service_check && event.service_check_status > 3 {
+                return Err(StoreError::InvalidBatch(format!(
+                    "service check {:?}: status {} is not 0-3",
+                    event.title, event.service_check_status
+                )));
+            }
+            let occurred_at = DateTime::<Utc>::from_timestamp_millis(event.timestamp_unix_ms)
+                .ok_or_else(|| {
+                    StoreError::InvalidBatch(format!("event {:?}: time out of range", event.title))
+                })?;
+            columns.kinds.push(if is_service_check {
+                "service_check"
+            } else {
+                "event"
+            });
+            columns.occurred_at.push(occurred_at);
+            columns.titles.push(event.title.clone());
+            columns.texts.push(event.text.clone());
+            columns.hosts.push(present(&event.host));
+            columns
+                .aggregation_keys
+                .push(present(&event.aggregation_key));
+            columns.priorities.push(present(&event.priority));
+            columns.source_types.push(present(&event.source_type));
+            columns.alert_types.push(present(&event.alert_type));
+            columns
+                .service_check_statuses
+                .push(is_service_check.then_some(event.service_check_status as i16));
+            columns.tags.push(catalog_tags(&event.tags).join(","));
+        }
         Ok(columns)
     }
 }
@@ -145,6 +227,7 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
     let interval_start = DateTime::<Utc>::from_timestamp_millis(batch.interval_start_unix_ms)
         .ok_or_else(|| StoreError::InvalidBatch("interval start out of range".into()))?;
     let columns = BatchColumns::from_batch(batch)?;
+    let events = EventColumns::from_events(&batch.events)?;
 
     let mut transaction = pool.begin().await?;
     let newly_recorded = sqlx::query(
@@ -260,6 +343,52 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
         .bind(interval_start)
         .bind(&batch.aggregator_id)
         .bind(interval_ms)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if !columns.points.is_empty() {
+        let ids: Vec<i64> = columns
+            .points
+            .iter()
+            .map(|(index, _, _)| series_ids[*index])
+            .collect();
+        let times: Vec<DateTime<Utc>> = columns.points.iter().map(|(_, time, _)| *time).collect();
+        let values: Vec<f64> = columns.points.iter().map(|(_, _, value)| *value).collect();
+        sqlx::query(
+            "insert into raw_points (series_id, point_time, source, value)
+             select series_id, point_time, $4, value
+             from unnest($1::bigint[], $2::timestamptz[], $3::float8[]) as rows (series_id, point_time, value)",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .bind(&values)
+        .bind(&batch.aggregator_id)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if !events.kinds.is_empty() {
+        sqlx::query(
+            "insert into events (kind, occurred_at, title, text, host, aggregation_key, priority,
+                                 source_type, alert_type, service_check_status, tags, source)
+             select kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
+                    alert_type, service_check_status, coalesce(string_to_array(tags, ','), '{}'), $12
+             from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[])
+                 as rows (kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
+                          alert_type, service_check_status, tags)",
+        )
+        .bind(&events.kinds)
+        .bind(&events.occurred_at)
+        .bind(&events.titles)
+        .bind(&events.texts)
+        .bind(&events.hosts)
+        .bind(&events.aggregation_keys)
+        .bind(&events.priorities)
+        .bind(&events.source_types)
+        .bind(&events.alert_types)
+        .bind(&events.service_check_statuses)
+        .bind(&events.tags)
+        .bind(&batch.aggregator_id)
         .execute(&mut *transaction)
         .await?;
     }

@@ -384,6 +384,7 @@ pub fn single_series_batch(
             tags: vec![],
             aggregate: Some(aggregate),
         }],
+        ..Default::default()
     }
 }
 

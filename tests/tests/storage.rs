@@ -199,3 +199,136 @@ async fn ids_of_long_stored_batches_are_forgotten_and_recent_ones_kept() -> anyh
     pool.close().await;
     pipeline.stop().await
 }
+
+#[tokio::test]
+async fn raw_points_and_events_are_stored_once() -> anyhow::Result<()> {
+    use abacus_proto::v1::{event, Event, RawPoint, Tag};
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    let mut batch = single_series_batch(
+        "producer",
+        1,
+        "with_extras",
+        Aggregate::Counter(CounterAggregate { count: 1.0 }),
+    );
+    batch.points = vec![
+        RawPoint {
+            name: "servers.web1.load".into(),
+            tags: vec![],
+            timestamp_unix_ms: 1_700_000_000_000,
+            value: 0.5,
+        },
+        RawPoint {
+            name: "servers.web1.load".into(),
+            tags: vec![],
+            timestamp_unix_ms: 1_700_000_060_000,
+            value: 0.75,
+        },
+    ];
+    batch.events = vec![
+        Event {
+            kind: event::Kind::Event.into(),
+            title: "deploy".into(),
+            text: "v1.2.3 to prod".into(),
+            timestamp_unix_ms: 1_700_000_010_000,
+            priority: "normal".into(),
+            alert_type: "info".into(),
+            tags: vec![
+                Tag {
+                    key: "service".into(),
+                    value: "web".into(),
+                },
+                Tag {
+                    key: "canary".into(),
+                    value: String::new(),
+                },
+            ],
+            ..Default::default()
+        },
+        Event {
+            kind: event::Kind::ServiceCheck.into(),
+            title: "db.up".into(),
+            text: "replica lagging".into(),
+            timestamp_unix_ms: 1_700_000_020_000,
+            service_check_status: 1,
+            host: "db1".into(),
+            ..Default::default()
+        },
+    ];
+    for _ in 0..2 {
+        pipeline
+            .publish_to_flush_subject(batch.encode_to_vec())
+            .await?;
+    }
+    pipeline.wait_until_worker_is_idle(2).await?;
+
+    let mut database = pipeline.database_connection().await?;
+    let points: Vec<(String, String, i64, f64)> = sqlx::query_as(
+        "select s.name, s.kind, extract(epoch from p.point_time)::bigint, p.value
+         from raw_points p join series s on s.id = p.series_id order by p.point_time",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(
+        points,
+        vec![
+            (
+                "servers.web1.load".to_owned(),
+                "raw".to_owned(),
+                1_700_000_000,
+                0.5
+            ),
+            (
+                "servers.web1.load".to_owned(),
+                "raw".to_owned(),
+                1_700_000_060,
+                0.75
+            ),
+        ]
+    );
+    let events: Vec<StoredEvent> = sqlx::query_as(
+        "select kind, extract(epoch from occurred_at)::bigint as occurred_at, title, text, host,
+                priority, service_check_status, tags
+         from events order by occurred_at",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(
+        events,
+        vec![
+            StoredEvent {
+                kind: "event".into(),
+                occurred_at: 1_700_000_010,
+                title: "deploy".into(),
+                text: "v1.2.3 to prod".into(),
+                host: None,
+                priority: Some("normal".into()),
+                service_check_status: None,
+                tags: vec!["canary".into(), "service:web".into()],
+            },
+            StoredEvent {
+                kind: "service_check".into(),
+                occurred_at: 1_700_000_020,
+                title: "db.up".into(),
+                text: "replica lagging".into(),
+                host: Some("db1".into()),
+                priority: None,
+                service_check_status: Some(1),
+                tags: vec![],
+            },
+        ]
+    );
+    pipeline.stop().await
+}
+
+/// A row of `events`, as the test reads it back.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct StoredEvent {
+    kind: String,
+    occurred_at: i64,
+    title: String,
+    text: String,
+    host: Option<String>,
+    priority: Option<String>,
+    service_check_status: Option<i16>,
+    tags: Vec<String>,
+}
