@@ -24,9 +24,18 @@ pub struct ApiSettings {
     pub listen_address: SocketAddr,
     /// Most datapoints one rendered series may have; a longer request is refused with 400.
     pub max_points_per_series: usize,
+    /// Most series one render request may return; more is refused with 400.
+    pub max_series_per_query: usize,
     /// Longest time a query may take before it is answered with 503.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
+    /// The percentile thresholds `/metrics/find` lists for timers and a glob over a timer's
+    /// fields expands to (etsy's `percentThreshold`). Any percentile can still be asked for by
+    /// name, e.g. `stats.timers.x.upper_99_9`.
+    pub timer_percentiles: Vec<f64>,
+    /// Step of series that cannot tell their own (raw points, series without rows in range).
+    #[serde(with = "humantime_serde")]
+    pub default_step: Duration,
 }
 
 impl Default for ApiSettings {
@@ -34,7 +43,10 @@ impl Default for ApiSettings {
         Self {
             listen_address: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_points_per_series: 100_000,
+            max_series_per_query: 10_000,
             query_timeout: Duration::from_secs(30),
+            timer_percentiles: vec![90.0],
+            default_step: Duration::from_secs(10),
         }
     }
 }
@@ -45,6 +57,23 @@ impl Validate for Config {
         self.nats.validate()?;
         if self.api.max_points_per_series == 0 {
             return Err(invalid("api.max_points_per_series", "must be at least 1"));
+        }
+        if self.api.max_series_per_query == 0 {
+            return Err(invalid("api.max_series_per_query", "must be at least 1"));
+        }
+        if let Some(bad) = self
+            .api
+            .timer_percentiles
+            .iter()
+            .find(|percentile| !(**percentile > 0.0 && **percentile <= 100.0))
+        {
+            return Err(invalid(
+                "api.timer_percentiles",
+                format!("{bad} is not a percentile between 0 (excluded) and 100"),
+            ));
+        }
+        if self.api.default_step < Duration::from_secs(1) {
+            return Err(invalid("api.default_step", "must be at least 1s"));
         }
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));

@@ -16,6 +16,15 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<crate::fetch::FetchError> for ApiError {
+    fn from(error: crate::fetch::FetchError) -> Self {
+        match error {
+            crate::fetch::FetchError::Database(error) => ApiError::Database(error),
+            invalid => ApiError::BadRequest(invalid.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -3,10 +3,14 @@
 //!
 //! For `query=a.b.*` the answer lists each distinct third segment under `a.b` that matches: a
 //! *leaf* when a series has exactly that path, a *branch* (expandable) when series lie below it.
-//! A path can be both, and then appears twice, as graphite-web does.
+//! A path can be both, and then appears twice, as graphite-web does. The tree holds every
+//! series under its bare name and, under `stats`, the etsy namespace (see `namespace`): a
+//! counter `api.hits` is also the branch `stats.counters.api.hits` with the leaves `count` and
+//! `rate`.
 
 use crate::error::ApiError;
 use crate::glob::PathGlob;
+use crate::namespace::{self, SeriesKind};
 use crate::query;
 use crate::AppState;
 use axum::extract::{RawForm, RawQuery, State};
@@ -27,22 +31,153 @@ pub struct TreeNode {
 
 /// The nodes at the pattern's depth, from the names of the series at or below it.
 pub fn tree_nodes(glob: &PathGlob, names: &[String]) -> Vec<TreeNode> {
-    let depth = glob.depth();
     let mut nodes = BTreeSet::new();
+    add_name_nodes(
+        &mut nodes,
+        glob,
+        names.iter().map(String::as_str),
+        "",
+        |_| true,
+    );
+    nodes.into_iter().collect()
+}
+
+/// Adds the node at `glob`'s depth for each name that lies at or below it, with `prefix` put
+/// before the path; `leaf_at_own_depth` says whether a name that ends at that depth is a leaf
+/// (a gauge in the namespace) or a branch holding fields (the other kinds).
+fn add_name_nodes<'name>(
+    nodes: &mut BTreeSet<TreeNode>,
+    glob: &PathGlob,
+    names: impl Iterator<Item = &'name str>,
+    prefix: &str,
+    leaf_at_own_depth: impl Fn(&str) -> bool,
+) {
+    let depth = glob.depth();
     for name in names {
         let segments: Vec<&str> = name.split('.').collect();
         if segments.len() < depth || !glob.matches_prefix_of(name) {
             continue;
         }
         let path = segments[..depth].join(".");
-        let text = segments[depth - 1].to_owned();
         nodes.insert(TreeNode {
-            is_leaf: segments.len() == depth,
-            path,
-            text,
+            is_leaf: segments.len() == depth && leaf_at_own_depth(name),
+            path: format!("{prefix}{path}"),
+            text: segments[depth - 1].to_owned(),
         });
     }
-    nodes.into_iter().collect()
+}
+
+/// Every node `pattern` finds, bare names and the etsy namespace together.
+async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, ApiError> {
+    let invalid = |error: crate::glob::GlobError| {
+        ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
+    };
+    let glob = PathGlob::new(pattern).map_err(invalid)?;
+    let mut nodes = BTreeSet::new();
+    let bare = query::names_at_or_below(&state.pool, &glob, &SeriesKind::ALL).await?;
+    add_name_nodes(
+        &mut nodes,
+        &glob,
+        bare.iter().map(|(name, _)| name.as_str()),
+        "",
+        |_| true,
+    );
+
+    let segments: Vec<&str> = pattern.split('.').collect();
+    if !PathGlob::new(segments[0])
+        .map_err(invalid)?
+        .matches("stats")
+    {
+        return Ok(nodes.into_iter().collect());
+    }
+    let kind_glob = segments
+        .get(1)
+        .map(|segment| PathGlob::new(segment))
+        .transpose()
+        .map_err(invalid)?;
+    for kind in SeriesKind::ALL {
+        let Some(kind_segment) = kind.namespace_segment() else {
+            continue;
+        };
+        let everything = PathGlob::new("*").map_err(invalid)?;
+        match segments.len() {
+            1 => {
+                if !query::names_at_or_below(&state.pool, &everything, &[kind])
+                    .await?
+                    .is_empty()
+                {
+                    nodes.insert(TreeNode {
+                        path: "stats".into(),
+                        text: "stats".into(),
+                        is_leaf: false,
+                    });
+                }
+            }
+            2 => {
+                let kind_matches = kind_glob
+                    .as_ref()
+                    .is_some_and(|glob| glob.matches(kind_segment));
+                if kind_matches
+                    && !query::names_at_or_below(&state.pool, &everything, &[kind])
+                        .await?
+                        .is_empty()
+                {
+                    nodes.insert(TreeNode {
+                        path: format!("stats.{kind_segment}"),
+                        text: kind_segment.into(),
+                        is_leaf: false,
+                    });
+                }
+            }
+            _ => {
+                if !kind_glob
+                    .as_ref()
+                    .is_some_and(|glob| glob.matches(kind_segment))
+                {
+                    continue;
+                }
+                let prefix = format!("stats.{kind_segment}.");
+                let name_segments = &segments[2..];
+                // Names reaching the pattern's depth: branches, or leaves for gauges.
+                let name_glob = PathGlob::new(&name_segments.join(".")).map_err(invalid)?;
+                let names = query::names_at_or_below(&state.pool, &name_glob, &[kind]).await?;
+                add_name_nodes(
+                    &mut nodes,
+                    &name_glob,
+                    names.iter().map(|(name, _)| name.as_str()),
+                    &prefix,
+                    |_| kind == SeriesKind::Gauge,
+                );
+                // Names ending one segment short: the last segment is a field.
+                if name_segments.len() < 2 || kind == SeriesKind::Gauge {
+                    continue;
+                }
+                let owner_glob = PathGlob::new(&name_segments[..name_segments.len() - 1].join("."))
+                    .map_err(invalid)?;
+                let field_glob =
+                    PathGlob::new(name_segments[name_segments.len() - 1]).map_err(invalid)?;
+                let fields = kind.namespace_fields(&state.settings.timer_percentiles);
+                for (name, _) in query::names_at_or_below(&state.pool, &owner_glob, &[kind]).await?
+                {
+                    if !owner_glob.matches(&name) {
+                        continue;
+                    }
+                    for field in &fields {
+                        let path = namespace::display_path(kind, &name, *field, true);
+                        let text = path.rsplit('.').next().unwrap_or_default().to_owned();
+                        if field_glob.matches(&text) {
+                            nodes.insert(TreeNode {
+                                path,
+                                text,
+                                is_leaf: true,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(nodes.into_iter().collect())
 }
 
 #[derive(Debug, Serialize)]
@@ -70,14 +205,7 @@ pub async fn find_post(
     RawQuery(raw_query): RawQuery,
     RawForm(form): RawForm,
 ) -> Result<Json<Value>, ApiError> {
-    let mut parameters = raw_query.unwrap_or_default();
-    if !form.is_empty() {
-        if !parameters.is_empty() {
-            parameters.push('&');
-        }
-        parameters.push_str(&String::from_utf8_lossy(&form));
-    }
-    find(state, parameters).await
+    find(state, crate::render::join_parameters(raw_query, &form)).await
 }
 
 async fn find(State(state): State<AppState>, parameters: String) -> Result<Json<Value>, ApiError> {
@@ -91,10 +219,7 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Json<
         }
     }
     let pattern = pattern.ok_or_else(|| ApiError::BadRequest("missing parameter: query".into()))?;
-    let glob = PathGlob::new(&pattern)
-        .map_err(|error| ApiError::BadRequest(format!("invalid query {pattern:?}: {error}")))?;
-    let names = query::names_at_or_below(&state.pool, &glob).await?;
-    let nodes = tree_nodes(&glob, &names);
+    let nodes = find_nodes(&state, &pattern).await?;
     match format.as_str() {
         "treejson" => Ok(Json(json!(nodes
             .into_iter()

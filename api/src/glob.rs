@@ -23,6 +23,7 @@ pub enum GlobError {
 /// A compiled path pattern.
 #[derive(Debug, Clone)]
 pub struct PathGlob {
+    pattern: String,
     segments: Vec<Regex>,
     literal_prefix: String,
 }
@@ -44,9 +45,15 @@ impl PathGlob {
         }
         let prefix_end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
         Ok(Self {
+            pattern: pattern.to_owned(),
             segments,
             literal_prefix: pattern[..prefix_end].to_owned(),
         })
+    }
+
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
     }
 
     /// How many segments the pattern has.

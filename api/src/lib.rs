@@ -12,11 +12,15 @@
 
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod find;
 pub mod glob;
+pub mod grid;
 pub mod health;
+pub mod namespace;
 pub mod query;
 pub mod render;
+pub mod statistics;
 pub mod time;
 
 use anyhow::Context;
@@ -38,7 +42,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/render", get(render::render))
+        .route("/render", get(render::render_get).post(render::render_post))
         .route("/metrics/find", get(find::find_get).post(find::find_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

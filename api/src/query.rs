@@ -1,17 +1,15 @@
-//! Reading series and samples from PostgreSQL. All SQL is parameterized.
+//! Reading the catalog and the stored samples from PostgreSQL. All SQL is parameterized, and
+//! each read takes every series of a request at once (`series_id = any($1)`), so a wildcard over
+//! a hundred series costs one round-trip per kind, not a hundred.
 //!
-//! Rows of several aggregators for one series and interval are merged here: counts are added,
-//! and of several gauge values the one stored last wins.
+//! Rows come back as stored; merging the rows of several aggregators, restarts and late batches
+//! is the caller's (see `fetch`), because for timers and sets it needs the bytes decoded.
 
 use crate::glob::PathGlob;
+use crate::namespace::SeriesKind;
+use crate::statistics::TimerRow;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeriesKind {
-    Counter,
-    Gauge,
-}
 
 #[derive(Debug, Clone)]
 pub struct SeriesRow {
@@ -22,55 +20,65 @@ pub struct SeriesRow {
     pub first_seen: DateTime<Utc>,
 }
 
-/// One stored interval of a series: its start in unix seconds and its merged value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct IntervalValue {
-    pub start_unix_seconds: i64,
-    pub interval_ms: i32,
-    pub value: f64,
+#[derive(sqlx::FromRow)]
+struct CatalogRow {
+    id: i64,
+    kind: String,
+    name: String,
+    tags: Vec<String>,
+    first_seen: DateTime<Utc>,
 }
 
-/// The counters and gauges whose name matches `glob`, tagged or not, ordered by name.
+/// The series of `kinds` whose name matches `glob`, tagged or not, ordered by name.
 pub async fn series_matching(
     pool: &PgPool,
     glob: &PathGlob,
+    kinds: &[SeriesKind],
 ) -> Result<Vec<SeriesRow>, sqlx::Error> {
+    let kind_names: Vec<&str> = kinds.iter().map(|kind| kind.catalog_name()).collect();
     let rows: Vec<CatalogRow> = sqlx::query_as(
         "select id, kind, name, tags, first_seen from series
-         where name like $1 escape '\\' and kind in ('counter', 'gauge')
+         where name like $1 escape '\\' and kind = any($2)
          order by name, kind, tags",
     )
     .bind(like_prefix_pattern(glob.literal_prefix()))
+    .bind(&kind_names)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .filter(|row| glob.matches(&row.name))
-        .map(|row| SeriesRow {
-            id: row.id,
-            kind: if row.kind == "counter" {
-                SeriesKind::Counter
-            } else {
-                SeriesKind::Gauge
-            },
-            name: row.name,
-            tags: row.tags,
-            first_seen: row.first_seen,
+        .filter_map(|row| {
+            Some(SeriesRow {
+                id: row.id,
+                kind: SeriesKind::from_catalog_name(&row.kind)?,
+                name: row.name,
+                tags: row.tags,
+                first_seen: row.first_seen,
+            })
         })
         .collect())
 }
 
-/// The distinct names of every series at or below what `glob` matches.
-pub async fn names_at_or_below(pool: &PgPool, glob: &PathGlob) -> Result<Vec<String>, sqlx::Error> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "select distinct name from series where name like $1 escape '\\' order by name",
+/// The distinct (name, kind) of every series whose name has `glob` as a prefix match.
+pub async fn names_at_or_below(
+    pool: &PgPool,
+    glob: &PathGlob,
+    kinds: &[SeriesKind],
+) -> Result<Vec<(String, SeriesKind)>, sqlx::Error> {
+    let kind_names: Vec<&str> = kinds.iter().map(|kind| kind.catalog_name()).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select distinct name, kind from series
+         where name like $1 escape '\\' and kind = any($2) order by name, kind",
     )
     .bind(like_prefix_pattern(glob.literal_prefix()))
+    .bind(&kind_names)
     .fetch_all(pool)
     .await?;
-    Ok(names
+    Ok(rows
         .into_iter()
-        .filter(|name| glob.matches_prefix_of(name))
+        .filter(|(name, _)| glob.matches_prefix_of(name))
+        .filter_map(|(name, kind)| Some((name, SeriesKind::from_catalog_name(&kind)?)))
         .collect())
 }
 
@@ -87,89 +95,183 @@ fn like_prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
-#[derive(sqlx::FromRow)]
-struct CatalogRow {
-    id: i64,
-    kind: String,
-    name: String,
-    tags: Vec<String>,
-    first_seen: DateTime<Utc>,
+/// One stored row of a series, at `start` (unix seconds) covering `interval_ms`.
+#[derive(Debug, Clone)]
+pub struct StoredRow<V> {
+    pub series_id: i64,
+    pub start: i64,
+    pub interval_ms: i32,
+    pub value: V,
 }
 
-/// The series' intervals starting in `[from, until)`, oldest first.
-pub async fn intervals(
+/// Counter counts, and gauge or raw values, oldest first; of several rows at the same time
+/// the one stored last comes last.
+pub async fn number_rows(
     pool: &PgPool,
-    series: &SeriesRow,
+    kind: SeriesKind,
+    series_ids: &[i64],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Vec<IntervalValue>, sqlx::Error> {
-    let sql = match series.kind {
+) -> Result<Vec<StoredRow<f64>>, sqlx::Error> {
+    let sql = match kind {
         SeriesKind::Counter => {
-            "select extract(epoch from interval_start)::bigint, max(interval_ms), sum(count)
+            "select series_id, extract(epoch from interval_start)::bigint, interval_ms, count
              from counter_samples
-             where series_id = $1 and interval_start >= $2 and interval_start < $3
-             group by interval_start order by interval_start"
+             where series_id = any($1) and interval_start >= $2 and interval_start < $3
+             order by interval_start"
         }
         SeriesKind::Gauge => {
-            "select distinct on (interval_start)
-                    extract(epoch from interval_start)::bigint, interval_ms, value
+            "select series_id, extract(epoch from interval_start)::bigint, interval_ms, value
              from gauge_samples
-             where series_id = $1 and interval_start >= $2 and interval_start < $3
-             order by interval_start, stored_at desc"
+             where series_id = any($1) and interval_start >= $2 and interval_start < $3
+             order by interval_start, stored_at"
         }
+        SeriesKind::Raw => {
+            "select series_id, extract(epoch from point_time)::bigint, 0, value
+             from raw_points
+             where series_id = any($1) and point_time >= $2 and point_time < $3
+             order by point_time, stored_at"
+        }
+        SeriesKind::Timer | SeriesKind::Set => return Ok(Vec::new()),
     };
-    let rows: Vec<(i64, i32, f64)> = sqlx::query_as(sql)
-        .bind(series.id)
+    let rows: Vec<(i64, i64, i32, f64)> = sqlx::query_as(sql)
+        .bind(series_ids)
         .bind(from)
         .bind(until)
         .fetch_all(pool)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(start_unix_seconds, interval_ms, value)| IntervalValue {
-            start_unix_seconds,
+        .map(|(series_id, start, interval_ms, value)| StoredRow {
+            series_id,
+            start,
             interval_ms,
             value,
         })
         .collect())
 }
 
-/// The last gauge value stored before `before`, which a gauge keeps until it changes.
-pub async fn gauge_value_before(
+/// The last value of each gauge (or raw series) before `before`: a gauge keeps its value
+/// until it changes, so the first interval of a range shows it.
+pub async fn values_before(
     pool: &PgPool,
-    series: &SeriesRow,
+    kind: SeriesKind,
+    series_ids: &[i64],
     before: DateTime<Utc>,
-) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select value from gauge_samples
-         where series_id = $1 and interval_start < $2
-         order by interval_start desc, stored_at desc limit 1",
-    )
-    .bind(series.id)
-    .bind(before)
-    .fetch_optional(pool)
-    .await
+) -> Result<Vec<(i64, f64)>, sqlx::Error> {
+    let sql = match kind {
+        SeriesKind::Gauge => {
+            "select distinct on (series_id) series_id, value from gauge_samples
+             where series_id = any($1) and interval_start < $2
+             order by series_id, interval_start desc, stored_at desc"
+        }
+        _ => return Ok(Vec::new()),
+    };
+    sqlx::query_as(sql)
+        .bind(series_ids)
+        .bind(before)
+        .fetch_all(pool)
+        .await
 }
 
-/// The flush interval of the series' most recent sample, in milliseconds: its resolution.
-pub async fn latest_interval_ms(
+/// The flush interval of each series' latest row before `before`, in milliseconds: the
+/// series' native resolution. One index probe per series.
+pub async fn native_intervals_ms(
     pool: &PgPool,
-    series: &SeriesRow,
-) -> Result<Option<i32>, sqlx::Error> {
-    let sql = match series.kind {
-        SeriesKind::Counter => {
-            "select interval_ms from counter_samples where series_id = $1
-             order by interval_start desc limit 1"
-        }
-        SeriesKind::Gauge => {
-            "select interval_ms from gauge_samples where series_id = $1
-             order by interval_start desc limit 1"
-        }
+    kind: SeriesKind,
+    series_ids: &[i64],
+    before: DateTime<Utc>,
+) -> Result<Vec<(i64, i32)>, sqlx::Error> {
+    let table = match kind {
+        SeriesKind::Counter => "counter_samples",
+        SeriesKind::Gauge => "gauge_samples",
+        SeriesKind::Timer => "timer_samples",
+        SeriesKind::Set => "set_samples",
+        SeriesKind::Raw => return Ok(Vec::new()),
     };
-    sqlx::query_scalar(sql)
-        .bind(series.id)
-        .fetch_optional(pool)
+    // The table name comes from the match above, never from the request.
+    let sql = format!(
+        "select ids.id, latest.interval_ms
+         from unnest($1::bigint[]) as ids (id)
+         cross join lateral (
+             select interval_ms from {table}
+             where series_id = ids.id and interval_start < $2
+             order by interval_start desc limit 1
+         ) as latest"
+    );
+    sqlx::query_as(&sql)
+        .bind(series_ids)
+        .bind(before)
+        .fetch_all(pool)
         .await
+}
+
+/// Timer rows, oldest first.
+pub async fn timer_rows(
+    pool: &PgPool,
+    series_ids: &[i64],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<StoredRow<TimerRow>>, sqlx::Error> {
+    let rows: Vec<TimerSampleRow> = sqlx::query_as(
+        "select series_id, extract(epoch from interval_start)::bigint as start, interval_ms,
+                count, sum, sum_of_squares, min, max, histogram
+         from timer_samples
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3
+         order by interval_start",
+    )
+    .bind(series_ids)
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| StoredRow {
+            series_id: row.series_id,
+            start: row.start,
+            interval_ms: row.interval_ms,
+            value: row.timer,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TimerSampleRow {
+    series_id: i64,
+    start: i64,
+    interval_ms: i32,
+    #[sqlx(flatten)]
+    timer: TimerRow,
+}
+
+/// Set sketches, oldest first.
+pub async fn set_rows(
+    pool: &PgPool,
+    series_ids: &[i64],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<StoredRow<Vec<u8>>>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i32, Vec<u8>)> = sqlx::query_as(
+        "select series_id, extract(epoch from interval_start)::bigint, interval_ms, sketch
+         from set_samples
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3
+         order by interval_start",
+    )
+    .bind(series_ids)
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(series_id, start, interval_ms, value)| StoredRow {
+            series_id,
+            start,
+            interval_ms,
+            value,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,26 +1,36 @@
-//! `GET /render`: Graphite's render endpoint, answering in its JSON shape
-//! `[{"target": "...", "tags": {...}, "datapoints": [[value, unix_ts], ...]}]`.
+//! `GET`/`POST /render`: Graphite's render endpoint.
 //!
-//! Datapoints are aligned to the series' step (its flush interval) and cover the whole
-//! requested range. Like statsd + Graphite, a counter reads 0 in an interval where nothing
-//! arrived once the series exists, and a gauge keeps its last value until it changes.
-//! Intervals before a series existed, and in the future, are null.
+//! Parameters as graphite-web takes them, from the query string and a form body alike: any
+//! number of `target`, `from`/`until` (see `time`), `maxDataPoints`, `noNullPoints`, and
+//! `format=json` (`[{"target", "tags", "datapoints": [[value|null, unix_ts], ...]}]`), `csv`
+//! (`target,YYYY-MM-DD HH:MM:SS,value` lines) or `raw` (`target,start,end,step|v,v,None,...`).
+//! What each path shows, and how gaps and consolidation read, is `fetch`'s business.
 
 use crate::error::ApiError;
-use crate::glob::PathGlob;
-use crate::query::{self, IntervalValue, SeriesKind, SeriesRow};
+use crate::fetch::{FetchedSeries, SeriesFetcher};
 use crate::AppState;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawForm, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
+/// One series of a JSON answer.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct RenderedSeries {
     pub target: String,
     pub tags: BTreeMap<String, String>,
     pub datapoints: Vec<(Option<f64>, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+    Raw,
 }
 
 /// The parameters of a render request.
@@ -29,21 +39,48 @@ struct RenderRequest {
     targets: Vec<String>,
     from: i64,
     until: i64,
+    max_data_points: Option<usize>,
+    no_null_points: bool,
+    format: Format,
 }
 
-fn parse_request(raw_query: &str, now: i64) -> Result<RenderRequest, ApiError> {
+fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> {
     let mut targets = Vec::new();
     let mut from = "-24h".to_owned();
     let mut until = "now".to_owned();
-    for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
+    let mut max_data_points = None;
+    let mut no_null_points = false;
+    let mut format = Format::Json;
+    for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {
         match key.as_ref() {
-            "target" => targets.push(value.into_owned()),
+            "target" if !value.trim().is_empty() => targets.push(value.into_owned()),
             "from" => from = value.into_owned(),
             "until" => until = value.into_owned(),
-            "format" if value != "json" => {
-                return Err(ApiError::BadRequest(format!(
-                    "format {value:?} is not supported; use format=json"
-                )));
+            "maxDataPoints" => {
+                let points: f64 = value.parse().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "invalid maxDataPoints {value:?}: expected a positive number"
+                    ))
+                })?;
+                if points.is_nan() || points < 1.0 {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid maxDataPoints {value:?}: expected a positive number"
+                    )));
+                }
+                max_data_points = Some(points as usize);
+            }
+            "noNullPoints" => no_null_points = matches!(value.as_ref(), "true" | "1" | "True"),
+            "format" => {
+                format = match value.as_ref() {
+                    "json" => Format::Json,
+                    "csv" => Format::Csv,
+                    "raw" => Format::Raw,
+                    other => {
+                        return Err(ApiError::BadRequest(format!(
+                            "format {other:?} is not supported; use json, csv or raw"
+                        )));
+                    }
+                }
             }
             _ => {}
         }
@@ -65,254 +102,237 @@ fn parse_request(raw_query: &str, now: i64) -> Result<RenderRequest, ApiError> {
         targets,
         from,
         until,
+        max_data_points,
+        no_null_points,
+        format,
     })
 }
 
-pub async fn render(
-    State(state): State<AppState>,
+/// `GET /render`.
+pub async fn render_get(
+    state: State<AppState>,
     RawQuery(raw_query): RawQuery,
-) -> Result<Json<Vec<RenderedSeries>>, ApiError> {
+) -> Result<Response, ApiError> {
+    render(state, raw_query.unwrap_or_default()).await
+}
+
+/// `POST /render` with a form body; query-string parameters count too.
+pub async fn render_post(
+    state: State<AppState>,
+    RawQuery(raw_query): RawQuery,
+    RawForm(form): RawForm,
+) -> Result<Response, ApiError> {
+    render(state, join_parameters(raw_query, &form)).await
+}
+
+/// The query string and a form body as one parameter list.
+pub fn join_parameters(raw_query: Option<String>, form: &[u8]) -> String {
+    let mut parameters = raw_query.unwrap_or_default();
+    if !form.is_empty() {
+        if !parameters.is_empty() {
+            parameters.push('&');
+        }
+        parameters.push_str(&String::from_utf8_lossy(form));
+    }
+    parameters
+}
+
+async fn render(State(state): State<AppState>, parameters: String) -> Result<Response, ApiError> {
     let now = Utc::now().timestamp();
-    let request = parse_request(raw_query.as_deref().unwrap_or_default(), now)?;
+    let request = parse_request(&parameters, now)?;
     let timeout = state.settings.query_timeout;
-    let rendered = tokio::time::timeout(timeout, render_all(&state, &request, now))
+    let series = tokio::time::timeout(timeout, fetch_targets(&state, &request, now))
         .await
         .map_err(|_| ApiError::QueryTimeout(timeout))??;
-    Ok(Json(rendered))
-}
-
-async fn render_all(
-    state: &AppState,
-    request: &RenderRequest,
-    now: i64,
-) -> Result<Vec<RenderedSeries>, ApiError> {
-    let mut rendered = Vec::new();
-    for target in &request.targets {
-        let glob = PathGlob::new(target)
-            .map_err(|error| ApiError::BadRequest(format!("invalid target {target:?}: {error}")))?;
-        for series in query::series_matching(&state.pool, &glob).await? {
-            rendered.push(render_series(state, &series, request, now).await?);
-        }
-    }
-    Ok(rendered)
-}
-
-async fn render_series(
-    state: &AppState,
-    series: &SeriesRow,
-    request: &RenderRequest,
-    now: i64,
-) -> Result<RenderedSeries, ApiError> {
-    let step_seconds = query::latest_interval_ms(&state.pool, series)
-        .await?
-        .map_or(10, |interval_ms| (i64::from(interval_ms) / 1000).max(1));
-    let grid = StepGrid::new(request.from, request.until, step_seconds);
-    if grid.len() > state.settings.max_points_per_series {
-        return Err(ApiError::BadRequest(format!(
-            "the range holds {} points of {step_seconds}s, more than the limit of {}; ask for a shorter range",
-            grid.len(),
-            state.settings.max_points_per_series
-        )));
-    }
-    let from = unix_seconds_to_time(grid.first_start)?;
-    let until = unix_seconds_to_time(grid.end)?;
-    let stored = query::intervals(&state.pool, series, from, until).await?;
-    let carried_gauge = match series.kind {
-        SeriesKind::Gauge => query::gauge_value_before(&state.pool, series, from).await?,
-        SeriesKind::Counter => None,
-    };
-    let mut tags: BTreeMap<String, String> = series
-        .tags
-        .iter()
-        .map(|tag| {
-            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
-            (key.to_owned(), value.to_owned())
-        })
-        .collect();
-    tags.insert("name".into(), series.name.clone());
-    Ok(RenderedSeries {
-        target: series.name.clone(),
-        tags,
-        datapoints: fill_datapoints(
-            &grid,
-            series.kind,
-            &stored,
-            carried_gauge,
-            series.first_seen.timestamp(),
-            now,
-        ),
+    Ok(match request.format {
+        Format::Json => Json(as_json(series, request.no_null_points)).into_response(),
+        Format::Csv => ([(header::CONTENT_TYPE, "text/csv")], as_csv(&series)).into_response(),
+        Format::Raw => ([(header::CONTENT_TYPE, "text/plain")], as_raw(&series)).into_response(),
     })
 }
 
-fn unix_seconds_to_time(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::from_timestamp(seconds, 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("time {seconds} is out of range")))
-}
-
-/// The aligned timestamps of a range: `first_start`, `first_start + step`, … up to `end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StepGrid {
-    first_start: i64,
-    end: i64,
-    step: i64,
-}
-
-impl StepGrid {
-    fn new(from: i64, until: i64, step: i64) -> Self {
-        let first_start = from - from.rem_euclid(step);
-        Self {
-            first_start,
-            end: until,
-            step,
-        }
-    }
-
-    fn len(&self) -> usize {
-        ((self.end - self.first_start + self.step - 1) / self.step).max(0) as usize
-    }
-
-    fn slot_of(&self, unix_seconds: i64) -> Option<usize> {
-        let slot = (unix_seconds - self.first_start).div_euclid(self.step);
-        (slot >= 0 && (slot as usize) < self.len()).then_some(slot as usize)
-    }
-}
-
-/// Lays the stored intervals on the grid with statsd's reading of the gaps: counters are 0
-/// and gauges keep their last value once the series exists, up to now.
-fn fill_datapoints(
-    grid: &StepGrid,
-    kind: SeriesKind,
-    stored: &[IntervalValue],
-    gauge_before_range: Option<f64>,
-    first_seen_unix_seconds: i64,
+async fn fetch_targets(
+    state: &AppState,
+    request: &RenderRequest,
     now: i64,
-) -> Vec<(Option<f64>, i64)> {
-    let mut values: Vec<Option<f64>> = vec![None; grid.len()];
-    for interval in stored {
-        let Some(slot) = grid.slot_of(interval.start_unix_seconds) else {
-            continue;
-        };
-        values[slot] = match (kind, values[slot]) {
-            (SeriesKind::Counter, Some(sum)) => Some(sum + interval.value),
-            _ => Some(interval.value),
-        };
+) -> Result<Vec<FetchedSeries>, ApiError> {
+    let fetcher = SeriesFetcher {
+        pool: &state.pool,
+        percentiles: &state.settings.timer_percentiles,
+        default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
+        max_data_points: request.max_data_points,
+        now,
+    };
+    let mut all = Vec::new();
+    for target in &request.targets {
+        all.extend(fetcher.fetch(target, request.from, request.until).await?);
+        check_limits(state, &all)?;
     }
-    let mut last_gauge = gauge_before_range;
-    (0..grid.len())
-        .map(|slot| {
-            let start = grid.first_start + slot as i64 * grid.step;
-            let series_existed = start + grid.step > first_seen_unix_seconds && start <= now;
-            let value = match (kind, values[slot]) {
-                (_, Some(value)) => Some(value),
-                (SeriesKind::Counter, None) => series_existed.then_some(0.0),
-                (SeriesKind::Gauge, None) => last_gauge.filter(|_| series_existed),
-            };
-            if kind == SeriesKind::Gauge && values[slot].is_some() {
-                last_gauge = values[slot];
-            }
-            (value, start)
+    Ok(all)
+}
+
+/// The request limits: too many series or points is refused with a clear 400, never a
+/// response the API cannot afford to build.
+fn check_limits(state: &AppState, series: &[FetchedSeries]) -> Result<(), ApiError> {
+    let limits = &state.settings;
+    if series.len() > limits.max_series_per_query {
+        return Err(ApiError::BadRequest(format!(
+            "the targets match more than {} series; narrow them or raise api.max_series_per_query",
+            limits.max_series_per_query
+        )));
+    }
+    if let Some(long) = series
+        .iter()
+        .find(|one| one.values.len() > limits.max_points_per_series)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{} would have {} points of {}s, more than the limit of {}; ask for a shorter range or set maxDataPoints",
+            long.name,
+            long.values.len(),
+            long.step,
+            limits.max_points_per_series
+        )));
+    }
+    Ok(())
+}
+
+fn datapoints(series: &FetchedSeries) -> impl Iterator<Item = (Option<f64>, i64)> + '_ {
+    series
+        .values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| (*value, series.start + index as i64 * series.step))
+}
+
+fn as_json(series: Vec<FetchedSeries>, no_null_points: bool) -> Vec<RenderedSeries> {
+    series
+        .into_iter()
+        .map(|one| RenderedSeries {
+            datapoints: datapoints(&one)
+                .filter(|(value, _)| !no_null_points || value.is_some())
+                .collect(),
+            target: one.name,
+            tags: one.tags,
         })
         .collect()
+}
+
+fn as_csv(series: &[FetchedSeries]) -> String {
+    let mut csv = String::new();
+    for one in series {
+        for (value, timestamp) in datapoints(one) {
+            let time = DateTime::<Utc>::from_timestamp(timestamp, 0)
+                .map(|time| time.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default();
+            let value = value.map(|value| value.to_string()).unwrap_or_default();
+            let _ = writeln!(csv, "{},{time},{value}", one.name);
+        }
+    }
+    csv
+}
+
+fn as_raw(series: &[FetchedSeries]) -> String {
+    let mut raw = String::new();
+    for one in series {
+        let end = one.start + one.values.len() as i64 * one.step;
+        let values: Vec<String> = one
+            .values
+            .iter()
+            .map(|value| value.map_or_else(|| "None".to_owned(), |value| value.to_string()))
+            .collect();
+        let _ = writeln!(
+            raw,
+            "{},{},{end},{}|{}",
+            one.name,
+            one.start,
+            one.step,
+            values.join(",")
+        );
+    }
+    raw
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::namespace::{Field, SeriesKind};
 
-    fn interval(start: i64, value: f64) -> IntervalValue {
-        IntervalValue {
-            start_unix_seconds: start,
-            interval_ms: 10_000,
-            value,
+    fn series(values: Vec<Option<f64>>) -> FetchedSeries {
+        FetchedSeries {
+            name: "a.b".into(),
+            path_expression: "a.*".into(),
+            tags: BTreeMap::from([("name".to_owned(), "a.b".to_owned())]),
+            start: 1_700_000_000,
+            step: 10,
+            values,
+            kind: SeriesKind::Counter,
+            field: Field::Count,
         }
     }
 
     #[test]
-    fn the_grid_is_aligned_to_the_step() {
-        let grid = StepGrid::new(1_005, 1_040, 10);
-        assert_eq!(grid.first_start, 1_000);
-        assert_eq!(grid.len(), 4);
-        assert_eq!(grid.slot_of(1_000), Some(0));
-        assert_eq!(grid.slot_of(1_039), Some(3));
-        assert_eq!(grid.slot_of(1_040), None);
-        assert_eq!(grid.slot_of(990), None);
-    }
-
-    #[test]
-    fn counters_read_zero_in_quiet_intervals_after_they_appear() {
-        let grid = StepGrid::new(1_000, 1_060, 10);
-        let points = fill_datapoints(
-            &grid,
-            SeriesKind::Counter,
-            &[
-                interval(1_020, 30.0),
-                interval(1_020, 5.0),
-                interval(1_040, 1.0),
-            ],
-            None,
-            1_020,
-            1_050,
-        );
-        assert_eq!(
-            points,
-            vec![
-                (None, 1_000),
-                (None, 1_010),
-                (Some(35.0), 1_020),
-                (Some(0.0), 1_030),
-                (Some(1.0), 1_040),
-                (Some(0.0), 1_050),
-            ]
-        );
-    }
-
-    #[test]
-    fn gauges_keep_their_last_value_until_now() {
-        let grid = StepGrid::new(1_000, 1_050, 10);
-        let points = fill_datapoints(
-            &grid,
-            SeriesKind::Gauge,
-            &[interval(1_020, 47.0)],
-            Some(50.0),
-            900,
-            1_030,
-        );
-        assert_eq!(
-            points,
-            vec![
-                (Some(50.0), 1_000),
-                (Some(50.0), 1_010),
-                (Some(47.0), 1_020),
-                (Some(47.0), 1_030),
-                (None, 1_040),
-            ]
-        );
-    }
-
-    #[test]
     fn render_requests_are_parsed_and_checked() {
-        let request =
-            parse_request("target=a&target=b.c&from=-1h&until=now&format=json", 10_000).unwrap();
+        let request = parse_request(
+            "target=a&target=b.c&from=-1h&until=now&format=csv&maxDataPoints=500&noNullPoints=true",
+            10_000,
+        )
+        .unwrap();
         assert_eq!(
             request,
             RenderRequest {
                 targets: vec!["a".into(), "b.c".into()],
                 from: 6_400,
                 until: 10_000,
+                max_data_points: Some(500),
+                no_null_points: true,
+                format: Format::Csv,
             }
         );
         let refused = [
             ("from=-1h", "missing parameter: target"),
+            ("target=", "missing parameter: target"),
             ("target=a&from=-1x", "invalid from"),
             ("target=a&from=now&until=-1h", "from must be before until"),
             (
                 "target=a&format=pickle",
                 "format \"pickle\" is not supported",
             ),
+            ("target=a&maxDataPoints=0", "invalid maxDataPoints"),
+            ("target=a&maxDataPoints=lots", "invalid maxDataPoints"),
         ];
         for (query, expected) in refused {
             let error = parse_request(query, 10_000).unwrap_err().to_string();
             assert!(error.contains(expected), "{query}: {error}");
         }
+    }
+
+    #[test]
+    fn formats_follow_graphite() {
+        let one = series(vec![Some(1.5), None]);
+        assert_eq!(
+            as_csv(std::slice::from_ref(&one)),
+            "a.b,2023-11-14 22:13:20,1.5\na.b,2023-11-14 22:13:30,\n"
+        );
+        assert_eq!(
+            as_raw(std::slice::from_ref(&one)),
+            "a.b,1700000000,1700000020,10|1.5,None\n"
+        );
+        let json = as_json(vec![one.clone()], false);
+        assert_eq!(
+            json[0].datapoints,
+            vec![(Some(1.5), 1_700_000_000), (None, 1_700_000_010)]
+        );
+        let without_nulls = as_json(vec![one], true);
+        assert_eq!(
+            without_nulls[0].datapoints,
+            vec![(Some(1.5), 1_700_000_000)]
+        );
+    }
+
+    #[test]
+    fn form_bodies_join_the_query_string() {
+        assert_eq!(join_parameters(Some("a=1".into()), b"b=2"), "a=1&b=2");
+        assert_eq!(join_parameters(None, b"b=2"), "b=2");
+        assert_eq!(join_parameters(Some("a=1".into()), b""), "a=1");
     }
 }

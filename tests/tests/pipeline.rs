@@ -230,7 +230,27 @@ async fn globs_select_series_in_render_and_find_walks_the_tree() -> anyhow::Resu
         .iter()
         .map(|metric| metric["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, vec!["db01.", "web01.", "web02."]);
+    // Bare names, and the etsy namespace under `stats`.
+    assert_eq!(paths, vec!["db01.", "stats.", "web01.", "web02."]);
+    assert_eq!(
+        find_ids(&pipeline, "stats.*").await?,
+        vec![("stats.counters".to_owned(), 0)]
+    );
+    assert_eq!(
+        find_ids(&pipeline, "stats.counters.web0*").await?,
+        vec![
+            ("stats.counters.web01".to_owned(), 0),
+            ("stats.counters.web02".to_owned(), 0)
+        ]
+    );
+    assert_eq!(
+        find_ids(&pipeline, "stats.counters.web01.requests.*").await?,
+        vec![
+            ("stats.counters.web01.requests.count".to_owned(), 1),
+            ("stats.counters.web01.requests.rate".to_owned(), 1),
+            ("stats.counters.web01.requests.slow".to_owned(), 0),
+        ]
+    );
     let (status, error) = pipeline.get_json("/metrics/find?query=a.%5Bb").await?;
     assert_eq!(status, 400);
     assert!(
@@ -238,4 +258,22 @@ async fn globs_select_series_in_render_and_find_walks_the_tree() -> anyhow::Resu
         "{error}"
     );
     pipeline.stop().await
+}
+
+/// The ids and leaf flags `/metrics/find` answers for `query`.
+async fn find_ids(pipeline: &Pipeline, query: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    let (_, nodes) = pipeline
+        .get_json(&format!("/metrics/find?query={query}"))
+        .await?;
+    Ok(nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| {
+            (
+                node["id"].as_str().unwrap_or_default().to_owned(),
+                node["leaf"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect())
 }

@@ -1,0 +1,462 @@
+//! From a path pattern to rendered series: resolve the pattern (bare names and the etsy
+//! namespace), find the matching series, read their rows for the range, and lay each series'
+//! chosen field on its time grid.
+//!
+//! Each series is shown at its native resolution (its flush interval), widened when the request
+//! allows fewer points (`maxDataPoints`). Widening merges the rows of a bucket the way their
+//! kind merges — counts add, histograms merge, sketches union, a gauge takes its last value —
+//! so a consolidated percentile is a true percentile, not an average of percentiles.
+//! Gaps read as statsd + Graphite users expect: once a series exists, a counter is 0, a timer's
+//! count is 0 and a set's count is 0 in a quiet bucket, and a gauge keeps its last value; raw
+//! series and every other field are null there. Buckets after now and before the series
+//! existed are null.
+
+use crate::grid::{consolidated_step, StepGrid};
+use crate::namespace::{self, Field, SeriesKind, TimerField};
+use crate::query::{self, SeriesRow, StoredRow};
+use crate::statistics::{SetInterval, TimerInterval, TimerRow};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
+use tracing::warn;
+
+/// A series ready to be shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedSeries {
+    /// The path it is shown under (`stats.timers.api.upper_99`, or the bare name).
+    pub name: String,
+    /// The pattern that found it.
+    pub path_expression: String,
+    /// Graphite tags: the series' tags plus `name`.
+    pub tags: BTreeMap<String, String>,
+    pub start: i64,
+    pub step: i64,
+    pub values: Vec<Option<f64>>,
+    pub kind: SeriesKind,
+    pub field: Field,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("invalid path {pattern:?}: {error}")]
+    InvalidPattern {
+        pattern: String,
+        error: crate::glob::GlobError,
+    },
+    #[error("time {0} is out of range")]
+    TimeOutOfRange(i64),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Reads series for one request.
+pub struct SeriesFetcher<'request> {
+    pub pool: &'request PgPool,
+    /// Percentiles a glob over a timer's field segment expands to.
+    pub percentiles: &'request [f64],
+    /// Step of a series that has no rows to tell its own, and of raw series.
+    pub default_step_seconds: i64,
+    pub max_data_points: Option<usize>,
+    pub now: i64,
+}
+
+/// A series found, with the fields to show it as.
+struct Selected {
+    series: SeriesRow,
+    field: Field,
+    namespaced: bool,
+}
+
+impl SeriesFetcher<'_> {
+    /// Every series `pattern` names, over `[from, until)`, ordered by the path shown.
+    pub async fn fetch(
+        &self,
+        pattern: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<FetchedSeries>, FetchError> {
+        let resolutions = namespace::resolve(pattern, self.percentiles).map_err(|error| {
+            FetchError::InvalidPattern {
+                pattern: pattern.to_owned(),
+                error,
+            }
+        })?;
+        let mut selected = Vec::new();
+        for resolution in &resolutions {
+            for series in
+                query::series_matching(self.pool, &resolution.name_glob, &resolution.kinds).await?
+            {
+                let fields = if resolution.fields.is_empty() {
+                    vec![Field::default_for(series.kind)]
+                } else {
+                    resolution.fields.clone()
+                };
+                for field in fields {
+                    selected.push(Selected {
+                        series: series.clone(),
+                        field,
+                        namespaced: resolution.namespaced,
+                    });
+                }
+            }
+        }
+        let mut fetched = Vec::with_capacity(selected.len());
+        for kind in SeriesKind::ALL {
+            let of_kind: Vec<&Selected> = selected
+                .iter()
+                .filter(|one| one.series.kind == kind)
+                .collect();
+            if !of_kind.is_empty() {
+                fetched.extend(
+                    self.fetch_kind(kind, &of_kind, pattern, from, until)
+                        .await?,
+                );
+            }
+        }
+        fetched.sort_by(|left, right| left.name.cmp(&right.name));
+        Ok(fetched)
+    }
+
+    async fn fetch_kind(
+        &self,
+        kind: SeriesKind,
+        selected: &[&Selected],
+        pattern: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<FetchedSeries>, FetchError> {
+        let mut series_ids: Vec<i64> = selected.iter().map(|one| one.series.id).collect();
+        series_ids.sort_unstable();
+        series_ids.dedup();
+
+        let native_steps: HashMap<i64, i64> =
+            query::native_intervals_ms(self.pool, kind, &series_ids, to_time(until)?)
+                .await?
+                .into_iter()
+                .map(|(series_id, interval_ms)| (series_id, (i64::from(interval_ms) / 1000).max(1)))
+                .collect();
+        let grid_of = |series_id: i64| {
+            let native = native_steps
+                .get(&series_id)
+                .copied()
+                .unwrap_or(self.default_step_seconds);
+            let step = consolidated_step(native, from, until, self.max_data_points);
+            StepGrid::new(from, until, step)
+        };
+        let grids: HashMap<i64, StepGrid> =
+            series_ids.iter().map(|&id| (id, grid_of(id))).collect();
+        let read_from = grids.values().map(|grid| grid.start).min().unwrap_or(from);
+        let read_until = grids.values().map(|grid| grid.end).max().unwrap_or(until);
+        let (read_from, read_until) = (to_time(read_from)?, to_time(read_until)?);
+
+        let mut values_by_selection: Vec<Vec<Option<f64>>> = Vec::with_capacity(selected.len());
+        match kind {
+            SeriesKind::Counter | SeriesKind::Gauge | SeriesKind::Raw => {
+                let rows = group_by_series(
+                    query::number_rows(self.pool, kind, &series_ids, read_from, read_until).await?,
+                );
+                let before: HashMap<i64, f64> =
+                    query::values_before(self.pool, kind, &series_ids, read_from)
+                        .await?
+                        .into_iter()
+                        .collect();
+                for one in selected {
+                    let grid = grids[&one.series.id];
+                    let series_rows = rows
+                        .get(&one.series.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let existed = existence(&grid, &one.series, self.now);
+                    values_by_selection.push(number_values(
+                        kind,
+                        one.field,
+                        &grid,
+                        series_rows,
+                        before.get(&one.series.id).copied(),
+                        &existed,
+                    ));
+                }
+            }
+            SeriesKind::Timer => {
+                let rows = group_by_series(
+                    query::timer_rows(self.pool, &series_ids, read_from, read_until).await?,
+                );
+                for one in selected {
+                    let grid = grids[&one.series.id];
+                    let series_rows = rows
+                        .get(&one.series.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let existed = existence(&grid, &one.series, self.now);
+                    let Field::Timer(timer_field) = one.field else {
+                        values_by_selection.push(vec![None; grid.len()]);
+                        continue;
+                    };
+                    values_by_selection.push(timer_values(
+                        timer_field,
+                        &grid,
+                        series_rows,
+                        &existed,
+                        &one.series.name,
+                    ));
+                }
+            }
+            SeriesKind::Set => {
+                let rows = group_by_series(
+                    query::set_rows(self.pool, &series_ids, read_from, read_until).await?,
+                );
+                for one in selected {
+                    let grid = grids[&one.series.id];
+                    let series_rows = rows
+                        .get(&one.series.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let existed = existence(&grid, &one.series, self.now);
+                    values_by_selection.push(set_values(
+                        &grid,
+                        series_rows,
+                        &existed,
+                        &one.series.name,
+                    ));
+                }
+            }
+        }
+
+        Ok(selected
+            .iter()
+            .zip(values_by_selection)
+            .map(|(one, values)| {
+                let grid = grids[&one.series.id];
+                let name =
+                    namespace::display_path(kind, &one.series.name, one.field, one.namespaced);
+                let mut tags: BTreeMap<String, String> = one
+                    .series
+                    .tags
+                    .iter()
+                    .map(|tag| {
+                        let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+                        (key.to_owned(), value.to_owned())
+                    })
+                    .collect();
+                tags.insert("name".into(), name.clone());
+                FetchedSeries {
+                    name,
+                    path_expression: pattern.to_owned(),
+                    tags,
+                    start: grid.start,
+                    step: grid.step,
+                    values,
+                    kind,
+                    field: one.field,
+                }
+            })
+            .collect())
+    }
+}
+
+fn to_time(unix_seconds: i64) -> Result<DateTime<Utc>, FetchError> {
+    DateTime::from_timestamp(unix_seconds, 0).ok_or(FetchError::TimeOutOfRange(unix_seconds))
+}
+
+fn group_by_series<V>(rows: Vec<StoredRow<V>>) -> HashMap<i64, Vec<StoredRow<V>>> {
+    let mut grouped: HashMap<i64, Vec<StoredRow<V>>> = HashMap::new();
+    for row in rows {
+        grouped.entry(row.series_id).or_default().push(row);
+    }
+    grouped
+}
+
+/// For each bucket, whether the series existed then (and it is not in the future).
+fn existence(grid: &StepGrid, series: &SeriesRow, now: i64) -> Vec<bool> {
+    let first_seen = series.first_seen.timestamp();
+    (0..grid.len())
+        .map(|slot| {
+            let start = grid.bucket_start(slot);
+            start + grid.step > first_seen && start <= now
+        })
+        .collect()
+}
+
+/// Counter, gauge and raw values: counts summed per bucket (0 in a quiet bucket once the series
+/// exists); gauges the last value (carried across quiet buckets); raw points the last point.
+fn number_values(
+    kind: SeriesKind,
+    field: Field,
+    grid: &StepGrid,
+    rows: &[StoredRow<f64>],
+    value_before_range: Option<f64>,
+    existed: &[bool],
+) -> Vec<Option<f64>> {
+    let mut buckets: Vec<Option<f64>> = vec![None; grid.len()];
+    for row in rows {
+        let Some(slot) = grid.slot_of(row.start) else {
+            continue;
+        };
+        buckets[slot] = match (kind, buckets[slot]) {
+            (SeriesKind::Counter, Some(sum)) => Some(sum + row.value),
+            // Rows come oldest first, and of equal times the one stored last comes last.
+            _ => Some(row.value),
+        };
+    }
+    let mut last_gauge = value_before_range;
+    buckets
+        .iter()
+        .zip(existed)
+        .map(|(bucket, &existed)| match kind {
+            SeriesKind::Counter => {
+                let count = bucket.or(existed.then_some(0.0))?;
+                Some(match field {
+                    Field::Rate => count / grid.step as f64,
+                    _ => count,
+                })
+            }
+            SeriesKind::Gauge => {
+                if bucket.is_some() {
+                    last_gauge = *bucket;
+                }
+                bucket.or(last_gauge.filter(|_| existed))
+            }
+            _ => *bucket,
+        })
+        .collect()
+}
+
+fn timer_values(
+    field: TimerField,
+    grid: &StepGrid,
+    rows: &[StoredRow<TimerRow>],
+    existed: &[bool],
+    series_name: &str,
+) -> Vec<Option<f64>> {
+    let mut buckets: Vec<Option<TimerInterval>> = vec![None; grid.len()];
+    for row in rows {
+        let Some(slot) = grid.slot_of(row.start) else {
+            continue;
+        };
+        let interval = buckets[slot].get_or_insert_with(TimerInterval::default);
+        if let Err(error) = interval.merge_row(&row.value) {
+            warn!(%error, series = series_name, start = row.start, "skipping a stored histogram");
+        }
+    }
+    buckets
+        .iter()
+        .zip(existed)
+        .map(|(bucket, &existed)| match bucket {
+            Some(interval) => interval.field(field, grid.step as f64),
+            None if existed => TimerInterval::default().field(field, grid.step as f64),
+            None => None,
+        })
+        .collect()
+}
+
+fn set_values(
+    grid: &StepGrid,
+    rows: &[StoredRow<Vec<u8>>],
+    existed: &[bool],
+    series_name: &str,
+) -> Vec<Option<f64>> {
+    let mut buckets: Vec<Option<SetInterval>> = vec![None; grid.len()];
+    for row in rows {
+        let Some(slot) = grid.slot_of(row.start) else {
+            continue;
+        };
+        let interval = buckets[slot].get_or_insert_with(SetInterval::default);
+        if let Err(error) = interval.merge_bytes(&row.value) {
+            warn!(%error, series = series_name, start = row.start, "skipping a stored sketch");
+        }
+    }
+    buckets
+        .iter()
+        .zip(existed)
+        .map(|(bucket, &existed)| match bucket {
+            Some(interval) => Some(interval.cardinality()),
+            None => existed.then_some(0.0),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(start: i64, value: f64) -> StoredRow<f64> {
+        StoredRow {
+            series_id: 1,
+            start,
+            interval_ms: 10_000,
+            value,
+        }
+    }
+
+    #[test]
+    fn counters_sum_per_bucket_and_read_zero_once_they_exist() {
+        let grid = StepGrid::new(1_000, 1_050, 10);
+        let existed = [false, true, true, true, true];
+        let rows = [row(1_020, 30.0), row(1_020, 5.0), row(1_040, 1.0)];
+        let counts = number_values(
+            SeriesKind::Counter,
+            Field::Count,
+            &grid,
+            &rows,
+            None,
+            &existed,
+        );
+        assert_eq!(
+            counts,
+            vec![None, Some(35.0), Some(0.0), Some(1.0), Some(0.0)]
+        );
+        let rates = number_values(
+            SeriesKind::Counter,
+            Field::Rate,
+            &grid,
+            &rows,
+            None,
+            &existed,
+        );
+        assert_eq!(
+            rates,
+            vec![None, Some(3.5), Some(0.0), Some(0.1), Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn a_wider_step_sums_the_counts_it_covers() {
+        // Buckets [1020, 1050) and [1050, 1080).
+        let grid = StepGrid::new(1_000, 1_060, 30);
+        let rows = [row(1_020, 1.0), row(1_030, 2.0), row(1_040, 4.0)];
+        let existed = [true, true];
+        assert_eq!(
+            number_values(
+                SeriesKind::Counter,
+                Field::Count,
+                &grid,
+                &rows,
+                None,
+                &existed
+            ),
+            vec![Some(7.0), Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn gauges_keep_their_last_value_and_raw_points_do_not() {
+        let grid = StepGrid::new(1_000, 1_040, 10);
+        let existed = [true, true, true, false];
+        let rows = [row(1_020, 47.0), row(1_020, 48.0)];
+        assert_eq!(
+            number_values(
+                SeriesKind::Gauge,
+                Field::Value,
+                &grid,
+                &rows,
+                Some(50.0),
+                &existed
+            ),
+            vec![Some(50.0), Some(48.0), Some(48.0), None]
+        );
+        assert_eq!(
+            number_values(SeriesKind::Raw, Field::Value, &grid, &rows, None, &existed),
+            vec![None, Some(48.0), None, None]
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! The etsy statsd namespace end to end: statsd lines into the aggregator, etsy's paths out of
+//! `/render`, with etsy's golden values; and percentiles over many flush windows that equal the
+//! percentiles of all the raw values (within the histogram's 0.1%), which statsd + Graphite,
+//! averaging per-flush percentiles, cannot give.
+
+use abacus_tests::Pipeline;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Renders `targets` over the last hour as ONE point each (maxDataPoints=1 merges every
+/// interval) and returns target → value, polling until `ready` accepts the answer.
+async fn one_point_each(
+    pipeline: &Pipeline,
+    targets: &[&str],
+    ready: impl Fn(&BTreeMap<String, Option<f64>>) -> bool,
+) -> anyhow::Result<BTreeMap<String, Option<f64>>> {
+    let query: String = targets
+        .iter()
+        .map(|target| format!("target={target}&"))
+        .collect();
+    let deadline = Instant::now() + abacus_tests::PATIENCE;
+    loop {
+        let (status, body) = pipeline
+            .get_json(&format!(
+                "/render?{query}from=-1h&until=now&maxDataPoints=1&format=json"
+            ))
+            .await?;
+        let values = read_single_points(&body);
+        if status == 200 && ready(&values) {
+            return Ok(values);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "gave up waiting: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn read_single_points(body: &Value) -> BTreeMap<String, Option<f64>> {
+    body.as_array()
+        .into_iter()
+        .flatten()
+        .map(|series| {
+            let points = series["datapoints"].as_array().cloned().unwrap_or_default();
+            // The last bucket holds now; the whole hour is in the one before it or in it.
+            let value = points
+                .iter()
+                .filter_map(|point| point[0].as_f64())
+                .reduce(|_, last| last);
+            (
+                series["target"].as_str().unwrap_or_default().to_owned(),
+                value,
+            )
+        })
+        .collect()
+}
+
+fn assert_close(values: &BTreeMap<String, Option<f64>>, target: &str, expected: f64) {
+    let actual = values
+        .get(target)
+        .copied()
+        .flatten()
+        .unwrap_or_else(|| panic!("{target} missing from {values:?}"));
+    assert!(
+        (actual - expected).abs() <= expected.abs() * 1e-3 + 1e-9,
+        "{target}: {actual} is not {expected}"
+    );
+}
+
+#[tokio::test]
+async fn statsd_lines_come_out_in_the_etsy_namespace_with_etsy_values() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline
+        .send_statsd(
+            "api.latency:100|ms\napi.latency:200|ms\napi.latency:300|ms\n\
+             api.hits:10|c\napi.hits:1|c|@0.1\npool.size:50|g\npool.size:-3|g\n\
+             users:alice|s\nusers:bob|s\nusers:alice|s",
+        )
+        .await?;
+    let timer_fields = [
+        "count",
+        "lower",
+        "upper",
+        "mean",
+        "median",
+        "std",
+        "sum",
+        "sum_squares",
+        "upper_90",
+        "mean_90",
+        "sum_90",
+        "count_90",
+        "upper_50",
+    ];
+    let mut targets: Vec<String> = timer_fields
+        .iter()
+        .map(|field| format!("stats.timers.api.latency.{field}"))
+        .collect();
+    targets.extend(
+        [
+            "stats.counters.api.hits.count",
+            "stats.gauges.pool.size",
+            "stats.sets.users.count",
+            "api.latency",
+            "api.hits",
+        ]
+        .map(String::from),
+    );
+    let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let values = one_point_each(&pipeline, &target_refs, |values| {
+        values.len() == target_refs.len() && values.values().all(Option::is_some)
+    })
+    .await?;
+    let golden = [
+        ("stats.timers.api.latency.count", 3.0),
+        ("stats.timers.api.latency.lower", 100.0),
+        ("stats.timers.api.latency.upper", 300.0),
+        ("stats.timers.api.latency.mean", 200.0),
+        ("stats.timers.api.latency.median", 200.0),
+        ("stats.timers.api.latency.std", 81.6497),
+        ("stats.timers.api.latency.sum", 600.0),
+        ("stats.timers.api.latency.sum_squares", 140_000.0),
+        ("stats.timers.api.latency.upper_90", 300.0),
+        ("stats.timers.api.latency.mean_90", 200.0),
+        ("stats.timers.api.latency.sum_90", 600.0),
+        ("stats.timers.api.latency.count_90", 3.0),
+        ("stats.timers.api.latency.upper_50", 200.0),
+        ("stats.counters.api.hits.count", 20.0),
+        ("stats.gauges.pool.size", 47.0),
+        ("stats.sets.users.count", 2.0),
+        // The bare names: a timer shows its mean, a counter its count.
+        ("api.latency", 200.0),
+        ("api.hits", 20.0),
+    ];
+    for (target, expected) in golden {
+        assert_close(&values, target, expected);
+    }
+
+    // A counter's rate is per second of the bucket: one bucket for the hour is 3600 s wide.
+    let rate = one_point_each(&pipeline, &["stats.counters.api.hits.rate"], |values| {
+        values.values().all(Option::is_some)
+    })
+    .await?;
+    assert_close(&rate, "stats.counters.api.hits.rate", 20.0 / 3600.0);
+    pipeline.stop().await
+}
+
+#[tokio::test]
+async fn a_percentile_over_many_windows_is_the_percentile_of_all_the_values() -> anyhow::Result<()>
+{
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    // 1..=100 ms spread over four flush windows, so no single window holds them all.
+    for chunk in (1..=100).collect::<Vec<i32>>().chunks(25) {
+        let lines: Vec<String> = chunk
+            .iter()
+            .map(|value| format!("spread:{value}|ms"))
+            .collect();
+        pipeline.send_statsd(&lines.join("\n")).await?;
+        tokio::time::sleep(FLUSH_INTERVAL + Duration::from_millis(100)).await;
+    }
+    let targets = [
+        "stats.timers.spread.count",
+        "stats.timers.spread.median",
+        "stats.timers.spread.upper_90",
+        "stats.timers.spread.upper_99",
+        "stats.timers.spread.mean_90",
+    ];
+    let values = one_point_each(&pipeline, &targets, |values| {
+        values.get("stats.timers.spread.count").copied().flatten() == Some(100.0)
+    })
+    .await?;
+    assert_close(&values, "stats.timers.spread.median", 50.5);
+    assert_close(&values, "stats.timers.spread.upper_90", 90.0);
+    assert_close(&values, "stats.timers.spread.upper_99", 99.0);
+    assert_close(&values, "stats.timers.spread.mean_90", 45.5);
+
+    // The windows really were separate: at the native step the values are spread out.
+    let (_, body) = pipeline
+        .get_json("/render?target=stats.timers.spread.count&from=-1h&until=now&noNullPoints=true")
+        .await?;
+    let non_empty_windows = body[0]["datapoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|point| point[0].as_f64().unwrap_or_default() > 0.0)
+        .count();
+    assert!(non_empty_windows >= 2, "{body}");
+    pipeline.stop().await
+}
