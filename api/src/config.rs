@@ -22,6 +22,9 @@ pub struct Config {
 pub struct ApiSettings {
     /// Where the HTTP server listens.
     pub listen_address: SocketAddr,
+    /// The producer id of what this API publishes (ingested points, posted events); part of
+    /// every batch id, like an aggregator's id. Defaults to `api-<host name>`.
+    pub producer_id: String,
     /// Most datapoints one rendered series may have; a longer request is refused with 400.
     pub max_points_per_series: usize,
     /// Most series one render request may return; more is refused with 400.
@@ -42,6 +45,7 @@ impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             listen_address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            producer_id: format!("api-{}", gethostname::gethostname().to_string_lossy()),
             max_points_per_series: 100_000,
             max_series_per_query: 10_000,
             query_timeout: Duration::from_secs(30),
@@ -55,6 +59,9 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.nats.validate()?;
+        if self.api.producer_id.trim().is_empty() {
+            return Err(invalid("api.producer_id", "must not be empty"));
+        }
         if self.api.max_points_per_series == 0 {
             return Err(invalid("api.max_points_per_series", "must be at least 1"));
         }

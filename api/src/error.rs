@@ -14,6 +14,9 @@ pub enum ApiError {
     QueryTimeout(std::time::Duration),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// What was posted could not be handed to the stream; nothing of it was kept.
+    #[error("cannot accept data now: {0}")]
+    Unavailable(#[from] crate::publish::PublishError),
 }
 
 impl From<crate::fetch::FetchError> for ApiError {
@@ -30,6 +33,10 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(error) => {
+                tracing::warn!(%error, "publishing to the stream failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(error) => {
                 tracing::error!(%error, "query failed");
                 StatusCode::SERVICE_UNAVAILABLE

@@ -2,7 +2,12 @@
 //! It only reads PostgreSQL.
 //!
 //! * [`render`]: `GET /render`.
-//! * [`find`]: `GET`/`POST /metrics/find`, the metric tree.
+//! * [`find`]: `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree.
+//! * [`tags`]: `/tags/autoComplete/*`.
+//! * [`events`]: `POST /events/`, `GET /events/get_data`.
+//! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
+//! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
+//! * [`namespace`], [`fetch`], [`statistics`], [`grid`]: from a path to values.
 //! * [`glob`]: Graphite path globs.
 //! * [`health`]: `GET /healthz` and `GET /readyz`.
 //! * [`query`]: the SQL that reads series and samples.
@@ -12,15 +17,19 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fetch;
 pub mod find;
 pub mod glob;
 pub mod grid;
 pub mod health;
+pub mod ingest;
 pub mod namespace;
+pub mod publish;
 pub mod query;
 pub mod render;
 pub mod statistics;
+pub mod tags;
 pub mod time;
 
 use anyhow::Context;
@@ -37,13 +46,31 @@ use tracing::info;
 pub struct AppState {
     pub pool: sqlx::PgPool,
     pub nats: async_nats::Client,
+    pub publisher: std::sync::Arc<publish::BatchPublisher>,
     pub settings: ApiSettings,
 }
+
+/// The version `/version` reports. Grafana's Graphite data source reads it to choose which
+/// functions and features to offer; Abacus answers for graphite-web 1.1, whose API it follows.
+pub const GRAPHITE_COMPATIBLE_VERSION: &str = "1.1.10";
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/render", get(render::render_get).post(render::render_post))
         .route("/metrics/find", get(find::find_get).post(find::find_post))
+        .route("/metrics/expand", get(find::expand).post(find::expand))
+        .route("/metrics/index.json", get(find::index))
+        .route("/tags/autoComplete/tags", get(tags::tag_names))
+        .route("/tags/autoComplete/values", get(tags::tag_values))
+        .route("/events/", axum::routing::post(events::post_event))
+        .route("/events", axum::routing::post(events::post_event))
+        .route("/events/get_data", get(events::get_events))
+        .route("/api/v1/data", axum::routing::post(ingest::post_data))
+        .route(
+            "/api/v1/data/{metric}",
+            get(ingest::get_metric_data).post(ingest::post_metric_data),
+        )
+        .route("/version", get(|| async { GRAPHITE_COMPATIBLE_VERSION }))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
@@ -64,9 +91,15 @@ pub async fn run(
     let nats = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
+    let publisher = publish::BatchPublisher::new(
+        nats.clone(),
+        config.nats.clone(),
+        config.api.producer_id.clone(),
+    );
     let state = AppState {
         pool,
         nats,
+        publisher: std::sync::Arc::new(publisher),
         settings: config.api.clone(),
     };
     info!(address = %listener.local_addr()?, "api listening");

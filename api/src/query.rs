@@ -82,6 +82,13 @@ pub async fn names_at_or_below(
         .collect())
 }
 
+/// Every series name, once, sorted.
+pub async fn all_names(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("select distinct name from series order by name")
+        .fetch_all(pool)
+        .await
+}
+
 /// A LIKE pattern matching every string that starts with `prefix`.
 fn like_prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);

@@ -240,6 +240,49 @@ impl Pipeline {
         Ok((status, response.json().await?))
     }
 
+    /// POSTs a JSON body and returns the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_base_url))
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    /// GETs a path and returns the status and the body as text.
+    pub async fn get_text(&self, path_and_query: &str) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .http
+            .get(format!("{}{path_and_query}", self.api_base_url))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    /// Polls `path` until `accept` holds for its JSON answer, and returns it.
+    pub async fn wait_for_json(
+        &self,
+        path: &str,
+        what: &str,
+        accept: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            let (status, body) = self.get_json(path).await?;
+            if status == 200 && accept(&body) {
+                return Ok(body);
+            }
+            last = body;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{path}: gave up waiting for {what}; last answer: {last}")
+    }
+
     /// The datapoints of the one series `/render` returns for `target` over the last hour, or
     /// `None` while the series does not exist yet.
     pub async fn datapoints(

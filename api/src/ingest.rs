@@ -1,0 +1,305 @@
+//! HTTP ingest, compatible with Trendlines: `POST /api/v1/data` takes `{"metric", "value",
+//! "time"?}` or an array of them; `POST /api/v1/data/<metric>` takes `{"value", "timestamp"?}`
+//! (or `time`) records for one metric; `GET /api/v1/data/<metric>` lists the stored points with
+//! ISO-8601 timestamps. A time is unix seconds or ISO-8601; absent means now.
+//!
+//! Points are published to the stream (see `publish`), stored by the storage worker as a raw
+//! series, and readable by `/render` under the metric's name. A request is all or nothing: one
+//! bad record refuses the whole request with its index and the problem, so a client never has
+//! to guess which points were kept.
+
+use crate::error::ApiError;
+use crate::publish::unix_now_ms;
+use crate::AppState;
+use abacus_proto::v1::RawPoint;
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+/// Most records one request may carry.
+pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+
+/// `POST /api/v1/data`.
+pub async fn post_data(
+    State(state): State<AppState>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let points = parse_records(&body, None, unix_now_ms())?;
+    publish(&state, points).await
+}
+
+/// `POST /api/v1/data/<metric>`.
+pub async fn post_metric_data(
+    State(state): State<AppState>,
+    Path(metric): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let points = parse_records(&body, Some(&metric), unix_now_ms())?;
+    publish(&state, points).await
+}
+
+async fn publish(state: &AppState, points: Vec<RawPoint>) -> Result<Json<Value>, ApiError> {
+    let accepted = points.len();
+    let batch_id = state.publisher.publish(points, Vec::new()).await?;
+    Ok(Json(
+        json!({ "status": "ok", "accepted": accepted, "batch_id": batch_id }),
+    ))
+}
+
+/// Parses a request body into points; `metric` is the one named in the path, if any.
+pub fn parse_records(
+    body: &str,
+    metric: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<RawPoint>, ApiError> {
+    let bad = |message: String| ApiError::BadRequest(message);
+    let document: Value = serde_json::from_str(body)
+        .map_err(|error| bad(format!("the body is not JSON: {error}")))?;
+    let records = match document {
+        Value::Array(records) => records,
+        record @ Value::Object(_) => vec![record],
+        _ => {
+            return Err(bad(
+                "the body must be a record or an array of records".into()
+            ))
+        }
+    };
+    if records.is_empty() {
+        return Err(bad("the body holds no record".into()));
+    }
+    if records.len() > MAX_RECORDS_PER_REQUEST {
+        return Err(bad(format!(
+            "{} records is more than the {MAX_RECORDS_PER_REQUEST} one request may carry",
+            records.len()
+        )));
+    }
+    records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            parse_record(record, metric, now_ms)
+                .map_err(|problem| bad(format!("record {index}: {problem}")))
+        })
+        .collect()
+}
+
+fn parse_record(record: &Value, metric: Option<&str>, now_ms: i64) -> Result<RawPoint, String> {
+    let Value::Object(fields) = record else {
+        return Err("must be an object".into());
+    };
+    let name = match (fields.get("metric"), metric) {
+        (Some(Value::String(name)), None) => name.as_str(),
+        (Some(Value::String(name)), Some(path_metric)) if name == path_metric => name.as_str(),
+        (Some(_), Some(path_metric)) => {
+            return Err(format!("metric differs from {path_metric:?} in the path"))
+        }
+        (None, Some(path_metric)) => path_metric,
+        (Some(_), None) => return Err("metric must be a string".into()),
+        (None, None) => return Err("missing metric".into()),
+    };
+    if !is_valid_metric_name(name) {
+        return Err(format!(
+            "metric {name:?} is not a valid path (non-empty dot-separated segments without spaces)"
+        ));
+    }
+    let value = match fields.get("value") {
+        Some(Value::Number(number)) => number.as_f64().filter(|value| value.is_finite()),
+        Some(_) => None,
+        None => return Err("missing value".into()),
+    }
+    .ok_or("value must be a finite number")?;
+    let time = fields.get("time").or_else(|| fields.get("timestamp"));
+    let timestamp_unix_ms = match time {
+        None | Some(Value::Null) => now_ms,
+        Some(time) => {
+            parse_time(time).ok_or("time must be unix seconds or an ISO-8601 timestamp")?
+        }
+    };
+    Ok(RawPoint {
+        name: name.to_owned(),
+        tags: Vec::new(),
+        timestamp_unix_ms,
+        value,
+    })
+}
+
+fn is_valid_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 1_024
+        && name.split('.').all(|segment| {
+            !segment.is_empty()
+                && segment.chars().all(|character| {
+                    !character.is_whitespace()
+                        && !character.is_control()
+                        && !"*?[]{}(),".contains(character)
+                })
+        })
+}
+
+/// Unix seconds (a number, or a string of digits) or ISO-8601, with or without an offset
+/// (without one it is UTC).
+fn parse_time(time: &Value) -> Option<i64> {
+    match time {
+        Value::Number(number) => number
+            .as_f64()
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+            .map(|seconds| (seconds * 1000.0) as i64),
+        Value::String(text) => {
+            if let Ok(seconds) = text.parse::<i64>() {
+                return (seconds >= 0).then_some(seconds * 1000);
+            }
+            if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+                return Some(time.timestamp_millis());
+            }
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|time| time.and_utc().timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
+/// `GET /api/v1/data/<metric>?from=&until=` (Graphite time expressions, default the last day).
+pub async fn get_metric_data(
+    State(state): State<AppState>,
+    Path(metric): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let now = Utc::now().timestamp();
+    let mut from = "-24h".to_owned();
+    let mut until = "now".to_owned();
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "from" => from = value.into_owned(),
+            "until" => until = value.into_owned(),
+            _ => {}
+        }
+    }
+    let bad_time = |name: &str, error: crate::time::TimeParseError| {
+        ApiError::BadRequest(format!("invalid {name}: {error}"))
+    };
+    let from = crate::time::parse_time(&from, now).map_err(|error| bad_time("from", error))?;
+    let until = crate::time::parse_time(&until, now).map_err(|error| bad_time("until", error))?;
+    let to_time = |seconds: i64| {
+        DateTime::<Utc>::from_timestamp(seconds, 0)
+            .ok_or_else(|| ApiError::BadRequest(format!("time {seconds} is out of range")))
+    };
+    let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "select p.point_time, p.value
+         from raw_points p join series s on s.id = p.series_id
+         where s.kind = 'raw' and s.name = $1 and p.point_time >= $2 and p.point_time < $3
+         order by p.point_time, p.stored_at
+         limit $4",
+    )
+    .bind(&metric)
+    .bind(to_time(from)?)
+    .bind(to_time(until)?)
+    .bind(state.settings.max_points_per_series as i64)
+    .fetch_all(&state.pool)
+    .await?;
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|(time, value)| json!({ "timestamp": time.to_rfc3339_opts(SecondsFormat::Millis, true), "value": value }))
+        .collect();
+    Ok(Json(json!({ "metric": metric, "rows": rows })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_MS: i64 = 1_700_000_000_000;
+
+    fn point(name: &str, timestamp_unix_ms: i64, value: f64) -> RawPoint {
+        RawPoint {
+            name: name.into(),
+            tags: vec![],
+            timestamp_unix_ms,
+            value,
+        }
+    }
+
+    #[test]
+    fn accepted_bodies() {
+        let cases: &[(&str, Option<&str>, Vec<RawPoint>)] = &[
+            (
+                r#"{"metric":"a.b","value":5}"#,
+                None,
+                vec![point("a.b", NOW_MS, 5.0)],
+            ),
+            (
+                r#"[{"metric":"a","value":1,"time":1600000000},{"metric":"b","value":-2.5,"time":"2023-11-14T22:13:20Z"}]"#,
+                None,
+                vec![
+                    point("a", 1_600_000_000_000, 1.0),
+                    point("b", 1_700_000_000_000, -2.5),
+                ],
+            ),
+            (
+                r#"{"timestamp":"2023-11-14T22:13:20.500","value":3}"#,
+                Some("c"),
+                vec![point("c", 1_700_000_000_500, 3.0)],
+            ),
+            (
+                r#"{"metric":"c","value":3,"time":"1600000000"}"#,
+                Some("c"),
+                vec![point("c", 1_600_000_000_000, 3.0)],
+            ),
+        ];
+        for (body, metric, expected) in cases {
+            assert_eq!(
+                &parse_records(body, *metric, NOW_MS).unwrap(),
+                expected,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_bodies_name_the_record_and_the_problem() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("nope", None, "the body is not JSON"),
+            ("3", None, "a record or an array"),
+            ("[]", None, "no record"),
+            (r#"{"value":1}"#, None, "record 0: missing metric"),
+            (
+                r#"[{"metric":"a","value":1},{"metric":"b"}]"#,
+                None,
+                "record 1: missing value",
+            ),
+            (
+                r#"{"metric":"a","value":"x"}"#,
+                None,
+                "record 0: value must be a finite number",
+            ),
+            (r#"{"metric":"a b","value":1}"#, None, "is not a valid path"),
+            (
+                r#"{"metric":"a..b","value":1}"#,
+                None,
+                "is not a valid path",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":"yesterday"}"#,
+                None,
+                "time must be",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":-5}"#,
+                None,
+                "time must be",
+            ),
+            (
+                r#"{"metric":"x","value":1}"#,
+                Some("y"),
+                "differs from \"y\"",
+            ),
+        ];
+        for (body, metric, expected) in cases {
+            let error = parse_records(body, *metric, NOW_MS)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Publishing what the API is given (HTTP-ingested points, posted events) to JetStream, so it
+//! travels the same path as the aggregator's flushes: the API never writes to PostgreSQL, and
+//! the storage worker's exactly-once rules cover these writes too.
+//!
+//! The API is a producer like an aggregator: it has an id, an incarnation (its start-up time)
+//! and a sequence, so each request becomes one batch with a unique id, published with that id as
+//! `Nats-Msg-Id`. A request is answered only once JetStream has stored its batch.
+
+use abacus_proto::settings::NatsSettings;
+use abacus_proto::v1::{Event, FlushBatch, RawPoint};
+use async_nats::jetstream::{self, message::PublishMessage};
+use prost::Message;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot reach the stream: {0}")]
+    Stream(String),
+    #[error("the stream did not store the batch: {0}")]
+    Publish(String),
+}
+
+/// Publishes batches for this API process.
+pub struct BatchPublisher {
+    context: jetstream::Context,
+    nats: NatsSettings,
+    producer_id: String,
+    incarnation: u64,
+    last_sequence: AtomicU64,
+    /// Set once the stream is known to exist; a failure leaves it unset so the next request
+    /// tries again.
+    stream_ready: tokio::sync::OnceCell<()>,
+}
+
+impl BatchPublisher {
+    pub fn new(client: async_nats::Client, nats: NatsSettings, producer_id: String) -> Self {
+        Self {
+            context: jetstream::new(client),
+            nats,
+            producer_id,
+            incarnation: unix_now_ms() as u64,
+            last_sequence: AtomicU64::new(0),
+            stream_ready: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Publishes points and events as one batch and waits until JetStream has stored it.
+    /// Returns the batch id.
+    pub async fn publish(
+        &self,
+        points: Vec<RawPoint>,
+        events: Vec<Event>,
+    ) -> Result<String, PublishError> {
+        let now_ms = unix_now_ms();
+        let batch = FlushBatch {
+            schema_version: abacus_proto::SCHEMA_VERSION,
+            aggregator_id: self.producer_id.clone(),
+            incarnation: self.incarnation,
+            sequence: self.last_sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            // The batch carries no aggregates; its interval only records when it was sent.
+            interval_start_unix_ms: now_ms - now_ms.rem_euclid(1_000),
+            interval_length_ms: 1_000,
+            series: Vec::new(),
+            events,
+            points,
+        };
+        let batch_id = abacus_proto::batch_id(&batch);
+        self.stream_ready
+            .get_or_try_init(|| async {
+                abacus_proto::stream::ensure_stream(&self.context, &self.nats)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| PublishError::Stream(format!("{error:#}")))
+            })
+            .await?;
+        let message = PublishMessage::build()
+            .payload(batch.encode_to_vec().into())
+            .message_id(&batch_id);
+        self.context
+            .send_publish(abacus_proto::stream::flush_subject(&self.nats), message)
+            .await
+            .map_err(|error| PublishError::Publish(error.to_string()))?
+            .await
+            .map_err(|error| PublishError::Publish(error.to_string()))?;
+        Ok(batch_id)
+    }
+}
+
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since_epoch| since_epoch.as_millis() as i64)
+}

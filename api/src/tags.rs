@@ -1,0 +1,103 @@
+//! Graphite's tag autocompletion, as Grafana's query editor calls it:
+//! `GET /tags/autoComplete/tags?tagPrefix=&limit=` lists tag names, and
+//! `GET /tags/autoComplete/values?tag=&valuePrefix=&limit=` the values of one tag. Every series
+//! has the tag `name`, its path.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+
+const DEFAULT_LIMIT: i64 = 100;
+
+struct AutoCompleteRequest {
+    tag: Option<String>,
+    prefix: String,
+    limit: i64,
+}
+
+fn parse(raw: Option<String>, prefix_parameter: &str) -> Result<AutoCompleteRequest, ApiError> {
+    let mut request = AutoCompleteRequest {
+        tag: None,
+        prefix: String::new(),
+        limit: DEFAULT_LIMIT,
+    };
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "tag" => request.tag = Some(value.into_owned()),
+            "limit" => {
+                request.limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|limit| *limit > 0)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "invalid limit {value:?}: expected a positive integer"
+                        ))
+                    })?
+                    .min(10_000);
+            }
+            key if key == prefix_parameter => request.prefix = value.into_owned(),
+            _ => {}
+        }
+    }
+    Ok(request)
+}
+
+/// `GET /tags/autoComplete/tags`.
+pub async fn tag_names(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let request = parse(raw, "tagPrefix")?;
+    let mut names: Vec<String> = sqlx::query_scalar(
+        "select distinct split_part(tag, ':', 1) as key
+         from series cross join lateral unnest(tags) as tag
+         where starts_with(split_part(tag, ':', 1), $1)
+         order by key limit $2",
+    )
+    .bind(&request.prefix)
+    .bind(request.limit)
+    .fetch_all(&state.pool)
+    .await?;
+    if "name".starts_with(&request.prefix) && !names.iter().any(|name| name == "name") {
+        names.push("name".into());
+        names.sort();
+        names.truncate(request.limit as usize);
+    }
+    Ok(Json(names))
+}
+
+/// `GET /tags/autoComplete/values`.
+pub async fn tag_values(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let request = parse(raw, "valuePrefix")?;
+    let tag = request
+        .tag
+        .filter(|tag| !tag.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("missing parameter: tag".into()))?;
+    let values: Vec<String> = if tag == "name" {
+        sqlx::query_scalar(
+            "select distinct name from series where starts_with(name, $1) order by name limit $2",
+        )
+        .bind(&request.prefix)
+        .bind(request.limit)
+        .fetch_all(&state.pool)
+        .await?
+    } else {
+        sqlx::query_scalar(
+            "select distinct substr(tag, length($1) + 2) as value
+             from series cross join lateral unnest(tags) as tag
+             where starts_with(tag, $1 || ':' || $2)
+             order by value limit $3",
+        )
+        .bind(&tag)
+        .bind(&request.prefix)
+        .bind(request.limit)
+        .fetch_all(&state.pool)
+        .await?
+    };
+    Ok(Json(values))
+}
