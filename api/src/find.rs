@@ -248,6 +248,45 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Json<
     }
 }
 
+/// `GET`/`POST /metrics/expand?query=...` (repeatable, `leavesOnly=1`): the paths the patterns
+/// expand to, as `{"results": [...]}`.
+pub async fn expand(
+    State(state): State<AppState>,
+    RawQuery(raw_query): RawQuery,
+    RawForm(form): RawForm,
+) -> Result<Json<Value>, ApiError> {
+    let parameters = crate::render::join_parameters(raw_query, &form);
+    let mut patterns = Vec::new();
+    let mut leaves_only = false;
+    for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {
+        match key.as_ref() {
+            "query" => patterns.push(value.into_owned()),
+            "leavesOnly" => leaves_only = matches!(value.as_ref(), "1" | "true" | "True"),
+            _ => {}
+        }
+    }
+    if patterns.is_empty() {
+        return Err(ApiError::BadRequest("missing parameter: query".into()));
+    }
+    // On a GET the form is the query string, so each pattern arrives twice.
+    patterns.sort();
+    patterns.dedup();
+    let mut results = BTreeSet::new();
+    for pattern in &patterns {
+        for node in find_nodes(&state, pattern).await? {
+            if node.is_leaf || !leaves_only {
+                results.insert(node.path);
+            }
+        }
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `GET /metrics/index.json`: every series' path.
+pub async fn index(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(query::all_names(&state.pool).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,43 +334,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// `GET`/`POST /metrics/expand?query=...` (repeatable, `leavesOnly=1`): the paths the patterns
-/// expand to, as `{"results": [...]}`.
-pub async fn expand(
-    State(state): State<AppState>,
-    RawQuery(raw_query): RawQuery,
-    RawForm(form): RawForm,
-) -> Result<Json<Value>, ApiError> {
-    let parameters = crate::render::join_parameters(raw_query, &form);
-    let mut patterns = Vec::new();
-    let mut leaves_only = false;
-    for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {
-        match key.as_ref() {
-            "query" => patterns.push(value.into_owned()),
-            "leavesOnly" => leaves_only = matches!(value.as_ref(), "1" | "true" | "True"),
-            _ => {}
-        }
-    }
-    if patterns.is_empty() {
-        return Err(ApiError::BadRequest("missing parameter: query".into()));
-    }
-    // On a GET the form is the query string, so each pattern arrives twice.
-    patterns.sort();
-    patterns.dedup();
-    let mut results = BTreeSet::new();
-    for pattern in &patterns {
-        for node in find_nodes(&state, pattern).await? {
-            if node.is_leaf || !leaves_only {
-                results.insert(node.path);
-            }
-        }
-    }
-    Ok(Json(json!({ "results": results })))
-}
-
-/// `GET /metrics/index.json`: every series' path.
-pub async fn index(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(query::all_names(&state.pool).await?))
 }

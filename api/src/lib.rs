@@ -3,7 +3,7 @@
 //!
 //! * [`render`]: `GET /render`.
 //! * [`find`]: `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree.
-//! * [`tags`]: `/tags/autoComplete/*`.
+//! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
 //! * [`events`]: `POST /events/`, `GET /events/get_data`.
 //! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
 //! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
