@@ -10,6 +10,9 @@ pub enum ApiError {
     /// The request is wrong; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// What the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error("the query took longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("database error")]
@@ -32,6 +35,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(error) => {
                 tracing::warn!(%error, "publishing to the stream failed");

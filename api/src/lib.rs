@@ -6,6 +6,8 @@
 //! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
 //! * [`events`]: `POST /events/`, `GET /events/get_data`.
 //! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
+//! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`) and its OpenAPI
+//!   document (`/api/openapi.json`).
 //! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
 //! * [`namespace`], [`fetch`], [`statistics`], [`grid`]: from a path to values.
 //! * [`glob`]: Graphite path globs.
@@ -25,6 +27,7 @@ pub mod grid;
 pub mod health;
 pub mod ingest;
 pub mod namespace;
+pub mod native;
 pub mod publish;
 pub mod query;
 pub mod render;
@@ -71,6 +74,10 @@ pub fn router(state: AppState) -> Router {
             get(ingest::get_metric_data).post(ingest::post_metric_data),
         )
         .route("/version", get(|| async { GRAPHITE_COMPATIBLE_VERSION }))
+        .route("/api/v1/series", get(native::list_series))
+        .route("/api/v1/series/{id}", get(native::series_detail))
+        .route("/api/v1/query", get(native::query))
+        .route("/api/openapi.json", get(native::openapi_document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -218,6 +218,38 @@ impl Field {
         }
     }
 
+    /// The field's name in the native API: its namespace segment, or `value`.
+    pub fn name(self) -> String {
+        match self {
+            Field::Value => "value".into(),
+            other => other.segment(),
+        }
+    }
+
+    /// A field of `kind` by its native-API name (`count`, `rate`, `value`, `upper_99`, ...).
+    pub fn parse(kind: SeriesKind, name: &str) -> Option<Self> {
+        match (kind, name) {
+            (SeriesKind::Counter, "count") | (SeriesKind::Set, "count") => Some(Field::Count),
+            (SeriesKind::Counter, "rate") => Some(Field::Rate),
+            (SeriesKind::Gauge | SeriesKind::Raw, "value") => Some(Field::Value),
+            (SeriesKind::Timer, name) => TimerField::parse(name).map(Field::Timer),
+            _ => None,
+        }
+    }
+
+    /// The unit of the field's values, for the native API.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Field::Count => "count",
+            Field::Rate => "per_second",
+            Field::Value => "value",
+            Field::Timer(TimerField::Count | TimerField::CountPercentile(_)) => "count",
+            Field::Timer(TimerField::CountPerSecond) => "per_second",
+            Field::Timer(TimerField::SumOfSquares) => "milliseconds_squared",
+            Field::Timer(_) => "milliseconds",
+        }
+    }
+
     /// What the bare name of a series of `kind` shows.
     pub fn default_for(kind: SeriesKind) -> Self {
         match kind {
@@ -455,6 +487,26 @@ mod tests {
             display_path(SeriesKind::Counter, "c", Field::Count, false),
             "c"
         );
+    }
+
+    #[test]
+    fn native_field_names_round_trip_and_carry_units() {
+        let cases = [
+            (SeriesKind::Counter, "count", "count"),
+            (SeriesKind::Counter, "rate", "per_second"),
+            (SeriesKind::Gauge, "value", "value"),
+            (SeriesKind::Set, "count", "count"),
+            (SeriesKind::Timer, "upper_99_9", "milliseconds"),
+            (SeriesKind::Timer, "count_ps", "per_second"),
+            (SeriesKind::Timer, "count_90", "count"),
+            (SeriesKind::Raw, "value", "value"),
+        ];
+        for (kind, name, unit) in cases {
+            let field = Field::parse(kind, name).unwrap_or_else(|| panic!("{kind:?} {name}"));
+            assert_eq!((field.name().as_str(), field.unit()), (name, unit));
+        }
+        assert_eq!(Field::parse(SeriesKind::Gauge, "count"), None);
+        assert_eq!(Field::parse(SeriesKind::Counter, "mean"), None);
     }
 
     #[test]

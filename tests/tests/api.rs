@@ -185,3 +185,128 @@ async fn tags_expand_index_and_version_answer_like_graphite_web() -> anyhow::Res
     assert_eq!((status, version.as_str()), (200, "1.1.10"));
     pipeline.stop().await
 }
+
+#[tokio::test]
+async fn the_native_api_lists_describes_and_queries_series_with_units() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline
+        .send_statsd("checkout.latency:100|ms\ncheckout.latency:300|ms\ncheckout.orders:4|c|#env:prod\nqueue.depth:7|g")
+        .await?;
+    let listed = pipeline
+        .wait_for_json("/api/v1/series?match=checkout.*", "two series", |body| {
+            body.as_array().is_some_and(|series| series.len() == 2)
+        })
+        .await?;
+    let listed: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| {
+            (
+                series["name"].as_str().unwrap(),
+                series["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("checkout.latency", "timer"),
+            ("checkout.orders", "counter")
+        ]
+    );
+    let (_, tagged) = pipeline.get_json("/api/v1/series?tag=env:prod").await?;
+    assert_eq!(tagged.as_array().unwrap().len(), 1);
+    let (_, gauges) = pipeline
+        .get_json("/api/v1/series?kind=gauge&seen_since=-1h")
+        .await?;
+    assert_eq!(gauges[0]["name"], "queue.depth");
+
+    let timer_id = {
+        let (_, timers) = pipeline.get_json("/api/v1/series?kind=timer").await?;
+        timers[0]["id"].as_i64().unwrap()
+    };
+    let (status, detail) = pipeline
+        .get_json(&format!("/api/v1/series/{timer_id}"))
+        .await?;
+    assert_eq!(status, 200);
+    let fields: Vec<&str> = detail["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| field.as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"mean") && fields.contains(&"upper_90"),
+        "{detail}"
+    );
+    let (status, _) = pipeline.get_json("/api/v1/series/999999999").await?;
+    assert_eq!(status, 404);
+
+    let answer = pipeline
+        .wait_for_json(
+            "/api/v1/query?name=checkout.latency&kind=timer&field=mean&from=-1h&step=3600",
+            "the mean",
+            |body| {
+                body["points"]
+                    .as_array()
+                    .is_some_and(|points| points.iter().any(|point| point["value"].is_number()))
+            },
+        )
+        .await?;
+    assert_eq!(answer["unit"], "milliseconds");
+    assert_eq!(answer["field"], "mean");
+    assert_eq!(answer["step_seconds"], 3600);
+    let means: Vec<f64> = answer["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|point| point["value"].as_f64())
+        .collect();
+    assert_eq!(means, vec![200.0], "{answer}");
+    let (_, rate) = pipeline
+        .get_json("/api/v1/query?name=checkout.orders&kind=counter&field=rate&from=-1h&step=3600")
+        .await?;
+    assert_eq!(rate["unit"], "per_second");
+
+    let refusals = [
+        (
+            "/api/v1/query?name=checkout.latency&kind=timer&field=bogus",
+            400,
+            "invalid field",
+        ),
+        (
+            "/api/v1/query?name=checkout.latency&kind=histogram",
+            400,
+            "invalid kind",
+        ),
+        (
+            "/api/v1/query?name=nothing.here&kind=gauge",
+            404,
+            "no gauge named",
+        ),
+        ("/api/v1/series?match=a.%5Bb", 400, "invalid match"),
+        ("/api/v1/query?kind=timer", 400, "missing field `name`"),
+        (
+            "/api/v1/query?name=a&kind=timer&step=soon",
+            400,
+            "invalid parameters",
+        ),
+        ("/api/v1/series/abc", 400, "invalid series id"),
+    ];
+    for (path, status, message) in refusals {
+        let (actual_status, text) = pipeline.get_text(path).await?;
+        let body: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+            anyhow::anyhow!("{path} answered {actual_status} without JSON ({error}): {text}")
+        })?;
+        assert_eq!(actual_status, status, "{path}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains(message),
+            "{path}: {body}"
+        );
+    }
+    let (status, document) = pipeline.get_json("/api/openapi.json").await?;
+    assert_eq!(status, 200);
+    assert!(document["paths"]["/api/v1/query"].is_object());
+    pipeline.stop().await
+}

@@ -1,0 +1,362 @@
+//! The native JSON API, for scripts rather than Grafana: list and search series, read one
+//! series' metadata, and query one field of a series with explicit units and the resolution
+//! used. Described by an OpenAPI document at `GET /api/openapi.json`, generated from these
+//! handlers (utoipa) so it cannot drift from them.
+//!
+//! Queries go through the same `fetch` as `/render`, so values, gaps and consolidation are the
+//! same whichever API reads them.
+
+use crate::error::ApiError;
+use crate::fetch::SeriesFetcher;
+use crate::glob::PathGlob;
+use crate::namespace::{self, Field, SeriesKind};
+use crate::AppState;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+const DEFAULT_LIST_LIMIT: i64 = 1_000;
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, e.g. `invalid from: "-1x" has an unknown unit`.
+    pub error: String,
+}
+
+/// A series of the catalog.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct SeriesInfo {
+    pub id: i64,
+    pub name: String,
+    /// `counter`, `gauge`, `timer`, `set` or `raw`.
+    pub kind: String,
+    /// Sorted `key:value` strings, `key` alone for a flag.
+    pub tags: Vec<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A series with the fields that can be queried from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesDetail {
+    #[serde(flatten)]
+    pub series: SeriesInfo,
+    /// Field names for `/api/v1/query` (timers take any percentile too, e.g. `upper_99_9`).
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesListParameters {
+    /// A Graphite glob over the name, e.g. `api.*.latency`; every series when absent.
+    #[serde(rename = "match")]
+    pub pattern: Option<String>,
+    /// Only series of this kind.
+    pub kind: Option<String>,
+    /// Only series carrying this tag (`key:value` or a flag).
+    pub tag: Option<String>,
+    /// Only series seen since this time (a Graphite time expression such as `-1h`).
+    pub seen_since: Option<String>,
+    /// At most this many series (default 1000).
+    pub limit: Option<i64>,
+}
+
+/// List and search the series catalog.
+#[utoipa::path(
+    get,
+    path = "/api/v1/series",
+    params(SeriesListParameters),
+    responses(
+        (status = 200, description = "the matching series, by name", body = [SeriesInfo]),
+        (status = 400, description = "a parameter is invalid", body = ErrorBody),
+    )
+)]
+pub async fn list_series(
+    State(state): State<AppState>,
+    parameters: Result<Query<SeriesListParameters>, QueryRejection>,
+) -> Result<Json<Vec<SeriesInfo>>, ApiError> {
+    let Query(parameters) = parameters.map_err(bad_parameters)?;
+    let glob = parameters
+        .pattern
+        .as_deref()
+        .map(PathGlob::new)
+        .transpose()
+        .map_err(|error| ApiError::BadRequest(format!("invalid match: {error}")))?;
+    let kind = parameters.kind.as_deref().map(parse_kind).transpose()?;
+    let seen_since = parameters
+        .seen_since
+        .as_deref()
+        .map(|since| {
+            let seconds = crate::time::parse_time(since, Utc::now().timestamp())
+                .map_err(|error| ApiError::BadRequest(format!("invalid seen_since: {error}")))?;
+            DateTime::<Utc>::from_timestamp(seconds, 0).ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid seen_since: {since:?} is out of range"))
+            })
+        })
+        .transpose()?;
+    let limit = parameters.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=100_000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "invalid limit: expected 1 to 100000".into(),
+        ));
+    }
+    let prefix = glob
+        .as_ref()
+        .map(|glob| glob.literal_prefix().to_owned())
+        .unwrap_or_default();
+    // The glob is matched in Rust, so the database is asked for more than the limit only when
+    // a glob will filter.
+    let candidates: Vec<SeriesInfo> = sqlx::query_as(
+        "select id, name, kind, tags, first_seen, last_seen from series
+         where starts_with(name, $1)
+           and ($2::text is null or kind = $2)
+           and ($3::text is null or $3 = any(tags))
+           and ($4::timestamptz is null or last_seen >= $4)
+         order by name, kind, tags
+         limit $5",
+    )
+    .bind(&prefix)
+    .bind(kind.map(SeriesKind::catalog_name))
+    .bind(&parameters.tag)
+    .bind(seen_since)
+    .bind(if glob.is_some() { 100_000 } else { limit })
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(
+        candidates
+            .into_iter()
+            .filter(|series| glob.as_ref().is_none_or(|glob| glob.matches(&series.name)))
+            .take(limit as usize)
+            .collect(),
+    ))
+}
+
+/// One series' metadata and queryable fields.
+#[utoipa::path(
+    get,
+    path = "/api/v1/series/{id}",
+    params(("id" = i64, Path, description = "the series id")),
+    responses(
+        (status = 200, body = SeriesDetail),
+        (status = 404, description = "no such series", body = ErrorBody),
+    )
+)]
+pub async fn series_detail(
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<SeriesDetail>, ApiError> {
+    let Path(id) = id.map_err(|rejection| {
+        ApiError::BadRequest(format!("invalid series id: {}", rejection.body_text()))
+    })?;
+    let series: Option<SeriesInfo> = sqlx::query_as(
+        "select id, name, kind, tags, first_seen, last_seen from series where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let series = series.ok_or_else(|| ApiError::NotFound(format!("no series with id {id}")))?;
+    let kind = parse_kind(&series.kind)?;
+    let mut fields: Vec<String> = kind
+        .namespace_fields(&state.settings.timer_percentiles)
+        .into_iter()
+        .map(Field::name)
+        .collect();
+    if fields.is_empty() {
+        fields.push(Field::default_for(kind).name());
+    }
+    Ok(Json(SeriesDetail { series, fields }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueryParameters {
+    /// The series name.
+    pub name: String,
+    /// Its kind: `counter`, `gauge`, `timer`, `set` or `raw`.
+    pub kind: String,
+    /// The field (see `/api/v1/series/{id}`); the kind's default when absent.
+    pub field: Option<String>,
+    /// A Graphite time expression; default `-1h`.
+    pub from: Option<String>,
+    /// A Graphite time expression; default `now`.
+    pub until: Option<String>,
+    /// The wanted step in seconds; the answer's step is the smallest whole multiple of the
+    /// series' resolution that is at least this.
+    pub step: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryPoint {
+    /// Start of the point's interval.
+    pub time: DateTime<Utc>,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryAnswer {
+    pub name: String,
+    pub kind: String,
+    pub field: String,
+    /// `count`, `per_second`, `milliseconds`, `milliseconds_squared` or `value`.
+    pub unit: String,
+    /// Seconds between points: the series' resolution, widened to honour `step`.
+    pub step_seconds: i64,
+    pub points: Vec<QueryPoint>,
+}
+
+/// One field of one series over a time range.
+#[utoipa::path(
+    get,
+    path = "/api/v1/query",
+    params(QueryParameters),
+    responses(
+        (status = 200, body = QueryAnswer),
+        (status = 400, description = "a parameter is invalid", body = ErrorBody),
+        (status = 404, description = "no such series", body = ErrorBody),
+    )
+)]
+pub async fn query(
+    State(state): State<AppState>,
+    parameters: Result<Query<QueryParameters>, QueryRejection>,
+) -> Result<Json<QueryAnswer>, ApiError> {
+    let Query(parameters) = parameters.map_err(bad_parameters)?;
+    let kind = parse_kind(&parameters.kind)?;
+    let field = match parameters.field.as_deref() {
+        None => Field::default_for(kind),
+        Some(name) => Field::parse(kind, name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid field {name:?} for a {}",
+                kind.catalog_name()
+            ))
+        })?,
+    };
+    let now = Utc::now().timestamp();
+    let bad_time = |name: &str, error: crate::time::TimeParseError| {
+        ApiError::BadRequest(format!("invalid {name}: {error}"))
+    };
+    let from = crate::time::parse_time(parameters.from.as_deref().unwrap_or("-1h"), now)
+        .map_err(|error| bad_time("from", error))?;
+    let until = crate::time::parse_time(parameters.until.as_deref().unwrap_or("now"), now)
+        .map_err(|error| bad_time("until", error))?;
+    if from >= until {
+        return Err(ApiError::BadRequest(
+            "invalid range: from must be before until".into(),
+        ));
+    }
+    let max_data_points = match parameters.step {
+        Some(0) => {
+            return Err(ApiError::BadRequest(
+                "invalid step: must be at least 1".into(),
+            ))
+        }
+        Some(step) => Some(((until - from) as u64).div_ceil(u64::from(step)).max(1) as usize),
+        None => None,
+    };
+    let fetcher = SeriesFetcher {
+        pool: &state.pool,
+        percentiles: &state.settings.timer_percentiles,
+        default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
+        max_data_points,
+        now,
+    };
+    // The namespaced path names exactly this kind and field; a raw series has only its name.
+    let path = namespace::display_path(kind, &parameters.name, field, true);
+    let found = fetcher
+        .fetch(&path, from, until)
+        .await?
+        .into_iter()
+        .find(|series| series.kind == kind && series.field == field && series.name == path);
+    let series = found.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no {} named {:?}",
+            kind.catalog_name(),
+            parameters.name
+        ))
+    })?;
+    if series.values.len() > state.settings.max_points_per_series {
+        return Err(ApiError::BadRequest(format!(
+            "the range holds {} points, more than the limit of {}; ask for a larger step",
+            series.values.len(),
+            state.settings.max_points_per_series
+        )));
+    }
+    let points = series
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, value)| {
+            let time =
+                DateTime::<Utc>::from_timestamp(series.start + index as i64 * series.step, 0)?;
+            Some(QueryPoint {
+                time,
+                value: *value,
+            })
+        })
+        .collect();
+    Ok(Json(QueryAnswer {
+        name: parameters.name,
+        kind: kind.catalog_name().into(),
+        field: field.name(),
+        unit: field.unit().into(),
+        step_seconds: series.step,
+        points,
+    }))
+}
+
+/// Missing or mistyped parameters answer with the JSON error every other problem gets.
+fn bad_parameters(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!("invalid parameters: {}", rejection.body_text()))
+}
+
+fn parse_kind(text: &str) -> Result<SeriesKind, ApiError> {
+    SeriesKind::from_catalog_name(text).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "invalid kind {text:?}: use counter, gauge, timer, set or raw"
+        ))
+    })
+}
+
+/// The OpenAPI description of the native API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Abacus native API",
+        description = "Series listing, metadata and queries with explicit units."
+    ),
+    paths(list_series, series_detail, query),
+    components(schemas(ErrorBody, SeriesInfo, SeriesDetail, QueryPoint, QueryAnswer))
+)]
+pub struct NativeApiDocument;
+
+/// `GET /api/openapi.json`.
+pub async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
+    Json(NativeApiDocument::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_native_endpoint() {
+        let document = serde_json::to_value(NativeApiDocument::openapi()).unwrap();
+        for path in ["/api/v1/series", "/api/v1/series/{id}", "/api/v1/query"] {
+            assert!(document["paths"][path]["get"].is_object(), "{path} missing");
+        }
+        let query_parameters: Vec<&str> = document["paths"]["/api/v1/query"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            query_parameters,
+            vec!["name", "kind", "field", "from", "until", "step"]
+        );
+        assert!(document["components"]["schemas"]["QueryAnswer"]["properties"]["unit"].is_object());
+    }
+}
