@@ -78,6 +78,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/series/{id}", get(native::series_detail))
         .route("/api/v1/query", get(native::query))
         .route("/api/openapi.json", get(native::openapi_document))
+        .fallback(|uri: axum::http::Uri| async move {
+            error::ApiError::NotFound(format!("no endpoint at {}", uri.path()))
+        })
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                error::ApiError::MethodNotAllowed(format!(
+                    "{method} is not allowed on {}",
+                    uri.path()
+                ))
+            },
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -153,6 +153,24 @@ async fn bad_render_requests_get_a_json_error() -> anyhow::Result<()> {
         let message = body["error"].as_str().unwrap_or_default();
         assert!(message.contains(expected), "{path}: {body}");
     }
+    let (status, body) = pipeline.get_json("/no/such/endpoint").await?;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/no/such/endpoint"),
+        "{body}"
+    );
+    let (status, body) = pipeline.get_json("/events/").await?;
+    assert_eq!(status, 405);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GET is not allowed"),
+        "{body}"
+    );
     pipeline.stop().await
 }
 
