@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod find;
+pub mod functions;
 pub mod glob;
 pub mod health;
 pub mod query;
