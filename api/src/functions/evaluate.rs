@@ -62,6 +62,9 @@ pub async fn evaluate<S: SeriesSource>(
     evaluate_boxed(expression, context, source).await
 }
 
+/// A larger `movingAverage` window is refused: it would read absurdly far back.
+const MAXIMUM_WINDOW_POINTS: i64 = 1_000_000;
+
 type SeriesFuture<'a> = Pin<Box<dyn Future<Output = SeriesResult> + Send + 'a>>;
 
 /// The recursion goes through a boxed future: an `async fn` cannot hold itself.
@@ -266,11 +269,13 @@ async fn moving_average_call<S: SeriesSource>(
     source: &S,
 ) -> SeriesResult {
     let window = match bound.slots.get(1).copied().flatten() {
-        Some(Argument::Integer(points)) if *points >= 0 => Window::Points(*points),
+        Some(Argument::Integer(points)) if (0..=MAXIMUM_WINDOW_POINTS).contains(points) => {
+            Window::Points(*points)
+        }
         Some(Argument::Integer(_)) => {
             return Err(EvaluationError::invalid(
                 function,
-                "the window must not be negative",
+                format!("the window must be between 0 and {MAXIMUM_WINDOW_POINTS} points"),
             ))
         }
         Some(Argument::String(text)) => {
@@ -430,6 +435,14 @@ mod tests {
             (
                 "timeShift(a,'soon')",
                 "invalid argument for timeShift: \"soon\" is not a time shift like '1d', '-1h' or '+30min'",
+            ),
+            (
+                "movingAverage(a,-1)",
+                "invalid argument for movingAverage: the window must be between 0 and 1000000 points",
+            ),
+            (
+                "timeShift(a,'5000y')",
+                "invalid argument for timeShift: \"-5000y\" is not a time shift like '1d', '-1h' or '+30min'",
             ),
             (
                 "hitcount(a,'0s')",

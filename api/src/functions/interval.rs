@@ -3,6 +3,10 @@
 //! Units are recognised by prefix as graphite-web does: `s…` seconds, `min…` or `m…` minutes,
 //! `h…` hours, `d…` days, `w…` weeks, `mon…` 30 days, `y…` 365 days.
 
+/// Offsets beyond a thousand years are refused: no graph needs them, and the bound keeps
+/// timestamp arithmetic with intervals (buckets, shifts, windows) far from overflowing.
+const MAXIMUM_OFFSET_SECONDS: i64 = 1_000 * 365 * 86_400;
+
 /// The offset in seconds (negative for `-…`), or `None` when it is not an offset.
 pub(crate) fn parse_offset_seconds(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -28,7 +32,7 @@ pub(crate) fn parse_offset_seconds(text: &str) -> Option<i64> {
         rest = &rest[unit_end..];
         total = total.checked_add(amount.checked_mul(unit_seconds)?)?;
     }
-    total.checked_mul(sign)
+    (total <= MAXIMUM_OFFSET_SECONDS).then_some(total * sign)
 }
 
 fn unit_seconds(unit: &str) -> Option<i64> {
@@ -83,6 +87,8 @@ mod tests {
             ("5parsecs", None),
             ("1h-", None),
             ("99999999999999999999y", None),
+            ("1000y", Some(31_536_000_000)),
+            ("1001y", None),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_offset_seconds(text), expected, "{text:?}");

@@ -320,7 +320,9 @@ fn bucket_count(
     end: i64,
     interval: i64,
 ) -> Result<usize, EvaluationError> {
-    let count = (end.saturating_sub(start) + interval - 1)
+    let count = end
+        .saturating_sub(start)
+        .saturating_add(interval - 1)
         .div_euclid(interval)
         .max(0);
     if count > MAXIMUM_BUCKETS {
