@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod fetch;
 pub mod find;
+pub mod functions;
 pub mod glob;
 pub mod grid;
 pub mod health;

@@ -1,0 +1,38 @@
+//! The Graphite function library: render targets parsed into expressions and evaluated over a
+//! [`SeriesSource`], with graphite-web's functions, names and null semantics.
+//!
+//! It is pure: no SQL, no HTTP, no clock. The API wires it into `/render` with a source that
+//! reads PostgreSQL and a context carrying the request's range and "now".
+//!
+//! * [`expression`]: the target grammar and [`parse_target`].
+//! * [`series`]: [`TimeSeries`], [`consolidate`] (maxDataPoints) and the shared arithmetic.
+//! * [`evaluate`](mod@evaluate): [`evaluate`](fn@evaluate), [`SeriesSource`] and the functions
+//!   that read series with a range of their own (timeShift, movingAverage, hitcount,
+//!   seriesByTag).
+//! * The functions by graphite-web's groups: `combine`, `transform`, `calculate`, `filter`,
+//!   `alias`, `special`; `registry` lists them for evaluation and for `GET /functions`.
+
+mod alias;
+mod arguments;
+mod calculate;
+mod combine;
+pub mod error;
+pub mod evaluate;
+pub mod expression;
+mod filter;
+mod interval;
+mod registry;
+pub mod series;
+mod special;
+#[cfg(test)]
+mod testing;
+mod transform;
+
+pub use error::EvaluationError;
+pub use evaluate::{evaluate, EvaluationContext, SeriesSource};
+pub use expression::{parse_target, Argument, Expression, FunctionCall, TargetParseError};
+pub use registry::function_descriptions;
+pub use series::{consolidate, Consolidation, TimeSeries};
+
+/// What every function returns.
+pub(crate) type SeriesResult = Result<Vec<TimeSeries>, EvaluationError>;
