@@ -19,6 +19,9 @@ pub enum ApiError {
     QueryTimeout(std::time::Duration),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// Reading series failed for a reason that is not the request's fault.
+    #[error("cannot read series now")]
+    SourceUnavailable(String),
     /// What was posted could not be handed to the stream; nothing of it was kept.
     #[error("cannot accept data now: {0}")]
     Unavailable(#[from] crate::publish::PublishError),
@@ -40,6 +43,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SourceUnavailable(message) => {
+                tracing::error!(error = %message, "reading series failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Unavailable(error) => {
                 tracing::warn!(%error, "publishing to the stream failed");
                 StatusCode::SERVICE_UNAVAILABLE

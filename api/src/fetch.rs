@@ -15,6 +15,7 @@ use crate::grid::{consolidated_step, StepGrid};
 use crate::namespace::{self, Field, SeriesKind, TimerField};
 use crate::query::{self, SeriesRow, StoredRow};
 use crate::statistics::{SetInterval, TimerInterval, TimerRow};
+use crate::tag_expression::TagExpression;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -100,6 +101,45 @@ impl SeriesFetcher<'_> {
                 }
             }
         }
+        self.read(selected, pattern, from, until).await
+    }
+
+    /// Every series matching all tag expressions (`seriesByTag`), at most `limit`, each showing
+    /// its kind's default field under its bare name.
+    pub async fn fetch_by_tags(
+        &self,
+        expressions: &[TagExpression],
+        path_expression: &str,
+        from: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<FetchedSeries>, FetchError> {
+        let exact_name = expressions.iter().find_map(TagExpression::exact_name);
+        let candidates = query::series_named_or_all(self.pool, exact_name, i64::MAX).await?;
+        let selected: Vec<Selected> = candidates
+            .into_iter()
+            .filter(|series| {
+                expressions
+                    .iter()
+                    .all(|expression| expression.matches(&series.name, &series.tags))
+            })
+            .take(limit)
+            .map(|series| Selected {
+                field: Field::default_for(series.kind),
+                series,
+                namespaced: false,
+            })
+            .collect();
+        self.read(selected, path_expression, from, until).await
+    }
+
+    async fn read(
+        &self,
+        selected: Vec<Selected>,
+        path_expression: &str,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<FetchedSeries>, FetchError> {
         let mut fetched = Vec::with_capacity(selected.len());
         for kind in SeriesKind::ALL {
             let of_kind: Vec<&Selected> = selected
@@ -108,7 +148,7 @@ impl SeriesFetcher<'_> {
                 .collect();
             if !of_kind.is_empty() {
                 fetched.extend(
-                    self.fetch_kind(kind, &of_kind, pattern, from, until)
+                    self.fetch_kind(kind, &of_kind, path_expression, from, until)
                         .await?,
                 );
             }
@@ -227,7 +267,7 @@ impl SeriesFetcher<'_> {
             .zip(values_by_selection)
             .map(|(one, values)| {
                 let grid = grids[&one.series.id];
-                let name =
+                let path =
                     namespace::display_path(kind, &one.series.name, one.field, one.namespaced);
                 let mut tags: BTreeMap<String, String> = one
                     .series
@@ -238,7 +278,11 @@ impl SeriesFetcher<'_> {
                         (key.to_owned(), value.to_owned())
                     })
                     .collect();
-                tags.insert("name".into(), name.clone());
+                // A tagged series is shown as Graphite names tagged series: `path;key=value;...`.
+                let name = tags.iter().fold(path.clone(), |name, (key, value)| {
+                    format!("{name};{key}={value}")
+                });
+                tags.insert("name".into(), path);
                 FetchedSeries {
                     name,
                     path_expression: pattern.to_owned(),

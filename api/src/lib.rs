@@ -32,7 +32,9 @@ pub mod native;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod source;
 pub mod statistics;
+pub mod tag_expression;
 pub mod tags;
 pub mod time;
 
@@ -75,6 +77,10 @@ pub fn router(state: AppState) -> Router {
             get(ingest::get_metric_data).post(ingest::post_metric_data),
         )
         .route("/version", get(|| async { GRAPHITE_COMPATIBLE_VERSION }))
+        .route(
+            "/functions",
+            get(|| async { axum::Json(functions::function_descriptions()) }),
+        )
         .route("/api/v1/series", get(native::list_series))
         .route("/api/v1/series/{id}", get(native::series_detail))
         .route("/api/v1/query", get(native::query))

@@ -187,6 +187,9 @@ pub struct QueryParameters {
     /// The wanted step in seconds; the answer's step is the smallest whole multiple of the
     /// series' resolution that is at least this.
     pub step: Option<u32>,
+    /// The series' tags, comma-separated `key:value` (or a flag), when several series share
+    /// the name; an untagged series when absent.
+    pub tags: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -265,14 +268,27 @@ pub async fn query(
     };
     // The namespaced path names exactly this kind and field; a raw series has only its name.
     let path = namespace::display_path(kind, &parameters.name, field, true);
+    let wanted_tags = catalog_tag_map(parameters.tags.as_deref().unwrap_or_default());
     let found = fetcher
         .fetch(&path, from, until)
         .await?
         .into_iter()
-        .find(|series| series.kind == kind && series.field == field && series.name == path);
+        .find(|series| {
+            let mut series_tags = series.tags.clone();
+            let shown_path = series_tags.remove("name");
+            series.kind == kind
+                && series.field == field
+                && shown_path.as_deref() == Some(path.as_str())
+                && series_tags == wanted_tags
+        });
     let series = found.ok_or_else(|| {
+        let tags = parameters
+            .tags
+            .as_deref()
+            .map(|tags| format!(" with tags {tags:?}"))
+            .unwrap_or_default();
         ApiError::NotFound(format!(
-            "no {} named {:?}",
+            "no {} named {:?}{tags}",
             kind.catalog_name(),
             parameters.name
         ))
@@ -305,6 +321,18 @@ pub async fn query(
         step_seconds: series.step,
         points,
     }))
+}
+
+/// `env:prod,canary` → {env: prod, canary: ""}, the form fetched series carry their tags in.
+fn catalog_tag_map(tags: &str) -> std::collections::BTreeMap<String, String> {
+    tags.split(',')
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(|tag| {
+            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
 }
 
 /// Missing or mistyped parameters answer with the JSON error every other problem gets.
@@ -355,7 +383,7 @@ mod tests {
             .collect();
         assert_eq!(
             query_parameters,
-            vec!["name", "kind", "field", "from", "until", "step"]
+            vec!["name", "kind", "field", "from", "until", "step", "tags"]
         );
         assert!(document["components"]["schemas"]["QueryAnswer"]["properties"]["unit"].is_object());
     }

@@ -82,6 +82,36 @@ pub async fn names_at_or_below(
         .collect())
 }
 
+/// The series named `name`, or every series when `name` is `None` (for tag queries, which
+/// filter in Rust), at most `limit`.
+pub async fn series_named_or_all(
+    pool: &PgPool,
+    name: Option<&str>,
+    limit: i64,
+) -> Result<Vec<SeriesRow>, sqlx::Error> {
+    let rows: Vec<CatalogRow> = sqlx::query_as(
+        "select id, kind, name, tags, first_seen from series
+         where $1::text is null or name = $1
+         order by name, kind, tags limit $2",
+    )
+    .bind(name)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(SeriesRow {
+                id: row.id,
+                kind: SeriesKind::from_catalog_name(&row.kind)?,
+                name: row.name,
+                tags: row.tags,
+                first_seen: row.first_seen,
+            })
+        })
+        .collect())
+}
+
 /// Every series name, once, sorted.
 pub async fn all_names(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("select distinct name from series order by name")

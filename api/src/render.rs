@@ -4,10 +4,16 @@
 //! number of `target`, `from`/`until` (see `time`), `maxDataPoints`, `noNullPoints`, and
 //! `format=json` (`[{"target", "tags", "datapoints": [[value|null, unix_ts], ...]}]`), `csv`
 //! (`target,YYYY-MM-DD HH:MM:SS,value` lines) or `raw` (`target,start,end,step|v,v,None,...`).
-//! What each path shows, and how gaps and consolidation read, is `fetch`'s business.
+//! Each target is parsed and evaluated by the function library (`functions`) over the
+//! database (`source`). A bare path is read at the step `maxDataPoints` allows, merging each
+//! bucket by kind (true percentiles); a function call reads at the native step (widened only to
+//! stay under `api.max_points_per_series`), runs, and its result is then consolidated to
+//! `maxDataPoints` as graphite-web does. What each path shows is `fetch`'s business.
 
 use crate::error::ApiError;
-use crate::fetch::{FetchedSeries, SeriesFetcher};
+use crate::fetch::SeriesFetcher;
+use crate::functions::{self, EvaluationContext, EvaluationError, Expression, TimeSeries};
+use crate::source::DatabaseSource;
 use crate::AppState;
 use axum::extract::{RawForm, RawQuery, State};
 use axum::http::header;
@@ -155,25 +161,53 @@ async fn fetch_targets(
     state: &AppState,
     request: &RenderRequest,
     now: i64,
-) -> Result<Vec<FetchedSeries>, ApiError> {
-    let fetcher = SeriesFetcher {
-        pool: &state.pool,
-        percentiles: &state.settings.timer_percentiles,
-        default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
-        max_data_points: request.max_data_points,
+) -> Result<Vec<TimeSeries>, ApiError> {
+    let context = EvaluationContext {
+        from: request.from,
+        until: request.until,
         now,
     };
     let mut all = Vec::new();
     for target in &request.targets {
-        all.extend(fetcher.fetch(target, request.from, request.until).await?);
+        let expression = functions::parse_target(target)
+            .map_err(|error| ApiError::BadRequest(format!("invalid target {target:?}: {error}")))?;
+        let is_bare_path = matches!(expression, Expression::Path(_));
+        let source = DatabaseSource {
+            fetcher: SeriesFetcher {
+                pool: &state.pool,
+                percentiles: &state.settings.timer_percentiles,
+                default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
+                max_data_points: if is_bare_path {
+                    request.max_data_points
+                } else {
+                    Some(state.settings.max_points_per_series)
+                },
+                now,
+            },
+            max_series: state.settings.max_series_per_query,
+        };
+        let series = functions::evaluate(&expression, &context, &source)
+            .await
+            .map_err(|error| evaluation_error(target, error))?;
+        all.extend(series.into_iter().map(|one| match request.max_data_points {
+            Some(max_data_points) => functions::consolidate(&one, max_data_points),
+            None => one,
+        }));
         check_limits(state, &all)?;
     }
     Ok(all)
 }
 
+fn evaluation_error(target: &str, error: EvaluationError) -> ApiError {
+    match error {
+        EvaluationError::Source(message) => ApiError::SourceUnavailable(message),
+        other => ApiError::BadRequest(format!("cannot evaluate {target:?}: {other}")),
+    }
+}
+
 /// The request limits: too many series or points is refused with a clear 400, never a
 /// response the API cannot afford to build.
-fn check_limits(state: &AppState, series: &[FetchedSeries]) -> Result<(), ApiError> {
+fn check_limits(state: &AppState, series: &[TimeSeries]) -> Result<(), ApiError> {
     let limits = &state.settings;
     if series.len() > limits.max_series_per_query {
         return Err(ApiError::BadRequest(format!(
@@ -196,7 +230,7 @@ fn check_limits(state: &AppState, series: &[FetchedSeries]) -> Result<(), ApiErr
     Ok(())
 }
 
-fn datapoints(series: &FetchedSeries) -> impl Iterator<Item = (Option<f64>, i64)> + '_ {
+fn datapoints(series: &TimeSeries) -> impl Iterator<Item = (Option<f64>, i64)> + '_ {
     series
         .values
         .iter()
@@ -204,7 +238,7 @@ fn datapoints(series: &FetchedSeries) -> impl Iterator<Item = (Option<f64>, i64)
         .map(|(index, value)| (*value, series.start + index as i64 * series.step))
 }
 
-fn as_json(series: Vec<FetchedSeries>, no_null_points: bool) -> Vec<RenderedSeries> {
+fn as_json(series: Vec<TimeSeries>, no_null_points: bool) -> Vec<RenderedSeries> {
     series
         .into_iter()
         .map(|one| RenderedSeries {
@@ -217,7 +251,7 @@ fn as_json(series: Vec<FetchedSeries>, no_null_points: bool) -> Vec<RenderedSeri
         .collect()
 }
 
-fn as_csv(series: &[FetchedSeries]) -> String {
+fn as_csv(series: &[TimeSeries]) -> String {
     let mut csv = String::new();
     for one in series {
         for (value, timestamp) in datapoints(one) {
@@ -231,7 +265,7 @@ fn as_csv(series: &[FetchedSeries]) -> String {
     csv
 }
 
-fn as_raw(series: &[FetchedSeries]) -> String {
+fn as_raw(series: &[TimeSeries]) -> String {
     let mut raw = String::new();
     for one in series {
         let end = one.start + one.values.len() as i64 * one.step;
@@ -255,18 +289,16 @@ fn as_raw(series: &[FetchedSeries]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::{Field, SeriesKind};
 
-    fn series(values: Vec<Option<f64>>) -> FetchedSeries {
-        FetchedSeries {
+    fn series(values: Vec<Option<f64>>) -> TimeSeries {
+        TimeSeries {
             name: "a.b".into(),
             path_expression: "a.*".into(),
             tags: BTreeMap::from([("name".to_owned(), "a.b".to_owned())]),
             start: 1_700_000_000,
             step: 10,
             values,
-            kind: SeriesKind::Counter,
-            field: Field::Count,
+            consolidation: functions::Consolidation::Sum,
         }
     }
 

@@ -252,6 +252,27 @@ impl Pipeline {
         Ok((status, response.json().await?))
     }
 
+    /// POSTs a form, as Grafana's Graphite data source does, and returns the status and the
+    /// JSON answer.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, Value)> {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
     /// GETs a path and returns the status and the body as text.
     pub async fn get_text(&self, path_and_query: &str) -> anyhow::Result<(u16, String)> {
         let response = self

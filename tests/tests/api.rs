@@ -265,9 +265,20 @@ async fn the_native_api_lists_describes_and_queries_series_with_units() -> anyho
         .collect();
     assert_eq!(means, vec![200.0], "{answer}");
     let (_, rate) = pipeline
-        .get_json("/api/v1/query?name=checkout.orders&kind=counter&field=rate&from=-1h&step=3600")
+        .get_json("/api/v1/query?name=checkout.orders&kind=counter&field=rate&from=-1h&step=3600&tags=env:prod")
         .await?;
-    assert_eq!(rate["unit"], "per_second");
+    assert_eq!(rate["unit"], "per_second", "{rate}");
+    let rates: Vec<f64> = rate["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|point| point["value"].as_f64())
+        .collect();
+    assert_eq!(rates.iter().sum::<f64>(), 4.0 / 3600.0, "{rate}");
+    let (status, untagged) = pipeline
+        .get_json("/api/v1/query?name=checkout.orders&kind=counter&from=-1h")
+        .await?;
+    assert_eq!(status, 404, "the series is tagged: {untagged}");
 
     let refusals = [
         (

@@ -11,7 +11,7 @@ use super::arguments::{Arguments, NodeOrTag, Value};
 use super::error::EvaluationError;
 use super::evaluate::EvaluationContext;
 use super::series::{
-    format_g, format_python_float, normalize, percentile, Aggregation, TimeSeries,
+    format_g, format_python_float, normalize, percentile, Aggregation, Consolidation, TimeSeries,
 };
 use super::SeriesResult;
 use std::collections::{BTreeMap, HashMap};
@@ -72,8 +72,24 @@ pub(crate) fn aggregate(
     tags.entry("name".to_owned())
         .or_insert_with(|| name.clone());
     tags.insert("aggregatedBy".to_owned(), function_name.to_owned());
+    // A sum or average of series that all consolidate alike (counts: by summing) still means
+    // the same thing, so it keeps their consolidation; graphite-web would fall back to
+    // averaging, which under maxDataPoints turns a sum of counts into a mean per bucket.
+    let shared_consolidation = series
+        .iter()
+        .map(|one| one.consolidation)
+        .reduce(|shared, next| {
+            if shared == next {
+                shared
+            } else {
+                Consolidation::Average
+            }
+        })
+        .filter(|_| matches!(aggregation, Aggregation::Sum | Aggregation::Average))
+        .unwrap_or_default();
     Ok(vec![TimeSeries {
         tags,
+        consolidation: shared_consolidation,
         ..TimeSeries::new(name, normalized.start, normalized.step, values)
     }])
 }
@@ -540,6 +556,26 @@ mod tests {
             series("a.y", &[Some(10.0), Some(20.0), None, None]),
             series("b.z", &[Some(2.0), Some(4.0), Some(0.0), Some(5.0)]),
         ]
+    }
+
+    #[tokio::test]
+    async fn sums_and_averages_of_counts_keep_summing_when_consolidated() {
+        let mut stored = stored();
+        for one in &mut stored {
+            one.consolidation = Consolidation::Sum;
+        }
+        let cases = [
+            ("sumSeries(a.*)", Consolidation::Sum),
+            ("averageSeries(a.*)", Consolidation::Sum),
+            ("maxSeries(a.*)", Consolidation::Average),
+        ];
+        for (target, expected) in cases {
+            let result = evaluate_target(target, &stored).await;
+            assert_eq!(result[0].consolidation, expected, "{target}");
+        }
+        stored[1].consolidation = Consolidation::Max;
+        let mixed = evaluate_target("sumSeries(a.*)", &stored).await;
+        assert_eq!(mixed[0].consolidation, Consolidation::Average);
     }
 
     #[tokio::test]
