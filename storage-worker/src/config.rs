@@ -41,6 +41,13 @@ pub struct StorageWorkerSettings {
     /// Resolutions and how long each is kept, Graphite-style: the first entry is the raw data,
     /// the others rollups (see `retentions`).
     pub retentions: String,
+    /// How long after a rollup bucket ends before it is rolled up, so that batches on time
+    /// are in; later ones still update the rollup, at the cost of a recomputation.
+    #[serde(with = "humantime_serde")]
+    pub rollup_delay: Duration,
+    /// Pause of the rollup loop once it has caught up.
+    #[serde(with = "humantime_serde")]
+    pub rollup_interval: Duration,
 }
 
 impl Default for StorageWorkerSettings {
@@ -53,6 +60,8 @@ impl Default for StorageWorkerSettings {
             processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
             maintenance_interval: Duration::from_secs(600),
             retentions: crate::retentions::DEFAULT_RETENTIONS.into(),
+            rollup_delay: Duration::from_secs(30),
+            rollup_interval: Duration::from_secs(10),
         }
     }
 }
@@ -104,6 +113,12 @@ impl Validate for Config {
         }
         if let Err(reason) = Retentions::parse(&settings.retentions) {
             return Err(invalid("storage_worker.retentions", reason));
+        }
+        if settings.rollup_interval.is_zero() {
+            return Err(invalid(
+                "storage_worker.rollup_interval",
+                "must be longer than 0s",
+            ));
         }
         if settings.max_retry_delay.is_zero() {
             return Err(invalid(

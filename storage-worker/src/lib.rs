@@ -5,6 +5,7 @@
 //! * [`store`]: writing one batch in one transaction, and the embedded migrations.
 //! * [`maintenance`]: periodic upkeep (partitions ahead of time, forgetting the ids of
 //!   long-stored batches).
+//! * [`rollup`]: the rollup loop (coarser resolutions, exact merges, late batches).
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting.
 //! * [`config`]: the settings.
@@ -14,6 +15,7 @@ pub mod consume;
 pub mod maintenance;
 pub mod partitions;
 pub mod retentions;
+pub mod rollup;
 pub mod store;
 
 use anyhow::Context;
@@ -59,6 +61,15 @@ pub async fn run(
         every: config.storage_worker.maintenance_interval,
     };
     let maintenance = tokio::spawn(maintenance.run(shutdown.clone()));
+    let rollups = rollup::Rollups {
+        pool: pool.clone(),
+        partitions: partitions.clone(),
+        retentions: retentions.clone(),
+        delay: config.storage_worker.rollup_delay,
+        every: config.storage_worker.rollup_interval,
+        lag: Arc::new(rollup::RollupLag::default()),
+    };
+    let rollups = tokio::spawn(rollups.run(shutdown.clone()));
     let consume_loop = consume::ConsumeLoop {
         context: async_nats::jetstream::new(client),
         nats: config.nats.clone(),
@@ -72,6 +83,7 @@ pub async fn run(
     };
     consume_loop.run().await?;
     maintenance.await.context("maintenance task failed")?;
+    rollups.await.context("rollup task failed")?;
     pool.close().await;
     info!("storage worker stopped");
     Ok(())

@@ -7,7 +7,9 @@
 //! `unnest` statement per kind: the number of round-trips does not grow with the batch.
 //! Counters and gauges are merged on write; timers and sets are appended and merged on read,
 //! because merging them needs the histogram or sketch decoded. The day partitions the batch
-//! writes to are created first, outside its transaction (see `partitions`).
+//! writes to are created first, outside its transaction (see `partitions`). A batch whose
+//! interval was already handed to the rollups marks its keys dirty in the same transaction
+//! (see `rollup`), so a late batch updates the rollups too.
 
 use crate::partitions::PartitionCache;
 use crate::retentions::Retentions;
@@ -273,6 +275,23 @@ pub async fn store_batch(
     }
 
     let series_ids = upsert_series(&mut transaction, &columns, interval_start).await?;
+    // Raw points are not rolled up; every other kind is.
+    let aggregate_series: Vec<i64> = columns
+        .counters
+        .iter()
+        .map(|(index, _)| *index)
+        .chain(columns.gauges.iter().map(|(index, _)| *index))
+        .chain(columns.timers.iter().map(|(index, _)| *index))
+        .chain(columns.sets.iter().map(|(index, _)| *index))
+        .map(|index| series_ids[index])
+        .collect();
+    crate::rollup::mark_late_keys(
+        &mut transaction,
+        &context.retentions,
+        &aggregate_series,
+        interval_start,
+    )
+    .await?;
     let interval_ms = batch.interval_length_ms as i32;
     if !columns.counters.is_empty() {
         let (ids, counts): (Vec<i64>, Vec<f64>) = columns
