@@ -57,6 +57,7 @@ pub async fn run(
     let maintenance = maintenance::Maintenance {
         pool: pool.clone(),
         partitions: partitions.clone(),
+        retentions: retentions.clone(),
         processed_batch_retention: config.storage_worker.processed_batch_retention,
         every: config.storage_worker.maintenance_interval,
     };

@@ -2,6 +2,9 @@
 //!
 //! * Creating the raw day partitions of the next days ahead of time, so the first batch of a
 //!   day does not pay for the DDL (it would create the partition itself if it had to).
+//! * Retention: dropping the partitions that lie entirely before their resolution's retention
+//!   (raw tables: the first entry of `storage_worker.retentions`; rollup tables: their own).
+//!   Whole partitions, never `DELETE`: no bloat, no vacuum debt, constant cost.
 //! * Forgetting the ids of batches stored long ago.
 //!
 //! A batch id must be remembered for as long as the batch could come back — JetStream keeps
@@ -9,7 +12,10 @@
 //! until then — and no longer, or the table grows forever. `storage_worker.processed_batch_retention` is validated to exceed
 //! `nats.max_age`.
 
-use crate::partitions::PartitionCache;
+use crate::partitions::{horizon, PartitionCache, RAW_TABLES};
+use crate::retentions::Retentions;
+use crate::rollup::{resolution_partition, ROLLUP_TABLES};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +37,38 @@ pub async fn prune_processed_batches(
     Ok(deleted)
 }
 
+/// Drops every raw and rollup partition that ends before `now` minus its retention; returns
+/// the names of the partitions dropped.
+pub async fn drop_expired_partitions(
+    pool: &PgPool,
+    partitions: &PartitionCache,
+    retentions: &Retentions,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut dropped = Vec::new();
+    let raw_horizon = horizon(now, retentions.raw.retention);
+    for (table, _) in RAW_TABLES {
+        dropped.extend(partitions.drop_before(pool, table, raw_horizon).await?);
+    }
+    for resolution in &retentions.rollups {
+        let rollup_horizon = horizon(now, resolution.retention);
+        for table in ROLLUP_TABLES {
+            let parent = resolution_partition(table, resolution.seconds);
+            dropped.extend(
+                partitions
+                    .drop_before(pool, &parent, rollup_horizon)
+                    .await?,
+            );
+        }
+    }
+    Ok(dropped)
+}
+
 /// What the upkeep works on.
 pub struct Maintenance {
     pub pool: PgPool,
     pub partitions: Arc<PartitionCache>,
+    pub retentions: Retentions,
     /// How long the ids of stored batches are remembered.
     pub processed_batch_retention: Duration,
     pub every: Duration,
@@ -50,6 +84,13 @@ impl Maintenance {
         }
         if let Err(error) = self.partitions.create_raw_ahead(&self.pool).await {
             warn!(%error, "creating partitions ahead of time failed");
+        }
+        match drop_expired_partitions(&self.pool, &self.partitions, &self.retentions, Utc::now())
+            .await
+        {
+            Ok(dropped) if dropped.is_empty() => {}
+            Ok(dropped) => info!(?dropped, "dropped partitions past retention"),
+            Err(error) => warn!(%error, "dropping partitions past retention failed"),
         }
     }
 
