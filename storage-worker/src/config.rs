@@ -1,6 +1,7 @@
 //! The storage worker's settings: the shared `nats`, `database` and `log` sections plus its own
 //! `storage_worker` section. See `abacus_proto::settings` for how they are layered.
 
+use crate::retentions::Retentions;
 use abacus_proto::settings::{
     invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
 };
@@ -33,9 +34,20 @@ pub struct StorageWorkerSettings {
     /// longest a batch can stay in the stream and be redelivered.
     #[serde(with = "humantime_serde")]
     pub processed_batch_retention: Duration,
-    /// How often the upkeep (forgetting old batch ids) runs.
+    /// How often the upkeep (forgetting old batch ids, creating partitions ahead of time,
+    /// dropping partitions past retention) runs.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// Resolutions and how long each is kept, Graphite-style: the first entry is the raw data,
+    /// the others rollups (see `retentions`).
+    pub retentions: String,
+    /// How long after a rollup bucket ends before it is rolled up, so that batches on time
+    /// are in; later ones still update the rollup, at the cost of a recomputation.
+    #[serde(with = "humantime_serde")]
+    pub rollup_delay: Duration,
+    /// Pause of the rollup loop once it has caught up.
+    #[serde(with = "humantime_serde")]
+    pub rollup_interval: Duration,
 }
 
 impl Default for StorageWorkerSettings {
@@ -47,7 +59,18 @@ impl Default for StorageWorkerSettings {
             max_retry_delay: Duration::from_secs(5),
             processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
             maintenance_interval: Duration::from_secs(600),
+            retentions: crate::retentions::DEFAULT_RETENTIONS.into(),
+            rollup_delay: Duration::from_secs(30),
+            rollup_interval: Duration::from_secs(10),
         }
+    }
+}
+
+impl StorageWorkerSettings {
+    /// The parsed `retentions`; [`Validate`] has checked it parses.
+    pub fn retentions(&self) -> Result<Retentions, SettingsError> {
+        Retentions::parse(&self.retentions)
+            .map_err(|reason| invalid("storage_worker.retentions", reason))
     }
 }
 
@@ -88,6 +111,15 @@ impl Validate for Config {
                 "must be at least 1s",
             ));
         }
+        if let Err(reason) = Retentions::parse(&settings.retentions) {
+            return Err(invalid("storage_worker.retentions", reason));
+        }
+        if settings.rollup_interval.is_zero() {
+            return Err(invalid(
+                "storage_worker.rollup_interval",
+                "must be longer than 0s",
+            ));
+        }
         if settings.max_retry_delay.is_zero() {
             return Err(invalid(
                 "storage_worker.max_retry_delay",
@@ -112,5 +144,13 @@ mod tests {
             error.contains("storage_worker.processed_batch_retention"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn bad_retentions_name_their_key() {
+        let mut config = Config::default();
+        config.storage_worker.retentions = "1m:7d,10s:90d".into();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("storage_worker.retentions"), "{error}");
     }
 }

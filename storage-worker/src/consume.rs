@@ -37,6 +37,7 @@ pub struct ConsumeLoop {
     pub nats: NatsSettings,
     pub settings: StorageWorkerSettings,
     pub pool: PgPool,
+    pub store: store::StoreContext,
     pub shutdown: CancellationToken,
 }
 
@@ -138,7 +139,7 @@ impl ConsumeLoop {
             }
         };
         let batch_id = abacus_proto::batch_id(&batch);
-        match store::store_batch(&self.pool, &batch).await {
+        match store::store_batch(&self.pool, &self.store, &batch).await {
             Ok(StoreOutcome::Stored { series }) => {
                 debug!(batch_id, series, "batch stored");
                 Disposition::Acknowledge

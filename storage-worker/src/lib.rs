@@ -3,18 +3,26 @@
 //!
 //! * [`consume`]: the consumer loop and its acknowledgement rules.
 //! * [`store`]: writing one batch in one transaction, and the embedded migrations.
-//! * [`maintenance`]: periodic upkeep (forgetting the ids of long-stored batches).
+//! * [`maintenance`]: periodic upkeep (partitions ahead of time, forgetting the ids of
+//!   long-stored batches).
+//! * [`rollup`]: the rollup loop (coarser resolutions, exact merges, late batches).
+//! * [`partitions`]: which time partitions exist, creating and dropping them.
+//! * [`retentions`]: the Graphite-style `resolution:retention` setting.
 //! * [`config`]: the settings.
 
 pub mod config;
 pub mod consume;
 pub mod maintenance;
+pub mod partitions;
+pub mod retentions;
+pub mod rollup;
 pub mod store;
 
 use anyhow::Context;
 use config::Config;
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
+use std::sync::Arc;
 use tracing::info;
 
 /// Connects to PostgreSQL with the configured pool settings.
@@ -34,6 +42,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
+    let retentions = config.storage_worker.retentions()?;
     let pool = connect_database(&config).await?;
     store::MIGRATOR
         .run(&pool)
@@ -44,21 +53,38 @@ pub async fn run(
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
-    let maintenance = tokio::spawn(maintenance::run(
-        pool.clone(),
-        config.storage_worker.processed_batch_retention,
-        config.storage_worker.maintenance_interval,
-        shutdown.clone(),
-    ));
+    let partitions = Arc::new(partitions::PartitionCache::default());
+    let maintenance = maintenance::Maintenance {
+        pool: pool.clone(),
+        partitions: partitions.clone(),
+        retentions: retentions.clone(),
+        processed_batch_retention: config.storage_worker.processed_batch_retention,
+        every: config.storage_worker.maintenance_interval,
+    };
+    let maintenance = tokio::spawn(maintenance.run(shutdown.clone()));
+    let rollups = rollup::Rollups {
+        pool: pool.clone(),
+        partitions: partitions.clone(),
+        retentions: retentions.clone(),
+        delay: config.storage_worker.rollup_delay,
+        every: config.storage_worker.rollup_interval,
+        lag: Arc::new(rollup::RollupLag::default()),
+    };
+    let rollups = tokio::spawn(rollups.run(shutdown.clone()));
     let consume_loop = consume::ConsumeLoop {
         context: async_nats::jetstream::new(client),
         nats: config.nats.clone(),
         settings: config.storage_worker.clone(),
         pool: pool.clone(),
+        store: store::StoreContext {
+            partitions,
+            retentions,
+        },
         shutdown,
     };
     consume_loop.run().await?;
     maintenance.await.context("maintenance task failed")?;
+    rollups.await.context("rollup task failed")?;
     pool.close().await;
     info!("storage worker stopped");
     Ok(())

@@ -1,12 +1,23 @@
 //! Periodic upkeep of the database that no batch triggers by itself.
 //!
-//! Today: forgetting the ids of batches stored long ago. A batch id must be remembered for as
-//! long as the batch could come back — JetStream keeps messages for `nats.max_age`, so a
-//! redelivery or a replay of the stream can bring it back until then — and no longer, or the
-//! table grows forever. `storage_worker.processed_batch_retention` is validated to exceed
+//! * Creating the raw day partitions of the next days ahead of time, so the first batch of a
+//!   day does not pay for the DDL (it would create the partition itself if it had to).
+//! * Retention: dropping the partitions that lie entirely before their resolution's retention
+//!   (raw tables: the first entry of `storage_worker.retentions`; rollup tables: their own).
+//!   Whole partitions, never `DELETE`: no bloat, no vacuum debt, constant cost.
+//! * Forgetting the ids of batches stored long ago.
+//!
+//! A batch id must be remembered for as long as the batch could come back — JetStream keeps
+//! messages for `nats.max_age`, so a redelivery or a replay of the stream can bring it back
+//! until then — and no longer, or the table grows forever. `storage_worker.processed_batch_retention` is validated to exceed
 //! `nats.max_age`.
 
+use crate::partitions::{horizon, PartitionCache, RAW_TABLES};
+use crate::retentions::Retentions;
+use crate::rollup::{resolution_partition, ROLLUP_TABLES};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -26,20 +37,77 @@ pub async fn prune_processed_batches(
     Ok(deleted)
 }
 
-/// Runs the upkeep every `every` until shutdown. Failures are logged and retried next time:
-/// upkeep that is late costs disk, not data.
-pub async fn run(pool: PgPool, retention: Duration, every: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
+/// Drops every raw and rollup partition that ends before `now` minus its retention; returns
+/// the names of the partitions dropped.
+pub async fn drop_expired_partitions(
+    pool: &PgPool,
+    partitions: &PartitionCache,
+    retentions: &Retentions,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut dropped = Vec::new();
+    let raw_horizon = horizon(now, retentions.raw.retention);
+    for (table, _) in RAW_TABLES {
+        dropped.extend(partitions.drop_before(pool, table, raw_horizon).await?);
+    }
+    for resolution in &retentions.rollups {
+        let rollup_horizon = horizon(now, resolution.retention);
+        for table in ROLLUP_TABLES {
+            let parent = resolution_partition(table, resolution.seconds);
+            dropped.extend(
+                partitions
+                    .drop_before(pool, &parent, rollup_horizon)
+                    .await?,
+            );
         }
-        match prune_processed_batches(&pool, retention).await {
+    }
+    Ok(dropped)
+}
+
+/// What the upkeep works on.
+pub struct Maintenance {
+    pub pool: PgPool,
+    pub partitions: Arc<PartitionCache>,
+    pub retentions: Retentions,
+    /// How long the ids of stored batches are remembered.
+    pub processed_batch_retention: Duration,
+    pub every: Duration,
+}
+
+impl Maintenance {
+    /// One round of upkeep. Each part is independent: one failing does not skip the others.
+    pub async fn run_once(&self) {
+        match prune_processed_batches(&self.pool, self.processed_batch_retention).await {
             Ok(0) => {}
             Ok(deleted) => info!(deleted, "forgot the ids of old processed batches"),
             Err(error) => warn!(%error, "pruning processed batch ids failed"),
+        }
+        if let Err(error) = self.partitions.create_raw_ahead(&self.pool).await {
+            warn!(%error, "creating partitions ahead of time failed");
+        }
+        match drop_expired_partitions(&self.pool, &self.partitions, &self.retentions, Utc::now())
+            .await
+        {
+            Ok(dropped) if dropped.is_empty() => {}
+            Ok(dropped) => info!(?dropped, "dropped partitions past retention"),
+            Err(error) => warn!(%error, "dropping partitions past retention failed"),
+        }
+    }
+
+    /// Runs the upkeep every `every` until shutdown. Failures are logged and retried next
+    /// time: upkeep that is late costs disk, not data.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.run_once() => {}
+            }
         }
     }
 }

@@ -6,14 +6,20 @@
 //! Series are created or touched with one statement per batch, and samples are written with one
 //! `unnest` statement per kind: the number of round-trips does not grow with the batch.
 //! Counters and gauges are merged on write; timers and sets are appended and merged on read,
-//! because merging them needs the histogram or sketch decoded.
+//! because merging them needs the histogram or sketch decoded. The day partitions the batch
+//! writes to are created first, outside its transaction (see `partitions`). A batch whose
+//! interval was already handed to the rollups marks its keys dirty in the same transaction
+//! (see `rollup`), so a late batch updates the rollups too.
 
+use crate::partitions::PartitionCache;
+use crate::retentions::Retentions;
 use abacus_proto::v1::{
     event, series_aggregate::Aggregate, Event, FlushBatch, SetAggregate, Tag, TimerAggregate,
 };
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The migrations that create and evolve the schema, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -212,8 +218,20 @@ impl EventColumns {
     }
 }
 
+/// What storing a batch needs besides the batch: where partitions are known to exist and how
+/// long raw data is kept (partitions are created on demand only within that window).
+#[derive(Debug)]
+pub struct StoreContext {
+    pub partitions: Arc<PartitionCache>,
+    pub retentions: Retentions,
+}
+
 /// Stores a batch, or recognizes it as already stored.
-pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutcome, StoreError> {
+pub async fn store_batch(
+    pool: &PgPool,
+    context: &StoreContext,
+    batch: &FlushBatch,
+) -> Result<StoreOutcome, StoreError> {
     if batch.schema_version != abacus_proto::SCHEMA_VERSION {
         return Err(StoreError::InvalidBatch(format!(
             "schema version {} is not {}",
@@ -228,6 +246,14 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
         .ok_or_else(|| StoreError::InvalidBatch("interval start out of range".into()))?;
     let columns = BatchColumns::from_batch(batch)?;
     let events = EventColumns::from_events(&batch.events)?;
+
+    // Before the transaction, so that the batch's rows land in their day partitions: DDL
+    // inside the batch's transaction would hold locks on the parent tables until it commits.
+    let times = std::iter::once(interval_start).chain(columns.points.iter().map(|point| point.1));
+    context
+        .partitions
+        .ensure_raw_days(pool, context.retentions.raw.retention, times)
+        .await?;
 
     let mut transaction = pool.begin().await?;
     let newly_recorded = sqlx::query(
@@ -249,6 +275,23 @@ pub async fn store_batch(pool: &PgPool, batch: &FlushBatch) -> Result<StoreOutco
     }
 
     let series_ids = upsert_series(&mut transaction, &columns, interval_start).await?;
+    // Raw points are not rolled up; every other kind is.
+    let aggregate_series: Vec<i64> = columns
+        .counters
+        .iter()
+        .map(|(index, _)| *index)
+        .chain(columns.gauges.iter().map(|(index, _)| *index))
+        .chain(columns.timers.iter().map(|(index, _)| *index))
+        .chain(columns.sets.iter().map(|(index, _)| *index))
+        .map(|index| series_ids[index])
+        .collect();
+    crate::rollup::mark_late_keys(
+        &mut transaction,
+        &context.retentions,
+        &aggregate_series,
+        interval_start,
+    )
+    .await?;
     let interval_ms = batch.interval_length_ms as i32;
     if !columns.counters.is_empty() {
         let (ids, counts): (Vec<i64>, Vec<f64>) = columns

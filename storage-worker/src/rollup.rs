@@ -1,0 +1,754 @@
+//! The rollup loop: keeps `counter_rollups`, `gauge_rollups`, `timer_rollups` and `set_rollups`
+//! equal to the exact merge of the raw rows they cover, continuously, after downtime, with late
+//! batches, and with several workers running.
+//!
+//! # How
+//!
+//! Work flows through three tables (see the migration `..._rollups.sql`):
+//!
+//! 1. **Advance** (per resolution): under an exclusive advisory lock, move
+//!    `rollup_watermarks.rolled_until` over the buckets that are complete (ended more than
+//!    `rollup_delay` ago), at most a bounded span at a time, and record that span in
+//!    `rollup_spans`. Storing a batch takes the same lock *shared* and reads the watermark after
+//!    it has the lock; a batch whose bucket is already below the watermark is late and inserts
+//!    its keys into `rollup_dirty` in its own transaction. The lock makes the two exclusive, so
+//!    every committed raw row is either visible to whoever lists the span or marked dirty by its
+//!    own batch. Nothing else waits on the lock, and it is held only for two tiny statements.
+//! 2. **List** a span: the distinct (series, bucket) keys of raw rows in the span go into
+//!    `rollup_dirty`, and the span is deleted, in one transaction.
+//! 3. **Recompute** dirty keys: taken with `for update skip locked` (workers never take the same
+//!    key), recomputed from raw rows in the same transaction, upserted, deleted. A late batch
+//!    upserting a key a worker holds waits for it and then re-inserts the key, so it is
+//!    recomputed again with the batch's rows.
+//!
+//! Every rollup row is always recomputed from raw rows, never from a finer rollup: the merge is
+//! exact and idempotent, and no ordering between resolutions is needed. The raw retention is
+//! validated to outlast the coarsest bucket; a dirty key whose raw rows are past retention is
+//! dropped rather than recomputed from a partial set.
+//!
+//! Each step is its own short transaction, so a crash loses nothing: the watermark and the span
+//! move together, a span is deleted only with its keys listed, a key only with its row written.
+
+use crate::partitions::{floor_to, horizon, timestamp, PartitionCache};
+use crate::retentions::{Resolution, Retentions};
+use abacus_proto::histogram;
+use abacus_proto::sketch::SetSketch;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// First key of the advisory locks between storing batches and advancing a watermark; the
+/// second is the resolution in seconds. ("roll" in ASCII.)
+pub const WATERMARK_LOCK_SPACE: i32 = 0x726f_6c6c;
+
+/// The rollup tables, each partitioned by resolution then time.
+pub const ROLLUP_TABLES: [&str; 4] = [
+    "counter_rollups",
+    "gauge_rollups",
+    "timer_rollups",
+    "set_rollups",
+];
+
+/// Most buckets' worth of time one advance hands over: an hour, or one bucket if coarser.
+const LONGEST_SPAN_SECONDS: i64 = 3_600;
+
+/// Most dirty keys recomputed in one transaction.
+const DIRTY_KEYS_PER_TRANSACTION: i64 = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollupError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot encode a merged histogram: {0}")]
+    Histogram(#[from] histogram::HistogramError),
+}
+
+/// How long each resolution's rollups lag behind the clock, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RollupLag {
+    /// Seconds between now and the oldest watermark; 0 before the first advance.
+    pub seconds: AtomicI64,
+}
+
+/// The rollup loop and the steps it repeats.
+pub struct Rollups {
+    pub pool: PgPool,
+    pub partitions: Arc<PartitionCache>,
+    pub retentions: Retentions,
+    /// How long after a bucket ends before it is rolled up, so on-time batches are in.
+    pub delay: Duration,
+    /// Pause between two rounds once there is no work left.
+    pub every: Duration,
+    pub lag: Arc<RollupLag>,
+}
+
+impl Rollups {
+    /// Rolls up until shutdown: a round of work, a pause, again. Errors are logged once per
+    /// change of state and retried next round; raw rows stay, so nothing is lost by waiting.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if self.retentions.rollups.is_empty() {
+            return;
+        }
+        let failing = AtomicBool::new(false);
+        loop {
+            let round = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                round = self.run_once(&shutdown) => round,
+            };
+            match round {
+                Ok(_) => {
+                    if failing.swap(false, Ordering::Relaxed) {
+                        info!("rollups are running again");
+                    }
+                }
+                Err(error) => {
+                    if !failing.swap(true, Ordering::Relaxed) {
+                        warn!(%error, "rollups failing, retrying");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.every) => {}
+            }
+        }
+    }
+
+    /// Does all the rollup work there is now; returns how many keys it recomputed.
+    pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<u64, RollupError> {
+        self.ensure_resolution_partitions().await?;
+        for resolution in &self.retentions.rollups {
+            while !shutdown.is_cancelled() && self.advance(resolution).await? {}
+        }
+        while !shutdown.is_cancelled() && self.list_span().await? {}
+        let mut recomputed = 0;
+        while !shutdown.is_cancelled() {
+            let keys = self.recompute_dirty().await?;
+            if keys == 0 {
+                break;
+            }
+            recomputed += keys;
+        }
+        self.update_lag().await?;
+        Ok(recomputed)
+    }
+
+    async fn ensure_resolution_partitions(&self) -> Result<(), sqlx::Error> {
+        for table in ROLLUP_TABLES {
+            for resolution in &self.retentions.rollups {
+                sqlx::query("select abacus_ensure_resolution_partition($1, $2)")
+                    .bind(table)
+                    .bind(resolution.seconds as i32)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the watermark of `resolution` over the next complete span, if any; returns
+    /// whether it moved.
+    async fn advance(&self, resolution: &Resolution) -> Result<bool, RollupError> {
+        let seconds = i64::from(resolution.seconds);
+        let now = Utc::now();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("select pg_advisory_xact_lock($1, $2)")
+            .bind(WATERMARK_LOCK_SPACE)
+            .bind(resolution.seconds as i32)
+            .execute(&mut *transaction)
+            .await?;
+        let watermark: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "select rolled_until from rollup_watermarks where resolution_seconds = $1",
+        )
+        .bind(resolution.seconds as i32)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        // Raw rows older than the raw retention may be gone: start (or resume) after them.
+        let oldest_complete = floor_to(
+            horizon(now, self.retentions.raw.retention).timestamp(),
+            seconds,
+        ) + seconds;
+        let from = match watermark {
+            Some(watermark) if watermark.timestamp() >= oldest_complete => watermark.timestamp(),
+            Some(watermark) => {
+                warn!(
+                    resolution_seconds = seconds,
+                    %watermark,
+                    "rollups fell behind the raw retention; skipping to the oldest raw data"
+                );
+                oldest_complete
+            }
+            None => oldest_complete,
+        };
+        let complete_until = floor_to(
+            (now - chrono::TimeDelta::from_std(self.delay).unwrap_or_default()).timestamp(),
+            seconds,
+        );
+        let until = complete_until.min(from + LONGEST_SPAN_SECONDS.max(seconds));
+        if until <= from {
+            if watermark.map(|watermark| watermark.timestamp()) != Some(from) {
+                upsert_watermark(&mut transaction, resolution.seconds, timestamp(from)).await?;
+            }
+            transaction.commit().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "insert into rollup_spans (resolution_seconds, span_start, span_end) values ($1, $2, $3)
+             on conflict (resolution_seconds, span_start) do update set span_end = greatest(rollup_spans.span_end, excluded.span_end)",
+        )
+        .bind(resolution.seconds as i32)
+        .bind(timestamp(from))
+        .bind(timestamp(until))
+        .execute(&mut *transaction)
+        .await?;
+        upsert_watermark(&mut transaction, resolution.seconds, timestamp(until)).await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Lists the keys of one span as dirty; returns whether there was a span to take.
+    async fn list_span(&self) -> Result<bool, RollupError> {
+        let mut transaction = self.pool.begin().await?;
+        let span: Option<(i32, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "select resolution_seconds, span_start, span_end from rollup_spans
+             order by span_start limit 1 for update skip locked",
+        )
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some((resolution, start, end)) = span else {
+            return Ok(false);
+        };
+        let buckets = |table: &str| {
+            format!(
+                "select distinct series_id, $1::integer,
+                        to_timestamp(floor(extract(epoch from interval_start) / $1) * $1)
+                 from {table} where interval_start >= $2 and interval_start < $3"
+            )
+        };
+        // UNION (not UNION ALL) so no key appears twice in the one upsert.
+        let sql = format!(
+            "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
+             {} union {} union {} union {}
+             on conflict (series_id, resolution_seconds, interval_start)
+             do update set marked_at = excluded.marked_at",
+            buckets("counter_samples"),
+            buckets("gauge_samples"),
+            buckets("timer_samples"),
+            buckets("set_samples"),
+        );
+        sqlx::query(&sql)
+            .bind(resolution)
+            .bind(start)
+            .bind(end)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("delete from rollup_spans where resolution_seconds = $1 and span_start = $2")
+            .bind(resolution)
+            .bind(start)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Recomputes up to [`DIRTY_KEYS_PER_TRANSACTION`] dirty keys; returns how many it took.
+    async fn recompute_dirty(&self) -> Result<u64, RollupError> {
+        let mut transaction = self.pool.begin().await?;
+        let keys: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
+            "select series_id, resolution_seconds, interval_start from rollup_dirty
+             order by interval_start limit $1 for update skip locked",
+        )
+        .bind(DIRTY_KEYS_PER_TRANSACTION)
+        .fetch_all(&mut *transaction)
+        .await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let raw_horizon = horizon(now, self.retentions.raw.retention);
+        let mut skipped = 0;
+        for resolution in &self.retentions.rollups {
+            let rollup_horizon = horizon(now, resolution.retention);
+            let (series, buckets): (Vec<i64>, Vec<DateTime<Utc>>) = keys
+                .iter()
+                .filter(|(_, seconds, _)| *seconds == resolution.seconds as i32)
+                .filter(|(_, _, bucket)| {
+                    // Past the raw retention only part of a bucket's rows may remain; past
+                    // the rollup's own retention its row would be dropped anyway.
+                    let keep = *bucket >= raw_horizon && *bucket >= rollup_horizon;
+                    if !keep {
+                        skipped += 1;
+                    }
+                    keep
+                })
+                .map(|(series, _, bucket)| (*series, *bucket))
+                .unzip();
+            if series.is_empty() {
+                continue;
+            }
+            self.ensure_rollup_partitions(resolution, &buckets).await?;
+            recompute(
+                &mut transaction,
+                resolution.seconds as i32,
+                &series,
+                &buckets,
+            )
+            .await?;
+        }
+        if skipped > 0 {
+            warn!(
+                skipped,
+                "late rows for buckets past retention were not rolled up"
+            );
+        }
+        let (series, resolutions, buckets): (Vec<i64>, Vec<i32>, Vec<DateTime<Utc>>) = keys
+            .iter()
+            .fold((vec![], vec![], vec![]), |(mut s, mut r, mut b), key| {
+                s.push(key.0);
+                r.push(key.1);
+                b.push(key.2);
+                (s, r, b)
+            });
+        sqlx::query(
+            "delete from rollup_dirty d
+             using unnest($1::bigint[], $2::integer[], $3::timestamptz[]) as k (series_id, resolution_seconds, interval_start)
+             where d.series_id = k.series_id and d.resolution_seconds = k.resolution_seconds
+               and d.interval_start = k.interval_start",
+        )
+        .bind(&series)
+        .bind(&resolutions)
+        .bind(&buckets)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(keys.len() as u64)
+    }
+
+    /// Creates the time partitions the rollup rows of `buckets` go to.
+    async fn ensure_rollup_partitions(
+        &self,
+        resolution: &Resolution,
+        buckets: &[DateTime<Utc>],
+    ) -> Result<(), sqlx::Error> {
+        let width = rollup_partition_seconds(resolution.seconds);
+        let mut lower_bounds: Vec<i64> = buckets
+            .iter()
+            .map(|bucket| floor_to(bucket.timestamp(), width))
+            .collect();
+        lower_bounds.sort_unstable();
+        lower_bounds.dedup();
+        for table in ROLLUP_TABLES {
+            let parent = resolution_partition(table, resolution.seconds);
+            for lower_bound in &lower_bounds {
+                self.partitions
+                    .ensure(&self.pool, &parent, "interval_start", *lower_bound, width)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_lag(&self) -> Result<(), sqlx::Error> {
+        let oldest: Option<DateTime<Utc>> =
+            sqlx::query_scalar("select min(rolled_until) from rollup_watermarks")
+                .fetch_one(&self.pool)
+                .await?;
+        if let Some(oldest) = oldest {
+            let lag = (Utc::now() - oldest).num_seconds().max(0);
+            self.lag.seconds.store(lag, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// The list partition of `table` holding `resolution_seconds`.
+pub fn resolution_partition(table: &str, resolution_seconds: u32) -> String {
+    format!("{table}_r{resolution_seconds}")
+}
+
+/// How much time one partition of a rollup resolution covers: a day of 10-second-or-finer
+/// rows, a week below an hour, four weeks otherwise. A function of the resolution alone, so
+/// partition boundaries never change when retentions are reconfigured.
+pub fn rollup_partition_seconds(resolution_seconds: u32) -> i64 {
+    const DAY: i64 = 86_400;
+    match resolution_seconds {
+        0..=59 => DAY,
+        60..=3_599 => 7 * DAY,
+        _ => 28 * DAY,
+    }
+}
+
+async fn upsert_watermark(
+    connection: &mut PgConnection,
+    resolution_seconds: u32,
+    until: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into rollup_watermarks (resolution_seconds, rolled_until) values ($1, $2)
+         on conflict (resolution_seconds) do update set rolled_until = excluded.rolled_until",
+    )
+    .bind(resolution_seconds as i32)
+    .bind(until)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// The join of the keys `($2 series, $3 bucket)` to the raw rows of `table` they cover.
+fn covered(table: &str) -> String {
+    format!(
+        "from unnest($2::bigint[], $3::timestamptz[]) as k (series_id, bucket)
+         join {table} s on s.series_id = k.series_id and s.interval_start >= k.bucket
+          and s.interval_start < k.bucket + make_interval(secs => $1)"
+    )
+}
+
+/// Rewrites the rollup rows of the keys (series, bucket) at `resolution` from the raw rows.
+async fn recompute(
+    connection: &mut PgConnection,
+    resolution: i32,
+    series: &[i64],
+    buckets: &[DateTime<Utc>],
+) -> Result<(), RollupError> {
+    sqlx::query(&format!(
+        "insert into counter_rollups (series_id, resolution_seconds, interval_start, count)
+         select k.series_id, $1, k.bucket, sum(s.count) {}
+         group by k.series_id, k.bucket
+         on conflict (series_id, resolution_seconds, interval_start)
+         do update set count = excluded.count",
+        covered("counter_samples")
+    ))
+    .bind(resolution)
+    .bind(series)
+    .bind(buckets)
+    .execute(&mut *connection)
+    .await?;
+    // The last value: latest interval, then latest stored; the source breaks exact ties so the
+    // choice is deterministic.
+    sqlx::query(&format!(
+        "insert into gauge_rollups (series_id, resolution_seconds, interval_start, value, stored_at)
+         select distinct on (k.series_id, k.bucket) k.series_id, $1, k.bucket, s.value, s.stored_at {}
+         order by k.series_id, k.bucket, s.interval_start desc, s.stored_at desc, s.source desc
+         on conflict (series_id, resolution_seconds, interval_start)
+         do update set value = excluded.value, stored_at = excluded.stored_at",
+        covered("gauge_samples")
+    ))
+    .bind(resolution)
+    .bind(series)
+    .bind(buckets)
+    .execute(&mut *connection)
+    .await?;
+    recompute_timers(connection, resolution, series, buckets).await?;
+    recompute_sets(connection, resolution, series, buckets).await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct TimerRow {
+    series_id: i64,
+    bucket: DateTime<Utc>,
+    count: f64,
+    sum: f64,
+    sum_of_squares: f64,
+    min: f64,
+    max: f64,
+    histogram: Vec<u8>,
+}
+
+/// A timer bucket being merged.
+struct MergedTimer {
+    series_id: i64,
+    bucket: DateTime<Utc>,
+    count: f64,
+    sum: f64,
+    sum_of_squares: f64,
+    min: f64,
+    max: f64,
+    histograms: Vec<histogram::hdrhistogram::Histogram<u64>>,
+}
+
+async fn recompute_timers(
+    connection: &mut PgConnection,
+    resolution: i32,
+    series: &[i64],
+    buckets: &[DateTime<Utc>],
+) -> Result<(), RollupError> {
+    let rows: Vec<TimerRow> = sqlx::query_as(&format!(
+        "select k.series_id, k.bucket, s.count, s.sum, s.sum_of_squares, s.min, s.max, s.histogram {}
+         order by k.series_id, k.bucket",
+        covered("timer_samples")
+    ))
+    .bind(resolution)
+    .bind(series)
+    .bind(buckets)
+    .fetch_all(&mut *connection)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut merged: Vec<MergedTimer> = Vec::new();
+    let mut undecodable = 0u64;
+    for row in rows {
+        let decoded = histogram::decode(&row.histogram);
+        if decoded.is_err() {
+            undecodable += 1;
+        }
+        match merged.last_mut() {
+            Some(last) if last.series_id == row.series_id && last.bucket == row.bucket => {
+                last.count += row.count;
+                last.sum += row.sum;
+                last.sum_of_squares += row.sum_of_squares;
+                last.min = last.min.min(row.min);
+                last.max = last.max.max(row.max);
+                last.histograms.extend(decoded.ok());
+            }
+            _ => merged.push(MergedTimer {
+                series_id: row.series_id,
+                bucket: row.bucket,
+                count: row.count,
+                sum: row.sum,
+                sum_of_squares: row.sum_of_squares,
+                min: row.min,
+                max: row.max,
+                histograms: decoded.into_iter().collect(),
+            }),
+        }
+    }
+    if undecodable > 0 {
+        // Stored bytes that do not decode cannot be merged; the exact moments still are.
+        warn!(
+            undecodable,
+            "timer histograms that do not decode were left out of rollups"
+        );
+    }
+    let mut columns = TimerColumns::default();
+    for timer in merged {
+        let histogram = merge_histograms(&timer.histograms)?;
+        columns.series.push(timer.series_id);
+        columns.buckets.push(timer.bucket);
+        columns.counts.push(timer.count);
+        columns.sums.push(timer.sum);
+        columns.sums_of_squares.push(timer.sum_of_squares);
+        columns.mins.push(timer.min);
+        columns.maxes.push(timer.max);
+        columns.histograms.push(histogram::encode(&histogram)?);
+    }
+    sqlx::query(
+        "insert into timer_rollups (series_id, resolution_seconds, interval_start, count, sum,
+                                    sum_of_squares, min, max, histogram)
+         select series_id, $1, bucket, count, sum, sum_of_squares, min, max, histogram
+         from unnest($2::bigint[], $3::timestamptz[], $4::float8[], $5::float8[], $6::float8[],
+                     $7::float8[], $8::float8[], $9::bytea[])
+             as rows (series_id, bucket, count, sum, sum_of_squares, min, max, histogram)
+         on conflict (series_id, resolution_seconds, interval_start)
+         do update set count = excluded.count, sum = excluded.sum,
+                       sum_of_squares = excluded.sum_of_squares, min = excluded.min,
+                       max = excluded.max, histogram = excluded.histogram",
+    )
+    .bind(resolution)
+    .bind(&columns.series)
+    .bind(&columns.buckets)
+    .bind(&columns.counts)
+    .bind(&columns.sums)
+    .bind(&columns.sums_of_squares)
+    .bind(&columns.mins)
+    .bind(&columns.maxes)
+    .bind(&columns.histograms)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct TimerColumns {
+    series: Vec<i64>,
+    buckets: Vec<DateTime<Utc>>,
+    counts: Vec<f64>,
+    sums: Vec<f64>,
+    sums_of_squares: Vec<f64>,
+    mins: Vec<f64>,
+    maxes: Vec<f64>,
+    histograms: Vec<Vec<u8>>,
+}
+
+/// The sum of `histograms`, at the finest precision among them so nothing is lost; an empty
+/// histogram when there are none.
+pub fn merge_histograms(
+    histograms: &[histogram::hdrhistogram::Histogram<u64>],
+) -> Result<histogram::hdrhistogram::Histogram<u64>, histogram::HistogramError> {
+    let significant_digits = histograms
+        .iter()
+        .map(|histogram| histogram.sigfig())
+        .max()
+        .unwrap_or(histogram::DEFAULT_SIGNIFICANT_DIGITS);
+    let mut merged = histogram::new_histogram(significant_digits)?;
+    for histogram in histograms {
+        // The merged histogram auto-resizes, so adding cannot run out of range.
+        if merged.add(histogram).is_err() {
+            for value in histogram.iter_recorded() {
+                merged.saturating_record_n(value.value_iterated_to(), value.count_at_value());
+            }
+        }
+    }
+    Ok(merged)
+}
+
+async fn recompute_sets(
+    connection: &mut PgConnection,
+    resolution: i32,
+    series: &[i64],
+    buckets: &[DateTime<Utc>],
+) -> Result<(), RollupError> {
+    let rows: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(&format!(
+        "select k.series_id, k.bucket, s.sketch {} order by k.series_id, k.bucket",
+        covered("set_samples")
+    ))
+    .bind(resolution)
+    .bind(series)
+    .bind(buckets)
+    .fetch_all(&mut *connection)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut merged: Vec<(i64, DateTime<Utc>, SetSketch)> = Vec::new();
+    let mut undecodable = 0u64;
+    for (series_id, bucket, bytes) in rows {
+        let sketch = SetSketch::from_bytes(&bytes);
+        if sketch.is_err() {
+            undecodable += 1;
+        }
+        match merged.last_mut() {
+            Some(last) if last.0 == series_id && last.1 == bucket => {
+                if let Ok(sketch) = sketch {
+                    last.2.merge(&sketch);
+                }
+            }
+            _ => merged.push((series_id, bucket, sketch.unwrap_or_default())),
+        }
+    }
+    if undecodable > 0 {
+        warn!(
+            undecodable,
+            "set sketches that do not decode were left out of rollups"
+        );
+    }
+    let mut series = Vec::with_capacity(merged.len());
+    let mut buckets = Vec::with_capacity(merged.len());
+    let mut sketches = Vec::with_capacity(merged.len());
+    for (series_id, bucket, sketch) in merged {
+        series.push(series_id);
+        buckets.push(bucket);
+        sketches.push(sketch.to_bytes());
+    }
+    sqlx::query(
+        "insert into set_rollups (series_id, resolution_seconds, interval_start, sketch)
+         select series_id, $1, bucket, sketch
+         from unnest($2::bigint[], $3::timestamptz[], $4::bytea[]) as rows (series_id, bucket, sketch)
+         on conflict (series_id, resolution_seconds, interval_start)
+         do update set sketch = excluded.sketch",
+    )
+    .bind(resolution)
+    .bind(&series)
+    .bind(&buckets)
+    .bind(&sketches)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Marks the keys of a batch that arrive after their bucket was handed to the rollups. Runs in
+/// the batch's transaction: takes the watermark locks shared, then reads the watermarks (in a
+/// separate statement, so its snapshot is taken after the locks are held).
+pub async fn mark_late_keys(
+    connection: &mut PgConnection,
+    retentions: &Retentions,
+    series: &[i64],
+    interval_start: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if retentions.rollups.is_empty() || series.is_empty() {
+        return Ok(());
+    }
+    let resolutions = retentions.rollup_seconds();
+    sqlx::query("select pg_advisory_xact_lock_shared($1, resolution) from unnest($2::integer[]) as r (resolution) order by resolution")
+        .bind(WATERMARK_LOCK_SPACE)
+        .bind(&resolutions)
+        .execute(&mut *connection)
+        .await?;
+    let watermarks: Vec<(i32, DateTime<Utc>)> = sqlx::query_as(
+        "select resolution_seconds, rolled_until from rollup_watermarks
+         where resolution_seconds = any($1)",
+    )
+    .bind(&resolutions)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut key_series = Vec::new();
+    let mut key_resolutions = Vec::new();
+    let mut key_buckets = Vec::new();
+    for (resolution, rolled_until) in watermarks {
+        let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
+        if bucket < rolled_until {
+            for series_id in series {
+                key_series.push(*series_id);
+                key_resolutions.push(resolution);
+                key_buckets.push(bucket);
+            }
+        }
+    }
+    if key_series.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
+         select distinct series_id, resolution_seconds, interval_start
+         from unnest($1::bigint[], $2::integer[], $3::timestamptz[])
+             as keys (series_id, resolution_seconds, interval_start)
+         on conflict (series_id, resolution_seconds, interval_start)
+         do update set marked_at = excluded.marked_at",
+    )
+    .bind(&key_series)
+    .bind(&key_resolutions)
+    .bind(&key_buckets)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_histograms_answer_like_one_histogram_of_all_values() {
+        let mut all = histogram::new_histogram(3).unwrap();
+        let mut parts = Vec::new();
+        for part in 0..4 {
+            let mut histogram = histogram::new_histogram(3).unwrap();
+            for value in 0..100 {
+                let milliseconds = f64::from(part * 1_000 + value * 7);
+                histogram::record_milliseconds(&mut histogram, milliseconds, 1);
+                histogram::record_milliseconds(&mut all, milliseconds, 1);
+            }
+            parts.push(histogram);
+        }
+        let merged = merge_histograms(&parts).unwrap();
+        for quantile in [0.5, 0.9, 0.99, 0.999] {
+            assert_eq!(
+                merged.value_at_quantile(quantile),
+                all.value_at_quantile(quantile)
+            );
+        }
+        assert_eq!(merged.len(), 400);
+    }
+
+    #[test]
+    fn rollup_partitions_depend_on_the_resolution_only() {
+        assert_eq!(rollup_partition_seconds(10), 86_400);
+        assert_eq!(rollup_partition_seconds(60), 7 * 86_400);
+        assert_eq!(rollup_partition_seconds(3_600), 28 * 86_400);
+    }
+}
