@@ -2,6 +2,7 @@
 //!
 //! * [`parse`]: the pure line parser.
 //! * [`aggregate`]: the per-window aggregation state.
+//! * [`events`]: DogStatsD events and service checks in their wire form.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
 //! * [`server`]: the UDP receive loop that drives the other three.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
@@ -9,6 +10,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod events;
 pub mod flush;
 pub mod parse;
 pub mod publish;

@@ -7,7 +7,7 @@
 
 use crate::aggregate::{Aggregates, AggregationSettings};
 use crate::config::AggregatorSettings;
-use crate::flush::{unix_now_ms, BatchSequencer, WindowClock};
+use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
 use abacus_proto::v1::FlushBatch;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use tracing::{debug, error, info, warn};
 pub struct ReceiveStats {
     pub packets_received: u64,
     pub metrics_received: u64,
-    /// DogStatsD events and service checks; collected but not published yet.
+    /// DogStatsD events and service checks.
     pub events_received: u64,
     pub bad_lines_seen: u64,
     pub batches_dropped: u64,
@@ -82,26 +82,20 @@ impl ReceiveLoop {
     }
 
     fn flush(&mut self, window_start: i64, aggregates: &mut Aggregates, stats: &mut ReceiveStats) {
-        let series = aggregates.take_window(window_start);
-        // The batch has no field for events yet (it comes with the storage issue), so they are
-        // taken here, to keep memory per window bounded, and only logged.
-        let events = aggregates.take_events();
-        if !events.is_empty() {
-            debug!(
-                window_start,
-                events = events.len(),
-                dropped_since_start = aggregates.events_dropped(),
-                "events and service checks received; they are not published yet"
-            );
-        }
-        if series.is_empty() {
+        let contents = WindowContents {
+            series: aggregates.take_window(window_start),
+            events: aggregates.take_events(),
+            points: Vec::new(),
+        };
+        if contents.is_empty() {
             return;
         }
-        let batch = self.sequencer.seal(window_start, series);
+        let batch = self.sequencer.seal(window_start, contents);
         debug!(
             window_start,
             sequence = batch.sequence,
             series = batch.series.len(),
+            events = batch.events.len(),
             "window sealed"
         );
         if let Err(error) = self.batches.try_send(batch) {
@@ -132,7 +126,10 @@ fn handle_datagram(
             }
             Ok(Line::Event(event)) => {
                 stats.events_received += 1;
-                aggregates.record_event(event);
+                // The clock is read only for events: a `d:`-less event happened when received.
+                if !aggregates.record_event(&event, unix_now_ms()) {
+                    log_event_dropped(bad_line_log, aggregates.events_dropped());
+                }
             }
             Err(error) => {
                 stats.bad_lines_seen += 1;
@@ -140,6 +137,17 @@ fn handle_datagram(
             }
         }
     }
+}
+
+/// Logs that the window's event limit was reached, at most a few times per second.
+fn log_event_dropped(log: &mut RateLimitedLog, dropped_since_start: u64) {
+    let Some(suppressed) = log.permit(Instant::now()) else {
+        return;
+    };
+    warn!(
+        limit = crate::aggregate::MAX_EVENTS_PER_WINDOW,
+        dropped_since_start, suppressed, "too many events in one window, event dropped"
+    );
 }
 
 /// Logs a malformed line, at most a few times per second, with its first 200 bytes.
