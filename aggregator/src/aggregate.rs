@@ -12,11 +12,8 @@
 //! This module reads no clock: the window start is passed in when a window is taken, and idle
 //! gauges expire by comparing window starts.
 //!
-//! DogStatsD `|T` timestamps: a sample is always recorded in the *current* window, whatever its
-//! timestamp. A timestamp in an already published window cannot be added to it, and the batch
-//! has no per-series time to carry it to a later one; putting samples in the window of their
-//! timestamp needs that wire support and comes with the storage issue. The timestamp is kept on
-//! the parsed [`Sample`] for that.
+//! DogStatsD `|T` timestamps are not looked at here: [`crate::windows`] picks the window (and
+//! so the `Aggregates`) a sample belongs to before it is recorded.
 
 use crate::events::wire_event;
 use crate::parse::{Event, Sample, SampleValue};

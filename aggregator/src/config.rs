@@ -37,6 +37,11 @@ pub struct AggregatorSettings {
     /// A gauge not updated for this long is forgotten (and a later delta starts from zero).
     #[serde(with = "humantime_serde")]
     pub idle_series_expiry: Duration,
+    /// A DogStatsD `|T` sample older than this (before the current window) is dropped and
+    /// counted; younger ones land in the window of their timestamp. Bounds the late windows
+    /// kept to this divided by the flush interval.
+    #[serde(with = "humantime_serde")]
+    pub max_timestamp_lag: Duration,
 }
 
 impl Default for AggregatorSettings {
@@ -50,6 +55,7 @@ impl Default for AggregatorSettings {
             shutdown_publish_timeout: Duration::from_secs(10),
             histogram_significant_digits: abacus_proto::histogram::DEFAULT_SIGNIFICANT_DIGITS,
             idle_series_expiry: Duration::from_secs(3600),
+            max_timestamp_lag: Duration::from_secs(3600),
         }
     }
 }
@@ -101,9 +107,22 @@ impl Validate for Config {
                 "must be at least the flush interval",
             ));
         }
+        // Each late window is a batch per flush; this keeps a misconfiguration from letting one
+        // client clock open millions of them.
+        if settings.max_timestamp_lag.as_millis() / settings.flush_interval.as_millis().max(1)
+            > MAX_LATE_WINDOWS
+        {
+            return Err(invalid(
+                "aggregator.max_timestamp_lag",
+                format!("must be at most {MAX_LATE_WINDOWS} flush intervals"),
+            ));
+        }
         Ok(())
     }
 }
+
+/// The most late windows `aggregator.max_timestamp_lag` may allow for (a day of 10s windows).
+pub const MAX_LATE_WINDOWS: u128 = 8640;
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +150,10 @@ mod tests {
         assert_eq!(config.aggregator.histogram_significant_digits, 3);
         assert_eq!(
             config.aggregator.idle_series_expiry,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            config.aggregator.max_timestamp_lag,
             Duration::from_secs(3600)
         );
     }
@@ -178,6 +201,10 @@ mod tests {
             (
                 "[aggregator]\nidle_series_expiry = \"1s\"\n",
                 "aggregator.idle_series_expiry",
+            ),
+            (
+                "[aggregator]\nmax_timestamp_lag = \"30d\"\n",
+                "aggregator.max_timestamp_lag",
             ),
             ("[nats]\nstream = \"a.b\"\n", "nats.stream"),
         ];

@@ -3,6 +3,7 @@
 //! * [`parse`]: the pure line parser.
 //! * [`aggregate`]: the per-window aggregation state.
 //! * [`events`]: DogStatsD events and service checks in their wire form.
+//! * [`windows`]: the current window and the late windows of `|T` samples.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
 //! * [`server`]: the UDP receive loop that drives the other three.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
@@ -15,6 +16,7 @@ pub mod flush;
 pub mod parse;
 pub mod publish;
 pub mod server;
+pub mod windows;
 
 use anyhow::Context;
 use config::Config;

@@ -5,10 +5,11 @@
 //! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
 //! publishing happen on the publisher task.
 
-use crate::aggregate::{Aggregates, AggregationSettings};
+use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
+use crate::windows::{TooOld, Windows};
 use abacus_proto::v1::FlushBatch;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -24,6 +25,8 @@ pub struct ReceiveStats {
     /// DogStatsD events and service checks.
     pub events_received: u64,
     pub bad_lines_seen: u64,
+    /// `|T` samples older than `max_timestamp_lag`, dropped.
+    pub samples_too_old: u64,
     pub batches_dropped: u64,
 }
 
@@ -38,10 +41,14 @@ pub struct ReceiveLoop {
 impl ReceiveLoop {
     /// Runs until shutdown, then flushes the partial window and returns.
     pub async fn run(mut self) -> ReceiveStats {
-        let mut aggregates = Aggregates::new(AggregationSettings {
-            histogram_significant_digits: self.settings.histogram_significant_digits,
-            idle_series_expiry: self.settings.idle_series_expiry,
-        });
+        let mut windows = Windows::new(
+            AggregationSettings {
+                histogram_significant_digits: self.settings.histogram_significant_digits,
+                idle_series_expiry: self.settings.idle_series_expiry,
+            },
+            self.settings.flush_interval,
+            self.settings.max_timestamp_lag,
+        );
         let mut stats = ReceiveStats::default();
         let mut bad_line_log = RateLimitedLog::new(5, Duration::from_secs(1));
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
@@ -54,16 +61,16 @@ impl ReceiveLoop {
                 _ = self.shutdown.cancelled() => {
                     // Datagrams the kernel already accepted belong to this window too.
                     while let Ok((length, _peer)) = self.socket.try_recv_from(&mut datagram) {
-                        handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
+                        handle_datagram(&datagram[..length], clock.current_window_start_ms(), &mut windows, &mut stats, &mut bad_line_log);
                     }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
-                    self.flush(window_start, &mut aggregates, &mut stats);
+                    self.flush(window_start, &mut windows, &mut stats);
                     return stats;
                 }
                 _ = &mut window_end => {
                     let window_start = clock.close_window(unix_now_ms());
-                    self.flush(window_start, &mut aggregates, &mut stats);
+                    self.flush(window_start, &mut windows, &mut stats);
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
                 }
@@ -75,18 +82,37 @@ impl ReceiveLoop {
                             continue;
                         }
                     };
-                    handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
+                    handle_datagram(&datagram[..length], clock.current_window_start_ms(), &mut windows, &mut stats, &mut bad_line_log);
                 }
             }
         }
     }
 
-    fn flush(&mut self, window_start: i64, aggregates: &mut Aggregates, stats: &mut ReceiveStats) {
+    /// Publishes the window that started at `window_start` and every late window, oldest
+    /// first, each as its own batch.
+    fn flush(&mut self, window_start: i64, windows: &mut Windows, stats: &mut ReceiveStats) {
+        for (late_window_start, series) in windows.take_late_windows() {
+            let contents = WindowContents {
+                series,
+                ..WindowContents::default()
+            };
+            self.seal_and_hand_over(late_window_start, contents, stats);
+        }
+        let current = windows.current();
         let contents = WindowContents {
-            series: aggregates.take_window(window_start),
-            events: aggregates.take_events(),
+            series: current.take_window(window_start),
+            events: current.take_events(),
             points: Vec::new(),
         };
+        self.seal_and_hand_over(window_start, contents, stats);
+    }
+
+    fn seal_and_hand_over(
+        &mut self,
+        window_start: i64,
+        contents: WindowContents,
+        stats: &mut ReceiveStats,
+    ) {
         if contents.is_empty() {
             return;
         }
@@ -113,7 +139,8 @@ impl ReceiveLoop {
 /// rest of the datagram is still used.
 fn handle_datagram(
     datagram: &[u8],
-    aggregates: &mut Aggregates,
+    current_window_start_ms: i64,
+    windows: &mut Windows,
     stats: &mut ReceiveStats,
     bad_line_log: &mut RateLimitedLog,
 ) {
@@ -122,13 +149,17 @@ fn handle_datagram(
         match parse::parse_line(line) {
             Ok(Line::Metric(sample)) => {
                 stats.metrics_received += 1;
-                aggregates.record(&sample);
+                if let Err(too_old) = windows.record(&sample, current_window_start_ms) {
+                    stats.samples_too_old += 1;
+                    log_sample_too_old(bad_line_log, line, too_old);
+                }
             }
             Ok(Line::Event(event)) => {
                 stats.events_received += 1;
+                let current = windows.current();
                 // The clock is read only for events: a `d:`-less event happened when received.
-                if !aggregates.record_event(&event, unix_now_ms()) {
-                    log_event_dropped(bad_line_log, aggregates.events_dropped());
+                if !current.record_event(&event, unix_now_ms()) {
+                    log_event_dropped(bad_line_log, current.events_dropped());
                 }
             }
             Err(error) => {
@@ -137,6 +168,15 @@ fn handle_datagram(
             }
         }
     }
+}
+
+/// Logs a `|T` sample dropped for its age, at most a few times per second.
+fn log_sample_too_old(log: &mut RateLimitedLog, line: &[u8], too_old: TooOld) {
+    let Some(suppressed) = log.permit(Instant::now()) else {
+        return;
+    };
+    let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
+    warn!(error = %too_old, line = %shown, suppressed, "sample too old, dropped");
 }
 
 /// Logs that the window's event limit was reached, at most a few times per second.
