@@ -21,6 +21,13 @@ pub struct AggregatorSettings {
     pub id: String,
     /// Where statsd datagrams are received.
     pub udp_address: SocketAddr,
+    /// Where statsd is received over TCP, newline-delimited (the statsd port by default).
+    pub tcp_address: SocketAddr,
+    /// A TCP connection that sends nothing for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// A TCP line longer than this is skipped and counted as a bad line.
+    pub max_line_bytes: usize,
     /// Length of a flush interval. Windows are aligned to wall-clock multiples of it.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
@@ -49,6 +56,9 @@ impl Default for AggregatorSettings {
         Self {
             id: gethostname::gethostname().to_string_lossy().into_owned(),
             udp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            tcp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            tcp_idle_timeout: Duration::from_secs(60),
+            max_line_bytes: 65_536,
             flush_interval: Duration::from_secs(10),
             max_datagram_bytes: 65_535,
             publish_buffer_batches: 360,
@@ -83,6 +93,15 @@ impl Validate for Config {
             return Err(invalid(
                 "aggregator.max_datagram_bytes",
                 "must be at least 1",
+            ));
+        }
+        if settings.max_line_bytes == 0 {
+            return Err(invalid("aggregator.max_line_bytes", "must be at least 1"));
+        }
+        if settings.tcp_idle_timeout.is_zero() {
+            return Err(invalid(
+                "aggregator.tcp_idle_timeout",
+                "must be longer than 0s",
             ));
         }
         if settings.publish_buffer_batches == 0 {
@@ -201,6 +220,14 @@ mod tests {
             (
                 "[aggregator]\nidle_series_expiry = \"1s\"\n",
                 "aggregator.idle_series_expiry",
+            ),
+            (
+                "[aggregator]\nmax_line_bytes = 0\n",
+                "aggregator.max_line_bytes",
+            ),
+            (
+                "[aggregator]\ntcp_idle_timeout = \"0s\"\n",
+                "aggregator.tcp_idle_timeout",
             ),
             (
                 "[aggregator]\nmax_timestamp_lag = \"30d\"\n",

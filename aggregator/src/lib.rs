@@ -5,7 +5,8 @@
 //! * [`events`]: DogStatsD events and service checks in their wire form.
 //! * [`windows`]: the current window and the late windows of `|T` samples.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
-//! * [`server`]: the UDP receive loop that drives the other three.
+//! * [`server`]: the receive loop that drives the other three.
+//! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
 //! * [`config`]: the settings.
 
@@ -16,17 +17,20 @@ pub mod flush;
 pub mod parse;
 pub mod publish;
 pub mod server;
+pub mod tcp;
 pub mod windows;
 
 use anyhow::Context;
 use config::Config;
 use std::future::Future;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tracing::{error, info};
 
 /// The sockets the aggregator serves, bound before [`run`] so tests can bind port 0.
 pub struct Sockets {
     pub udp: UdpSocket,
+    /// statsd over TCP.
+    pub tcp: TcpListener,
 }
 
 impl Sockets {
@@ -36,9 +40,16 @@ impl Sockets {
         let udp = UdpSocket::bind(address)
             .await
             .with_context(|| format!("cannot bind udp {address}"))?;
-        Ok(Self { udp })
+        let address = config.aggregator.tcp_address;
+        let tcp = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind tcp {address}"))?;
+        Ok(Self { udp, tcp })
     }
 }
+
+/// How many TCP reads may wait for the receive loop before connections are slowed down.
+const TCP_CHUNKS_IN_FLIGHT: usize = 1024;
 
 /// Runs the aggregator until `shutdown` resolves, then publishes the partial window and
 /// whatever is still buffered (for at most `aggregator.shutdown_publish_timeout`).
@@ -54,6 +65,7 @@ pub async fn run(
         aggregator_id = %settings.id,
         incarnation,
         udp = %sockets.udp.local_addr()?,
+        tcp = %sockets.tcp.local_addr()?,
         flush_interval = ?settings.flush_interval,
         "aggregator starting"
     );
@@ -66,8 +78,22 @@ pub async fn run(
         tokio::sync::mpsc::channel(settings.publish_buffer_batches);
     let publisher = tokio::spawn(publish::run(context, config.nats.clone(), batch_receiver));
 
+    // Room for a burst from many connections; when full, connections wait (TCP flow control).
+    let (chunk_sender, chunk_receiver) = tokio::sync::mpsc::channel(TCP_CHUNKS_IN_FLIGHT);
+    tokio::spawn(tcp::accept_loop(
+        sockets.tcp,
+        tcp::ConnectionSettings {
+            protocol: tcp::Protocol::Statsd,
+            max_line_bytes: settings.max_line_bytes,
+            idle_timeout: settings.tcp_idle_timeout,
+        },
+        chunk_sender,
+        shutdown.clone(),
+    ));
+
     let receive_loop = server::ReceiveLoop {
         socket: sockets.udp,
+        tcp_chunks: chunk_receiver,
         sequencer: flush::BatchSequencer::new(
             settings.id.clone(),
             incarnation,

@@ -1,5 +1,6 @@
-//! The receive loop: reads statsd datagrams from the UDP socket, folds every line into the
-//! current window, and at each window end hands the finished batch to the publisher.
+//! The receive loop: reads statsd datagrams from the UDP socket and whole lines from the TCP
+//! connections (see [`crate::tcp`]), folds every line into its window, and at each window end
+//! hands the finished batches to the publisher.
 //!
 //! Receiving and flushing share one task, so a window is closed between two datagrams and no
 //! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
@@ -9,6 +10,7 @@ use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
+use crate::tcp::LineChunk;
 use crate::windows::{TooOld, Windows};
 use abacus_proto::v1::FlushBatch;
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ pub struct ReceiveStats {
 
 pub struct ReceiveLoop {
     pub socket: UdpSocket,
+    /// Whole lines from every TCP connection.
+    pub tcp_chunks: mpsc::Receiver<LineChunk>,
     pub settings: AggregatorSettings,
     pub sequencer: BatchSequencer,
     pub batches: mpsc::Sender<FlushBatch>,
@@ -63,6 +67,10 @@ impl ReceiveLoop {
                     while let Ok((length, _peer)) = self.socket.try_recv_from(&mut datagram) {
                         handle_datagram(&datagram[..length], clock.current_window_start_ms(), &mut windows, &mut stats, &mut bad_line_log);
                     }
+                    // And so do the lines the TCP connections have handed over.
+                    while let Ok(chunk) = self.tcp_chunks.try_recv() {
+                        handle_chunk(&chunk, clock.current_window_start_ms(), &mut windows, &mut stats, &mut bad_line_log);
+                    }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
                     self.flush(window_start, &mut windows, &mut stats);
@@ -73,6 +81,9 @@ impl ReceiveLoop {
                     self.flush(window_start, &mut windows, &mut stats);
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
+                }
+                Some(chunk) = self.tcp_chunks.recv() => {
+                    handle_chunk(&chunk, clock.current_window_start_ms(), &mut windows, &mut stats, &mut bad_line_log);
                 }
                 received = self.socket.recv_from(&mut datagram) => {
                     let length = match received {
@@ -168,6 +179,41 @@ fn handle_datagram(
             }
         }
     }
+}
+
+/// Handles the whole lines one TCP read produced, as one packet.
+fn handle_chunk(
+    chunk: &LineChunk,
+    current_window_start_ms: i64,
+    windows: &mut Windows,
+    stats: &mut ReceiveStats,
+    bad_line_log: &mut RateLimitedLog,
+) {
+    if chunk.lines_too_long > 0 {
+        stats.bad_lines_seen += chunk.lines_too_long;
+        log_lines_too_long(bad_line_log, chunk.lines_too_long);
+    }
+    if chunk.lines.is_empty() {
+        return;
+    }
+    handle_datagram(
+        &chunk.lines,
+        current_window_start_ms,
+        windows,
+        stats,
+        bad_line_log,
+    );
+}
+
+/// Logs TCP lines skipped for their length, at most a few times per second.
+fn log_lines_too_long(log: &mut RateLimitedLog, lines: u64) {
+    let Some(suppressed) = log.permit(Instant::now()) else {
+        return;
+    };
+    warn!(
+        lines,
+        suppressed, "tcp line longer than max_line_bytes, skipped"
+    );
 }
 
 /// Logs a `|T` sample dropped for its age, at most a few times per second.

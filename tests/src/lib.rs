@@ -403,6 +403,7 @@ pub async fn start_aggregator(
 #[derive(Debug, Clone, Copy)]
 pub struct AggregatorAddresses {
     pub statsd_udp: SocketAddr,
+    pub statsd_tcp: SocketAddr,
 }
 
 /// Like [`start_aggregator`], returning every address the aggregator listens on.
@@ -411,10 +412,12 @@ pub async fn start_aggregator_with_addresses(
     shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<(AggregatorAddresses, RunningService)> {
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addresses = AggregatorAddresses {
         statsd_udp: udp.local_addr()?,
+        statsd_tcp: tcp.local_addr()?,
     };
-    let sockets = abacus_aggregator::Sockets { udp };
+    let sockets = abacus_aggregator::Sockets { udp, tcp };
     let service = match shutdown {
         None => {
             RunningService::spawn(move |shutdown| abacus_aggregator::run(config, sockets, shutdown))
