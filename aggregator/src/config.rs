@@ -23,6 +23,10 @@ pub struct AggregatorSettings {
     pub udp_address: SocketAddr,
     /// Where statsd is received over TCP, newline-delimited (the statsd port by default).
     pub tcp_address: SocketAddr,
+    /// Where Graphite plaintext (`path value timestamp`) is received over UDP.
+    pub graphite_udp_address: SocketAddr,
+    /// Where Graphite plaintext is received over TCP.
+    pub graphite_tcp_address: SocketAddr,
     /// A TCP connection that sends nothing for this long is closed.
     #[serde(with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
@@ -57,6 +61,8 @@ impl Default for AggregatorSettings {
             id: gethostname::gethostname().to_string_lossy().into_owned(),
             udp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
             tcp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            graphite_udp_address: SocketAddr::from(([0, 0, 0, 0], 2003)),
+            graphite_tcp_address: SocketAddr::from(([0, 0, 0, 0], 2003)),
             tcp_idle_timeout: Duration::from_secs(60),
             max_line_bytes: 65_536,
             flush_interval: Duration::from_secs(10),

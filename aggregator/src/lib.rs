@@ -6,6 +6,7 @@
 //! * [`windows`]: the current window and the late windows of `|T` samples.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
 //! * [`server`]: the receive loop that drives the other three.
+//! * [`graphite`]: Graphite plaintext points in their wire form.
 //! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
 //! * [`config`]: the settings.
@@ -14,6 +15,7 @@ pub mod aggregate;
 pub mod config;
 pub mod events;
 pub mod flush;
+pub mod graphite;
 pub mod parse;
 pub mod publish;
 pub mod server;
@@ -31,6 +33,10 @@ pub struct Sockets {
     pub udp: UdpSocket,
     /// statsd over TCP.
     pub tcp: TcpListener,
+    /// Graphite plaintext over UDP.
+    pub graphite_udp: UdpSocket,
+    /// Graphite plaintext over TCP.
+    pub graphite_tcp: TcpListener,
 }
 
 impl Sockets {
@@ -44,7 +50,20 @@ impl Sockets {
         let tcp = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot bind tcp {address}"))?;
-        Ok(Self { udp, tcp })
+        let address = config.aggregator.graphite_udp_address;
+        let graphite_udp = UdpSocket::bind(address)
+            .await
+            .with_context(|| format!("cannot bind graphite udp {address}"))?;
+        let address = config.aggregator.graphite_tcp_address;
+        let graphite_tcp = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind graphite tcp {address}"))?;
+        Ok(Self {
+            udp,
+            tcp,
+            graphite_udp,
+            graphite_tcp,
+        })
     }
 }
 
@@ -66,6 +85,8 @@ pub async fn run(
         incarnation,
         udp = %sockets.udp.local_addr()?,
         tcp = %sockets.tcp.local_addr()?,
+        graphite_udp = %sockets.graphite_udp.local_addr()?,
+        graphite_tcp = %sockets.graphite_tcp.local_addr()?,
         flush_interval = ?settings.flush_interval,
         "aggregator starting"
     );
@@ -80,19 +101,26 @@ pub async fn run(
 
     // Room for a burst from many connections; when full, connections wait (TCP flow control).
     let (chunk_sender, chunk_receiver) = tokio::sync::mpsc::channel(TCP_CHUNKS_IN_FLIGHT);
-    tokio::spawn(tcp::accept_loop(
-        sockets.tcp,
-        tcp::ConnectionSettings {
-            protocol: tcp::Protocol::Statsd,
-            max_line_bytes: settings.max_line_bytes,
-            idle_timeout: settings.tcp_idle_timeout,
-        },
-        chunk_sender,
-        shutdown.clone(),
-    ));
+    for (listener, protocol) in [
+        (sockets.tcp, tcp::Protocol::Statsd),
+        (sockets.graphite_tcp, tcp::Protocol::Graphite),
+    ] {
+        tokio::spawn(tcp::accept_loop(
+            listener,
+            tcp::ConnectionSettings {
+                protocol,
+                max_line_bytes: settings.max_line_bytes,
+                idle_timeout: settings.tcp_idle_timeout,
+            },
+            chunk_sender.clone(),
+            shutdown.clone(),
+        ));
+    }
+    drop(chunk_sender);
 
     let receive_loop = server::ReceiveLoop {
-        socket: sockets.udp,
+        statsd_socket: sockets.udp,
+        graphite_socket: sockets.graphite_udp,
         tcp_chunks: chunk_receiver,
         sequencer: flush::BatchSequencer::new(
             settings.id.clone(),

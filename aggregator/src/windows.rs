@@ -7,6 +7,9 @@
 //! merges like batches of two aggregators (counts add, the later gauge wins). So a window closes
 //! on time and late data still lands in the interval it belongs to.
 //!
+//! Graphite plaintext points are not aggregated: they carry their own timestamps, so they all
+//! ride in the current window's batch, at most [`MAX_POINTS_PER_WINDOW`] of them.
+//!
 //! Rules:
 //! * A timestamp in the current window or in the future goes into the current window. A future
 //!   window's batch could only be published once that window closes, holding state for windows
@@ -21,8 +24,9 @@
 //!   gauge value is newer than the late sample, so it is neither used as the base nor changed.
 
 use crate::aggregate::{Aggregates, AggregationSettings};
-use crate::parse::Sample;
-use abacus_proto::v1::SeriesAggregate;
+use crate::graphite::raw_point;
+use crate::parse::{GraphitePoint, Sample};
+use abacus_proto::v1::{RawPoint, SeriesAggregate};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -33,6 +37,10 @@ pub struct TooOld {
     pub lag_ms: i64,
 }
 
+/// At most this many raw points ride in one batch; more are dropped and counted, so a flood
+/// cannot grow memory (or a batch beyond what NATS accepts) without bound.
+pub const MAX_POINTS_PER_WINDOW: usize = 10_000;
+
 #[derive(Debug)]
 pub struct Windows {
     settings: AggregationSettings,
@@ -40,6 +48,7 @@ pub struct Windows {
     max_timestamp_lag_ms: i64,
     current: Aggregates,
     late: BTreeMap<i64, Aggregates>,
+    points: Vec<RawPoint>,
 }
 
 impl Windows {
@@ -54,6 +63,7 @@ impl Windows {
             max_timestamp_lag_ms: i64::try_from(max_timestamp_lag.as_millis()).unwrap_or(i64::MAX),
             current: Aggregates::new(settings),
             late: BTreeMap::new(),
+            points: Vec::new(),
         }
     }
 
@@ -89,6 +99,21 @@ impl Windows {
             .or_insert_with(|| Aggregates::new(settings))
             .record(sample);
         Ok(())
+    }
+
+    /// Keeps a Graphite point for the current window's batch; `false` when the window already
+    /// holds [`MAX_POINTS_PER_WINDOW`] and the point was dropped.
+    pub fn record_point(&mut self, point: &GraphitePoint<'_>) -> bool {
+        if self.points.len() >= MAX_POINTS_PER_WINDOW {
+            return false;
+        }
+        self.points.push(raw_point(point));
+        true
+    }
+
+    /// The points recorded since the last call, in arrival order.
+    pub fn take_points(&mut self) -> Vec<RawPoint> {
+        std::mem::take(&mut self.points)
     }
 
     /// How many late windows hold samples now.

@@ -404,6 +404,8 @@ pub async fn start_aggregator(
 pub struct AggregatorAddresses {
     pub statsd_udp: SocketAddr,
     pub statsd_tcp: SocketAddr,
+    pub graphite_udp: SocketAddr,
+    pub graphite_tcp: SocketAddr,
 }
 
 /// Like [`start_aggregator`], returning every address the aggregator listens on.
@@ -413,11 +415,20 @@ pub async fn start_aggregator_with_addresses(
 ) -> anyhow::Result<(AggregatorAddresses, RunningService)> {
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let graphite_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let graphite_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addresses = AggregatorAddresses {
         statsd_udp: udp.local_addr()?,
         statsd_tcp: tcp.local_addr()?,
+        graphite_udp: graphite_udp.local_addr()?,
+        graphite_tcp: graphite_tcp.local_addr()?,
     };
-    let sockets = abacus_aggregator::Sockets { udp, tcp };
+    let sockets = abacus_aggregator::Sockets {
+        udp,
+        tcp,
+        graphite_udp,
+        graphite_tcp,
+    };
     let service = match shutdown {
         None => {
             RunningService::spawn(move |shutdown| abacus_aggregator::run(config, sockets, shutdown))
