@@ -12,18 +12,16 @@
 //! This module reads no clock: the window start is passed in when a window is taken, and idle
 //! gauges expire by comparing window starts.
 //!
-//! DogStatsD `|T` timestamps: a sample is always recorded in the *current* window, whatever its
-//! timestamp. A timestamp in an already published window cannot be added to it, and the batch
-//! has no per-series time to carry it to a later one; putting samples in the window of their
-//! timestamp needs that wire support and comes with the storage issue. The timestamp is kept on
-//! the parsed [`Sample`] for that.
+//! DogStatsD `|T` timestamps are not looked at here: [`crate::windows`] picks the window (and
+//! so the `Aggregates`) a sample belongs to before it is recorded.
 
+use crate::events::wire_event;
 use crate::parse::{Event, Sample, SampleValue};
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
 use abacus_proto::sketch::SetSketch;
 use abacus_proto::v1::{
-    series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate, SetAggregate,
-    Tag, TimerAggregate,
+    self, series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate,
+    SetAggregate, Tag, TimerAggregate,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -62,7 +60,7 @@ pub struct Aggregates {
     gauges: HashMap<String, GaugeState>,
     timers: HashMap<String, TimerState>,
     sets: HashMap<String, SetSketch>,
-    events: Vec<Event<'static>>,
+    events: Vec<v1::Event>,
     events_dropped: u64,
 }
 
@@ -184,19 +182,20 @@ impl Aggregates {
         }
     }
 
-    /// Keeps an event or service check for the current window. They are not published yet:
-    /// the wire field for them comes with the storage issue; until then the receive loop takes
-    /// them with [`Aggregates::take_events`] and only logs them.
-    pub fn record_event(&mut self, event: Event<'_>) {
+    /// Keeps an event or service check, received at `received_unix_ms` (its time unless it
+    /// has its own `d:`), for the current window's batch. Returns `false` when the window
+    /// already holds [`MAX_EVENTS_PER_WINDOW`] and the event was dropped.
+    pub fn record_event(&mut self, event: &Event<'_>, received_unix_ms: i64) -> bool {
         if self.events.len() >= MAX_EVENTS_PER_WINDOW {
             self.events_dropped += 1;
-            return;
+            return false;
         }
-        self.events.push(event.into_owned());
+        self.events.push(wire_event(event, received_unix_ms));
+        true
     }
 
-    /// The events and service checks recorded since the last call.
-    pub fn take_events(&mut self) -> Vec<Event<'static>> {
+    /// The events and service checks recorded since the last call, in arrival order.
+    pub fn take_events(&mut self) -> Vec<v1::Event> {
         std::mem::take(&mut self.events)
     }
 
@@ -341,7 +340,9 @@ mod tests {
         for line in lines {
             match parse_line(line.as_bytes()) {
                 Ok(Line::Metric(sample)) => aggregates.record(&sample),
-                Ok(Line::Event(event)) => aggregates.record_event(event),
+                Ok(Line::Event(event)) => {
+                    aggregates.record_event(&event, 0);
+                }
                 Err(error) => panic!("{line:?}: {error}"),
             }
         }
@@ -564,13 +565,13 @@ mod tests {
     }
 
     #[test]
-    fn events_are_collected_per_window_but_not_in_the_batch() {
+    fn events_are_collected_per_window_apart_from_the_series() {
         let mut aggregates = Aggregates::default();
         aggregate_lines(&mut aggregates, &["_e{2,2}:hi|yo", "_sc|db|0", "x:1|c"]);
         assert_eq!(aggregates.take_window(0).len(), 1);
         let events = aggregates.take_events();
         assert_eq!(events.len(), 2);
-        assert!(matches!(events[1], Event::ServiceCheck(_)));
+        assert_eq!(events[1].kind(), v1::event::Kind::ServiceCheck);
         assert!(aggregates.take_events().is_empty());
     }
 

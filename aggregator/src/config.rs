@@ -21,6 +21,17 @@ pub struct AggregatorSettings {
     pub id: String,
     /// Where statsd datagrams are received.
     pub udp_address: SocketAddr,
+    /// Where statsd is received over TCP, newline-delimited (the statsd port by default).
+    pub tcp_address: SocketAddr,
+    /// Where Graphite plaintext (`path value timestamp`) is received over UDP.
+    pub graphite_udp_address: SocketAddr,
+    /// Where Graphite plaintext is received over TCP.
+    pub graphite_tcp_address: SocketAddr,
+    /// A TCP connection that sends nothing for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// A TCP line longer than this is skipped and counted as a bad line.
+    pub max_line_bytes: usize,
     /// Length of a flush interval. Windows are aligned to wall-clock multiples of it.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
@@ -37,6 +48,11 @@ pub struct AggregatorSettings {
     /// A gauge not updated for this long is forgotten (and a later delta starts from zero).
     #[serde(with = "humantime_serde")]
     pub idle_series_expiry: Duration,
+    /// A DogStatsD `|T` sample older than this (before the current window) is dropped and
+    /// counted; younger ones land in the window of their timestamp. Bounds the late windows
+    /// kept to this divided by the flush interval.
+    #[serde(with = "humantime_serde")]
+    pub max_timestamp_lag: Duration,
 }
 
 impl Default for AggregatorSettings {
@@ -44,12 +60,18 @@ impl Default for AggregatorSettings {
         Self {
             id: gethostname::gethostname().to_string_lossy().into_owned(),
             udp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            tcp_address: SocketAddr::from(([0, 0, 0, 0], 8125)),
+            graphite_udp_address: SocketAddr::from(([0, 0, 0, 0], 2003)),
+            graphite_tcp_address: SocketAddr::from(([0, 0, 0, 0], 2003)),
+            tcp_idle_timeout: Duration::from_secs(60),
+            max_line_bytes: 65_536,
             flush_interval: Duration::from_secs(10),
             max_datagram_bytes: 65_535,
             publish_buffer_batches: 360,
             shutdown_publish_timeout: Duration::from_secs(10),
             histogram_significant_digits: abacus_proto::histogram::DEFAULT_SIGNIFICANT_DIGITS,
             idle_series_expiry: Duration::from_secs(3600),
+            max_timestamp_lag: Duration::from_secs(3600),
         }
     }
 }
@@ -79,6 +101,15 @@ impl Validate for Config {
                 "must be at least 1",
             ));
         }
+        if settings.max_line_bytes == 0 {
+            return Err(invalid("aggregator.max_line_bytes", "must be at least 1"));
+        }
+        if settings.tcp_idle_timeout.is_zero() {
+            return Err(invalid(
+                "aggregator.tcp_idle_timeout",
+                "must be longer than 0s",
+            ));
+        }
         if settings.publish_buffer_batches == 0 {
             return Err(invalid(
                 "aggregator.publish_buffer_batches",
@@ -101,9 +132,22 @@ impl Validate for Config {
                 "must be at least the flush interval",
             ));
         }
+        // Each late window is a batch per flush; this keeps a misconfiguration from letting one
+        // client clock open millions of them.
+        if settings.max_timestamp_lag.as_millis() / settings.flush_interval.as_millis().max(1)
+            > MAX_LATE_WINDOWS
+        {
+            return Err(invalid(
+                "aggregator.max_timestamp_lag",
+                format!("must be at most {MAX_LATE_WINDOWS} flush intervals"),
+            ));
+        }
         Ok(())
     }
 }
+
+/// The most late windows `aggregator.max_timestamp_lag` may allow for (a day of 10s windows).
+pub const MAX_LATE_WINDOWS: u128 = 8640;
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +175,10 @@ mod tests {
         assert_eq!(config.aggregator.histogram_significant_digits, 3);
         assert_eq!(
             config.aggregator.idle_series_expiry,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            config.aggregator.max_timestamp_lag,
             Duration::from_secs(3600)
         );
     }
@@ -178,6 +226,18 @@ mod tests {
             (
                 "[aggregator]\nidle_series_expiry = \"1s\"\n",
                 "aggregator.idle_series_expiry",
+            ),
+            (
+                "[aggregator]\nmax_line_bytes = 0\n",
+                "aggregator.max_line_bytes",
+            ),
+            (
+                "[aggregator]\ntcp_idle_timeout = \"0s\"\n",
+                "aggregator.tcp_idle_timeout",
+            ),
+            (
+                "[aggregator]\nmax_timestamp_lag = \"30d\"\n",
+                "aggregator.max_timestamp_lag",
             ),
             ("[nats]\nstream = \"a.b\"\n", "nats.stream"),
         ];

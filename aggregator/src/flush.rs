@@ -1,7 +1,7 @@
 //! Turning windows into batches: the wall-clock aligned flush schedule and the numbering that
 //! gives every batch an identity unique across restarts.
 
-use abacus_proto::v1::{FlushBatch, SeriesAggregate};
+use abacus_proto::v1::{Event, FlushBatch, RawPoint, SeriesAggregate};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the unix epoch, the time unit of the wire schema.
@@ -69,11 +69,8 @@ impl BatchSequencer {
         }
     }
 
-    pub fn seal(
-        &mut self,
-        interval_start_unix_ms: i64,
-        series: Vec<SeriesAggregate>,
-    ) -> FlushBatch {
+    /// Numbers one window's contents as the next batch of this incarnation.
+    pub fn seal(&mut self, interval_start_unix_ms: i64, contents: WindowContents) -> FlushBatch {
         self.last_sequence += 1;
         FlushBatch {
             schema_version: abacus_proto::SCHEMA_VERSION,
@@ -82,9 +79,25 @@ impl BatchSequencer {
             sequence: self.last_sequence,
             interval_start_unix_ms,
             interval_length_ms: self.interval_length_ms,
-            series,
-            ..FlushBatch::default()
+            series: contents.series,
+            events: contents.events,
+            points: contents.points,
         }
+    }
+}
+
+/// What one window produced, before it is numbered into a batch.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WindowContents {
+    pub series: Vec<SeriesAggregate>,
+    pub events: Vec<Event>,
+    pub points: Vec<RawPoint>,
+}
+
+impl WindowContents {
+    /// A window without anything in it is not published: quiet intervals cost nothing.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty() && self.events.is_empty() && self.points.is_empty()
     }
 }
 
@@ -114,8 +127,8 @@ mod tests {
     #[test]
     fn sequences_increase_by_one_from_one() {
         let mut sequencer = BatchSequencer::new("a".into(), 42, Duration::from_secs(10));
-        let first = sequencer.seal(0, vec![]);
-        let second = sequencer.seal(10_000, vec![]);
+        let first = sequencer.seal(0, WindowContents::default());
+        let second = sequencer.seal(10_000, WindowContents::default());
         assert_eq!((first.sequence, second.sequence), (1, 2));
         assert_eq!(abacus_proto::batch_id(&second), "a-42-2");
         assert_eq!(second.interval_length_ms, 10_000);

@@ -2,27 +2,41 @@
 //!
 //! * [`parse`]: the pure line parser.
 //! * [`aggregate`]: the per-window aggregation state.
+//! * [`events`]: DogStatsD events and service checks in their wire form.
+//! * [`windows`]: the current window and the late windows of `|T` samples.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
-//! * [`server`]: the UDP receive loop that drives the other three.
+//! * [`server`]: the receive loop that drives the other three.
+//! * [`graphite`]: Graphite plaintext points in their wire form.
+//! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
 //! * [`config`]: the settings.
 
 pub mod aggregate;
 pub mod config;
+pub mod events;
 pub mod flush;
+pub mod graphite;
 pub mod parse;
 pub mod publish;
 pub mod server;
+pub mod tcp;
+pub mod windows;
 
 use anyhow::Context;
 use config::Config;
 use std::future::Future;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tracing::{error, info};
 
 /// The sockets the aggregator serves, bound before [`run`] so tests can bind port 0.
 pub struct Sockets {
     pub udp: UdpSocket,
+    /// statsd over TCP.
+    pub tcp: TcpListener,
+    /// Graphite plaintext over UDP.
+    pub graphite_udp: UdpSocket,
+    /// Graphite plaintext over TCP.
+    pub graphite_tcp: TcpListener,
 }
 
 impl Sockets {
@@ -32,9 +46,29 @@ impl Sockets {
         let udp = UdpSocket::bind(address)
             .await
             .with_context(|| format!("cannot bind udp {address}"))?;
-        Ok(Self { udp })
+        let address = config.aggregator.tcp_address;
+        let tcp = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind tcp {address}"))?;
+        let address = config.aggregator.graphite_udp_address;
+        let graphite_udp = UdpSocket::bind(address)
+            .await
+            .with_context(|| format!("cannot bind graphite udp {address}"))?;
+        let address = config.aggregator.graphite_tcp_address;
+        let graphite_tcp = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind graphite tcp {address}"))?;
+        Ok(Self {
+            udp,
+            tcp,
+            graphite_udp,
+            graphite_tcp,
+        })
     }
 }
+
+/// How many TCP reads may wait for the receive loop before connections are slowed down.
+const TCP_CHUNKS_IN_FLIGHT: usize = 1024;
 
 /// Runs the aggregator until `shutdown` resolves, then publishes the partial window and
 /// whatever is still buffered (for at most `aggregator.shutdown_publish_timeout`).
@@ -50,6 +84,9 @@ pub async fn run(
         aggregator_id = %settings.id,
         incarnation,
         udp = %sockets.udp.local_addr()?,
+        tcp = %sockets.tcp.local_addr()?,
+        graphite_udp = %sockets.graphite_udp.local_addr()?,
+        graphite_tcp = %sockets.graphite_tcp.local_addr()?,
         flush_interval = ?settings.flush_interval,
         "aggregator starting"
     );
@@ -62,8 +99,29 @@ pub async fn run(
         tokio::sync::mpsc::channel(settings.publish_buffer_batches);
     let publisher = tokio::spawn(publish::run(context, config.nats.clone(), batch_receiver));
 
+    // Room for a burst from many connections; when full, connections wait (TCP flow control).
+    let (chunk_sender, chunk_receiver) = tokio::sync::mpsc::channel(TCP_CHUNKS_IN_FLIGHT);
+    for (listener, protocol) in [
+        (sockets.tcp, tcp::Protocol::Statsd),
+        (sockets.graphite_tcp, tcp::Protocol::Graphite),
+    ] {
+        tokio::spawn(tcp::accept_loop(
+            listener,
+            tcp::ConnectionSettings {
+                protocol,
+                max_line_bytes: settings.max_line_bytes,
+                idle_timeout: settings.tcp_idle_timeout,
+            },
+            chunk_sender.clone(),
+            shutdown.clone(),
+        ));
+    }
+    drop(chunk_sender);
+
     let receive_loop = server::ReceiveLoop {
-        socket: sockets.udp,
+        statsd_socket: sockets.udp,
+        graphite_socket: sockets.graphite_udp,
+        tcp_chunks: chunk_receiver,
         sequencer: flush::BatchSequencer::new(
             settings.id.clone(),
             incarnation,

@@ -1,14 +1,17 @@
-//! The receive loop: reads statsd datagrams from the UDP socket, folds every line into the
-//! current window, and at each window end hands the finished batch to the publisher.
+//! The receive loop: reads statsd and Graphite datagrams from the UDP sockets and whole lines
+//! from the TCP connections (see [`crate::tcp`]), folds every line into its window, and at each
+//! window end hands the finished batches to the publisher.
 //!
-//! Receiving and flushing share one task, so a window is closed between two datagrams and no
+//! Receiving and flushing share one task, so a window is closed between two packets and no
 //! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
 //! publishing happen on the publisher task.
 
-use crate::aggregate::{Aggregates, AggregationSettings};
+use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
-use crate::flush::{unix_now_ms, BatchSequencer, WindowClock};
+use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
+use crate::tcp::{LineChunk, Protocol};
+use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
 use abacus_proto::v1::FlushBatch;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -21,14 +24,25 @@ use tracing::{debug, error, info, warn};
 pub struct ReceiveStats {
     pub packets_received: u64,
     pub metrics_received: u64,
-    /// DogStatsD events and service checks; collected but not published yet.
+    /// DogStatsD events and service checks.
     pub events_received: u64,
+    /// Graphite plaintext points.
+    pub points_received: u64,
     pub bad_lines_seen: u64,
+    /// `|T` samples older than `max_timestamp_lag`, dropped.
+    pub samples_too_old: u64,
+    /// Events and points beyond their per-window limit, dropped.
+    pub events_and_points_dropped: u64,
     pub batches_dropped: u64,
 }
 
 pub struct ReceiveLoop {
-    pub socket: UdpSocket,
+    /// statsd datagrams.
+    pub statsd_socket: UdpSocket,
+    /// Graphite plaintext datagrams.
+    pub graphite_socket: UdpSocket,
+    /// Whole lines from every TCP connection, of either protocol.
+    pub tcp_chunks: mpsc::Receiver<LineChunk>,
     pub settings: AggregatorSettings,
     pub sequencer: BatchSequencer,
     pub batches: mpsc::Sender<FlushBatch>,
@@ -38,70 +52,101 @@ pub struct ReceiveLoop {
 impl ReceiveLoop {
     /// Runs until shutdown, then flushes the partial window and returns.
     pub async fn run(mut self) -> ReceiveStats {
-        let mut aggregates = Aggregates::new(AggregationSettings {
-            histogram_significant_digits: self.settings.histogram_significant_digits,
-            idle_series_expiry: self.settings.idle_series_expiry,
-        });
-        let mut stats = ReceiveStats::default();
-        let mut bad_line_log = RateLimitedLog::new(5, Duration::from_secs(1));
+        let mut intake = Intake {
+            windows: Windows::new(
+                AggregationSettings {
+                    histogram_significant_digits: self.settings.histogram_significant_digits,
+                    idle_series_expiry: self.settings.idle_series_expiry,
+                },
+                self.settings.flush_interval,
+                self.settings.max_timestamp_lag,
+            ),
+            stats: ReceiveStats::default(),
+            log: RateLimitedLog::new(5, Duration::from_secs(1)),
+            current_window_start_ms: 0,
+        };
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
+        // One buffer per socket: both receives are pending in the same select.
         let mut datagram = vec![0u8; self.settings.max_datagram_bytes];
+        let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes];
         let window_end = tokio::time::sleep(clock.time_until_window_end(unix_now_ms()));
         tokio::pin!(window_end);
         loop {
+            intake.current_window_start_ms = clock.current_window_start_ms();
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
-                    // Datagrams the kernel already accepted belong to this window too.
-                    while let Ok((length, _peer)) = self.socket.try_recv_from(&mut datagram) {
-                        handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
+                    // What the kernel already accepted and the lines the TCP connections have
+                    // handed over belong to this window too.
+                    while let Ok((length, _peer)) = self.statsd_socket.try_recv_from(&mut datagram) {
+                        intake.packet(Protocol::Statsd, &datagram[..length]);
+                    }
+                    while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut datagram) {
+                        intake.packet(Protocol::Graphite, &datagram[..length]);
+                    }
+                    while let Ok(chunk) = self.tcp_chunks.try_recv() {
+                        intake.chunk(&chunk);
                     }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
-                    self.flush(window_start, &mut aggregates, &mut stats);
-                    return stats;
+                    self.flush(window_start, &mut intake);
+                    return intake.stats;
                 }
                 _ = &mut window_end => {
                     let window_start = clock.close_window(unix_now_ms());
-                    self.flush(window_start, &mut aggregates, &mut stats);
+                    self.flush(window_start, &mut intake);
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
                 }
-                received = self.socket.recv_from(&mut datagram) => {
-                    let length = match received {
-                        Ok((length, _peer)) => length,
-                        Err(error) => {
-                            warn!(%error, "udp receive failed");
-                            continue;
-                        }
-                    };
-                    handle_datagram(&datagram[..length], &mut aggregates, &mut stats, &mut bad_line_log);
-                }
+                Some(chunk) = self.tcp_chunks.recv() => intake.chunk(&chunk),
+                received = self.statsd_socket.recv_from(&mut datagram) => match received {
+                    Ok((length, _peer)) => intake.packet(Protocol::Statsd, &datagram[..length]),
+                    Err(error) => warn!(%error, "statsd udp receive failed"),
+                },
+                received = self.graphite_socket.recv_from(&mut graphite_datagram) => match received {
+                    Ok((length, _peer)) => intake.packet(Protocol::Graphite, &graphite_datagram[..length]),
+                    Err(error) => warn!(%error, "graphite udp receive failed"),
+                },
             }
         }
     }
 
-    fn flush(&mut self, window_start: i64, aggregates: &mut Aggregates, stats: &mut ReceiveStats) {
-        let series = aggregates.take_window(window_start);
-        // The batch has no field for events yet (it comes with the storage issue), so they are
-        // taken here, to keep memory per window bounded, and only logged.
-        let events = aggregates.take_events();
-        if !events.is_empty() {
-            debug!(
-                window_start,
-                events = events.len(),
-                dropped_since_start = aggregates.events_dropped(),
-                "events and service checks received; they are not published yet"
-            );
+    /// Publishes every late window, oldest first, then the window that started at
+    /// `window_start`, each as its own batch.
+    fn flush(&mut self, window_start: i64, intake: &mut Intake) {
+        for (late_window_start, series) in intake.windows.take_late_windows() {
+            let contents = WindowContents {
+                series,
+                ..WindowContents::default()
+            };
+            self.seal_and_hand_over(late_window_start, contents, &mut intake.stats);
         }
-        if series.is_empty() {
+        let points = intake.windows.take_points();
+        let current = intake.windows.current();
+        let contents = WindowContents {
+            series: current.take_window(window_start),
+            events: current.take_events(),
+            points,
+        };
+        self.seal_and_hand_over(window_start, contents, &mut intake.stats);
+    }
+
+    fn seal_and_hand_over(
+        &mut self,
+        window_start: i64,
+        contents: WindowContents,
+        stats: &mut ReceiveStats,
+    ) {
+        if contents.is_empty() {
             return;
         }
-        let batch = self.sequencer.seal(window_start, series);
+        let batch = self.sequencer.seal(window_start, contents);
         debug!(
             window_start,
             sequence = batch.sequence,
             series = batch.series.len(),
+            events = batch.events.len(),
+            points = batch.points.len(),
             "window sealed"
         );
         if let Err(error) = self.batches.try_send(batch) {
@@ -115,40 +160,105 @@ impl ReceiveLoop {
     }
 }
 
-/// Parses every line of one datagram into the window; a bad line is counted and logged and the
-/// rest of the datagram is still used.
-fn handle_datagram(
-    datagram: &[u8],
-    aggregates: &mut Aggregates,
-    stats: &mut ReceiveStats,
-    bad_line_log: &mut RateLimitedLog,
-) {
-    stats.packets_received += 1;
-    for line in parse::lines(datagram) {
-        match parse::parse_line(line) {
-            Ok(Line::Metric(sample)) => {
-                stats.metrics_received += 1;
-                aggregates.record(&sample);
+/// Everything one packet's lines go into: the windows, the counts, the rate-limited log.
+struct Intake {
+    windows: Windows,
+    stats: ReceiveStats,
+    log: RateLimitedLog,
+    /// Set by the receive loop before each packet.
+    current_window_start_ms: i64,
+}
+
+impl Intake {
+    /// Handles the whole lines one TCP read produced, as one packet.
+    fn chunk(&mut self, chunk: &LineChunk) {
+        if chunk.lines_too_long > 0 {
+            self.stats.bad_lines_seen += chunk.lines_too_long;
+            if let Some(suppressed) = self.log.permit(Instant::now()) {
+                warn!(
+                    lines = chunk.lines_too_long,
+                    suppressed, "tcp line longer than max_line_bytes, skipped"
+                );
             }
-            Ok(Line::Event(event)) => {
-                stats.events_received += 1;
-                aggregates.record_event(event);
+        }
+        if !chunk.lines.is_empty() {
+            self.packet(chunk.protocol, &chunk.lines);
+        }
+    }
+
+    /// Parses every line of one packet into the windows; a bad line is counted and logged and
+    /// the rest of the packet is still used.
+    fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
+        self.stats.packets_received += 1;
+        match protocol {
+            Protocol::Statsd => {
+                for line in parse::lines(packet) {
+                    self.statsd_line(line);
+                }
             }
-            Err(error) => {
-                stats.bad_lines_seen += 1;
-                log_bad_line(bad_line_log, line, error);
+            Protocol::Graphite => {
+                // `-1` means now; one clock read per packet is enough for whole seconds.
+                let now_unix_seconds = unix_now_ms() / 1000;
+                for line in parse::lines(packet) {
+                    self.graphite_line(line, now_unix_seconds);
+                }
             }
         }
     }
-}
 
-/// Logs a malformed line, at most a few times per second, with its first 200 bytes.
-fn log_bad_line(log: &mut RateLimitedLog, line: &[u8], error: ParseError) {
-    let Some(suppressed) = log.permit(Instant::now()) else {
-        return;
-    };
-    let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
-    warn!(%error, line = %shown, suppressed, "bad line");
+    fn statsd_line(&mut self, line: &[u8]) {
+        match parse::parse_line(line) {
+            Ok(Line::Metric(sample)) => {
+                self.stats.metrics_received += 1;
+                if let Err(too_old) = self.windows.record(&sample, self.current_window_start_ms) {
+                    self.stats.samples_too_old += 1;
+                    self.log_dropped_line(line, &too_old, "sample too old, dropped");
+                }
+            }
+            Ok(Line::Event(event)) => {
+                self.stats.events_received += 1;
+                // The clock is read only for events: a `d:`-less event happened when received.
+                if !self.windows.current().record_event(&event, unix_now_ms()) {
+                    self.stats.events_and_points_dropped += 1;
+                    let reason = format!(
+                        "more than {} events in one window",
+                        crate::aggregate::MAX_EVENTS_PER_WINDOW
+                    );
+                    self.log_dropped_line(line, &reason, "event dropped");
+                }
+            }
+            Err(error) => self.bad_line(line, error),
+        }
+    }
+
+    fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {
+        match parse::parse_graphite_line(line, now_unix_seconds) {
+            Ok(point) => {
+                self.stats.points_received += 1;
+                if !self.windows.record_point(&point) {
+                    self.stats.events_and_points_dropped += 1;
+                    let reason = format!("more than {MAX_POINTS_PER_WINDOW} points in one window");
+                    self.log_dropped_line(line, &reason, "graphite point dropped");
+                }
+            }
+            Err(error) => self.bad_line(line, error),
+        }
+    }
+
+    /// Counts a malformed line and logs it, at most a few times per second.
+    fn bad_line(&mut self, line: &[u8], error: ParseError) {
+        self.stats.bad_lines_seen += 1;
+        self.log_dropped_line(line, &error, "bad line");
+    }
+
+    /// Logs a line that was not used, at most a few times per second, with its first 200 bytes.
+    fn log_dropped_line(&mut self, line: &[u8], reason: &dyn std::fmt::Display, message: &str) {
+        let Some(suppressed) = self.log.permit(Instant::now()) else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
+        warn!(error = %reason, line = %shown, suppressed, "{message}");
+    }
 }
 
 /// Allows `limit` messages per `period`, and says how many were suppressed since the last one.

@@ -459,9 +459,40 @@ pub async fn start_aggregator(
     config: abacus_aggregator::config::Config,
     shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<(SocketAddr, RunningService)> {
+    let (addresses, service) = start_aggregator_with_addresses(config, shutdown).await?;
+    Ok((addresses.statsd_udp, service))
+}
+
+/// Where an aggregator under test listens, every socket on an ephemeral loopback port.
+#[derive(Debug, Clone, Copy)]
+pub struct AggregatorAddresses {
+    pub statsd_udp: SocketAddr,
+    pub statsd_tcp: SocketAddr,
+    pub graphite_udp: SocketAddr,
+    pub graphite_tcp: SocketAddr,
+}
+
+/// Like [`start_aggregator`], returning every address the aggregator listens on.
+pub async fn start_aggregator_with_addresses(
+    config: abacus_aggregator::config::Config,
+    shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+) -> anyhow::Result<(AggregatorAddresses, RunningService)> {
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-    let address = udp.local_addr()?;
-    let sockets = abacus_aggregator::Sockets { udp };
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let graphite_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let graphite_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addresses = AggregatorAddresses {
+        statsd_udp: udp.local_addr()?,
+        statsd_tcp: tcp.local_addr()?,
+        graphite_udp: graphite_udp.local_addr()?,
+        graphite_tcp: graphite_tcp.local_addr()?,
+    };
+    let sockets = abacus_aggregator::Sockets {
+        udp,
+        tcp,
+        graphite_udp,
+        graphite_tcp,
+    };
     let service = match shutdown {
         None => {
             RunningService::spawn(move |shutdown| abacus_aggregator::run(config, sockets, shutdown))
@@ -470,7 +501,135 @@ pub async fn start_aggregator(
             RunningService::spawn(move |_unused| abacus_aggregator::run(config, sockets, shutdown))
         }
     };
-    Ok((address, service))
+    Ok((addresses, service))
+}
+
+/// An aggregator alone, with its own stream, for tests that read what it publishes straight
+/// from JetStream and need no storage worker or database.
+pub struct AggregatorUnderTest {
+    pub config: abacus_aggregator::config::Config,
+    pub addresses: AggregatorAddresses,
+    pub service: Option<RunningService>,
+}
+
+impl AggregatorUnderTest {
+    /// Starts an aggregator with a unique stream, after `adjust` has changed its settings.
+    pub async fn start(
+        flush_interval: Duration,
+        adjust: impl FnOnce(&mut abacus_aggregator::config::Config),
+    ) -> anyhow::Result<Self> {
+        let mut config = abacus_aggregator::config::Config {
+            nats: unique_nats_settings(),
+            ..Default::default()
+        };
+        config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
+        config.aggregator.flush_interval = flush_interval;
+        adjust(&mut config);
+        let (addresses, service) = start_aggregator_with_addresses(config.clone(), None).await?;
+        Ok(Self {
+            config,
+            addresses,
+            service: Some(service),
+        })
+    }
+
+    pub async fn send_statsd(&self, datagram: &str) -> anyhow::Result<()> {
+        send_datagram(self.addresses.statsd_udp, datagram).await
+    }
+
+    /// A reader of this aggregator's stream from its first message.
+    pub async fn batch_reader(&self) -> anyhow::Result<BatchReader> {
+        BatchReader::connect(&self.config.nats).await
+    }
+
+    /// Stops the aggregator (it publishes what it has) and deletes the test stream.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(service) = self.service.take() {
+            service.stop().await?;
+        }
+        let client = abacus_proto::stream::connect(&self.config.nats).await?;
+        async_nats::jetstream::new(client)
+            .delete_stream(&self.config.nats.stream)
+            .await
+            .context("cannot delete the test stream")?;
+        Ok(())
+    }
+}
+
+/// Reads the flush batches on a stream in stream order, straight from JetStream, message by
+/// message (by sequence number, so it needs no consumer and survives a NATS restart).
+pub struct BatchReader {
+    stream: async_nats::jetstream::stream::Stream,
+    flush_subject: String,
+    next_sequence: u64,
+    batches: Vec<abacus_proto::v1::FlushBatch>,
+}
+
+impl BatchReader {
+    pub async fn connect(nats: &NatsSettings) -> anyhow::Result<Self> {
+        let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+        let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
+        Ok(Self {
+            stream,
+            flush_subject: abacus_proto::stream::flush_subject(nats),
+            next_sequence: 1,
+            batches: Vec::new(),
+        })
+    }
+
+    /// Reads the messages stored since the last call and returns every batch read so far.
+    pub async fn read_new(&mut self) -> anyhow::Result<&[abacus_proto::v1::FlushBatch]> {
+        use prost::Message as _;
+        let last_sequence = self.stream.info().await?.state.last_sequence;
+        while self.next_sequence <= last_sequence {
+            let message = self.stream.get_raw_message(self.next_sequence).await?;
+            self.next_sequence += 1;
+            if message.subject.as_str() == self.flush_subject {
+                self.batches
+                    .push(abacus_proto::v1::FlushBatch::decode(message.payload)?);
+            }
+        }
+        Ok(&self.batches)
+    }
+
+    /// Polls until `accept` holds for the batches read so far, and returns them.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        accept: impl Fn(&[abacus_proto::v1::FlushBatch]) -> bool,
+    ) -> anyhow::Result<Vec<abacus_proto::v1::FlushBatch>> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // A NATS restart makes a read fail for a moment; the deadline still bounds it.
+            if let Ok(batches) = self.read_new().await {
+                if accept(batches) {
+                    return Ok(batches.to_vec());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "gave up waiting for {what}; read {} batches: {:?}",
+                    self.batches.len(),
+                    self.batches
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The sum of a counter over batches (all tags, all intervals).
+pub fn counter_total(batches: &[abacus_proto::v1::FlushBatch], name: &str) -> f64 {
+    use abacus_proto::v1::series_aggregate::Aggregate;
+    batches
+        .iter()
+        .flat_map(|batch| &batch.series)
+        .filter(|series| series.name == name)
+        .filter_map(|series| match &series.aggregate {
+            Some(Aggregate::Counter(counter)) => Some(counter.count),
+            _ => None,
+        })
+        .sum()
 }
 
 pub async fn send_datagram(address: SocketAddr, datagram: &str) -> anyhow::Result<()> {

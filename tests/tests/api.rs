@@ -81,7 +81,7 @@ async fn ingested_points_come_back_from_the_data_api_and_render() -> anyhow::Res
 }
 
 #[tokio::test]
-async fn posted_events_are_listed_with_tag_filters() -> anyhow::Result<()> {
+async fn posted_and_dogstatsd_events_are_listed_with_tag_filters() -> anyhow::Result<()> {
     let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
     let (status, _) = pipeline
         .post_json(
@@ -97,22 +97,33 @@ async fn posted_events_are_listed_with_tag_filters() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200);
+    // A DogStatsD event through the aggregator is listed beside the posted ones.
+    pipeline
+        .send_statsd("_e{6,4}:outage|down|t:error|#env:prod")
+        .await?;
     let all = pipeline
         .wait_for_json(
             "/events/get_data?from=-1h&until=%2B1h",
-            "two events",
-            |body| body.as_array().is_some_and(|events| events.len() == 2),
+            "three events",
+            |body| body.as_array().is_some_and(|events| events.len() == 3),
         )
         .await?;
-    let whats: Vec<&str> = all
+    let mut whats: Vec<&str> = all
         .as_array()
         .unwrap()
         .iter()
         .map(|event| event["what"].as_str().unwrap())
         .collect();
-    assert_eq!(whats, vec!["deploy web", "deploy db"], "{all}");
-    assert_eq!(all[0]["data"], "v1.2.3");
-    assert_eq!(all[0]["tags"], json!(["deploy", "env:prod"]));
+    whats.sort();
+    assert_eq!(whats, vec!["deploy db", "deploy web", "outage"], "{all}");
+    let deploy_web = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["what"] == "deploy web")
+        .unwrap();
+    assert_eq!(deploy_web["data"], "v1.2.3");
+    assert_eq!(deploy_web["tags"], json!(["deploy", "env:prod"]));
 
     let (_, both) = pipeline
         .get_json("/events/get_data?from=-1h&until=%2B1h&tags=deploy%20env:prod")
@@ -127,7 +138,7 @@ async fn posted_events_are_listed_with_tag_filters() -> anyhow::Result<()> {
     let (_, either) = pipeline
         .get_json("/events/get_data?from=-1h&until=%2B1h&tags=env:prod%20env:staging&set=union")
         .await?;
-    assert_eq!(either.as_array().unwrap().len(), 2, "{either}");
+    assert_eq!(either.as_array().unwrap().len(), 3, "{either}");
 
     let (status, error) = pipeline
         .post_json("/events/", &json!({"tags": "x"}))
