@@ -13,7 +13,7 @@
 
 use crate::grid::{consolidated_step, StepGrid};
 use crate::namespace::{self, Field, SeriesKind, TimerField};
-use crate::query::{self, SeriesRow, StoredRow};
+use crate::query::{self, RowSource, SeriesRow, StoredRow};
 use crate::statistics::{SetInterval, TimerInterval, TimerRow};
 use crate::tag_expression::TagExpression;
 use chrono::{DateTime, Utc};
@@ -175,26 +175,65 @@ impl SeriesFetcher<'_> {
                 .into_iter()
                 .map(|(series_id, interval_ms)| (series_id, (i64::from(interval_ms) / 1000).max(1)))
                 .collect();
-        let grid_of = |series_id: i64| {
+        let consolidated = |series_id: i64| {
             let native = native_steps
                 .get(&series_id)
                 .copied()
                 .unwrap_or(self.default_step_seconds);
-            let step = consolidated_step(native, from, until, self.max_data_points);
-            StepGrid::new(from, until, step)
+            consolidated_step(native, from, until, self.max_data_points)
         };
-        let grids: HashMap<i64, StepGrid> =
-            series_ids.iter().map(|&id| (id, grid_of(id))).collect();
+        // The coarsest rollup that can serve every series' buckets exactly: its resolution is
+        // at most the smallest step, and each step is rounded up to a whole number of its
+        // buckets. Rollups are exact merges, so reading them instead of raw rows changes
+        // nothing but the cost.
+        let watermarks = match kind {
+            SeriesKind::Raw => Vec::new(),
+            _ => query::rollup_watermarks(self.pool).await?,
+        };
+        let smallest_step = series_ids
+            .iter()
+            .map(|&id| consolidated(id))
+            .min()
+            .unwrap_or(1);
+        let rollup = watermarks
+            .into_iter()
+            .filter(|(resolution, _)| i64::from(*resolution) <= smallest_step)
+            .max_by_key(|(resolution, _)| *resolution);
+        let grids: HashMap<i64, StepGrid> = series_ids
+            .iter()
+            .map(|&id| {
+                let step = match rollup {
+                    Some((resolution, _)) => {
+                        round_up_to_multiple(consolidated(id), i64::from(resolution))
+                    }
+                    None => consolidated(id),
+                };
+                (id, StepGrid::new(from, until, step))
+            })
+            .collect();
         let read_from = grids.values().map(|grid| grid.start).min().unwrap_or(from);
         let read_until = grids.values().map(|grid| grid.end).max().unwrap_or(until);
         let (read_from, read_until) = (to_time(read_from)?, to_time(read_until)?);
+        let plan = read_plan(rollup, read_from, read_until);
 
         let mut values_by_selection: Vec<Vec<Option<f64>>> = Vec::with_capacity(selected.len());
         match kind {
             SeriesKind::Counter | SeriesKind::Gauge | SeriesKind::Raw => {
-                let rows = group_by_series(
-                    query::number_rows(self.pool, kind, &series_ids, read_from, read_until).await?,
-                );
+                let mut stored = Vec::new();
+                for &(source, part_from, part_until) in &plan {
+                    stored.extend(
+                        query::number_rows(
+                            self.pool,
+                            kind,
+                            source,
+                            &series_ids,
+                            part_from,
+                            part_until,
+                        )
+                        .await?,
+                    );
+                }
+                let rows = group_by_series(stored);
                 let before: HashMap<i64, f64> =
                     query::values_before(self.pool, kind, &series_ids, read_from)
                         .await?
@@ -218,9 +257,14 @@ impl SeriesFetcher<'_> {
                 }
             }
             SeriesKind::Timer => {
-                let rows = group_by_series(
-                    query::timer_rows(self.pool, &series_ids, read_from, read_until).await?,
-                );
+                let mut stored = Vec::new();
+                for &(source, part_from, part_until) in &plan {
+                    stored.extend(
+                        query::timer_rows(self.pool, source, &series_ids, part_from, part_until)
+                            .await?,
+                    );
+                }
+                let rows = group_by_series(stored);
                 for one in selected {
                     let grid = grids[&one.series.id];
                     let series_rows = rows
@@ -242,9 +286,14 @@ impl SeriesFetcher<'_> {
                 }
             }
             SeriesKind::Set => {
-                let rows = group_by_series(
-                    query::set_rows(self.pool, &series_ids, read_from, read_until).await?,
-                );
+                let mut stored = Vec::new();
+                for &(source, part_from, part_until) in &plan {
+                    stored.extend(
+                        query::set_rows(self.pool, source, &series_ids, part_from, part_until)
+                            .await?,
+                    );
+                }
+                let rows = group_by_series(stored);
                 for one in selected {
                     let grid = grids[&one.series.id];
                     let series_rows = rows
@@ -296,6 +345,39 @@ impl SeriesFetcher<'_> {
             })
             .collect())
     }
+}
+
+fn round_up_to_multiple(step: i64, resolution: i64) -> i64 {
+    let resolution = resolution.max(1);
+    step.div_euclid(resolution) * resolution
+        + if step.rem_euclid(resolution) == 0 {
+            0
+        } else {
+            resolution
+        }
+}
+
+/// Which rows to read for `[from, until)`: with a rollup, its rows before its watermark and raw
+/// rows from the watermark on (rollups lag the raw data by design); otherwise raw rows only.
+/// The parts never overlap, so no row is counted twice, and rollup rows come first, keeping
+/// rows in time order.
+fn read_plan(
+    rollup: Option<(i32, DateTime<Utc>)>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<(RowSource, DateTime<Utc>, DateTime<Utc>)> {
+    let Some((resolution_seconds, watermark)) = rollup else {
+        return vec![(RowSource::Raw, from, until)];
+    };
+    let boundary = watermark.clamp(from, until);
+    let mut plan = Vec::with_capacity(2);
+    if from < boundary {
+        plan.push((RowSource::Rollup { resolution_seconds }, from, boundary));
+    }
+    if boundary < until {
+        plan.push((RowSource::Raw, boundary, until));
+    }
+    plan
 }
 
 fn to_time(unix_seconds: i64) -> Result<DateTime<Utc>, FetchError> {
@@ -430,6 +512,35 @@ mod tests {
             interval_ms: 10_000,
             value,
         }
+    }
+
+    #[test]
+    fn reads_split_at_the_rollup_watermark() {
+        let time = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap();
+        let minute = RowSource::Rollup {
+            resolution_seconds: 60,
+        };
+        assert_eq!(
+            read_plan(None, time(0), time(600)),
+            vec![(RowSource::Raw, time(0), time(600))]
+        );
+        assert_eq!(
+            read_plan(Some((60, time(300))), time(0), time(600)),
+            vec![
+                (minute, time(0), time(300)),
+                (RowSource::Raw, time(300), time(600))
+            ]
+        );
+        assert_eq!(
+            read_plan(Some((60, time(900))), time(0), time(600)),
+            vec![(minute, time(0), time(600))]
+        );
+        assert_eq!(
+            read_plan(Some((60, time(0))), time(60), time(600)),
+            vec![(RowSource::Raw, time(60), time(600))]
+        );
+        assert_eq!(round_up_to_multiple(2_600, 60), 2_640);
+        assert_eq!(round_up_to_multiple(3_600, 60), 3_600);
     }
 
     #[test]

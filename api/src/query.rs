@@ -141,42 +141,101 @@ pub struct StoredRow<V> {
     pub value: V,
 }
 
+/// Where rows are read from: the raw tables (one row per interval and source aggregator), or
+/// the rollups of one resolution (one row per bucket, sources already merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSource {
+    Raw,
+    Rollup { resolution_seconds: i32 },
+}
+
+impl RowSource {
+    /// The table, the expression giving each row's interval in ms, and the extra filter of a
+    /// read of `kind` from this source. Every string is a literal: nothing of the request goes
+    /// into SQL text.
+    fn shape(self, kind: SeriesKind) -> Option<(&'static str, &'static str, &'static str)> {
+        let rollup_filter = "and resolution_seconds = $4";
+        let rollup_interval = "resolution_seconds * 1000";
+        Some(match (self, kind) {
+            (RowSource::Raw, SeriesKind::Counter) => ("counter_samples", "interval_ms", ""),
+            (RowSource::Raw, SeriesKind::Gauge) => ("gauge_samples", "interval_ms", ""),
+            (RowSource::Raw, SeriesKind::Timer) => ("timer_samples", "interval_ms", ""),
+            (RowSource::Raw, SeriesKind::Set) => ("set_samples", "interval_ms", ""),
+            (RowSource::Rollup { .. }, SeriesKind::Counter) => {
+                ("counter_rollups", rollup_interval, rollup_filter)
+            }
+            (RowSource::Rollup { .. }, SeriesKind::Gauge) => {
+                ("gauge_rollups", rollup_interval, rollup_filter)
+            }
+            (RowSource::Rollup { .. }, SeriesKind::Timer) => {
+                ("timer_rollups", rollup_interval, rollup_filter)
+            }
+            (RowSource::Rollup { .. }, SeriesKind::Set) => {
+                ("set_rollups", rollup_interval, rollup_filter)
+            }
+            (_, SeriesKind::Raw) => return None,
+        })
+    }
+
+    fn resolution(self) -> Option<i32> {
+        match self {
+            RowSource::Raw => None,
+            RowSource::Rollup { resolution_seconds } => Some(resolution_seconds),
+        }
+    }
+}
+
+/// The rollup resolutions and how far each is rolled up (`rollup_watermarks`): rollup rows
+/// exist for buckets before the watermark; later data is only in the raw tables.
+pub async fn rollup_watermarks(pool: &PgPool) -> Result<Vec<(i32, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as("select resolution_seconds, rolled_until from rollup_watermarks order by resolution_seconds")
+        .fetch_all(pool)
+        .await
+}
+
 /// Counter counts, and gauge or raw values, oldest first; of several rows at the same time
 /// the one stored last comes last.
 pub async fn number_rows(
     pool: &PgPool,
     kind: SeriesKind,
+    source: RowSource,
     series_ids: &[i64],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<f64>>, sqlx::Error> {
-    let sql = match kind {
-        SeriesKind::Counter => {
-            "select series_id, extract(epoch from interval_start)::bigint, interval_ms, count
-             from counter_samples
-             where series_id = any($1) and interval_start >= $2 and interval_start < $3
-             order by interval_start"
+    let sql = if kind == SeriesKind::Raw {
+        if source != RowSource::Raw {
+            return Ok(Vec::new());
         }
-        SeriesKind::Gauge => {
-            "select series_id, extract(epoch from interval_start)::bigint, interval_ms, value
-             from gauge_samples
-             where series_id = any($1) and interval_start >= $2 and interval_start < $3
-             order by interval_start, stored_at"
-        }
-        SeriesKind::Raw => {
-            "select series_id, extract(epoch from point_time)::bigint, 0, value
-             from raw_points
-             where series_id = any($1) and point_time >= $2 and point_time < $3
-             order by point_time, stored_at"
-        }
-        SeriesKind::Timer | SeriesKind::Set => return Ok(Vec::new()),
+        "select series_id, extract(epoch from point_time)::bigint, 0, value
+         from raw_points
+         where series_id = any($1) and point_time >= $2 and point_time < $3
+         order by point_time, stored_at"
+            .to_owned()
+    } else {
+        let Some((table, interval, filter)) = source.shape(kind) else {
+            return Ok(Vec::new());
+        };
+        let (value, order) = match kind {
+            SeriesKind::Counter => ("count", ""),
+            SeriesKind::Gauge => ("value", ", stored_at"),
+            _ => return Ok(Vec::new()),
+        };
+        format!(
+            "select series_id, extract(epoch from interval_start)::bigint, ({interval})::integer, {value}
+             from {table}
+             where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
+             order by interval_start{order}"
+        )
     };
-    let rows: Vec<(i64, i64, i32, f64)> = sqlx::query_as(sql)
+    let mut query = sqlx::query_as::<_, (i64, i64, i32, f64)>(&sql)
         .bind(series_ids)
         .bind(from)
-        .bind(until)
-        .fetch_all(pool)
-        .await?;
+        .bind(until);
+    if let Some(resolution) = source.resolution() {
+        query = query.bind(resolution);
+    }
+    let rows = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(series_id, start, interval_ms, value)| StoredRow {
@@ -196,10 +255,17 @@ pub async fn values_before(
     series_ids: &[i64],
     before: DateTime<Utc>,
 ) -> Result<Vec<(i64, f64)>, sqlx::Error> {
+    // Raw rows and rollups together: once raw rows are past their retention, a gauge's last
+    // value is only in a rollup.
     let sql = match kind {
         SeriesKind::Gauge => {
-            "select distinct on (series_id) series_id, value from gauge_samples
-             where series_id = any($1) and interval_start < $2
+            "select distinct on (series_id) series_id, value from (
+                 select series_id, interval_start, stored_at, value from gauge_samples
+                 where series_id = any($1) and interval_start < $2
+                 union all
+                 select series_id, interval_start, stored_at, value from gauge_rollups
+                 where series_id = any($1) and interval_start < $2
+             ) as candidates
              order by series_id, interval_start desc, stored_at desc"
         }
         _ => return Ok(Vec::new()),
@@ -246,22 +312,29 @@ pub async fn native_intervals_ms(
 /// Timer rows, oldest first.
 pub async fn timer_rows(
     pool: &PgPool,
+    source: RowSource,
     series_ids: &[i64],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<TimerRow>>, sqlx::Error> {
-    let rows: Vec<TimerSampleRow> = sqlx::query_as(
-        "select series_id, extract(epoch from interval_start)::bigint as start, interval_ms,
-                count, sum, sum_of_squares, min, max, histogram
-         from timer_samples
-         where series_id = any($1) and interval_start >= $2 and interval_start < $3
-         order by interval_start",
-    )
-    .bind(series_ids)
-    .bind(from)
-    .bind(until)
-    .fetch_all(pool)
-    .await?;
+    let Some((table, interval, filter)) = source.shape(SeriesKind::Timer) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "select series_id, extract(epoch from interval_start)::bigint as start,
+                ({interval})::integer as interval_ms, count, sum, sum_of_squares, min, max, histogram
+         from {table}
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
+         order by interval_start"
+    );
+    let mut query = sqlx::query_as::<_, TimerSampleRow>(&sql)
+        .bind(series_ids)
+        .bind(from)
+        .bind(until);
+    if let Some(resolution) = source.resolution() {
+        query = query.bind(resolution);
+    }
+    let rows = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|row| StoredRow {
@@ -285,21 +358,28 @@ struct TimerSampleRow {
 /// Set sketches, oldest first.
 pub async fn set_rows(
     pool: &PgPool,
+    source: RowSource,
     series_ids: &[i64],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<Vec<u8>>>, sqlx::Error> {
-    let rows: Vec<(i64, i64, i32, Vec<u8>)> = sqlx::query_as(
-        "select series_id, extract(epoch from interval_start)::bigint, interval_ms, sketch
-         from set_samples
-         where series_id = any($1) and interval_start >= $2 and interval_start < $3
-         order by interval_start",
-    )
-    .bind(series_ids)
-    .bind(from)
-    .bind(until)
-    .fetch_all(pool)
-    .await?;
+    let Some((table, interval, filter)) = source.shape(SeriesKind::Set) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "select series_id, extract(epoch from interval_start)::bigint, ({interval})::integer, sketch
+         from {table}
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
+         order by interval_start"
+    );
+    let mut query = sqlx::query_as::<_, (i64, i64, i32, Vec<u8>)>(&sql)
+        .bind(series_ids)
+        .bind(from)
+        .bind(until);
+    if let Some(resolution) = source.resolution() {
+        query = query.bind(resolution);
+    }
+    let rows = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(series_id, start, interval_ms, value)| StoredRow {

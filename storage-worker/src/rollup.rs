@@ -257,14 +257,48 @@ impl Rollups {
 
     /// Recomputes up to [`DIRTY_KEYS_PER_TRANSACTION`] dirty keys; returns how many it took.
     async fn recompute_dirty(&self) -> Result<u64, RollupError> {
+        // Creating a partition is DDL on another connection, and it waits for the locks that
+        // this round's rollup writes hold; done inside the transaction it would wait forever,
+        // unseen by PostgreSQL's deadlock detector. So the partitions of the keys about to be
+        // taken are created first, and a key locked below whose partition was not prepared
+        // (it became dirty in between) stays dirty for the next round.
+        let peeked: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
+            "select series_id, resolution_seconds, interval_start from rollup_dirty
+             order by interval_start limit $1",
+        )
+        .bind(DIRTY_KEYS_PER_TRANSACTION)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut prepared = std::collections::HashSet::new();
+        for resolution in &self.retentions.rollups {
+            let buckets: Vec<DateTime<Utc>> = peeked
+                .iter()
+                .filter(|(_, seconds, _)| *seconds == resolution.seconds as i32)
+                .map(|(_, _, bucket)| *bucket)
+                .collect();
+            if buckets.is_empty() {
+                continue;
+            }
+            self.ensure_rollup_partitions(resolution, &buckets).await?;
+            prepared.extend(
+                buckets
+                    .iter()
+                    .map(|bucket| (resolution.seconds as i32, *bucket)),
+            );
+        }
+
         let mut transaction = self.pool.begin().await?;
-        let keys: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
+        let locked: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
             "select series_id, resolution_seconds, interval_start from rollup_dirty
              order by interval_start limit $1 for update skip locked",
         )
         .bind(DIRTY_KEYS_PER_TRANSACTION)
         .fetch_all(&mut *transaction)
         .await?;
+        let keys: Vec<(i64, i32, DateTime<Utc>)> = locked
+            .into_iter()
+            .filter(|(_, seconds, bucket)| prepared.contains(&(*seconds, *bucket)))
+            .collect();
         if keys.is_empty() {
             return Ok(0);
         }
@@ -290,7 +324,6 @@ impl Rollups {
             if series.is_empty() {
                 continue;
             }
-            self.ensure_rollup_partitions(resolution, &buckets).await?;
             recompute(
                 &mut transaction,
                 resolution.seconds as i32,

@@ -132,6 +132,8 @@ pub struct PipelineSettings {
     pub database: TestDatabase,
     pub nats: NatsSettings,
     pub flush_interval: Duration,
+    /// Changes a test makes to the storage worker's configuration (rollup timing, say).
+    pub adjust_storage_worker: fn(&mut abacus_storage_worker::config::Config),
 }
 
 impl PipelineSettings {
@@ -140,6 +142,7 @@ impl PipelineSettings {
             database: TestDatabase::create().await?,
             nats: unique_nats_settings(),
             flush_interval,
+            adjust_storage_worker: |_| {},
         })
     }
 
@@ -162,11 +165,13 @@ impl PipelineSettings {
     }
 
     pub fn storage_worker_config(&self) -> abacus_storage_worker::config::Config {
-        abacus_storage_worker::config::Config {
+        let mut config = abacus_storage_worker::config::Config {
             nats: self.nats.clone(),
             database: self.database_settings(),
             ..Default::default()
-        }
+        };
+        (self.adjust_storage_worker)(&mut config);
+        config
     }
 
     pub fn api_config(&self) -> abacus_api::config::Config {
@@ -359,13 +364,20 @@ impl Pipeline {
     /// Publishes raw bytes on the flush subject, as an aggregator (or a broken producer) would,
     /// without a message id so JetStream keeps every copy.
     pub async fn publish_to_flush_subject(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+        self.publish_all_to_flush_subject(vec![payload]).await
+    }
+
+    /// Publishes many payloads in order over one connection.
+    pub async fn publish_all_to_flush_subject(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
         let nats = &self.settings.nats;
         let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
         abacus_proto::stream::ensure_stream(&context, nats).await?;
-        context
-            .publish(abacus_proto::stream::flush_subject(nats), payload.into())
-            .await?
-            .await?;
+        for payload in payloads {
+            context
+                .publish(abacus_proto::stream::flush_subject(nats), payload.into())
+                .await?
+                .await?;
+        }
         Ok(())
     }
 
