@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data
+.PHONY: help run test lint build fmt clean-data bench bench-api
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -26,6 +26,11 @@ run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops t
 # Plain `cargo test` output on purpose: CI parses it.
 test: ## Run all tests, with PostgreSQL and NATS provided
 	$(WITH_SERVICES) cargo test --workspace --all-targets
+
+bench: bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
+
+bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
+	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench
 
 lint: ## Check formatting and run clippy with warnings as errors
 	cargo fmt --all --check
