@@ -138,9 +138,19 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
                 }
                 let prefix = format!("stats.{kind_segment}.");
                 let name_segments = &segments[2..];
-                // Names reaching the pattern's depth: branches, or leaves for gauges.
+                // One catalog read serves both kinds of node below: the owner pattern (all but
+                // the last segment) is a prefix of the full one, so its candidates include the
+                // full pattern's.
                 let name_glob = PathGlob::new(&name_segments.join(".")).map_err(invalid)?;
-                let names = query::names_at_or_below(&state.pool, &name_glob, &[kind]).await?;
+                let owner_glob = match name_segments.len() {
+                    1 => None,
+                    length => Some(
+                        PathGlob::new(&name_segments[..length - 1].join(".")).map_err(invalid)?,
+                    ),
+                };
+                let candidates_glob = owner_glob.as_ref().unwrap_or(&name_glob);
+                let names = query::names_at_or_below(&state.pool, candidates_glob, &[kind]).await?;
+                // Names reaching the pattern's depth: branches, or leaves for gauges.
                 add_name_nodes(
                     &mut nodes,
                     &name_glob,
@@ -149,21 +159,15 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
                     |_| kind == SeriesKind::Gauge,
                 );
                 // Names ending one segment short: the last segment is a field.
-                if name_segments.len() < 2 || kind == SeriesKind::Gauge {
+                let Some(owner_glob) = owner_glob.filter(|_| kind != SeriesKind::Gauge) else {
                     continue;
-                }
-                let owner_glob = PathGlob::new(&name_segments[..name_segments.len() - 1].join("."))
-                    .map_err(invalid)?;
+                };
                 let field_glob =
                     PathGlob::new(name_segments[name_segments.len() - 1]).map_err(invalid)?;
                 let fields = kind.namespace_fields(&state.settings.timer_percentiles);
-                for (name, _) in query::names_at_or_below(&state.pool, &owner_glob, &[kind]).await?
-                {
-                    if !owner_glob.matches(&name) {
-                        continue;
-                    }
+                for (name, _) in names.iter().filter(|(name, _)| owner_glob.matches(name)) {
                     for field in &fields {
-                        let path = namespace::display_path(kind, &name, *field, true);
+                        let path = namespace::display_path(kind, name, *field, true);
                         let text = path.rsplit('.').next().unwrap_or_default().to_owned();
                         if field_glob.matches(&text) {
                             nodes.insert(TreeNode {
