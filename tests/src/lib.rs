@@ -6,6 +6,8 @@
 //! Where the servers are comes from `DATABASE_URL` and `NATS_URL` (set by `make test`), with the
 //! local default ports as fallback.
 
+pub mod servers;
+
 use abacus_proto::settings::{DatabaseSettings, NatsSettings};
 use anyhow::{bail, Context};
 use serde_json::Value;
