@@ -44,6 +44,8 @@ fn spawn_worker(nats: &NatsSettings, database_url: &str) -> anyhow::Result<Worke
         .env("ABACUS_DATABASE__ACQUIRE_TIMEOUT", "1s")
         .env("ABACUS_STORAGE_WORKER__ACK_WAIT", "3s")
         .env("ABACUS_STORAGE_WORKER__MAX_RETRY_DELAY", "500ms")
+        // Any free port: several workers may run on this machine at once.
+        .env("ABACUS_STORAGE_WORKER__ADMIN_ADDRESS", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()?;
