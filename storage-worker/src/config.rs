@@ -6,6 +6,7 @@ use abacus_proto::settings::{
     invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
 };
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -48,6 +49,8 @@ pub struct StorageWorkerSettings {
     /// Pause of the rollup loop once it has caught up.
     #[serde(with = "humantime_serde")]
     pub rollup_interval: Duration,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub admin_address: SocketAddr,
 }
 
 impl Default for StorageWorkerSettings {
@@ -62,6 +65,7 @@ impl Default for StorageWorkerSettings {
             retentions: crate::retentions::DEFAULT_RETENTIONS.into(),
             rollup_delay: Duration::from_secs(30),
             rollup_interval: Duration::from_secs(10),
+            admin_address: SocketAddr::from(([0, 0, 0, 0], 8127)),
         }
     }
 }

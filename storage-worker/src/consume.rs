@@ -6,9 +6,11 @@
 //! nothing is lost and JetStream redelivers it. A message that can never be stored (it does not
 //! decode, or its schema version is unknown) is copied to the dead-letter subject with the
 //! reason in a header, counted, and only then terminated, so it can neither block the stream nor
-//! vanish.
+//! vanish. Each of these events is counted and logged by [`WorkerMetrics::record`], which also
+//! tracks whether PostgreSQL is failing, for `/readyz`.
 
 use crate::config::StorageWorkerSettings;
+use crate::metrics::{Event, WorkerMetrics};
 use crate::store::{self, StoreOutcome};
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::FlushBatch;
@@ -17,9 +19,10 @@ use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures::StreamExt;
 use prost::Message;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// How long one pull waits for messages before asking again; bounds how long a shutdown waits.
@@ -38,6 +41,7 @@ pub struct ConsumeLoop {
     pub settings: StorageWorkerSettings,
     pub pool: PgPool,
     pub store: store::StoreContext,
+    pub metrics: Arc<WorkerMetrics>,
     pub shutdown: CancellationToken,
 }
 
@@ -48,8 +52,6 @@ impl ConsumeLoop {
         };
         info!(consumer = %self.settings.consumer, stream = %self.nats.stream, "consuming");
         let mut retry_delay = FIRST_RETRY_DELAY;
-        let mut database_failing = false;
-        let mut dead_lettered: u64 = 0;
         while !self.shutdown.is_cancelled() {
             let pulled = consumer
                 .fetch()
@@ -81,10 +83,6 @@ impl ConsumeLoop {
                 }
                 match self.handle(&message.payload).await {
                     Disposition::Acknowledge => {
-                        if database_failing {
-                            info!("database is back, storing again");
-                            database_failing = false;
-                        }
                         retry_delay = FIRST_RETRY_DELAY;
                         if let Err(error) = message.double_ack().await {
                             // The batch is committed; a redelivery will be recognized as a duplicate.
@@ -94,17 +92,15 @@ impl ConsumeLoop {
                     Disposition::DeadLetter { reason } => {
                         match self.dead_letter(&message, &reason).await {
                             Ok(()) => {
-                                dead_lettered += 1;
-                                error!(
-                                    reason,
-                                    dead_lettered, "message moved to the dead-letter subject"
-                                );
+                                self.metrics.record(Event::DeadLettered { reason: &reason });
                                 if let Err(error) = message.ack_with(AckKind::Term).await {
                                     warn!(%error, "terminating a dead-lettered message failed");
                                 }
                             }
                             Err(error) => {
-                                warn!(error = %format!("{error:#}"), "dead-lettering failed, retrying later");
+                                self.metrics.record(Event::DeadLetterFailed {
+                                    error: &format!("{error:#}"),
+                                });
                                 let _ = message.ack_with(AckKind::Nak(Some(retry_delay))).await;
                                 self.pause(retry_delay).await;
                                 retry_delay = (retry_delay * 2).min(self.settings.max_retry_delay);
@@ -112,10 +108,6 @@ impl ConsumeLoop {
                         }
                     }
                     Disposition::RetryLater => {
-                        if !database_failing {
-                            error!("database failing, holding acknowledgements and retrying");
-                            database_failing = true;
-                        }
                         let _ = message.ack_with(AckKind::Nak(Some(retry_delay))).await;
                         self.pause(retry_delay).await;
                         retry_delay = (retry_delay * 2).min(self.settings.max_retry_delay);
@@ -141,18 +133,23 @@ impl ConsumeLoop {
         let batch_id = abacus_proto::batch_id(&batch);
         match store::store_batch(&self.pool, &self.store, &batch).await {
             Ok(StoreOutcome::Stored { series }) => {
-                debug!(batch_id, series, "batch stored");
+                self.metrics.record(Event::Stored {
+                    batch_id: &batch_id,
+                    series,
+                });
                 Disposition::Acknowledge
             }
             Ok(StoreOutcome::Duplicate) => {
-                info!(
-                    batch_id,
-                    "batch already stored, acknowledging the duplicate"
-                );
+                self.metrics.record(Event::Duplicate {
+                    batch_id: &batch_id,
+                });
                 Disposition::Acknowledge
             }
             Err(error) if error.is_transient() => {
-                debug!(%error, batch_id, "storing failed");
+                self.metrics.record(Event::StoreFailed {
+                    batch_id: &batch_id,
+                    error: &error.to_string(),
+                });
                 Disposition::RetryLater
             }
             Err(error) => Disposition::DeadLetter {

@@ -2,6 +2,8 @@
 //! PostgreSQL, idempotently. It is the only component that writes to PostgreSQL.
 //!
 //! * [`consume`]: the consumer loop and its acknowledgement rules.
+//! * [`metrics`]: the one place each event of that loop is counted and logged.
+//! * [`admin`]: `/healthz`, `/readyz` and `/metrics`.
 //! * [`store`]: writing one batch in one transaction, and the embedded migrations.
 //! * [`maintenance`]: periodic upkeep (partitions ahead of time, forgetting the ids of
 //!   long-stored batches).
@@ -10,9 +12,11 @@
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting.
 //! * [`config`]: the settings.
 
+pub mod admin;
 pub mod config;
 pub mod consume;
 pub mod maintenance;
+pub mod metrics;
 pub mod partitions;
 pub mod retentions;
 pub mod rollup;
@@ -35,10 +39,12 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<sqlx::PgPool> {
         .context("cannot connect to postgresql")
 }
 
-/// Applies the schema migrations, then consumes batches until `shutdown` resolves. A batch
-/// being stored when shutdown comes is finished and acknowledged first.
+/// Applies the schema migrations, then consumes batches until `shutdown` resolves, serving the
+/// admin endpoints on `admin_listener` (bound by the caller, so tests can use a free port). A
+/// batch being stored when shutdown comes is finished and acknowledged first.
 pub async fn run(
     config: Config,
+    admin_listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
@@ -53,6 +59,14 @@ pub async fn run(
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
+    let metrics = Arc::new(metrics::WorkerMetrics::default());
+    info!(address = %admin_listener.local_addr()?, "admin endpoints listening");
+    let admin = tokio::spawn(admin::serve(
+        admin_listener,
+        metrics.clone(),
+        client.clone(),
+        shutdown.clone(),
+    ));
     let partitions = Arc::new(partitions::PartitionCache::default());
     let maintenance = maintenance::Maintenance {
         pool: pool.clone(),
@@ -68,7 +82,7 @@ pub async fn run(
         retentions: retentions.clone(),
         delay: config.storage_worker.rollup_delay,
         every: config.storage_worker.rollup_interval,
-        lag: Arc::new(rollup::RollupLag::default()),
+        lag: metrics.rollup_lag.clone(),
     };
     let rollups = tokio::spawn(rollups.run(shutdown.clone()));
     let consume_loop = consume::ConsumeLoop {
@@ -80,11 +94,19 @@ pub async fn run(
             partitions,
             retentions,
         },
-        shutdown,
+        metrics,
+        shutdown: shutdown.clone(),
     };
-    consume_loop.run().await?;
+    let consumed = consume_loop.run().await;
+    // However the loop ended, the other tasks stop with it.
+    shutdown.cancel();
+    consumed?;
     maintenance.await.context("maintenance task failed")?;
     rollups.await.context("rollup task failed")?;
+    admin
+        .await
+        .context("admin task failed")?
+        .context("admin server failed")?;
     pool.close().await;
     info!("storage worker stopped");
     Ok(())

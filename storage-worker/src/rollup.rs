@@ -72,6 +72,22 @@ pub enum RollupError {
 pub struct RollupLag {
     /// Seconds between now and the oldest watermark; 0 before the first advance.
     pub seconds: AtomicI64,
+    /// Seconds between now and each resolution's watermark, by resolution in seconds; a
+    /// resolution appears once it has a watermark.
+    per_resolution: std::sync::Mutex<std::collections::BTreeMap<u32, i64>>,
+}
+
+impl RollupLag {
+    /// Each resolution (in seconds) with its lag in seconds, finest first.
+    pub fn by_resolution(&self) -> Vec<(u32, i64)> {
+        let lags = self
+            .per_resolution
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        lags.iter()
+            .map(|(resolution, lag)| (*resolution, *lag))
+            .collect()
+    }
 }
 
 /// The rollup loop and the steps it repeats.
@@ -386,14 +402,25 @@ impl Rollups {
     }
 
     async fn update_lag(&self) -> Result<(), sqlx::Error> {
-        let oldest: Option<DateTime<Utc>> =
-            sqlx::query_scalar("select min(rolled_until) from rollup_watermarks")
-                .fetch_one(&self.pool)
+        let watermarks: Vec<(i32, DateTime<Utc>)> =
+            sqlx::query_as("select resolution_seconds, rolled_until from rollup_watermarks")
+                .fetch_all(&self.pool)
                 .await?;
-        if let Some(oldest) = oldest {
-            let lag = (Utc::now() - oldest).num_seconds().max(0);
-            self.lag.seconds.store(lag, Ordering::Relaxed);
+        let now = Utc::now();
+        let lags: std::collections::BTreeMap<u32, i64> = watermarks
+            .into_iter()
+            .map(|(resolution, rolled_until)| {
+                (resolution as u32, (now - rolled_until).num_seconds().max(0))
+            })
+            .collect();
+        if let Some(oldest) = lags.values().max() {
+            self.lag.seconds.store(*oldest, Ordering::Relaxed);
         }
+        *self
+            .lag
+            .per_resolution
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = lags;
         Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //! Where the servers are comes from `DATABASE_URL` and `NATS_URL` (set by `make test`), with the
 //! local default ports as fallback.
 
+pub mod servers;
+
 use abacus_proto::settings::{DatabaseSettings, NatsSettings};
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -209,10 +211,7 @@ impl Pipeline {
         statsd_address: SocketAddr,
         aggregator: Option<RunningService>,
     ) -> anyhow::Result<Self> {
-        let worker_config = settings.storage_worker_config();
-        let storage_worker = RunningService::spawn(move |shutdown| {
-            abacus_storage_worker::run(worker_config, shutdown)
-        });
+        let (_, storage_worker) = start_storage_worker(settings.storage_worker_config()).await?;
         let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api_base_url = format!("http://{}", api_listener.local_addr()?);
         let api_config = settings.api_config();
@@ -462,6 +461,19 @@ pub fn single_series_batch(
         }],
         ..Default::default()
     }
+}
+
+/// Starts a storage worker with its admin endpoints on a free loopback port; returns their
+/// base URL (`http://127.0.0.1:PORT`) and the running worker.
+pub async fn start_storage_worker(
+    config: abacus_storage_worker::config::Config,
+) -> anyhow::Result<(String, RunningService)> {
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin_url = format!("http://{}", admin_listener.local_addr()?);
+    let worker = RunningService::spawn(move |shutdown| {
+        abacus_storage_worker::run(config, admin_listener, shutdown)
+    });
+    Ok((admin_url, worker))
 }
 
 /// Binds a UDP port on loopback and starts an aggregator on it. With `shutdown` the caller

@@ -31,8 +31,7 @@ impl RollupHarness {
         config.storage_worker.retentions = "10s:1d,1m:7d,1h:30d".into();
         config.storage_worker.rollup_delay = Duration::ZERO;
         config.storage_worker.rollup_interval = Duration::from_millis(100);
-        let worker =
-            RunningService::spawn(move |shutdown| abacus_storage_worker::run(config, shutdown));
+        let (_, worker) = abacus_tests::start_storage_worker(config).await?;
         let harness = Self {
             settings,
             worker: Some(worker),

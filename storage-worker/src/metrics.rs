@@ -1,0 +1,152 @@
+//! What the worker has done and what state it is in: the one place where each internal event
+//! of the consume loop is counted *and* logged, so that `/metrics`, `/readyz` and the logs can
+//! never disagree. Rendered as Prometheus text by [`WorkerMetrics::render`].
+
+use crate::rollup::RollupLag;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tracing::{debug, error, info, warn};
+
+/// Something that happened to a message in the consume loop.
+pub enum Event<'a> {
+    /// The batch was committed (and is about to be acknowledged).
+    Stored { batch_id: &'a str, series: usize },
+    /// The batch had been stored before; it is acknowledged without a change.
+    Duplicate { batch_id: &'a str },
+    /// Storing failed in a way a retry can fix (PostgreSQL down or failing); the message was
+    /// handed back unacknowledged.
+    StoreFailed { batch_id: &'a str, error: &'a str },
+    /// The message can never be stored and was moved to the dead-letter subject.
+    DeadLettered { reason: &'a str },
+    /// Moving a message to the dead-letter subject failed; it was handed back.
+    DeadLetterFailed { error: &'a str },
+}
+
+/// The worker's counters and states, shared by the consume loop and the admin server.
+#[derive(Debug, Default)]
+pub struct WorkerMetrics {
+    batches_stored: AtomicU64,
+    duplicates: AtomicU64,
+    dead_lettered: AtomicU64,
+    store_retries: AtomicU64,
+    /// Set by the first failed store, cleared by the next successful one.
+    database_failing: AtomicBool,
+    pub rollup_lag: Arc<RollupLag>,
+}
+
+impl WorkerMetrics {
+    /// Counts the event and logs it; state changes (database failing, back) are logged once.
+    pub fn record(&self, event: Event<'_>) {
+        match event {
+            Event::Stored { batch_id, series } => {
+                self.batches_stored.fetch_add(1, Ordering::Relaxed);
+                self.database_works();
+                debug!(batch_id, series, "batch stored");
+            }
+            Event::Duplicate { batch_id } => {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+                self.database_works();
+                info!(
+                    batch_id,
+                    "batch already stored, acknowledging the duplicate"
+                );
+            }
+            Event::StoreFailed { batch_id, error } => {
+                self.store_retries.fetch_add(1, Ordering::Relaxed);
+                if !self.database_failing.swap(true, Ordering::Relaxed) {
+                    error!(
+                        batch_id,
+                        error, "database failing, holding acknowledgements and retrying"
+                    );
+                } else {
+                    debug!(batch_id, error, "storing failed again");
+                }
+            }
+            Event::DeadLettered { reason } => {
+                let dead_lettered = self.dead_lettered.fetch_add(1, Ordering::Relaxed) + 1;
+                error!(
+                    reason,
+                    dead_lettered, "message moved to the dead-letter subject"
+                );
+            }
+            Event::DeadLetterFailed { error } => {
+                warn!(error, "dead-lettering failed, retrying later");
+            }
+        }
+    }
+
+    fn database_works(&self) {
+        if self.database_failing.swap(false, Ordering::Relaxed) {
+            info!("database is back, storing again");
+        }
+    }
+
+    /// Whether the last attempt to store a batch failed for a reason a retry can fix.
+    pub fn database_failing(&self) -> bool {
+        self.database_failing.load(Ordering::Relaxed)
+    }
+
+    pub fn batches_stored(&self) -> u64 {
+        self.batches_stored.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of the counters, states and rollup lags.
+    pub fn render(&self, nats_connected: bool) -> String {
+        let mut text = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "abacus_storage_batches_stored_total",
+            "counter",
+            "Batches committed to PostgreSQL.",
+            self.batches_stored(),
+        );
+        metric(
+            "abacus_storage_duplicates_total",
+            "counter",
+            "Batches recognized as already stored and acknowledged unchanged.",
+            self.duplicates.load(Ordering::Relaxed),
+        );
+        metric(
+            "abacus_storage_dead_lettered_total",
+            "counter",
+            "Messages moved to the dead-letter subject.",
+            self.dead_lettered.load(Ordering::Relaxed),
+        );
+        metric(
+            "abacus_storage_store_retries_total",
+            "counter",
+            "Attempts to store a batch that failed and were retried later.",
+            self.store_retries.load(Ordering::Relaxed),
+        );
+        metric(
+            "abacus_storage_database_failing",
+            "gauge",
+            "1 while storing batches fails.",
+            u64::from(self.database_failing()),
+        );
+        metric(
+            "abacus_storage_nats_connected",
+            "gauge",
+            "1 while the NATS client is connected.",
+            u64::from(nats_connected),
+        );
+        let _ = writeln!(
+            text,
+            "# HELP abacus_storage_rollup_lag_seconds How far each resolution's rollups are behind the clock.\n\
+             # TYPE abacus_storage_rollup_lag_seconds gauge"
+        );
+        for (resolution, lag) in self.rollup_lag.by_resolution() {
+            let _ = writeln!(
+                text,
+                "abacus_storage_rollup_lag_seconds{{resolution=\"{resolution}s\"}} {lag}"
+            );
+        }
+        text
+    }
+}

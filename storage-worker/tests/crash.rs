@@ -1,0 +1,152 @@
+//! A crash of the storage worker binary: it is killed with `SIGKILL` (no shutdown, whatever
+//! transaction it is in is cut off) while batches flow, started again, and afterwards the
+//! stored total equals what was published, exactly.
+
+use abacus_proto::settings::NatsSettings;
+use abacus_proto::v1::{series_aggregate::Aggregate, CounterAggregate};
+use abacus_tests::{single_series_batch, unique_nats_settings, TestDatabase};
+use anyhow::bail;
+use prost::Message;
+use sqlx::{Connection, PgConnection};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Batch `i` counts `i`, so a lost or doubled batch changes the total.
+const BATCHES: u64 = 300;
+const COUNTER: &str = "crash.counted";
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// The worker process, killed when dropped so that a failing test leaves none behind.
+struct Worker(Child);
+
+impl Worker {
+    /// `SIGKILL`, and wait for it to be gone.
+    fn kill(&mut self) -> anyhow::Result<()> {
+        self.0.kill()?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// Starts the worker binary, configured only through its environment, as in production.
+fn spawn_worker(nats: &NatsSettings, database_url: &str) -> anyhow::Result<Worker> {
+    let child = Command::new(env!("CARGO_BIN_EXE_abacus-storage-worker"))
+        .env("DATABASE_URL", database_url)
+        .env("NATS_URL", &nats.url)
+        .env("ABACUS_NATS__STREAM", &nats.stream)
+        .env("ABACUS_NATS__SUBJECT_PREFIX", &nats.subject_prefix)
+        .env("ABACUS_DATABASE__ACQUIRE_TIMEOUT", "1s")
+        .env("ABACUS_STORAGE_WORKER__ACK_WAIT", "3s")
+        .env("ABACUS_STORAGE_WORKER__MAX_RETRY_DELAY", "500ms")
+        // Any free port: several workers may run on this machine at once.
+        .env("ABACUS_STORAGE_WORKER__ADMIN_ADDRESS", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()?;
+    Ok(Worker(child))
+}
+
+async fn query_i64(url: &str, sql: &str) -> i64 {
+    let Ok(mut connection) = PgConnection::connect(url).await else {
+        return 0;
+    };
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or(0)
+}
+
+async fn wait_until_stored(url: &str, at_least: i64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PATIENCE;
+    while query_i64(url, "select count(*) from processed_batches").await < at_least {
+        if Instant::now() >= deadline {
+            bail!("the worker did not store {at_least} batches in time");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() -> anyhow::Result<()> {
+    let nats = unique_nats_settings();
+    let database = TestDatabase::create().await?;
+    let mut worker = spawn_worker(&nats, &database.url)?;
+
+    let publisher = {
+        let nats = nats.clone();
+        tokio::spawn(async move {
+            let context = async_nats::jetstream::new(abacus_proto::stream::connect(&nats).await?);
+            abacus_proto::stream::ensure_stream(&context, &nats).await?;
+            let subject = abacus_proto::stream::flush_subject(&nats);
+            for sequence in 1..=BATCHES {
+                let batch = single_series_batch(
+                    "crash-producer",
+                    sequence,
+                    COUNTER,
+                    Aggregate::Counter(CounterAggregate {
+                        count: sequence as f64,
+                    }),
+                );
+                context
+                    .publish(subject.clone(), batch.encode_to_vec().into())
+                    .await?
+                    .await?;
+                // Spread the batches out so that the kill falls in the middle of the stream.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            anyhow::Ok(())
+        })
+    };
+
+    wait_until_stored(&database.url, 50).await?;
+    worker.kill()?;
+    let mut worker = spawn_worker(&nats, &database.url)?;
+    publisher.await??;
+
+    // Every batch recorded once; then nothing in flight, then the exact total.
+    wait_until_stored(&database.url, BATCHES as i64).await?;
+    let context = async_nats::jetstream::new(abacus_proto::stream::connect(&nats).await?);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stream = context.get_stream(&nats.stream).await?;
+        let mut consumer = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("abacus-storage-worker")
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot get the consumer: {error}"))?;
+        let info = consumer.info().await?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            bail!("the consumer did not become idle in time");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut connection = PgConnection::connect(&database.url).await?;
+    let total: f64 = sqlx::query_scalar(
+        "select coalesce(sum(c.count), 0) from counter_samples c
+         join series s on s.id = c.series_id where s.name = $1",
+    )
+    .bind(COUNTER)
+    .fetch_one(&mut connection)
+    .await?;
+    let batches: i64 = sqlx::query_scalar("select count(*) from processed_batches")
+        .fetch_one(&mut connection)
+        .await?;
+    assert_eq!(batches, BATCHES as i64, "batches recorded as stored");
+    assert_eq!(total, (BATCHES * (BATCHES + 1) / 2) as f64, "stored total");
+    drop(connection);
+
+    worker.kill()?;
+    async_nats::jetstream::new(abacus_proto::stream::connect(&nats).await?)
+        .delete_stream(&nats.stream)
+        .await?;
+    database.drop_database().await
+}
