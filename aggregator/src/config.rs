@@ -53,6 +53,14 @@ pub struct AggregatorSettings {
     /// kept to this divided by the flush interval.
     #[serde(with = "humantime_serde")]
     pub max_timestamp_lag: Duration,
+    /// The aggregator's own metrics are named `<prefix>.<name>` in batches (and
+    /// `<prefix with _>_<name>` on the admin port), etsy statsd style.
+    pub self_metrics_prefix: String,
+    /// Whether each flush batch carries the self-metrics. They make every window publish a
+    /// batch, as etsy statsd does; turn off to keep quiet intervals free.
+    pub publish_self_metrics: bool,
+    /// Where the admin HTTP server (`/metrics`, `/healthz`) listens.
+    pub admin_address: SocketAddr,
 }
 
 impl Default for AggregatorSettings {
@@ -72,6 +80,9 @@ impl Default for AggregatorSettings {
             histogram_significant_digits: abacus_proto::histogram::DEFAULT_SIGNIFICANT_DIGITS,
             idle_series_expiry: Duration::from_secs(3600),
             max_timestamp_lag: Duration::from_secs(3600),
+            self_metrics_prefix: "abacus.aggregator".into(),
+            publish_self_metrics: true,
+            admin_address: SocketAddr::from(([0, 0, 0, 0], 8126)),
         }
     }
 }
@@ -140,6 +151,19 @@ impl Validate for Config {
             return Err(invalid(
                 "aggregator.max_timestamp_lag",
                 format!("must be at most {MAX_LATE_WINDOWS} flush intervals"),
+            ));
+        }
+        // The prefix becomes part of series names, so it must be a name the parser would keep.
+        let prefix_is_a_clean_name = settings.self_metrics_prefix.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        });
+        if !prefix_is_a_clean_name {
+            return Err(invalid(
+                "aggregator.self_metrics_prefix",
+                "must be dot-separated words of letters, digits, _ and -",
             ));
         }
         Ok(())
@@ -238,6 +262,14 @@ mod tests {
             (
                 "[aggregator]\nmax_timestamp_lag = \"30d\"\n",
                 "aggregator.max_timestamp_lag",
+            ),
+            (
+                "[aggregator]\nself_metrics_prefix = \"a..b\"\n",
+                "aggregator.self_metrics_prefix",
+            ),
+            (
+                "[aggregator]\nadmin_address = \"8126\"\n",
+                "aggregator.admin_address",
             ),
             ("[nats]\nstream = \"a.b\"\n", "nats.stream"),
         ];

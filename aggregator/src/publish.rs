@@ -5,11 +5,13 @@
 //! JetStream acknowledges it; a retry of a publish that did land is dropped by JetStream's
 //! duplicate window. The task ends when the channel is closed and drained.
 
+use crate::stats::{Counter, Gauge, SelfMetrics};
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::FlushBatch;
 use async_nats::jetstream::{self, message::PublishMessage};
 use prost::Message;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -20,6 +22,7 @@ pub async fn run(
     context: jetstream::Context,
     nats: NatsSettings,
     mut batches: mpsc::Receiver<FlushBatch>,
+    metrics: Arc<SelfMetrics>,
 ) {
     let subject = abacus_proto::stream::flush_subject(&nats);
     let mut retry_delay = FIRST_RETRY_DELAY;
@@ -29,7 +32,10 @@ pub async fn run(
         retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
     }
     while let Some(batch) = batches.recv().await {
-        publish_until_acknowledged(&context, &subject, &batch).await;
+        metrics.set(Gauge::BatchesBuffered, batches.len() as f64);
+        let started = Instant::now();
+        publish_until_acknowledged(&context, &subject, &batch, &metrics).await;
+        metrics.set(Gauge::FlushTime, started.elapsed().as_secs_f64() * 1000.0);
     }
     debug!("publisher drained");
 }
@@ -38,6 +44,7 @@ async fn publish_until_acknowledged(
     context: &jetstream::Context,
     subject: &str,
     batch: &FlushBatch,
+    metrics: &SelfMetrics,
 ) {
     let batch_id = abacus_proto::batch_id(batch);
     let payload = bytes::Bytes::from(batch.encode_to_vec());
@@ -66,6 +73,7 @@ async fn publish_until_acknowledged(
             }
             Err(error) => {
                 failures += 1;
+                metrics.increment(Counter::PublishErrors);
                 // One line when publishing starts failing, then one every 10 failures, so an
                 // outage does not flood the log.
                 if failures == 1 || failures.is_multiple_of(10) {

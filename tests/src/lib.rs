@@ -158,6 +158,9 @@ impl PipelineSettings {
         };
         config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
         config.aggregator.flush_interval = self.flush_interval;
+        // Pipeline tests count the series and batches that reach the store exactly; the
+        // self-metrics have their own test (tests/tests/aggregator_self_metrics.rs).
+        config.aggregator.publish_self_metrics = false;
         config
     }
 
@@ -470,6 +473,8 @@ pub struct AggregatorAddresses {
     pub statsd_tcp: SocketAddr,
     pub graphite_udp: SocketAddr,
     pub graphite_tcp: SocketAddr,
+    /// The admin HTTP server (`/metrics`, `/healthz`).
+    pub admin: SocketAddr,
 }
 
 /// Like [`start_aggregator`], returning every address the aggregator listens on.
@@ -481,7 +486,9 @@ pub async fn start_aggregator_with_addresses(
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graphite_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let graphite_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addresses = AggregatorAddresses {
+        admin: admin.local_addr()?,
         statsd_udp: udp.local_addr()?,
         statsd_tcp: tcp.local_addr()?,
         graphite_udp: graphite_udp.local_addr()?,
@@ -492,6 +499,7 @@ pub async fn start_aggregator_with_addresses(
         tcp,
         graphite_udp,
         graphite_tcp,
+        admin,
     };
     let service = match shutdown {
         None => {
@@ -524,6 +532,9 @@ impl AggregatorUnderTest {
         };
         config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
         config.aggregator.flush_interval = flush_interval;
+        // Off unless a test asks for them: most tests check exactly which series and how many
+        // batches an aggregator publishes.
+        config.aggregator.publish_self_metrics = false;
         adjust(&mut config);
         let (addresses, service) = start_aggregator_with_addresses(config.clone(), None).await?;
         Ok(Self {
