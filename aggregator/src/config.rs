@@ -37,7 +37,7 @@ pub struct AggregatorSettings {
     pub flush_interval: Duration,
     /// Datagrams longer than this are cut to this length.
     pub max_datagram_bytes: usize,
-    /// How many finished batches may wait for NATS before new ones are dropped.
+    /// How many finished batches may wait for NATS; when full, the oldest is dropped.
     pub publish_buffer_batches: usize,
     /// After shutdown is requested, how long to keep trying to publish what is buffered.
     #[serde(with = "humantime_serde")]

@@ -8,6 +8,7 @@
 //! * [`server`]: the receive loop that drives the other three.
 //! * [`graphite`]: Graphite plaintext points in their wire form.
 //! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
+//! * [`publish_buffer`]: the bounded buffer of finished batches, dropping the oldest when full.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
 //! * [`stats`]: the self-metrics every task counts into.
 //! * [`admin`]: the admin HTTP server (`/metrics`, `/healthz`).
@@ -21,6 +22,7 @@ pub mod flush;
 pub mod graphite;
 pub mod parse;
 pub mod publish;
+pub mod publish_buffer;
 pub mod server;
 pub mod stats;
 pub mod tcp;
@@ -115,13 +117,14 @@ pub async fn run(
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
-    let context = async_nats::jetstream::new(client);
-    let (batch_sender, batch_receiver) =
-        tokio::sync::mpsc::channel(settings.publish_buffer_batches);
+    let publish_buffer = Arc::new(publish_buffer::PublishBuffer::new(
+        settings.publish_buffer_batches,
+        metrics.clone(),
+    ));
     let publisher = tokio::spawn(publish::run(
-        context,
+        client.clone(),
         config.nats.clone(),
-        batch_receiver,
+        publish_buffer.clone(),
         metrics.clone(),
     ));
 
@@ -154,7 +157,8 @@ pub async fn run(
             settings.flush_interval,
         ),
         settings: settings.clone(),
-        batches: batch_sender,
+        batches: publish_buffer.clone(),
+        max_batch_bytes: Box::new(move || client.max_payload()),
         metrics: metrics.clone(),
         shutdown,
     };
@@ -165,11 +169,16 @@ pub async fn run(
         "receive loop stopped, publishing what is buffered"
     );
 
+    publish_buffer.close();
+    let publisher_abort = publisher.abort_handle();
     match tokio::time::timeout(settings.shutdown_publish_timeout, publisher).await {
         Ok(joined) => joined.context("publisher task failed")?,
         Err(_) => {
+            publisher_abort.abort();
+            let lost = publish_buffer.abandon();
             error!(
                 timeout = ?settings.shutdown_publish_timeout,
+                lost,
                 "nats did not take the buffered batches in time; they are lost"
             );
         }

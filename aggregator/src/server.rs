@@ -10,10 +10,10 @@ use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
+use crate::publish_buffer::PublishBuffer;
 use crate::stats::{Counter, CounterDeltas, Gauge, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
 use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
-use abacus_proto::v1::FlushBatch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -30,7 +30,11 @@ pub struct ReceiveLoop {
     pub tcp_chunks: mpsc::Receiver<LineChunk>,
     pub settings: AggregatorSettings,
     pub sequencer: BatchSequencer,
-    pub batches: mpsc::Sender<FlushBatch>,
+    /// Where sealed batches wait for the publisher; pushing never waits.
+    pub batches: Arc<PublishBuffer>,
+    /// The largest message NATS accepts now (the server's `max_payload`); bigger batches are
+    /// split before they are numbered.
+    pub max_batch_bytes: Box<dyn Fn() -> usize + Send>,
     /// Shared with the TCP listeners, the publisher and the admin server.
     pub metrics: Arc<SelfMetrics>,
     pub shutdown: CancellationToken,
@@ -145,31 +149,43 @@ impl ReceiveLoop {
         self.seal_and_hand_over(window_start, contents);
     }
 
+    /// Numbers the window's contents into one batch, or several when one would be larger than
+    /// NATS accepts (a publisher stuck retrying a message the server always refuses would stall
+    /// every batch after it), and hands them to the publisher.
     fn seal_and_hand_over(&mut self, window_start: i64, contents: WindowContents) {
         if contents.is_empty() {
             return;
         }
-        let batch = self.sequencer.seal(window_start, contents);
-        debug!(
-            window_start,
-            sequence = batch.sequence,
-            series = batch.series.len(),
-            events = batch.events.len(),
-            points = batch.points.len(),
-            "window sealed"
-        );
-        if let Err(error) = self.batches.try_send(batch) {
-            self.metrics.increment(Counter::BatchesDropped);
-            error!(
-                %error,
-                dropped = self.metrics.counter(Counter::BatchesDropped),
-                "publish buffer full, batch dropped"
+        let max_contents_bytes = (self.max_batch_bytes)().saturating_sub(BATCH_ENVELOPE_BYTES);
+        for part in contents.split_to_fit(max_contents_bytes) {
+            if part.encoded_len() > max_contents_bytes {
+                // One series, event or point alone is bigger than a message may be.
+                self.metrics.increment(Counter::BatchesDropped);
+                error!(
+                    window_start,
+                    bytes = part.encoded_len(),
+                    max_contents_bytes,
+                    "a single series, event or point exceeds the nats max payload, dropped"
+                );
+                continue;
+            }
+            let batch = self.sequencer.seal(window_start, part);
+            debug!(
+                window_start,
+                sequence = batch.sequence,
+                series = batch.series.len(),
+                events = batch.events.len(),
+                points = batch.points.len(),
+                "window sealed"
             );
+            self.batches.push(batch);
         }
-        let buffered = self.batches.max_capacity() - self.batches.capacity();
-        self.metrics.set(Gauge::BatchesBuffered, buffered as f64);
     }
 }
+
+/// Room left in a NATS message for everything but the window's contents: the batch's own
+/// fields (ids, interval) and the headers (`Nats-Msg-Id`), with a wide margin.
+const BATCH_ENVELOPE_BYTES: usize = 4096;
 
 /// Everything one packet's lines go into: the windows, the counts, the rate-limited log.
 struct Intake {

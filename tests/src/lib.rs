@@ -512,6 +512,93 @@ pub async fn start_aggregator_with_addresses(
     Ok((addresses, service))
 }
 
+/// A nats-server with JetStream of the test's own, on a free loopback port with its store in a
+/// fresh directory, so a test can stop and restart NATS without disturbing other tests. The
+/// port and the store survive [`PrivateNats::restart`]; the child is killed on drop.
+pub struct PrivateNats {
+    pub port: u16,
+    pub store_dir: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateNats {
+    /// Where the server binary is; `NATS_SERVER_BIN` overrides it.
+    fn binary() -> String {
+        std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into())
+    }
+
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub async fn start() -> anyhow::Result<Self> {
+        // Bind port 0 to learn a free port, then let the server take it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let store_dir =
+            std::env::temp_dir().join(format!("abacus-nats-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&store_dir)?;
+        let mut nats = Self {
+            port,
+            store_dir,
+            child: None,
+        };
+        nats.restart().await?;
+        Ok(nats)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("cannot kill nats-server")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again (stopping it first if it runs), same port and store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        let child = tokio::process::Command::new(Self::binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", Self::binary()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            if Instant::now() >= deadline {
+                bail!("nats-server did not listen on port {} in time", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
 /// An aggregator alone, with its own stream, for tests that read what it publishes straight
 /// from JetStream and need no storage worker or database.
 pub struct AggregatorUnderTest {
