@@ -59,6 +59,10 @@ pub struct AggregatorSettings {
     /// Whether each flush batch carries the self-metrics. They make every window publish a
     /// batch, as etsy statsd does; turn off to keep quiet intervals free.
     pub publish_self_metrics: bool,
+    /// At most this many TCP connections (statsd and Graphite together) are served at once;
+    /// more are closed at once and counted, so a connection flood cannot exhaust memory or
+    /// file descriptors.
+    pub max_tcp_connections: usize,
     /// Where the admin HTTP server (`/metrics`, `/healthz`) listens.
     pub admin_address: SocketAddr,
 }
@@ -82,6 +86,7 @@ impl Default for AggregatorSettings {
             max_timestamp_lag: Duration::from_secs(3600),
             self_metrics_prefix: "abacus.aggregator".into(),
             publish_self_metrics: true,
+            max_tcp_connections: 10_000,
             admin_address: SocketAddr::from(([0, 0, 0, 0], 8126)),
         }
     }
@@ -119,6 +124,12 @@ impl Validate for Config {
             return Err(invalid(
                 "aggregator.tcp_idle_timeout",
                 "must be longer than 0s",
+            ));
+        }
+        if settings.max_tcp_connections == 0 {
+            return Err(invalid(
+                "aggregator.max_tcp_connections",
+                "must be at least 1",
             ));
         }
         if settings.publish_buffer_batches == 0 {
@@ -266,6 +277,10 @@ mod tests {
             (
                 "[aggregator]\nself_metrics_prefix = \"a..b\"\n",
                 "aggregator.self_metrics_prefix",
+            ),
+            (
+                "[aggregator]\nmax_tcp_connections = 0\n",
+                "aggregator.max_tcp_connections",
             ),
             (
                 "[aggregator]\nadmin_address = \"8126\"\n",

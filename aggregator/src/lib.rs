@@ -130,6 +130,7 @@ pub async fn run(
 
     // Room for a burst from many connections; when full, connections wait (TCP flow control).
     let (chunk_sender, chunk_receiver) = tokio::sync::mpsc::channel(TCP_CHUNKS_IN_FLIGHT);
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_tcp_connections));
     for (listener, protocol) in [
         (sockets.tcp, tcp::Protocol::Statsd),
         (sockets.graphite_tcp, tcp::Protocol::Graphite),
@@ -142,9 +143,13 @@ pub async fn run(
                 idle_timeout: settings.tcp_idle_timeout,
             },
             chunk_sender.clone(),
+            connection_slots.clone(),
+            metrics.clone(),
             shutdown.clone(),
         ));
     }
+    // From here only the listeners and connections hold senders: the channel closes when
+    // the last of them is done, which is how the receive loop knows TCP is drained.
     drop(chunk_sender);
 
     let receive_loop = server::ReceiveLoop {

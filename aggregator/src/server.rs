@@ -76,8 +76,15 @@ impl ReceiveLoop {
                     while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut datagram) {
                         intake.packet(Protocol::Graphite, &datagram[..length]);
                     }
-                    while let Ok(chunk) = self.tcp_chunks.try_recv() {
-                        intake.chunk(&chunk);
+                    // Every TCP connection hands over what it has read and ends, closing the
+                    // channel; bounded, so a wedged task cannot hold up the final flush.
+                    let tcp_drained = async {
+                        while let Some(chunk) = self.tcp_chunks.recv().await {
+                            intake.chunk(&chunk);
+                        }
+                    };
+                    if tokio::time::timeout(TCP_DRAIN_TIMEOUT, tcp_drained).await.is_err() {
+                        warn!(timeout = ?TCP_DRAIN_TIMEOUT, "tcp connections did not finish in time");
                     }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
@@ -182,6 +189,9 @@ impl ReceiveLoop {
         }
     }
 }
+
+/// How long shutdown waits for TCP connections to hand over what they have read.
+const TCP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Room left in a NATS message for everything but the window's contents: the batch's own
 /// fields (ids, interval) and the headers (`Nats-Msg-Id`), with a wide margin.

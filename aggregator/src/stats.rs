@@ -39,10 +39,12 @@ pub enum Counter {
     /// Finished batches that were never published: evicted from a full publish buffer or
     /// still unpublished when the shutdown publish timeout ran out.
     BatchesDropped,
+    /// TCP connections closed at once because `max_tcp_connections` were open.
+    TcpConnectionsRefused,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 9] = [
+    pub const ALL: [Counter; 10] = [
         Counter::PacketsReceived,
         Counter::MetricsReceived,
         Counter::BadLinesSeen,
@@ -52,6 +54,7 @@ impl Counter {
         Counter::EventsAndPointsDropped,
         Counter::PublishErrors,
         Counter::BatchesDropped,
+        Counter::TcpConnectionsRefused,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Counter {
             Counter::EventsAndPointsDropped => "events_and_points_dropped",
             Counter::PublishErrors => "publish_errors",
             Counter::BatchesDropped => "batches_dropped",
+            Counter::TcpConnectionsRefused => "tcp_connections_refused",
         }
     }
 
@@ -81,6 +85,9 @@ impl Counter {
             }
             Counter::PublishErrors => "Failed attempts to publish a batch to JetStream.",
             Counter::BatchesDropped => "Finished batches dropped without being published.",
+            Counter::TcpConnectionsRefused => {
+                "TCP connections closed because max_tcp_connections were open."
+            }
         }
     }
 }
