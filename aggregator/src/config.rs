@@ -37,7 +37,7 @@ pub struct AggregatorSettings {
     pub flush_interval: Duration,
     /// Datagrams longer than this are cut to this length.
     pub max_datagram_bytes: usize,
-    /// How many finished batches may wait for NATS before new ones are dropped.
+    /// How many finished batches may wait for NATS; when full, the oldest is dropped.
     pub publish_buffer_batches: usize,
     /// After shutdown is requested, how long to keep trying to publish what is buffered.
     #[serde(with = "humantime_serde")]
@@ -53,6 +53,18 @@ pub struct AggregatorSettings {
     /// kept to this divided by the flush interval.
     #[serde(with = "humantime_serde")]
     pub max_timestamp_lag: Duration,
+    /// The aggregator's own metrics are named `<prefix>.<name>` in batches (and
+    /// `<prefix with _>_<name>` on the admin port), etsy statsd style.
+    pub self_metrics_prefix: String,
+    /// Whether each flush batch carries the self-metrics. They make every window publish a
+    /// batch, as etsy statsd does; turn off to keep quiet intervals free.
+    pub publish_self_metrics: bool,
+    /// At most this many TCP connections (statsd and Graphite together) are served at once;
+    /// more are closed at once and counted, so a connection flood cannot exhaust memory or
+    /// file descriptors.
+    pub max_tcp_connections: usize,
+    /// Where the admin HTTP server (`/metrics`, `/healthz`) listens.
+    pub admin_address: SocketAddr,
 }
 
 impl Default for AggregatorSettings {
@@ -72,6 +84,10 @@ impl Default for AggregatorSettings {
             histogram_significant_digits: abacus_proto::histogram::DEFAULT_SIGNIFICANT_DIGITS,
             idle_series_expiry: Duration::from_secs(3600),
             max_timestamp_lag: Duration::from_secs(3600),
+            self_metrics_prefix: "abacus.aggregator".into(),
+            publish_self_metrics: true,
+            max_tcp_connections: 10_000,
+            admin_address: SocketAddr::from(([0, 0, 0, 0], 8126)),
         }
     }
 }
@@ -110,6 +126,12 @@ impl Validate for Config {
                 "must be longer than 0s",
             ));
         }
+        if settings.max_tcp_connections == 0 {
+            return Err(invalid(
+                "aggregator.max_tcp_connections",
+                "must be at least 1",
+            ));
+        }
         if settings.publish_buffer_batches == 0 {
             return Err(invalid(
                 "aggregator.publish_buffer_batches",
@@ -140,6 +162,19 @@ impl Validate for Config {
             return Err(invalid(
                 "aggregator.max_timestamp_lag",
                 format!("must be at most {MAX_LATE_WINDOWS} flush intervals"),
+            ));
+        }
+        // The prefix becomes part of series names, so it must be a name the parser would keep.
+        let prefix_is_a_clean_name = settings.self_metrics_prefix.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        });
+        if !prefix_is_a_clean_name {
+            return Err(invalid(
+                "aggregator.self_metrics_prefix",
+                "must be dot-separated words of letters, digits, _ and -",
             ));
         }
         Ok(())
@@ -238,6 +273,18 @@ mod tests {
             (
                 "[aggregator]\nmax_timestamp_lag = \"30d\"\n",
                 "aggregator.max_timestamp_lag",
+            ),
+            (
+                "[aggregator]\nself_metrics_prefix = \"a..b\"\n",
+                "aggregator.self_metrics_prefix",
+            ),
+            (
+                "[aggregator]\nmax_tcp_connections = 0\n",
+                "aggregator.max_tcp_connections",
+            ),
+            (
+                "[aggregator]\nadmin_address = \"8126\"\n",
+                "aggregator.admin_address",
             ),
             ("[nats]\nstream = \"a.b\"\n", "nats.stream"),
         ];

@@ -101,6 +101,59 @@ impl WindowContents {
     }
 }
 
+impl WindowContents {
+    /// How many series, events and points there are.
+    pub fn item_count(&self) -> usize {
+        self.series.len() + self.events.len() + self.points.len()
+    }
+
+    /// The encoded size of these contents inside a batch (the batch's own fields excluded).
+    pub fn encoded_len(&self) -> usize {
+        use prost::encoding::message::encoded_len_repeated;
+        // The field numbers only decide the key length, one byte for all three.
+        encoded_len_repeated(1, &self.series)
+            + encoded_len_repeated(1, &self.events)
+            + encoded_len_repeated(1, &self.points)
+    }
+
+    /// Splits the contents into parts that each encode to at most `max_bytes`, halving
+    /// series, events and points alike until every part fits. A part holding a single item
+    /// that is still too big is returned as it is; the caller decides what to do with it.
+    pub fn split_to_fit(self, max_bytes: usize) -> Vec<WindowContents> {
+        let mut fitting = Vec::new();
+        let mut pending = vec![self];
+        while let Some(contents) = pending.pop() {
+            if contents.encoded_len() <= max_bytes || contents.item_count() <= 1 {
+                fitting.push(contents);
+                continue;
+            }
+            let (first, second) = contents.halves();
+            // Pushed second first so the parts come out in their original order.
+            pending.push(second);
+            pending.push(first);
+        }
+        fitting
+    }
+
+    /// Two non-empty parts of about half the items each, the earlier items in the first
+    /// (the caller guarantees at least two items).
+    fn halves(mut self) -> (WindowContents, WindowContents) {
+        let mut items_to_move = self.item_count() / 2;
+        let mut second = WindowContents::default();
+        move_tail(&mut self.points, &mut second.points, &mut items_to_move);
+        move_tail(&mut self.events, &mut second.events, &mut items_to_move);
+        move_tail(&mut self.series, &mut second.series, &mut items_to_move);
+        (self, second)
+    }
+}
+
+/// Moves up to `items_to_move` items from the end of `from` to `to`.
+fn move_tail<T>(from: &mut Vec<T>, to: &mut Vec<T>, items_to_move: &mut usize) {
+    let moved = (*items_to_move).min(from.len());
+    *to = from.split_off(from.len() - moved);
+    *items_to_move -= moved;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +185,49 @@ mod tests {
         assert_eq!((first.sequence, second.sequence), (1, 2));
         assert_eq!(abacus_proto::batch_id(&second), "a-42-2");
         assert_eq!(second.interval_length_ms, 10_000);
+    }
+
+    fn counter(name: &str) -> SeriesAggregate {
+        SeriesAggregate {
+            name: name.into(),
+            tags: vec![],
+            aggregate: Some(abacus_proto::v1::series_aggregate::Aggregate::Counter(
+                abacus_proto::v1::CounterAggregate { count: 1.0 },
+            )),
+        }
+    }
+
+    #[test]
+    fn contents_too_big_are_split_in_order_into_parts_that_fit() {
+        let contents = WindowContents {
+            series: (0..100)
+                .map(|index| counter(&format!("series.{index:03}")))
+                .collect(),
+            events: vec![Event::default()],
+            points: vec![RawPoint::default(); 3],
+        };
+        let limit = contents.encoded_len() / 5;
+        let parts = contents.clone().split_to_fit(limit);
+        assert!(parts.len() >= 5, "{} parts", parts.len());
+        assert!(parts.iter().all(|part| part.encoded_len() <= limit));
+        let rejoined = parts
+            .into_iter()
+            .fold(WindowContents::default(), |mut all, part| {
+                all.series.extend(part.series);
+                all.events.extend(part.events);
+                all.points.extend(part.points);
+                all
+            });
+        assert_eq!(rejoined, contents);
+    }
+
+    #[test]
+    fn a_single_item_too_big_is_left_alone_and_small_contents_are_not_split() {
+        let one = WindowContents {
+            series: vec![counter("a")],
+            ..WindowContents::default()
+        };
+        assert_eq!(one.clone().split_to_fit(1), vec![one.clone()]);
+        assert_eq!(one.clone().split_to_fit(1 << 20), vec![one]);
     }
 }

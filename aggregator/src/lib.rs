@@ -8,9 +8,13 @@
 //! * [`server`]: the receive loop that drives the other three.
 //! * [`graphite`]: Graphite plaintext points in their wire form.
 //! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
+//! * [`publish_buffer`]: the bounded buffer of finished batches, dropping the oldest when full.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
+//! * [`stats`]: the self-metrics every task counts into.
+//! * [`admin`]: the admin HTTP server (`/metrics`, `/healthz`).
 //! * [`config`]: the settings.
 
+pub mod admin;
 pub mod aggregate;
 pub mod config;
 pub mod events;
@@ -18,13 +22,16 @@ pub mod flush;
 pub mod graphite;
 pub mod parse;
 pub mod publish;
+pub mod publish_buffer;
 pub mod server;
+pub mod stats;
 pub mod tcp;
 pub mod windows;
 
 use anyhow::Context;
 use config::Config;
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::{error, info};
 
@@ -37,6 +44,8 @@ pub struct Sockets {
     pub graphite_udp: UdpSocket,
     /// Graphite plaintext over TCP.
     pub graphite_tcp: TcpListener,
+    /// The admin HTTP server (`/metrics`, `/healthz`).
+    pub admin: TcpListener,
 }
 
 impl Sockets {
@@ -58,11 +67,16 @@ impl Sockets {
         let graphite_tcp = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot bind graphite tcp {address}"))?;
+        let address = config.aggregator.admin_address;
+        let admin = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind admin http {address}"))?;
         Ok(Self {
             udp,
             tcp,
             graphite_udp,
             graphite_tcp,
+            admin,
         })
     }
 }
@@ -87,20 +101,36 @@ pub async fn run(
         tcp = %sockets.tcp.local_addr()?,
         graphite_udp = %sockets.graphite_udp.local_addr()?,
         graphite_tcp = %sockets.graphite_tcp.local_addr()?,
+        admin = %sockets.admin.local_addr()?,
         flush_interval = ?settings.flush_interval,
         "aggregator starting"
     );
 
+    let metrics = Arc::new(stats::SelfMetrics::default());
+    let admin_server = tokio::spawn(admin::serve(
+        sockets.admin,
+        metrics.clone(),
+        settings.self_metrics_prefix.clone(),
+        shutdown.clone(),
+    ));
+
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
-    let context = async_nats::jetstream::new(client);
-    let (batch_sender, batch_receiver) =
-        tokio::sync::mpsc::channel(settings.publish_buffer_batches);
-    let publisher = tokio::spawn(publish::run(context, config.nats.clone(), batch_receiver));
+    let publish_buffer = Arc::new(publish_buffer::PublishBuffer::new(
+        settings.publish_buffer_batches,
+        metrics.clone(),
+    ));
+    let publisher = tokio::spawn(publish::run(
+        client.clone(),
+        config.nats.clone(),
+        publish_buffer.clone(),
+        metrics.clone(),
+    ));
 
     // Room for a burst from many connections; when full, connections wait (TCP flow control).
     let (chunk_sender, chunk_receiver) = tokio::sync::mpsc::channel(TCP_CHUNKS_IN_FLIGHT);
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_tcp_connections));
     for (listener, protocol) in [
         (sockets.tcp, tcp::Protocol::Statsd),
         (sockets.graphite_tcp, tcp::Protocol::Graphite),
@@ -113,9 +143,13 @@ pub async fn run(
                 idle_timeout: settings.tcp_idle_timeout,
             },
             chunk_sender.clone(),
+            connection_slots.clone(),
+            metrics.clone(),
             shutdown.clone(),
         ));
     }
+    // From here only the listeners and connections hold senders: the channel closes when
+    // the last of them is done, which is how the receive loop knows TCP is drained.
     drop(chunk_sender);
 
     let receive_loop = server::ReceiveLoop {
@@ -128,20 +162,36 @@ pub async fn run(
             settings.flush_interval,
         ),
         settings: settings.clone(),
-        batches: batch_sender,
+        batches: publish_buffer.clone(),
+        max_batch_bytes: Box::new(move || client.max_payload()),
+        metrics: metrics.clone(),
         shutdown,
     };
-    let stats = receive_loop.run().await;
-    info!(?stats, "receive loop stopped, publishing what is buffered");
+    receive_loop.run().await;
+    info!(
+        packets_received = metrics.counter(stats::Counter::PacketsReceived),
+        bad_lines_seen = metrics.counter(stats::Counter::BadLinesSeen),
+        "receive loop stopped, publishing what is buffered"
+    );
 
+    publish_buffer.close();
+    let publisher_abort = publisher.abort_handle();
     match tokio::time::timeout(settings.shutdown_publish_timeout, publisher).await {
         Ok(joined) => joined.context("publisher task failed")?,
         Err(_) => {
+            publisher_abort.abort();
+            let lost = publish_buffer.abandon();
             error!(
                 timeout = ?settings.shutdown_publish_timeout,
+                lost,
                 "nats did not take the buffered batches in time; they are lost"
             );
         }
+    }
+    match admin_server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => error!(%error, "admin http server stopped with an error"),
+        Err(error) => error!(%error, "admin http server task failed"),
     }
     info!("aggregator stopped");
     Ok(())

@@ -1,26 +1,31 @@
 //! Publishing finished batches to JetStream, in order, each exactly once in effect.
 //!
-//! Batches arrive on a bounded channel from the receive loop, so receiving never waits for NATS.
-//! Each is published with its batch id as `Nats-Msg-Id` and retried with capped backoff until
+//! Batches come from the [`PublishBuffer`] oldest first, so receiving never waits for NATS and
+//! batches reach the stream in sequence order, also after an outage. Each is published with its batch id as `Nats-Msg-Id` and retried with capped backoff until
 //! JetStream acknowledges it; a retry of a publish that did land is dropped by JetStream's
-//! duplicate window. The task ends when the channel is closed and drained.
+//! duplicate window. The task ends when the buffer is closed and drained; at shutdown the
+//! caller bounds how long that may take.
 
+use crate::publish_buffer::PublishBuffer;
+use crate::stats::{Counter, Gauge, SelfMetrics};
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::FlushBatch;
 use async_nats::jetstream::{self, message::PublishMessage};
 use prost::Message;
-use std::time::Duration;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 pub async fn run(
-    context: jetstream::Context,
+    client: async_nats::Client,
     nats: NatsSettings,
-    mut batches: mpsc::Receiver<FlushBatch>,
+    batches: Arc<PublishBuffer>,
+    metrics: Arc<SelfMetrics>,
 ) {
+    let context = jetstream::new(client);
     let subject = abacus_proto::stream::flush_subject(&nats);
     let mut retry_delay = FIRST_RETRY_DELAY;
     while let Err(error) = abacus_proto::stream::ensure_stream(&context, &nats).await {
@@ -28,8 +33,11 @@ pub async fn run(
         tokio::time::sleep(retry_delay).await;
         retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
     }
-    while let Some(batch) = batches.recv().await {
-        publish_until_acknowledged(&context, &subject, &batch).await;
+    while let Some(batch) = batches.next().await {
+        let started = Instant::now();
+        publish_until_acknowledged(&context, &subject, &batch, &metrics).await;
+        batches.acknowledged();
+        metrics.set(Gauge::FlushTime, started.elapsed().as_secs_f64() * 1000.0);
     }
     debug!("publisher drained");
 }
@@ -38,6 +46,7 @@ async fn publish_until_acknowledged(
     context: &jetstream::Context,
     subject: &str,
     batch: &FlushBatch,
+    metrics: &SelfMetrics,
 ) {
     let batch_id = abacus_proto::batch_id(batch);
     let payload = bytes::Bytes::from(batch.encode_to_vec());
@@ -66,6 +75,7 @@ async fn publish_until_acknowledged(
             }
             Err(error) => {
                 failures += 1;
+                metrics.increment(Counter::PublishErrors);
                 // One line when publishing starts failing, then one every 10 failures, so an
                 // outage does not flood the log.
                 if failures == 1 || failures.is_multiple_of(10) {

@@ -10,31 +10,16 @@ use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::parse::{self, Line, ParseError};
+use crate::publish_buffer::PublishBuffer;
+use crate::stats::{Counter, CounterDeltas, Gauge, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
 use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
-use abacus_proto::v1::FlushBatch;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
-
-/// Counts of what the receive loop has seen since start-up.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReceiveStats {
-    pub packets_received: u64,
-    pub metrics_received: u64,
-    /// DogStatsD events and service checks.
-    pub events_received: u64,
-    /// Graphite plaintext points.
-    pub points_received: u64,
-    pub bad_lines_seen: u64,
-    /// `|T` samples older than `max_timestamp_lag`, dropped.
-    pub samples_too_old: u64,
-    /// Events and points beyond their per-window limit, dropped.
-    pub events_and_points_dropped: u64,
-    pub batches_dropped: u64,
-}
 
 pub struct ReceiveLoop {
     /// statsd datagrams.
@@ -45,13 +30,19 @@ pub struct ReceiveLoop {
     pub tcp_chunks: mpsc::Receiver<LineChunk>,
     pub settings: AggregatorSettings,
     pub sequencer: BatchSequencer,
-    pub batches: mpsc::Sender<FlushBatch>,
+    /// Where sealed batches wait for the publisher; pushing never waits.
+    pub batches: Arc<PublishBuffer>,
+    /// The largest message NATS accepts now (the server's `max_payload`); bigger batches are
+    /// split before they are numbered.
+    pub max_batch_bytes: Box<dyn Fn() -> usize + Send>,
+    /// Shared with the TCP listeners, the publisher and the admin server.
+    pub metrics: Arc<SelfMetrics>,
     pub shutdown: CancellationToken,
 }
 
 impl ReceiveLoop {
     /// Runs until shutdown, then flushes the partial window and returns.
-    pub async fn run(mut self) -> ReceiveStats {
+    pub async fn run(mut self) {
         let mut intake = Intake {
             windows: Windows::new(
                 AggregationSettings {
@@ -61,11 +52,12 @@ impl ReceiveLoop {
                 self.settings.flush_interval,
                 self.settings.max_timestamp_lag,
             ),
-            stats: ReceiveStats::default(),
+            metrics: self.metrics.clone(),
             log: RateLimitedLog::new(5, Duration::from_secs(1)),
             current_window_start_ms: 0,
         };
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
+        let mut counter_deltas = CounterDeltas::default();
         // One buffer per socket: both receives are pending in the same select.
         let mut datagram = vec![0u8; self.settings.max_datagram_bytes];
         let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes];
@@ -84,17 +76,29 @@ impl ReceiveLoop {
                     while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut datagram) {
                         intake.packet(Protocol::Graphite, &datagram[..length]);
                     }
-                    while let Ok(chunk) = self.tcp_chunks.try_recv() {
-                        intake.chunk(&chunk);
+                    // Every TCP connection hands over what it has read and ends, closing the
+                    // channel; bounded, so a wedged task cannot hold up the final flush.
+                    let tcp_drained = async {
+                        while let Some(chunk) = self.tcp_chunks.recv().await {
+                            intake.chunk(&chunk);
+                        }
+                    };
+                    if tokio::time::timeout(TCP_DRAIN_TIMEOUT, tcp_drained).await.is_err() {
+                        warn!(timeout = ?TCP_DRAIN_TIMEOUT, "tcp connections did not finish in time");
                     }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
-                    self.flush(window_start, &mut intake);
-                    return intake.stats;
+                    self.flush(window_start, &mut intake, &mut counter_deltas);
+                    return;
                 }
                 _ = &mut window_end => {
-                    let window_start = clock.close_window(unix_now_ms());
-                    self.flush(window_start, &mut intake);
+                    let now_ms = unix_now_ms();
+                    let window_end_ms = clock.current_window_start_ms()
+                        + self.settings.flush_interval.as_millis() as i64;
+                    self.metrics
+                        .set(Gauge::TimestampLag, now_ms.saturating_sub(window_end_ms).max(0) as f64);
+                    let window_start = clock.close_window(now_ms);
+                    self.flush(window_start, &mut intake, &mut counter_deltas);
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
                 }
@@ -112,58 +116,91 @@ impl ReceiveLoop {
     }
 
     /// Publishes every late window, oldest first, then the window that started at
-    /// `window_start`, each as its own batch.
-    fn flush(&mut self, window_start: i64, intake: &mut Intake) {
+    /// `window_start` (with the self-metrics when they are published), each as its own batch.
+    fn flush(
+        &mut self,
+        window_start: i64,
+        intake: &mut Intake,
+        counter_deltas: &mut CounterDeltas,
+    ) {
+        let flush_started = Instant::now();
+        let mut series_sealed = 0;
         for (late_window_start, series) in intake.windows.take_late_windows() {
             let contents = WindowContents {
                 series,
                 ..WindowContents::default()
             };
-            self.seal_and_hand_over(late_window_start, contents, &mut intake.stats);
+            series_sealed += contents.series.len();
+            self.seal_and_hand_over(late_window_start, contents);
         }
         let points = intake.windows.take_points();
         let current = intake.windows.current();
-        let contents = WindowContents {
+        let mut contents = WindowContents {
             series: current.take_window(window_start),
             events: current.take_events(),
             points,
         };
-        self.seal_and_hand_over(window_start, contents, &mut intake.stats);
+        series_sealed += contents.series.len();
+        // Set before the self-metrics are taken, so the batch reports this flush's work; the
+        // time is the sealing so far, which is nearly all of it.
+        self.metrics.set(Gauge::Series, series_sealed as f64);
+        self.metrics.set(
+            Gauge::ProcessingTime,
+            flush_started.elapsed().as_secs_f64() * 1000.0,
+        );
+        if self.settings.publish_self_metrics {
+            contents
+                .series
+                .extend(counter_deltas.series(&self.metrics, &self.settings.self_metrics_prefix));
+        }
+        self.seal_and_hand_over(window_start, contents);
     }
 
-    fn seal_and_hand_over(
-        &mut self,
-        window_start: i64,
-        contents: WindowContents,
-        stats: &mut ReceiveStats,
-    ) {
+    /// Numbers the window's contents into one batch, or several when one would be larger than
+    /// NATS accepts (a publisher stuck retrying a message the server always refuses would stall
+    /// every batch after it), and hands them to the publisher.
+    fn seal_and_hand_over(&mut self, window_start: i64, contents: WindowContents) {
         if contents.is_empty() {
             return;
         }
-        let batch = self.sequencer.seal(window_start, contents);
-        debug!(
-            window_start,
-            sequence = batch.sequence,
-            series = batch.series.len(),
-            events = batch.events.len(),
-            points = batch.points.len(),
-            "window sealed"
-        );
-        if let Err(error) = self.batches.try_send(batch) {
-            stats.batches_dropped += 1;
-            error!(
-                %error,
-                dropped = stats.batches_dropped,
-                "publish buffer full, batch dropped"
+        let max_contents_bytes = (self.max_batch_bytes)().saturating_sub(BATCH_ENVELOPE_BYTES);
+        for part in contents.split_to_fit(max_contents_bytes) {
+            if part.encoded_len() > max_contents_bytes {
+                // One series, event or point alone is bigger than a message may be.
+                self.metrics.increment(Counter::BatchesDropped);
+                error!(
+                    window_start,
+                    bytes = part.encoded_len(),
+                    max_contents_bytes,
+                    "a single series, event or point exceeds the nats max payload, dropped"
+                );
+                continue;
+            }
+            let batch = self.sequencer.seal(window_start, part);
+            debug!(
+                window_start,
+                sequence = batch.sequence,
+                series = batch.series.len(),
+                events = batch.events.len(),
+                points = batch.points.len(),
+                "window sealed"
             );
+            self.batches.push(batch);
         }
     }
 }
 
+/// How long shutdown waits for TCP connections to hand over what they have read.
+const TCP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Room left in a NATS message for everything but the window's contents: the batch's own
+/// fields (ids, interval) and the headers (`Nats-Msg-Id`), with a wide margin.
+const BATCH_ENVELOPE_BYTES: usize = 4096;
+
 /// Everything one packet's lines go into: the windows, the counts, the rate-limited log.
 struct Intake {
     windows: Windows,
-    stats: ReceiveStats,
+    metrics: Arc<SelfMetrics>,
     log: RateLimitedLog,
     /// Set by the receive loop before each packet.
     current_window_start_ms: i64,
@@ -173,7 +210,8 @@ impl Intake {
     /// Handles the whole lines one TCP read produced, as one packet.
     fn chunk(&mut self, chunk: &LineChunk) {
         if chunk.lines_too_long > 0 {
-            self.stats.bad_lines_seen += chunk.lines_too_long;
+            self.metrics
+                .add(Counter::BadLinesSeen, chunk.lines_too_long);
             if let Some(suppressed) = self.log.permit(Instant::now()) {
                 warn!(
                     lines = chunk.lines_too_long,
@@ -189,7 +227,7 @@ impl Intake {
     /// Parses every line of one packet into the windows; a bad line is counted and logged and
     /// the rest of the packet is still used.
     fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
-        self.stats.packets_received += 1;
+        self.metrics.increment(Counter::PacketsReceived);
         match protocol {
             Protocol::Statsd => {
                 for line in parse::lines(packet) {
@@ -209,17 +247,17 @@ impl Intake {
     fn statsd_line(&mut self, line: &[u8]) {
         match parse::parse_line(line) {
             Ok(Line::Metric(sample)) => {
-                self.stats.metrics_received += 1;
+                self.metrics.increment(Counter::MetricsReceived);
                 if let Err(too_old) = self.windows.record(&sample, self.current_window_start_ms) {
-                    self.stats.samples_too_old += 1;
+                    self.metrics.increment(Counter::SamplesTooOld);
                     self.log_dropped_line(line, &too_old, "sample too old, dropped");
                 }
             }
             Ok(Line::Event(event)) => {
-                self.stats.events_received += 1;
+                self.metrics.increment(Counter::EventsReceived);
                 // The clock is read only for events: a `d:`-less event happened when received.
                 if !self.windows.current().record_event(&event, unix_now_ms()) {
-                    self.stats.events_and_points_dropped += 1;
+                    self.metrics.increment(Counter::EventsAndPointsDropped);
                     let reason = format!(
                         "more than {} events in one window",
                         crate::aggregate::MAX_EVENTS_PER_WINDOW
@@ -234,9 +272,9 @@ impl Intake {
     fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {
         match parse::parse_graphite_line(line, now_unix_seconds) {
             Ok(point) => {
-                self.stats.points_received += 1;
+                self.metrics.increment(Counter::PointsReceived);
                 if !self.windows.record_point(&point) {
-                    self.stats.events_and_points_dropped += 1;
+                    self.metrics.increment(Counter::EventsAndPointsDropped);
                     let reason = format!("more than {MAX_POINTS_PER_WINDOW} points in one window");
                     self.log_dropped_line(line, &reason, "graphite point dropped");
                 }
@@ -247,7 +285,7 @@ impl Intake {
 
     /// Counts a malformed line and logs it, at most a few times per second.
     fn bad_line(&mut self, line: &[u8], error: ParseError) {
-        self.stats.bad_lines_seen += 1;
+        self.metrics.increment(Counter::BadLinesSeen);
         self.log_dropped_line(line, &error, "bad line");
     }
 

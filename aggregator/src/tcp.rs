@@ -11,14 +11,22 @@
 //!
 //! A line longer than `max_line_bytes` is skipped up to its newline and reported with the next
 //! chunk; the connection goes on. A connection silent for `tcp_idle_timeout` is closed, so
-//! abandoned clients do not hold tasks and sockets forever.
+//! abandoned clients do not hold tasks and sockets forever. At most `max_tcp_connections` are
+//! served at once (shared by both listeners); more are closed at once and counted.
+//!
+//! On shutdown the listeners stop accepting and each connection hands over what it has already
+//! received (also bytes the kernel holds but the task has not read yet) before it ends. Every
+//! connection task owns a sender of the chunk channel, so the receive loop knows that all of
+//! them are done when the channel closes.
 
+use crate::stats::{Counter, SelfMetrics};
 use bytes::Bytes;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -47,13 +55,17 @@ pub struct ConnectionSettings {
     pub idle_timeout: Duration,
 }
 
-/// Accepts connections until shutdown, each served on its own task.
+/// Accepts connections until shutdown, each served on its own task while it holds one of the
+/// `connection_slots`.
 pub async fn accept_loop(
     listener: TcpListener,
     settings: ConnectionSettings,
     chunks: mpsc::Sender<LineChunk>,
+    connection_slots: Arc<Semaphore>,
+    metrics: Arc<SelfMetrics>,
     shutdown: CancellationToken,
 ) {
+    let mut last_refusal_logged: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -61,13 +73,28 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(
-                    stream,
-                    peer,
-                    settings,
-                    chunks.clone(),
-                    shutdown.clone(),
-                ));
+                let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
+                    drop(stream);
+                    metrics.increment(Counter::TcpConnectionsRefused);
+                    // A flood of connections must not flood the log: one line a second.
+                    if last_refusal_logged
+                        .is_none_or(|last| last.elapsed() >= Duration::from_secs(1))
+                    {
+                        last_refusal_logged = Some(Instant::now());
+                        warn!(
+                            %peer,
+                            refused_total = metrics.counter(Counter::TcpConnectionsRefused),
+                            "max_tcp_connections reached, connection closed"
+                        );
+                    }
+                    continue;
+                };
+                let connection =
+                    serve_connection(stream, peer, settings, chunks.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    connection.await;
+                    drop(slot);
+                });
             }
             Err(error) => {
                 // Typically out of file descriptors; pausing keeps the loop from spinning.
@@ -90,7 +117,10 @@ async fn serve_connection(
     let mut read_buffer = vec![0u8; 64 * 1024];
     loop {
         let read = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => {
+                take_received_bytes(stream, &mut framer, &mut read_buffer);
+                break;
+            }
             read = tokio::time::timeout(settings.idle_timeout, stream.read(&mut read_buffer)) => read,
         };
         let length = match read {
@@ -116,6 +146,28 @@ async fn serve_connection(
     }
     send(&chunks, &mut framer, settings.protocol).await;
     debug!(%peer, "tcp connection closed");
+}
+
+/// At shutdown: bytes the client sent before it belong to the final flush, so take what the
+/// kernel already holds, without waiting for more. Through the std socket, because tokio's
+/// `try_read` answers "would block" from its cached readiness without asking the kernel when
+/// the reactor has not seen the data arrive yet.
+fn take_received_bytes(stream: TcpStream, framer: &mut LineFramer, read_buffer: &mut [u8]) {
+    use std::io::Read as _;
+    let Ok(mut stream) = stream.into_std() else {
+        return;
+    };
+    loop {
+        match stream.read(read_buffer) {
+            Ok(0) => {
+                framer.finish();
+                return;
+            }
+            Ok(length) => framer.push(&read_buffer[..length]),
+            // WouldBlock: nothing more has arrived; any other error ends the connection too.
+            Err(_) => return,
+        }
+    }
 }
 
 /// Sends what the framer has; `false` once the receive loop is gone.

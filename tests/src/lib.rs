@@ -163,6 +163,9 @@ impl PipelineSettings {
         };
         config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
         config.aggregator.flush_interval = self.flush_interval;
+        // Pipeline tests count the series and batches that reach the store exactly; the
+        // self-metrics have their own test (tests/tests/aggregator_self_metrics.rs).
+        config.aggregator.publish_self_metrics = false;
         config
     }
 
@@ -494,6 +497,8 @@ pub struct AggregatorAddresses {
     pub statsd_tcp: SocketAddr,
     pub graphite_udp: SocketAddr,
     pub graphite_tcp: SocketAddr,
+    /// The admin HTTP server (`/metrics`, `/healthz`).
+    pub admin: SocketAddr,
 }
 
 /// Like [`start_aggregator`], returning every address the aggregator listens on.
@@ -505,7 +510,9 @@ pub async fn start_aggregator_with_addresses(
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graphite_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let graphite_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addresses = AggregatorAddresses {
+        admin: admin.local_addr()?,
         statsd_udp: udp.local_addr()?,
         statsd_tcp: tcp.local_addr()?,
         graphite_udp: graphite_udp.local_addr()?,
@@ -516,6 +523,7 @@ pub async fn start_aggregator_with_addresses(
         tcp,
         graphite_udp,
         graphite_tcp,
+        admin,
     };
     let service = match shutdown {
         None => {
@@ -526,6 +534,93 @@ pub async fn start_aggregator_with_addresses(
         }
     };
     Ok((addresses, service))
+}
+
+/// A nats-server with JetStream of the test's own, on a free loopback port with its store in a
+/// fresh directory, so a test can stop and restart NATS without disturbing other tests. The
+/// port and the store survive [`PrivateNats::restart`]; the child is killed on drop.
+pub struct PrivateNats {
+    pub port: u16,
+    pub store_dir: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateNats {
+    /// Where the server binary is; `NATS_SERVER_BIN` overrides it.
+    fn binary() -> String {
+        std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into())
+    }
+
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub async fn start() -> anyhow::Result<Self> {
+        // Bind port 0 to learn a free port, then let the server take it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let store_dir =
+            std::env::temp_dir().join(format!("abacus-nats-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&store_dir)?;
+        let mut nats = Self {
+            port,
+            store_dir,
+            child: None,
+        };
+        nats.restart().await?;
+        Ok(nats)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("cannot kill nats-server")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again (stopping it first if it runs), same port and store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        let child = tokio::process::Command::new(Self::binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", Self::binary()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            if Instant::now() >= deadline {
+                bail!("nats-server did not listen on port {} in time", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
 }
 
 /// An aggregator alone, with its own stream, for tests that read what it publishes straight
@@ -548,6 +643,9 @@ impl AggregatorUnderTest {
         };
         config.aggregator.id = format!("test-{}", uuid::Uuid::new_v4().simple());
         config.aggregator.flush_interval = flush_interval;
+        // Off unless a test asks for them: most tests check exactly which series and how many
+        // batches an aggregator publishes.
+        config.aggregator.publish_self_metrics = false;
         adjust(&mut config);
         let (addresses, service) = start_aggregator_with_addresses(config.clone(), None).await?;
         Ok(Self {
