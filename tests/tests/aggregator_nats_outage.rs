@@ -3,7 +3,8 @@
 //! and exactly once, when the server is back.
 
 use abacus_proto::v1::FlushBatch;
-use abacus_tests::{counter_total, AggregatorUnderTest, PrivateNats};
+use abacus_tests::servers::PrivateNats;
+use abacus_tests::{counter_total, AggregatorUnderTest};
 use std::time::Duration;
 
 /// The sequences of the batches read, in stream order.
@@ -29,14 +30,14 @@ async fn batches_held_during_an_outage_arrive_once_and_in_order() -> anyhow::Res
         })
         .await?;
 
-    nats.stop().await?;
+    nats.stop()?;
     // Spread over several flush intervals, so several batches wait for NATS.
     let sent_during_outage = 30;
     for _ in 0..sent_during_outage {
         aggregator.send_statsd("outage.sent:1|c").await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    nats.restart().await?;
+    nats.start_again().await?;
     aggregator.send_statsd("outage.sent:1|c").await?;
 
     let expected = f64::from(sent_during_outage + 2);
@@ -57,5 +58,5 @@ async fn batches_held_during_an_outage_arrive_once_and_in_order() -> anyhow::Res
         "the outage spanned several flushes: {sequences:?}"
     );
     aggregator.stop().await?;
-    nats.stop().await
+    nats.stop()
 }
