@@ -27,6 +27,12 @@ pub enum ApiError {
     Unavailable(#[from] crate::publish::PublishError),
 }
 
+impl From<crate::time::TimeRangeError> for ApiError {
+    fn from(error: crate::time::TimeRangeError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
 impl From<crate::fetch::FetchError> for ApiError {
     fn from(error: crate::fetch::FetchError) -> Self {
         match error {

@@ -11,7 +11,7 @@ use crate::AppState;
 use abacus_proto::v1::{event, Event, Tag};
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -128,15 +128,7 @@ pub async fn get_events(
             _ => {}
         }
     }
-    let bad_time = |name: &str, error: crate::time::TimeParseError| {
-        ApiError::BadRequest(format!("invalid {name}: {error}"))
-    };
-    let from = crate::time::parse_time(&from, now).map_err(|error| bad_time("from", error))?;
-    let until = crate::time::parse_time(&until, now).map_err(|error| bad_time("until", error))?;
-    let to_time = |seconds: i64| {
-        DateTime::<Utc>::from_timestamp(seconds, 0)
-            .ok_or_else(|| ApiError::BadRequest(format!("time {seconds} is out of range")))
-    };
+    let (from, until) = crate::time::parse_range(&from, &until, now)?;
     let events: Vec<ListedEvent> = sqlx::query_as(
         "select id, extract(epoch from occurred_at)::bigint as when, title as what, text as data, tags
          from events
@@ -146,8 +138,8 @@ pub async fn get_events(
          order by occurred_at, id
          limit $5",
     )
-    .bind(to_time(from)?)
-    .bind(to_time(until)?)
+    .bind(crate::time::to_datetime(from)?)
+    .bind(crate::time::to_datetime(until)?)
     .bind(&tags)
     .bind(union)
     .bind(state.settings.max_series_per_query as i64)

@@ -176,15 +176,7 @@ pub async fn get_metric_data(
             _ => {}
         }
     }
-    let bad_time = |name: &str, error: crate::time::TimeParseError| {
-        ApiError::BadRequest(format!("invalid {name}: {error}"))
-    };
-    let from = crate::time::parse_time(&from, now).map_err(|error| bad_time("from", error))?;
-    let until = crate::time::parse_time(&until, now).map_err(|error| bad_time("until", error))?;
-    let to_time = |seconds: i64| {
-        DateTime::<Utc>::from_timestamp(seconds, 0)
-            .ok_or_else(|| ApiError::BadRequest(format!("time {seconds} is out of range")))
-    };
+    let (from, until) = crate::time::parse_range(&from, &until, now)?;
     let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
         "select p.point_time, p.value
          from raw_points p join series s on s.id = p.series_id
@@ -193,8 +185,8 @@ pub async fn get_metric_data(
          limit $4",
     )
     .bind(&metric)
-    .bind(to_time(from)?)
-    .bind(to_time(until)?)
+    .bind(crate::time::to_datetime(from)?)
+    .bind(crate::time::to_datetime(until)?)
     .bind(state.settings.max_points_per_series as i64)
     .fetch_all(&state.pool)
     .await?;

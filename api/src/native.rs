@@ -238,13 +238,11 @@ pub async fn query(
         })?,
     };
     let now = Utc::now().timestamp();
-    let bad_time = |name: &str, error: crate::time::TimeParseError| {
-        ApiError::BadRequest(format!("invalid {name}: {error}"))
-    };
-    let from = crate::time::parse_time(parameters.from.as_deref().unwrap_or("-1h"), now)
-        .map_err(|error| bad_time("from", error))?;
-    let until = crate::time::parse_time(parameters.until.as_deref().unwrap_or("now"), now)
-        .map_err(|error| bad_time("until", error))?;
+    let (from, until) = crate::time::parse_range(
+        parameters.from.as_deref().unwrap_or("-1h"),
+        parameters.until.as_deref().unwrap_or("now"),
+        now,
+    )?;
     if from >= until {
         return Err(ApiError::BadRequest(
             "invalid range: from must be before until".into(),

@@ -94,11 +94,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
     if targets.is_empty() {
         return Err(ApiError::BadRequest("missing parameter: target".into()));
     }
-    let bad_time = |name: &str, error: crate::time::TimeParseError| {
-        ApiError::BadRequest(format!("invalid {name}: {error}"))
-    };
-    let from = crate::time::parse_time(&from, now).map_err(|error| bad_time("from", error))?;
-    let until = crate::time::parse_time(&until, now).map_err(|error| bad_time("until", error))?;
+    let (from, until) = crate::time::parse_range(&from, &until, now)?;
     if from >= until {
         return Err(ApiError::BadRequest(
             "invalid range: from must be before until".into(),

@@ -15,6 +15,34 @@ pub enum TimeParseError {
     UnknownUnit(String),
 }
 
+/// Why a request's time range was refused; each names the parameter at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeRangeError {
+    #[error("invalid from: {0}")]
+    From(TimeParseError),
+    #[error("invalid until: {0}")]
+    Until(TimeParseError),
+    #[error("time {0} is out of range")]
+    OutOfRange(i64),
+}
+
+/// Resolves a request's `from` and `until` expressions to unix seconds.
+pub fn parse_range(
+    from: &str,
+    until: &str,
+    now_unix_seconds: i64,
+) -> Result<(i64, i64), TimeRangeError> {
+    let from = parse_time(from, now_unix_seconds).map_err(TimeRangeError::From)?;
+    let until = parse_time(until, now_unix_seconds).map_err(TimeRangeError::Until)?;
+    Ok((from, until))
+}
+
+/// Unix seconds as a time PostgreSQL can be given.
+pub fn to_datetime(unix_seconds: i64) -> Result<chrono::DateTime<chrono::Utc>, TimeRangeError> {
+    chrono::DateTime::from_timestamp(unix_seconds, 0)
+        .ok_or(TimeRangeError::OutOfRange(unix_seconds))
+}
+
 /// Resolves a Graphite time expression to unix seconds.
 pub fn parse_time(text: &str, now_unix_seconds: i64) -> Result<i64, TimeParseError> {
     let text = text.trim();
