@@ -12,13 +12,13 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data
+.PHONY: help run test lint build fmt clean-data bench bench-aggregator
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
 	@echo
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN { FS = ":.*## " } { printf "  %-11s %s\n", $$1, $$2 }'
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-17s %s\n", $$1, $$2 }'
 
 run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops them)
 	$(WITH_SERVICES) bash deploy/local/run-stack.sh
@@ -33,6 +33,16 @@ lint: ## Check formatting and run clippy with warnings as errors
 
 build: ## Build the release binaries
 	cargo build --workspace --release --bins
+
+# Each component adds its own bench-<component> target as a prerequisite.
+bench: bench-aggregator ## Run every benchmark (prints the figures; nothing is asserted)
+
+# Micro-benchmarks first (no services needed), then the end-to-end run against NATS and etsy
+# statsd. See tests/bench/aggregator.sh for what is measured and how.
+bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, UDP load vs etsy statsd
+	cargo bench -p abacus-aggregator --bench parse_aggregate -- --warm-up-time 1 --measurement-time 3
+	cargo bench -p abacus-aggregator --bench series_memory
+	$(WITH_SERVICES) bash tests/bench/aggregator.sh
 
 fmt: ## Format the code
 	cargo fmt --all
