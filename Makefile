@@ -12,13 +12,13 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data bench bench-api
+.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
 	@echo
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN { FS = ":.*## " } { printf "  %-11s %s\n", $$1, $$2 }'
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-17s %s\n", $$1, $$2 }'
 
 run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops them)
 	$(WITH_SERVICES) bash deploy/local/run-stack.sh
@@ -27,7 +27,7 @@ run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops t
 test: ## Run all tests, with PostgreSQL and NATS provided
 	$(WITH_SERVICES) cargo test --workspace --all-targets
 
-bench: bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
+bench: bench-aggregator bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench
@@ -38,6 +38,14 @@ lint: ## Check formatting and run clippy with warnings as errors
 
 build: ## Build the release binaries
 	cargo build --workspace --release --bins
+
+
+# Micro-benchmarks first (no services needed), then the end-to-end run against NATS and etsy
+# statsd. See tests/bench/aggregator.sh for what is measured and how.
+bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, UDP load vs etsy statsd
+	cargo bench -p abacus-aggregator --bench parse_aggregate -- --warm-up-time 1 --measurement-time 3
+	cargo bench -p abacus-aggregator --bench series_memory
+	$(WITH_SERVICES) bash tests/bench/aggregator.sh
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -1,0 +1,81 @@
+//! Parse + aggregate throughput, in lines per second on one core (criterion): the hot path of
+//! the receive loop without the sockets. Counter lines `bench.k<i>:1|c` over 100 and 100,000
+//! keys that are already known to the window ("hot"), so what is measured is the steady state
+//! of a busy aggregator: parse, look the series up, add. A tagged variant measures the cost of
+//! canonicalizing DogStatsD tags, and a mixed one adds timers and gauges.
+//!
+//! `make bench-aggregator` runs it; `cargo bench -p abacus-aggregator --bench parse_aggregate`
+//! alone works too.
+
+use abacus_aggregator::aggregate::Aggregates;
+use abacus_aggregator::parse::{lines, parse_line, Line};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+
+/// Lines per measured iteration: enough that per-iteration overhead is noise.
+const LINES: usize = 100_000;
+
+/// One buffer of `LINES` newline-separated lines, cycling through `keys` keys.
+fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(LINES * 24);
+    for index in 0..LINES {
+        buffer.extend_from_slice(line(index, index % keys).as_bytes());
+        buffer.push(b'\n');
+    }
+    buffer
+}
+
+/// Parses every line of `buffer` and records it; returns how many were recorded.
+fn parse_and_record(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
+    let mut recorded = 0;
+    for line in lines(buffer) {
+        if let Ok(Line::Metric(sample)) = parse_line(line) {
+            aggregates.record(&sample);
+            recorded += 1;
+        }
+    }
+    recorded
+}
+
+fn bench(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("parse_aggregate");
+    group.throughput(Throughput::Elements(LINES as u64));
+    type LineFn = fn(usize, usize) -> String;
+    let cases: [(&str, usize, LineFn); 5] = [
+        ("counters_100_keys", 100, |_, key| {
+            format!("bench.k{key}:1|c")
+        }),
+        ("counters_100k_keys", 100_000, |_, key| {
+            format!("bench.k{key}:1|c")
+        }),
+        ("tagged_counters_100_keys", 100, |_, key| {
+            format!("bench.k{key}:1|c|#region:eu,env:prod")
+        }),
+        ("tagged_counters_100k_keys", 100_000, |_, key| {
+            format!("bench.k{key}:1|c|#region:eu,env:prod")
+        }),
+        // A third each of counters, timers and gauges.
+        ("mixed_100k_keys", 100_000, |index, key| match index % 3 {
+            0 => format!("bench.c{key}:1|c"),
+            1 => format!("bench.t{key}:{}|ms", index % 1000),
+            _ => format!("bench.g{key}:{index}|g"),
+        }),
+    ];
+    for (name, keys, line) in cases {
+        let buffer = workload(keys, line);
+        // Warm the window with every key so the measurement is of hot keys only.
+        let mut aggregates = Aggregates::default();
+        assert_eq!(parse_and_record(&mut aggregates, &buffer), LINES);
+        group.bench_function(name, |bencher| {
+            bencher.iter_batched_ref(
+                || (),
+                |()| black_box(parse_and_record(&mut aggregates, black_box(&buffer))),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Install the third-party statsd clients the compatibility tests send through, into the
+# repository's (gitignored) .data/compat:
+#
+#   .data/compat/python   a venv with the PyPI packages `statsd` and `datadog`
+#   .data/compat/node     node_modules with the npm package `hot-shots`
+#
+# Idempotent: a stamp file per tree records what was installed, so a second run does nothing
+# and needs no network. Quiet: the installers' output goes to a log, printed only on failure.
+# Bounded: each installer runs under `timeout`, and fails with a message naming the registry
+# when it cannot be reached. The only network used is PyPI and the npm registry.
+#
+# Used by tests/tests/compat_clients.rs (once per test process); can be run by hand.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+COMPAT_DIR="$REPO_ROOT/.data/compat"
+PYTHON_DIR="$COMPAT_DIR/python"
+NODE_DIR="$COMPAT_DIR/node"
+# Pinned so a new client release cannot change what the tests assert without a commit here.
+PYTHON_PACKAGES=(statsd==4.0.1 datadog==0.56.0)
+NODE_PACKAGES=(hot-shots@17.1.1)
+# Per installer; a cold install of either takes well under a minute on a good link.
+INSTALL_TIMEOUT_SECONDS=${ABACUS_COMPAT_INSTALL_TIMEOUT:-240}
+
+log() { printf 'compat-setup: %s\n' "$*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+# run_logged REGISTRY LOG CMD...: run CMD bounded, its output into LOG; on failure show the
+# end of LOG and fail, naming the registry it needed.
+run_logged() {
+    local registry=$1 logfile=$2 status=0
+    shift 2
+    timeout "$INSTALL_TIMEOUT_SECONDS" "$@" >"$logfile" 2>&1 || status=$?
+    [[ $status -eq 0 ]] && return 0
+    tail -n 30 "$logfile" >&2 || true
+    if [[ $status -eq 124 ]]; then
+        die "'$*' took longer than ${INSTALL_TIMEOUT_SECONDS}s: is $registry reachable?"
+    fi
+    die "'$*' failed with status $status (is $registry reachable? log: $logfile)"
+}
+
+mkdir -p "$COMPAT_DIR"
+# One installer at a time even when several test processes start together.
+exec 9>"$COMPAT_DIR/.lock"
+flock -w $((2 * INSTALL_TIMEOUT_SECONDS + 30)) 9 || die "timed out waiting for $COMPAT_DIR/.lock"
+
+python_stamp="$PYTHON_DIR/.installed"
+if [[ "$(cat "$python_stamp" 2>/dev/null)" != "${PYTHON_PACKAGES[*]}" ]]; then
+    command -v python3 >/dev/null || die "python3 is not installed"
+    log "installing ${PYTHON_PACKAGES[*]} from PyPI into $PYTHON_DIR"
+    rm -rf "$PYTHON_DIR"
+    python3 -m venv "$PYTHON_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    run_logged PyPI "$COMPAT_DIR/pip.log" "$PYTHON_DIR/bin/pip" install --quiet \
+        --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+    printf '%s\n' "${PYTHON_PACKAGES[*]}" >"$python_stamp"
+fi
+
+node_stamp="$NODE_DIR/.installed"
+if [[ "$(cat "$node_stamp" 2>/dev/null)" != "${NODE_PACKAGES[*]}" ]]; then
+    command -v node >/dev/null || die "node is not installed"
+    command -v npm >/dev/null || die "npm is not installed"
+    log "installing ${NODE_PACKAGES[*]} from the npm registry into $NODE_DIR"
+    rm -rf "$NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    # A package.json of its own so npm does not walk up into the repository looking for one.
+    printf '{ "name": "abacus-compat", "private": true }\n' >"$NODE_DIR/package.json"
+    run_logged "the npm registry" "$COMPAT_DIR/npm.log" npm install --prefix "$NODE_DIR" --no-audit --no-fund \
+        --no-update-notifier --loglevel=error "${NODE_PACKAGES[@]}"
+    printf '%s\n' "${NODE_PACKAGES[*]}" >"$node_stamp"
+fi
