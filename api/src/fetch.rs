@@ -14,7 +14,7 @@
 use crate::grid::{consolidated_step, StepGrid};
 use crate::namespace::{self, Field, SeriesKind, TimerField};
 use crate::query::{self, RowSource, SeriesRow, StoredRow};
-use crate::statistics::{SetInterval, TimerInterval, TimerRow};
+use crate::statistics::{SetInterval, StoredValueError, TimerInterval, TimerRow};
 use crate::tag_expression::TagExpression;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -447,6 +447,27 @@ fn number_values(
         .collect()
 }
 
+/// Merges each row into the bucket of the grid it falls in; a row whose stored bytes cannot be
+/// read is skipped and logged, and the rest of its bucket still counts.
+fn merge_into_buckets<Value, Interval: Default + Clone>(
+    grid: &StepGrid,
+    rows: &[StoredRow<Value>],
+    series_name: &str,
+    merge: impl Fn(&mut Interval, &Value) -> Result<(), StoredValueError>,
+) -> Vec<Option<Interval>> {
+    let mut buckets: Vec<Option<Interval>> = vec![None; grid.len()];
+    for row in rows {
+        let Some(slot) = grid.slot_of(row.start) else {
+            continue;
+        };
+        let interval = buckets[slot].get_or_insert_with(Interval::default);
+        if let Err(error) = merge(interval, &row.value) {
+            warn!(%error, series = series_name, start = row.start, "skipping an unreadable stored row");
+        }
+    }
+    buckets
+}
+
 fn timer_values(
     field: TimerField,
     grid: &StepGrid,
@@ -454,17 +475,7 @@ fn timer_values(
     existed: &[bool],
     series_name: &str,
 ) -> Vec<Option<f64>> {
-    let mut buckets: Vec<Option<TimerInterval>> = vec![None; grid.len()];
-    for row in rows {
-        let Some(slot) = grid.slot_of(row.start) else {
-            continue;
-        };
-        let interval = buckets[slot].get_or_insert_with(TimerInterval::default);
-        if let Err(error) = interval.merge_row(&row.value) {
-            warn!(%error, series = series_name, start = row.start, "skipping a stored histogram");
-        }
-    }
-    buckets
+    merge_into_buckets(grid, rows, series_name, TimerInterval::merge_row)
         .iter()
         .zip(existed)
         .map(|(bucket, &existed)| match bucket {
@@ -481,24 +492,19 @@ fn set_values(
     existed: &[bool],
     series_name: &str,
 ) -> Vec<Option<f64>> {
-    let mut buckets: Vec<Option<SetInterval>> = vec![None; grid.len()];
-    for row in rows {
-        let Some(slot) = grid.slot_of(row.start) else {
-            continue;
-        };
-        let interval = buckets[slot].get_or_insert_with(SetInterval::default);
-        if let Err(error) = interval.merge_bytes(&row.value) {
-            warn!(%error, series = series_name, start = row.start, "skipping a stored sketch");
-        }
-    }
-    buckets
-        .iter()
-        .zip(existed)
-        .map(|(bucket, &existed)| match bucket {
-            Some(interval) => Some(interval.cardinality()),
-            None => existed.then_some(0.0),
-        })
-        .collect()
+    merge_into_buckets(
+        grid,
+        rows,
+        series_name,
+        |interval: &mut SetInterval, sketch: &Vec<u8>| interval.merge_bytes(sketch),
+    )
+    .iter()
+    .zip(existed)
+    .map(|(bucket, &existed)| match bucket {
+        Some(interval) => Some(interval.cardinality()),
+        None => existed.then_some(0.0),
+    })
+    .collect()
 }
 
 #[cfg(test)]

@@ -228,23 +228,7 @@ pub async fn number_rows(
              order by interval_start{order}"
         )
     };
-    let mut query = sqlx::query_as::<_, (i64, i64, i32, f64)>(&sql)
-        .bind(series_ids)
-        .bind(from)
-        .bind(until);
-    if let Some(resolution) = source.resolution() {
-        query = query.bind(resolution);
-    }
-    let rows = query.fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(series_id, start, interval_ms, value)| StoredRow {
-            series_id,
-            start,
-            interval_ms,
-            value,
-        })
-        .collect())
+    read_rows::<(i64, i64, i32, f64), _>(pool, &sql, source, series_ids, from, until).await
 }
 
 /// The last value of each gauge (or raw series) before `before`: a gauge keeps its value
@@ -327,23 +311,7 @@ pub async fn timer_rows(
          where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
          order by interval_start"
     );
-    let mut query = sqlx::query_as::<_, TimerSampleRow>(&sql)
-        .bind(series_ids)
-        .bind(from)
-        .bind(until);
-    if let Some(resolution) = source.resolution() {
-        query = query.bind(resolution);
-    }
-    let rows = query.fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| StoredRow {
-            series_id: row.series_id,
-            start: row.start,
-            interval_ms: row.interval_ms,
-            value: row.timer,
-        })
-        .collect())
+    read_rows::<TimerSampleRow, _>(pool, &sql, source, series_ids, from, until).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -353,6 +321,56 @@ struct TimerSampleRow {
     interval_ms: i32,
     #[sqlx(flatten)]
     timer: TimerRow,
+}
+
+impl From<TimerSampleRow> for StoredRow<TimerRow> {
+    fn from(row: TimerSampleRow) -> Self {
+        StoredRow {
+            series_id: row.series_id,
+            start: row.start,
+            interval_ms: row.interval_ms,
+            value: row.timer,
+        }
+    }
+}
+
+impl<V> From<(i64, i64, i32, V)> for StoredRow<V> {
+    fn from((series_id, start, interval_ms, value): (i64, i64, i32, V)) -> Self {
+        StoredRow {
+            series_id,
+            start,
+            interval_ms,
+            value,
+        }
+    }
+}
+
+/// Runs one of the row reads above: `$1` the series ids, `$2`..`$3` the time range and, for a
+/// rollup, `$4` its resolution.
+async fn read_rows<Row, V>(
+    pool: &PgPool,
+    sql: &str,
+    source: RowSource,
+    series_ids: &[i64],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<StoredRow<V>>, sqlx::Error>
+where
+    Row: for<'row> sqlx::FromRow<'row, sqlx::postgres::PgRow> + Send + Unpin + Into<StoredRow<V>>,
+{
+    let mut query = sqlx::query_as::<_, Row>(sql)
+        .bind(series_ids)
+        .bind(from)
+        .bind(until);
+    if let Some(resolution) = source.resolution() {
+        query = query.bind(resolution);
+    }
+    Ok(query
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// Set sketches, oldest first.
@@ -372,23 +390,7 @@ pub async fn set_rows(
          where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
          order by interval_start"
     );
-    let mut query = sqlx::query_as::<_, (i64, i64, i32, Vec<u8>)>(&sql)
-        .bind(series_ids)
-        .bind(from)
-        .bind(until);
-    if let Some(resolution) = source.resolution() {
-        query = query.bind(resolution);
-    }
-    let rows = query.fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(series_id, start, interval_ms, value)| StoredRow {
-            series_id,
-            start,
-            interval_ms,
-            value,
-        })
-        .collect())
+    read_rows::<(i64, i64, i32, Vec<u8>), _>(pool, &sql, source, series_ids, from, until).await
 }
 
 #[cfg(test)]
