@@ -2,9 +2,14 @@
 //! not need a system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let schema = "schema/abacus/v1/flush.proto";
-    println!("cargo:rerun-if-changed={schema}");
-    let file_descriptors = protox::compile([schema], ["schema"])?;
+    let schemas = [
+        "schema/abacus/v1/flush.proto",
+        "schema/abacus/v1/gauges.proto",
+    ];
+    for schema in schemas {
+        println!("cargo:rerun-if-changed={schema}");
+    }
+    let file_descriptors = protox::compile(schemas, ["schema"])?;
     prost_build::Config::new().compile_fds(file_descriptors)?;
     Ok(())
 }

@@ -205,6 +205,20 @@ impl Aggregates {
         self.events_dropped
     }
 
+    /// Remembers a gauge value from before a restart (see [`crate::gauge_checkpoint`]) as if it
+    /// had been set in the window starting at `window_start_ms`: later deltas apply to it and
+    /// it expires as an idle gauge would, but it is not sent again until it changes. A gauge
+    /// already set since start-up keeps its newer value.
+    pub fn restore_gauge(&mut self, name: &str, tags: &[Tag], value: f64, window_start_ms: i64) {
+        self.gauges
+            .entry(series_key(name, tags))
+            .or_insert(GaugeState {
+                value,
+                updated_in_window: false,
+                last_updated_window_start_ms: Some(window_start_ms),
+            });
+    }
+
     /// How many gauges are remembered (updated or idle but not yet expired).
     pub fn remembered_gauges(&self) -> usize {
         self.gauges.len()
@@ -307,6 +321,26 @@ fn canonical_tags(sample: &Sample<'_>) -> Option<String> {
         }
     }
     Some(joined)
+}
+
+/// The key of the series a [`SeriesAggregate`] with this name and these (canonical) tags came
+/// from: the inverse of [`series_aggregate`].
+fn series_key(name: &str, tags: &[Tag]) -> String {
+    if tags.is_empty() {
+        return name.to_owned();
+    }
+    let mut key = format!("{name}{TAGS_SEPARATOR}");
+    for (index, tag) in tags.iter().enumerate() {
+        if index > 0 {
+            key.push(',');
+        }
+        key.push_str(&tag.key);
+        if !tag.value.is_empty() {
+            key.push(':');
+            key.push_str(&tag.value);
+        }
+    }
+    key
 }
 
 fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
@@ -435,6 +469,51 @@ mod tests {
         assert_eq!(only_series(aggregates.take_window(0)), gauge(-3.0));
         aggregate_lines(&mut aggregates, &["fresh:+4:10:+1:-2|g"]);
         assert_eq!(only_series(aggregates.take_window(WINDOW_MS)), gauge(9.0));
+    }
+
+    #[test]
+    fn a_restored_gauge_is_the_base_of_later_deltas_and_is_not_resent_until_it_changes() {
+        let mut before_restart = Aggregates::default();
+        aggregate_lines(
+            &mut before_restart,
+            &["temp:50|g|#room:b,floor:2", "plain:7|g"],
+        );
+        let checkpointed = before_restart.take_window(0);
+
+        let mut after_restart = Aggregates::new(AggregationSettings {
+            idle_series_expiry: Duration::from_secs(30),
+            ..AggregationSettings::default()
+        });
+        for series in &checkpointed {
+            let Some(Aggregate::Gauge(GaugeAggregate { value })) = series.aggregate else {
+                panic!("expected gauges, got {series:?}");
+            };
+            after_restart.restore_gauge(&series.name, &series.tags, value, 0);
+        }
+        assert!(after_restart.take_window(WINDOW_MS).is_empty());
+        // The tags in another order (and another syntax) are the same series.
+        aggregate_lines(
+            &mut after_restart,
+            &["temp;floor=2:-3|g|#room:b", "plain:+1|g"],
+        );
+        assert_eq!(
+            values(after_restart.take_window(2 * WINDOW_MS)),
+            vec![
+                ("plain".into(), vec![], gauge(8.0)),
+                (
+                    "temp".into(),
+                    vec!["floor=2".into(), "room=b".into()],
+                    gauge(47.0)
+                ),
+            ]
+        );
+        // A value set since start-up is newer than any checkpoint.
+        after_restart.restore_gauge("plain", &[], 1000.0, 0);
+        aggregate_lines(&mut after_restart, &["plain:+1|g"]);
+        assert_eq!(
+            only_series(after_restart.take_window(3 * WINDOW_MS)),
+            gauge(9.0)
+        );
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct AggregatorSettings {
     /// A gauge not updated for this long is forgotten (and a later delta starts from zero).
     #[serde(with = "humantime_serde")]
     pub idle_series_expiry: Duration,
+    /// At start-up, how long to wait for the gauge checkpoints of the previous run (in the
+    /// NATS key-value bucket) before receiving without them; deltas then start from zero.
+    #[serde(with = "humantime_serde")]
+    pub gauge_recovery_timeout: Duration,
     /// A DogStatsD `|T` sample older than this (before the current window) is dropped and
     /// counted; younger ones land in the window of their timestamp. Bounds the late windows
     /// kept to this divided by the flush interval.
@@ -83,6 +87,7 @@ impl Default for AggregatorSettings {
             shutdown_publish_timeout: Duration::from_secs(10),
             histogram_significant_digits: abacus_proto::histogram::DEFAULT_SIGNIFICANT_DIGITS,
             idle_series_expiry: Duration::from_secs(3600),
+            gauge_recovery_timeout: Duration::from_secs(10),
             max_timestamp_lag: Duration::from_secs(3600),
             self_metrics_prefix: "abacus.aggregator".into(),
             publish_self_metrics: true,

@@ -10,6 +10,7 @@
 //! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
 //! * [`publish_buffer`]: the bounded buffer of finished batches, dropping the oldest when full.
 //! * [`publish`]: the publisher task that gets batches into JetStream, in order.
+//! * [`gauge_checkpoint`]: gauge values kept in a JetStream key-value bucket across restarts.
 //! * [`stats`]: the self-metrics every task counts into.
 //! * [`admin`]: the admin HTTP server (`/metrics`, `/healthz`).
 //! * [`config`]: the settings.
@@ -19,6 +20,7 @@ pub mod aggregate;
 pub mod config;
 pub mod events;
 pub mod flush;
+pub mod gauge_checkpoint;
 pub mod graphite;
 pub mod parse;
 pub mod publish;
@@ -33,7 +35,7 @@ use config::Config;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// The sockets the aggregator serves, bound before [`run`] so tests can bind port 0.
 pub struct Sockets {
@@ -117,6 +119,35 @@ pub async fn run(
     let client = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
+    let gauge_checkpoints = Arc::new(gauge_checkpoint::GaugeCheckpoints::new(
+        client.clone(),
+        &config.nats,
+        &settings.id,
+        settings.idle_series_expiry,
+        &settings.self_metrics_prefix,
+    ));
+    // Before the first datagram is read (the kernel holds them meanwhile), so that the first
+    // delta applies to the recovered value.
+    let recovered_gauges =
+        match tokio::time::timeout(settings.gauge_recovery_timeout, gauge_checkpoints.recover())
+            .await
+        {
+            Ok(Ok(gauges)) => {
+                info!(gauges = gauges.len(), "gauges recovered");
+                gauges
+            }
+            Ok(Err(error)) => {
+                warn!(error = %format!("{error:#}"), "gauges not recovered, starting without them");
+                Vec::new()
+            }
+            Err(_) => {
+                warn!(
+                    timeout = ?settings.gauge_recovery_timeout,
+                    "gauges not recovered in time, starting without them"
+                );
+                Vec::new()
+            }
+        };
     let publish_buffer = Arc::new(publish_buffer::PublishBuffer::new(
         settings.publish_buffer_batches,
         metrics.clone(),
@@ -125,6 +156,7 @@ pub async fn run(
         client.clone(),
         config.nats.clone(),
         publish_buffer.clone(),
+        gauge_checkpoints,
         metrics.clone(),
     ));
 
@@ -165,6 +197,7 @@ pub async fn run(
         batches: publish_buffer.clone(),
         max_batch_bytes: Box::new(move || client.max_payload()),
         metrics: metrics.clone(),
+        recovered_gauges,
         shutdown,
     };
     receive_loop.run().await;

@@ -3,9 +3,12 @@
 //! Batches come from the [`PublishBuffer`] oldest first, so receiving never waits for NATS and
 //! batches reach the stream in sequence order, also after an outage. Each is published with its batch id as `Nats-Msg-Id` and retried with capped backoff until
 //! JetStream acknowledges it; a retry of a publish that did land is dropped by JetStream's
-//! duplicate window. The task ends when the buffer is closed and drained; at shutdown the
-//! caller bounds how long that may take.
+//! duplicate window. Once a batch is in the stream its gauges are checkpointed (see
+//! [`crate::gauge_checkpoint`]), so the checkpoints never run ahead of what was published. The
+//! task ends when the buffer is closed and drained; at shutdown the caller bounds how long that
+//! may take.
 
+use crate::gauge_checkpoint::GaugeCheckpoints;
 use crate::publish_buffer::PublishBuffer;
 use crate::stats::{Counter, Gauge, SelfMetrics};
 use abacus_proto::settings::NatsSettings;
@@ -23,6 +26,7 @@ pub async fn run(
     client: async_nats::Client,
     nats: NatsSettings,
     batches: Arc<PublishBuffer>,
+    gauge_checkpoints: Arc<GaugeCheckpoints>,
     metrics: Arc<SelfMetrics>,
 ) {
     let context = jetstream::new(client);
@@ -36,6 +40,7 @@ pub async fn run(
     while let Some(batch) = batches.next().await {
         let started = Instant::now();
         publish_until_acknowledged(&context, &subject, &batch, &metrics).await;
+        gauge_checkpoints.save(&batch, &metrics).await;
         batches.acknowledged();
         metrics.set(Gauge::FlushTime, started.elapsed().as_secs_f64() * 1000.0);
     }

@@ -9,6 +9,7 @@
 use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
+use crate::gauge_checkpoint::RecoveredGauge;
 use crate::parse::{self, Line, ParseError};
 use crate::publish_buffer::PublishBuffer;
 use crate::stats::{Counter, CounterDeltas, Gauge, SelfMetrics};
@@ -37,6 +38,8 @@ pub struct ReceiveLoop {
     pub max_batch_bytes: Box<dyn Fn() -> usize + Send>,
     /// Shared with the TCP listeners, the publisher and the admin server.
     pub metrics: Arc<SelfMetrics>,
+    /// Gauge values from before the last restart, the bases of later deltas.
+    pub recovered_gauges: Vec<RecoveredGauge>,
     pub shutdown: CancellationToken,
 }
 
@@ -56,6 +59,14 @@ impl ReceiveLoop {
             log: RateLimitedLog::new(5, Duration::from_secs(1)),
             current_window_start_ms: 0,
         };
+        for gauge in std::mem::take(&mut self.recovered_gauges) {
+            intake.windows.current().restore_gauge(
+                &gauge.name,
+                &gauge.tags,
+                gauge.value,
+                gauge.window_start_unix_ms,
+            );
+        }
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
         let mut counter_deltas = CounterDeltas::default();
         // One buffer per socket: both receives are pending in the same select.

@@ -41,10 +41,12 @@ pub enum Counter {
     BatchesDropped,
     /// TCP connections closed at once because `max_tcp_connections` were open.
     TcpConnectionsRefused,
+    /// Gauge checkpoints that could not be written to the key-value bucket.
+    GaugeCheckpointErrors,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 10] = [
+    pub const ALL: [Counter; 11] = [
         Counter::PacketsReceived,
         Counter::MetricsReceived,
         Counter::BadLinesSeen,
@@ -55,6 +57,7 @@ impl Counter {
         Counter::PublishErrors,
         Counter::BatchesDropped,
         Counter::TcpConnectionsRefused,
+        Counter::GaugeCheckpointErrors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Counter {
             Counter::PublishErrors => "publish_errors",
             Counter::BatchesDropped => "batches_dropped",
             Counter::TcpConnectionsRefused => "tcp_connections_refused",
+            Counter::GaugeCheckpointErrors => "gauge_checkpoint_errors",
         }
     }
 
@@ -87,6 +91,9 @@ impl Counter {
             Counter::BatchesDropped => "Finished batches dropped without being published.",
             Counter::TcpConnectionsRefused => {
                 "TCP connections closed because max_tcp_connections were open."
+            }
+            Counter::GaugeCheckpointErrors => {
+                "Gauge values that could not be checkpointed for recovery after a restart."
             }
         }
     }

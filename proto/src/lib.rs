@@ -1,7 +1,8 @@
 //! The wire schema between Abacus services, and the few pieces every service shares.
 //!
-//! * [`v1`]: the protobuf messages generated from `schema/abacus/v1/flush.proto`. This is the
-//!   contract on the JetStream stream; anything that can read protobuf can read Abacus' stream.
+//! * [`v1`]: the protobuf messages generated from `schema/abacus/v1/flush.proto` — the
+//!   contract on the JetStream stream; anything that can read protobuf can read Abacus' stream —
+//!   and from `gauges.proto`, the aggregator's gauge checkpoints.
 //! * [`batch_id`]: the one definition of a batch's identity, used by the aggregator as the
 //!   `Nats-Msg-Id` and by the storage worker as its deduplication key.
 //! * [`stream`]: the stream's name, subjects and how to connect to it.

@@ -4,7 +4,8 @@
 //!
 //! Subjects: `<prefix>.flush` carries flush batches; `<prefix>.dead-letter` keeps the messages
 //! the storage worker could never store, with the reason in the [`DEAD_LETTER_REASON_HEADER`]
-//! header, so they can be inspected and replayed instead of blocking the stream.
+//! header, so they can be inspected and replayed instead of blocking the stream. Beside the
+//! stream, the aggregators keep their gauges in the key-value bucket [`gauge_bucket`].
 
 use crate::settings::NatsSettings;
 use async_nats::jetstream;
@@ -17,6 +18,13 @@ pub fn flush_subject(settings: &NatsSettings) -> String {
 /// The subject of messages the storage worker gave up on.
 pub fn dead_letter_subject(settings: &NatsSettings) -> String {
     format!("{}.dead-letter", settings.subject_prefix)
+}
+
+/// The JetStream key-value bucket where aggregators checkpoint their gauges (see the
+/// aggregator's `gauge_checkpoint` module). Named after the stream, so that every deployment
+/// (and every test) that has its own stream has its own bucket.
+pub fn gauge_bucket(settings: &NatsSettings) -> String {
+    format!("{}_GAUGES", settings.stream)
 }
 
 /// The header of a dead-lettered message that says why it could not be stored.

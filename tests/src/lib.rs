@@ -96,6 +96,23 @@ pub fn unique_nats_settings() -> NatsSettings {
     }
 }
 
+/// Deletes a test's stream and, when an aggregator created it, its gauge checkpoint bucket.
+pub async fn delete_test_stream(nats: &NatsSettings) -> anyhow::Result<()> {
+    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+    context
+        .delete_stream(&nats.stream)
+        .await
+        .context("cannot delete the test stream")?;
+    let bucket = abacus_proto::stream::gauge_bucket(nats);
+    if context.get_key_value(&bucket).await.is_ok() {
+        context
+            .delete_key_value(&bucket)
+            .await
+            .context("cannot delete the test gauge bucket")?;
+    }
+    Ok(())
+}
+
 /// A service running on its own task, stopped by resolving its shutdown future.
 pub struct RunningService {
     stop: Option<oneshot::Sender<()>>,
@@ -430,11 +447,7 @@ impl Pipeline {
         {
             service.stop().await?;
         }
-        let client = abacus_proto::stream::connect(&self.settings.nats).await?;
-        async_nats::jetstream::new(client)
-            .delete_stream(&self.settings.nats.stream)
-            .await
-            .context("cannot delete the test stream")?;
+        delete_test_stream(&self.settings.nats).await?;
         self.settings.database.drop_database().await
     }
 }
@@ -582,12 +595,7 @@ impl AggregatorUnderTest {
         if let Some(service) = self.service.take() {
             service.stop().await?;
         }
-        let client = abacus_proto::stream::connect(&self.config.nats).await?;
-        async_nats::jetstream::new(client)
-            .delete_stream(&self.config.nats.stream)
-            .await
-            .context("cannot delete the test stream")?;
-        Ok(())
+        delete_test_stream(&self.config.nats).await
     }
 }
 

@@ -79,10 +79,7 @@ impl RollupHarness {
         if let Some(worker) = self.worker.take() {
             worker.stop().await?;
         }
-        let client = abacus_proto::stream::connect(&self.settings.nats).await?;
-        async_nats::jetstream::new(client)
-            .delete_stream(&self.settings.nats.stream)
-            .await?;
+        abacus_tests::delete_test_stream(&self.settings.nats).await?;
         self.settings.database.drop_database().await
     }
 }
