@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator
+.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -46,6 +46,12 @@ bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, UDP load vs
 	cargo bench -p abacus-aggregator --bench parse_aggregate -- --warm-up-time 1 --measurement-time 3
 	cargo bench -p abacus-aggregator --bench series_memory
 	$(WITH_SERVICES) bash tests/bench/aggregator.sh
+
+# Seconds per fuzz target; raise it for a longer hunt (`make fuzz FUZZ_SECONDS=3600`).
+FUZZ_SECONDS ?= 60
+
+fuzz: ## Fuzz the statsd/Graphite parsers and aggregation with cargo-fuzz (nightly, installed if missing)
+	bash aggregator/fuzz/run.sh $(FUZZ_SECONDS)
 
 fmt: ## Format the code
 	cargo fmt --all
