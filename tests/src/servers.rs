@@ -279,14 +279,27 @@ fn nats_server_binary() -> PathBuf {
 pub struct PrivateNats {
     pub port: u16,
     directory: PathBuf,
+    /// The server's `max_payload` when a test sets one (the server's default otherwise).
+    max_payload_bytes: Option<usize>,
     child: Option<Child>,
 }
 
 impl PrivateNats {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A server that refuses messages larger than `max_payload_bytes`, for tests of what is
+    /// done with a batch too big to publish whole.
+    pub async fn start_with_max_payload(max_payload_bytes: usize) -> anyhow::Result<Self> {
+        Self::start_with(Some(max_payload_bytes)).await
+    }
+
+    async fn start_with(max_payload_bytes: Option<usize>) -> anyhow::Result<Self> {
         let mut server = Self {
             port: free_port()?,
             directory: fresh_directory("abacus-nats")?,
+            max_payload_bytes,
             child: None,
         };
         server.start_again().await?;
@@ -305,7 +318,14 @@ impl PrivateNats {
         }
         let log_path = self.directory.join("nats.log");
         let log = std::fs::File::create(&log_path)?;
-        let mut child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        // `max_payload` has no command-line flag; a configuration file holds it.
+        if let Some(max_payload_bytes) = self.max_payload_bytes {
+            let config_path = self.directory.join("nats.conf");
+            std::fs::write(&config_path, format!("max_payload: {max_payload_bytes}\n"))?;
+            command.arg("-c").arg(config_path);
+        }
+        let mut child = command
             .args([
                 "-js",
                 "-a",
