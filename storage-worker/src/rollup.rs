@@ -721,16 +721,16 @@ async fn recompute_sets(
     Ok(())
 }
 
-/// Marks the keys of a batch that arrive after their bucket was handed to the rollups. Runs in
-/// the batch's transaction: takes the watermark locks shared, then reads the watermarks (in a
-/// separate statement, so its snapshot is taken after the locks are held).
+/// Marks the keys (series, interval start) of the batches being stored whose bucket was already
+/// handed to the rollups. Runs in the batches' transaction: takes the watermark locks shared,
+/// then reads the watermarks (in a separate statement, so its snapshot is taken after the locks
+/// are held).
 pub async fn mark_late_keys(
     connection: &mut PgConnection,
     retentions: &Retentions,
-    series: &[i64],
-    interval_start: DateTime<Utc>,
+    keys: &[(i64, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
-    if retentions.rollups.is_empty() || series.is_empty() {
+    if retentions.rollups.is_empty() || keys.is_empty() {
         return Ok(());
     }
     let resolutions = retentions.rollup_seconds();
@@ -750,9 +750,9 @@ pub async fn mark_late_keys(
     let mut key_resolutions = Vec::new();
     let mut key_buckets = Vec::new();
     for (resolution, rolled_until) in watermarks {
-        let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
-        if bucket < rolled_until {
-            for series_id in series {
+        for (series_id, interval_start) in keys {
+            let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
+            if bucket < rolled_until {
                 key_series.push(*series_id);
                 key_resolutions.push(resolution);
                 key_buckets.push(bucket);
@@ -762,11 +762,14 @@ pub async fn mark_late_keys(
     if key_series.is_empty() {
         return Ok(());
     }
+    // Distinct and in key order: one statement cannot upsert a row twice, and concurrent
+    // transactions lock the dirty keys in the same order.
     sqlx::query(
         "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
          select distinct series_id, resolution_seconds, interval_start
          from unnest($1::bigint[], $2::integer[], $3::timestamptz[])
              as keys (series_id, resolution_seconds, interval_start)
+         order by series_id, resolution_seconds, interval_start
          on conflict (series_id, resolution_seconds, interval_start)
          do update set marked_at = excluded.marked_at",
     )
