@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator fuzz
+.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -27,7 +27,10 @@ run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops t
 test: ## Run all tests, with PostgreSQL and NATS provided
 	$(WITH_SERVICES) cargo test --workspace --all-targets
 
-bench: bench-aggregator bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
+bench: bench-aggregator bench-storage bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
+
+bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the same rows, rollups, bytes/row
+	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin storage-bench
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench

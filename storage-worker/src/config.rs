@@ -23,8 +23,14 @@ pub struct Config {
 pub struct StorageWorkerSettings {
     /// Name of the durable JetStream consumer. Workers with the same name share the work.
     pub consumer: String,
-    /// Most messages asked for in one pull.
-    pub fetch_batch: usize,
+    /// Most batches written in one transaction (and asked for in one pull). More batches per
+    /// transaction means fewer commits and round-trips per sample; acknowledgements wait for
+    /// the commit.
+    pub max_batches_per_transaction: usize,
+    /// How long the first batch of a transaction waits for more to join it before it is
+    /// written anyway: bounds the latency gathering adds when batches trickle in.
+    #[serde(with = "humantime_serde")]
+    pub transaction_linger: Duration,
     /// How long JetStream waits for an acknowledgement before redelivering a message.
     #[serde(with = "humantime_serde")]
     pub ack_wait: Duration,
@@ -57,7 +63,8 @@ impl Default for StorageWorkerSettings {
     fn default() -> Self {
         Self {
             consumer: "abacus-storage-worker".into(),
-            fetch_batch: 64,
+            max_batches_per_transaction: 64,
+            transaction_linger: Duration::from_millis(50),
             ack_wait: Duration::from_secs(30),
             max_retry_delay: Duration::from_secs(5),
             processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
@@ -94,8 +101,17 @@ impl Validate for Config {
                 "must be letters, digits, - and _ only",
             ));
         }
-        if settings.fetch_batch == 0 {
-            return Err(invalid("storage_worker.fetch_batch", "must be at least 1"));
+        if settings.max_batches_per_transaction == 0 {
+            return Err(invalid(
+                "storage_worker.max_batches_per_transaction",
+                "must be at least 1",
+            ));
+        }
+        if settings.transaction_linger >= settings.ack_wait / 2 {
+            return Err(invalid(
+                "storage_worker.transaction_linger",
+                "must be shorter than half of storage_worker.ack_wait, or gathered batches are redelivered before they are written",
+            ));
         }
         if settings.ack_wait < Duration::from_secs(1) {
             return Err(invalid("storage_worker.ack_wait", "must be at least 1s"));

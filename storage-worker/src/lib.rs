@@ -4,7 +4,8 @@
 //! * [`consume`]: the consumer loop and its acknowledgement rules.
 //! * [`metrics`]: the one place each event of that loop is counted and logged.
 //! * [`admin`]: `/healthz`, `/readyz` and `/metrics`.
-//! * [`store`]: writing one batch in one transaction, and the embedded migrations.
+//! * [`store`]: writing the batches of one transaction, and the embedded migrations.
+//! * [`catalog`]: series ids for the write path, remembered so a batch rarely asks for them.
 //! * [`maintenance`]: periodic upkeep (partitions ahead of time, forgetting the ids of
 //!   long-stored batches).
 //! * [`rollup`]: the rollup loop (coarser resolutions, exact merges, late batches).
@@ -13,6 +14,7 @@
 //! * [`config`]: the settings.
 
 pub mod admin;
+pub mod catalog;
 pub mod config;
 pub mod consume;
 pub mod maintenance;
@@ -90,10 +92,7 @@ pub async fn run(
         nats: config.nats.clone(),
         settings: config.storage_worker.clone(),
         pool: pool.clone(),
-        store: store::StoreContext {
-            partitions,
-            retentions,
-        },
+        store: store::StoreContext::new(partitions, retentions),
         metrics,
         shutdown: shutdown.clone(),
     };

@@ -4,7 +4,10 @@
 //!   day does not pay for the DDL (it would create the partition itself if it had to).
 //! * Retention: dropping the partitions that lie entirely before their resolution's retention
 //!   (raw tables: the first entry of `storage_worker.retentions`; rollup tables: their own).
-//!   Whole partitions, never `DELETE`: no bloat, no vacuum debt, constant cost.
+//!   Whole partitions, never `DELETE`: no bloat, no vacuum debt, constant cost. The one
+//!   exception is the default partitions, which are never dropped: rows there (a timestamp
+//!   outside the window day partitions are made for) are deleted by `DELETE` once past their
+//!   retention, like any other row, rather than kept forever. There are few of them.
 //! * Forgetting the ids of batches stored long ago.
 //!
 //! A batch id must be remembered for as long as the batch could come back — JetStream keeps
@@ -64,6 +67,52 @@ pub async fn drop_expired_partitions(
     Ok(dropped)
 }
 
+/// Deletes the rows of the default partitions (raw and rollup) that are older than their
+/// resolution's retention; returns how many. Default partitions hold what no day partition
+/// covers, so dropping partitions never reaches these rows.
+pub async fn delete_expired_default_rows(
+    pool: &PgPool,
+    retentions: &Retentions,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let raw_horizon = horizon(now, retentions.raw.retention);
+    let mut expired: Vec<(String, &str, DateTime<Utc>)> = RAW_TABLES
+        .iter()
+        .map(|(table, column)| (format!("{table}_default"), *column, raw_horizon))
+        .collect();
+    for resolution in &retentions.rollups {
+        let rollup_horizon = horizon(now, resolution.retention);
+        for table in ROLLUP_TABLES {
+            let parent = resolution_partition(table, resolution.seconds);
+            expired.push((
+                format!("{parent}_default"),
+                "interval_start",
+                rollup_horizon,
+            ));
+        }
+    }
+    let mut deleted = 0;
+    for (default_partition, time_column, horizon) in expired {
+        // Rollup resolutions get their partitions on the rollup loop's first round.
+        let exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
+            .bind(&default_partition)
+            .fetch_one(pool)
+            .await?;
+        if !exists {
+            continue;
+        }
+        // Both names come from constants of this crate, never from input.
+        deleted += sqlx::query(&format!(
+            "delete from {default_partition} where {time_column} < $1"
+        ))
+        .bind(horizon)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(deleted)
+}
+
 /// What the upkeep works on.
 pub struct Maintenance {
     pub pool: PgPool,
@@ -91,6 +140,11 @@ impl Maintenance {
             Ok(dropped) if dropped.is_empty() => {}
             Ok(dropped) => info!(?dropped, "dropped partitions past retention"),
             Err(error) => warn!(%error, "dropping partitions past retention failed"),
+        }
+        match delete_expired_default_rows(&self.pool, &self.retentions, Utc::now()).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted default-partition rows past retention"),
+            Err(error) => warn!(%error, "deleting default-partition rows past retention failed"),
         }
     }
 

@@ -14,9 +14,9 @@ pub enum Event<'a> {
     Stored { batch_id: &'a str, series: usize },
     /// The batch had been stored before; it is acknowledged without a change.
     Duplicate { batch_id: &'a str },
-    /// Storing failed in a way a retry can fix (PostgreSQL down or failing); the message was
-    /// handed back unacknowledged.
-    StoreFailed { batch_id: &'a str, error: &'a str },
+    /// Storing the batches of a transaction failed in a way a retry can fix (PostgreSQL down
+    /// or failing); their messages were handed back unacknowledged.
+    StoreFailed { batches: usize, error: &'a str },
     /// The message can never be stored and was moved to the dead-letter subject.
     DeadLettered { reason: &'a str },
     /// Moving a message to the dead-letter subject failed; it was handed back.
@@ -52,15 +52,15 @@ impl WorkerMetrics {
                     "batch already stored, acknowledging the duplicate"
                 );
             }
-            Event::StoreFailed { batch_id, error } => {
+            Event::StoreFailed { batches, error } => {
                 self.store_retries.fetch_add(1, Ordering::Relaxed);
                 if !self.database_failing.swap(true, Ordering::Relaxed) {
                     error!(
-                        batch_id,
+                        batches,
                         error, "database failing, holding acknowledgements and retrying"
                     );
                 } else {
-                    debug!(batch_id, error, "storing failed again");
+                    debug!(batches, error, "storing failed again");
                 }
             }
             Event::DeadLettered { reason } => {
@@ -121,7 +121,7 @@ impl WorkerMetrics {
         metric(
             "abacus_storage_store_retries_total",
             "counter",
-            "Attempts to store a batch that failed and were retried later.",
+            "Transactions storing batches that failed and were retried later.",
             self.store_retries.load(Ordering::Relaxed),
         );
         metric(

@@ -521,14 +521,48 @@ struct TimerRow {
 
 /// A timer bucket being merged.
 struct MergedTimer {
-    series_id: i64,
-    bucket: DateTime<Utc>,
     count: f64,
     sum: f64,
     sum_of_squares: f64,
     min: f64,
     max: f64,
     histograms: Vec<histogram::hdrhistogram::Histogram<u64>>,
+}
+
+/// Folds raw rows, sorted by (series, bucket), into one merge per bucket: `start` begins a
+/// bucket's merge from its first row and `add` folds in each further row; both say whether the
+/// row's bytes (histogram, sketch) decoded. Rows whose bytes do not decode cannot be merged:
+/// they are left out (their exact fields still count) and counted in one warning.
+fn merge_by_bucket<Row, Merged>(
+    rows: Vec<Row>,
+    key: fn(&Row) -> (i64, DateTime<Utc>),
+    start: impl Fn(Row) -> (Merged, bool),
+    add: impl Fn(&mut Merged, Row) -> bool,
+    what: &str,
+) -> Vec<((i64, DateTime<Utc>), Merged)> {
+    let mut merged: Vec<((i64, DateTime<Utc>), Merged)> = Vec::new();
+    let mut undecodable = 0u64;
+    for row in rows {
+        let row_key = key(&row);
+        let decoded = match merged.last_mut() {
+            Some((last_key, last)) if *last_key == row_key => add(last, row),
+            _ => {
+                let (first, decoded) = start(row);
+                merged.push((row_key, first));
+                decoded
+            }
+        };
+        if !decoded {
+            undecodable += 1;
+        }
+    }
+    if undecodable > 0 {
+        warn!(
+            undecodable,
+            what, "stored bytes that do not decode were left out of rollups"
+        );
+    }
+    merged
 }
 
 async fn recompute_timers(
@@ -550,46 +584,40 @@ async fn recompute_timers(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut merged: Vec<MergedTimer> = Vec::new();
-    let mut undecodable = 0u64;
-    for row in rows {
-        let decoded = histogram::decode(&row.histogram);
-        if decoded.is_err() {
-            undecodable += 1;
-        }
-        match merged.last_mut() {
-            Some(last) if last.series_id == row.series_id && last.bucket == row.bucket => {
-                last.count += row.count;
-                last.sum += row.sum;
-                last.sum_of_squares += row.sum_of_squares;
-                last.min = last.min.min(row.min);
-                last.max = last.max.max(row.max);
-                last.histograms.extend(decoded.ok());
-            }
-            _ => merged.push(MergedTimer {
-                series_id: row.series_id,
-                bucket: row.bucket,
+    let merged = merge_by_bucket(
+        rows,
+        |row| (row.series_id, row.bucket),
+        |row| {
+            let decoded = histogram::decode(&row.histogram);
+            let is_decoded = decoded.is_ok();
+            let timer = MergedTimer {
                 count: row.count,
                 sum: row.sum,
                 sum_of_squares: row.sum_of_squares,
                 min: row.min,
                 max: row.max,
                 histograms: decoded.into_iter().collect(),
-            }),
-        }
-    }
-    if undecodable > 0 {
-        // Stored bytes that do not decode cannot be merged; the exact moments still are.
-        warn!(
-            undecodable,
-            "timer histograms that do not decode were left out of rollups"
-        );
-    }
+            };
+            (timer, is_decoded)
+        },
+        |timer, row| {
+            timer.count += row.count;
+            timer.sum += row.sum;
+            timer.sum_of_squares += row.sum_of_squares;
+            timer.min = timer.min.min(row.min);
+            timer.max = timer.max.max(row.max);
+            let decoded = histogram::decode(&row.histogram);
+            let is_decoded = decoded.is_ok();
+            timer.histograms.extend(decoded.ok());
+            is_decoded
+        },
+        "timer histograms",
+    );
     let mut columns = TimerColumns::default();
-    for timer in merged {
+    for ((series_id, bucket), timer) in merged {
         let histogram = merge_histograms(&timer.histograms)?;
-        columns.series.push(timer.series_id);
-        columns.buckets.push(timer.bucket);
+        columns.series.push(series_id);
+        columns.buckets.push(bucket);
         columns.counts.push(timer.count);
         columns.sums.push(timer.sum);
         columns.sums_of_squares.push(timer.sum_of_squares);
@@ -675,32 +703,26 @@ async fn recompute_sets(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut merged: Vec<(i64, DateTime<Utc>, SetSketch)> = Vec::new();
-    let mut undecodable = 0u64;
-    for (series_id, bucket, bytes) in rows {
-        let sketch = SetSketch::from_bytes(&bytes);
-        if sketch.is_err() {
-            undecodable += 1;
-        }
-        match merged.last_mut() {
-            Some(last) if last.0 == series_id && last.1 == bucket => {
-                if let Ok(sketch) = sketch {
-                    last.2.merge(&sketch);
-                }
+    let merged = merge_by_bucket(
+        rows,
+        |row| (row.0, row.1),
+        |(_, _, bytes)| match SetSketch::from_bytes(&bytes) {
+            Ok(sketch) => (sketch, true),
+            Err(_) => (SetSketch::default(), false),
+        },
+        |merged, (_, _, bytes)| match SetSketch::from_bytes(&bytes) {
+            Ok(sketch) => {
+                merged.merge(&sketch);
+                true
             }
-            _ => merged.push((series_id, bucket, sketch.unwrap_or_default())),
-        }
-    }
-    if undecodable > 0 {
-        warn!(
-            undecodable,
-            "set sketches that do not decode were left out of rollups"
-        );
-    }
+            Err(_) => false,
+        },
+        "set sketches",
+    );
     let mut series = Vec::with_capacity(merged.len());
     let mut buckets = Vec::with_capacity(merged.len());
     let mut sketches = Vec::with_capacity(merged.len());
-    for (series_id, bucket, sketch) in merged {
+    for ((series_id, bucket), sketch) in merged {
         series.push(series_id);
         buckets.push(bucket);
         sketches.push(sketch.to_bytes());
@@ -721,16 +743,16 @@ async fn recompute_sets(
     Ok(())
 }
 
-/// Marks the keys of a batch that arrive after their bucket was handed to the rollups. Runs in
-/// the batch's transaction: takes the watermark locks shared, then reads the watermarks (in a
-/// separate statement, so its snapshot is taken after the locks are held).
+/// Marks the keys (series, interval start) of the batches being stored whose bucket was already
+/// handed to the rollups. Runs in the batches' transaction: takes the watermark locks shared,
+/// then reads the watermarks (in a separate statement, so its snapshot is taken after the locks
+/// are held).
 pub async fn mark_late_keys(
     connection: &mut PgConnection,
     retentions: &Retentions,
-    series: &[i64],
-    interval_start: DateTime<Utc>,
+    keys: &[(i64, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
-    if retentions.rollups.is_empty() || series.is_empty() {
+    if retentions.rollups.is_empty() || keys.is_empty() {
         return Ok(());
     }
     let resolutions = retentions.rollup_seconds();
@@ -750,9 +772,9 @@ pub async fn mark_late_keys(
     let mut key_resolutions = Vec::new();
     let mut key_buckets = Vec::new();
     for (resolution, rolled_until) in watermarks {
-        let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
-        if bucket < rolled_until {
-            for series_id in series {
+        for (series_id, interval_start) in keys {
+            let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
+            if bucket < rolled_until {
                 key_series.push(*series_id);
                 key_resolutions.push(resolution);
                 key_buckets.push(bucket);
@@ -762,11 +784,14 @@ pub async fn mark_late_keys(
     if key_series.is_empty() {
         return Ok(());
     }
+    // Distinct and in key order: one statement cannot upsert a row twice, and concurrent
+    // transactions lock the dirty keys in the same order.
     sqlx::query(
         "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
          select distinct series_id, resolution_seconds, interval_start
          from unnest($1::bigint[], $2::integer[], $3::timestamptz[])
              as keys (series_id, resolution_seconds, interval_start)
+         order by series_id, resolution_seconds, interval_start
          on conflict (series_id, resolution_seconds, interval_start)
          do update set marked_at = excluded.marked_at",
     )

@@ -1,24 +1,38 @@
-//! Writing one batch to PostgreSQL, exactly once in effect.
+//! Writing batches to PostgreSQL, many per transaction, each exactly once in effect.
 //!
-//! A batch is stored in one transaction that first records its id in `processed_batches`; if
-//! the id is already there the transaction is abandoned and the batch reported as a duplicate.
-//! Concurrent workers holding the same batch serialize on that row, so only one applies it.
-//! Series are created or touched with one statement per batch, and samples are written with one
-//! `unnest` statement per kind: the number of round-trips does not grow with the batch.
-//! Counters and gauges are merged on write; timers and sets are appended and merged on read,
-//! because merging them needs the histogram or sketch decoded. The day partitions the batch
-//! writes to are created first, outside its transaction (see `partitions`). A batch whose
-//! interval was already handed to the rollups marks its keys dirty in the same transaction
-//! (see `rollup`), so a late batch updates the rollups too.
+//! A message is first turned into a [`ValidBatch`] (outside any transaction, so a poison message
+//! is found before it can spoil the others). The batches gathered for one transaction are then
+//! written by [`store_batches`]:
+//!
+//! 1. Their day partitions are created first, outside the transaction (see `partitions`).
+//! 2. All their ids are inserted into `processed_batches` by one statement
+//!    (`on conflict do nothing returning batch_id`). Only the batches whose id this statement
+//!    inserted are written; the rest were stored before and are reported as duplicates. The
+//!    decision is taken inside the transaction: a worker racing on the same redelivered batch
+//!    waits on the uncommitted id row and then sees it, so exactly one of them writes it.
+//! 3. Series ids come from the catalog cache; only unknown (or long unseen) series are upserted,
+//!    with one statement (see `catalog`).
+//! 4. Samples are written with one `unnest` statement per kind for all the batches together:
+//!    the number of round-trips does not grow with the batches or their size. Counters and
+//!    gauges are merged on write (rows of several batches for the same series, interval and
+//!    source are merged in memory first, since one statement cannot touch a row twice); timers
+//!    and sets are appended and merged on read, because merging them needs the histogram or
+//!    sketch decoded.
+//! 5. Batches whose interval was already handed to the rollups mark their keys dirty in the same
+//!    transaction (see `rollup`), so late batches update the rollups too.
+//!
+//! Rows that can conflict are written in key order, so two workers' transactions take their
+//! row locks in the same order and do not deadlock.
 
+use crate::catalog::{SeenSeries, SeriesCache, SeriesKey};
 use crate::partitions::PartitionCache;
 use crate::retentions::Retentions;
 use abacus_proto::v1::{
     event, series_aggregate::Aggregate, Event, FlushBatch, SetAggregate, Tag, TimerAggregate,
 };
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-use std::collections::HashMap;
+use sqlx::{PgConnection, PgPool};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The migrations that create and evolve the schema, embedded in the binary.
@@ -32,18 +46,31 @@ pub enum StoreOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// PostgreSQL failed; the batch may be retried.
+    /// PostgreSQL failed; the batches may be retried.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The batch can never be stored as it is.
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
+    /// The catalog did not return an id for a series it was given: not the batch's fault, and
+    /// not expected to heal by waiting either.
+    #[error("series catalog: {0}")]
+    Catalog(String),
 }
 
 impl StoreError {
-    /// Whether retrying the same batch later can succeed.
+    /// Whether retrying the same batches later can succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Database(_))
+    }
+}
+
+impl From<crate::catalog::CatalogError> for StoreError {
+    fn from(error: crate::catalog::CatalogError) -> Self {
+        match error {
+            crate::catalog::CatalogError::Database(error) => StoreError::Database(error),
+            missing => StoreError::Catalog(missing.to_string()),
+        }
     }
 }
 
@@ -74,56 +101,72 @@ pub fn catalog_tags(tags: &[Tag]) -> Vec<String> {
     tags
 }
 
-/// Columns of the rows of one batch, ready to be passed to PostgreSQL as arrays.
-#[derive(Default)]
-struct BatchColumns<'batch> {
-    series_kinds: Vec<&'static str>,
-    series_names: Vec<String>,
-    /// Comma-joined tags; a DogStatsD tag cannot contain a comma.
-    series_tags: Vec<String>,
-    index_by_series: HashMap<(&'static str, String, String), usize>,
-    counters: Vec<(usize, f64)>,
-    gauges: Vec<(usize, f64)>,
-    timers: Vec<(usize, &'batch TimerAggregate)>,
-    sets: Vec<(usize, &'batch SetAggregate)>,
-    /// Series index, time, value.
-    points: Vec<(usize, DateTime<Utc>, f64)>,
+fn series_key(kind: &'static str, name: &str, tags: &[Tag]) -> SeriesKey {
+    SeriesKey {
+        kind,
+        name: name.to_owned(),
+        tags: catalog_tags(tags).join(","),
+    }
 }
 
-impl<'batch> BatchColumns<'batch> {
-    fn from_batch(batch: &'batch FlushBatch) -> Result<Self, StoreError> {
-        let mut columns = BatchColumns::default();
+/// A decoded batch that has passed every check a batch can fail by itself: writing it can
+/// only fail because of the database.
+#[derive(Debug)]
+pub struct ValidBatch {
+    batch: FlushBatch,
+    batch_id: String,
+    interval_start: DateTime<Utc>,
+    /// The time of each of `batch.points`.
+    point_times: Vec<DateTime<Utc>>,
+    events: EventColumns,
+}
+
+impl ValidBatch {
+    /// Checks a batch; an error says why it can never be stored.
+    pub fn new(batch: FlushBatch) -> Result<Self, StoreError> {
+        if batch.schema_version != abacus_proto::SCHEMA_VERSION {
+            return Err(StoreError::InvalidBatch(format!(
+                "schema version {} is not {}",
+                batch.schema_version,
+                abacus_proto::SCHEMA_VERSION
+            )));
+        }
+        if batch.interval_length_ms == 0 {
+            return Err(StoreError::InvalidBatch("interval length is 0".into()));
+        }
+        if i32::try_from(batch.interval_length_ms).is_err() {
+            return Err(StoreError::InvalidBatch(format!(
+                "interval length {} ms is out of range",
+                batch.interval_length_ms
+            )));
+        }
+        let interval_start =
+            DateTime::<Utc>::from_timestamp_millis(batch.interval_start_unix_ms)
+                .ok_or_else(|| StoreError::InvalidBatch("interval start out of range".into()))?;
         for series in &batch.series {
-            let Some(aggregate) = &series.aggregate else {
-                return Err(StoreError::InvalidBatch(format!(
-                    "series {:?} has no aggregate",
-                    series.name
-                )));
-            };
-            let index = columns.series_index(kind_name(aggregate), &series.name, &series.tags);
-            match aggregate {
-                Aggregate::Counter(counter) => columns.counters.push((index, counter.count)),
-                Aggregate::Gauge(gauge) => columns.gauges.push((index, gauge.value)),
-                Aggregate::Timer(timer) => {
-                    if timer.hdr_histogram.is_empty() {
-                        return Err(StoreError::InvalidBatch(format!(
-                            "timer {:?} has no histogram",
-                            series.name
-                        )));
-                    }
-                    columns.timers.push((index, timer));
+            match &series.aggregate {
+                None => {
+                    return Err(StoreError::InvalidBatch(format!(
+                        "series {:?} has no aggregate",
+                        series.name
+                    )));
                 }
-                Aggregate::Set(set) => {
-                    if set.sketch.is_empty() {
-                        return Err(StoreError::InvalidBatch(format!(
-                            "set {:?} has no sketch",
-                            series.name
-                        )));
-                    }
-                    columns.sets.push((index, set));
+                Some(Aggregate::Timer(timer)) if timer.hdr_histogram.is_empty() => {
+                    return Err(StoreError::InvalidBatch(format!(
+                        "timer {:?} has no histogram",
+                        series.name
+                    )));
                 }
+                Some(Aggregate::Set(set)) if set.sketch.is_empty() => {
+                    return Err(StoreError::InvalidBatch(format!(
+                        "set {:?} has no sketch",
+                        series.name
+                    )));
+                }
+                Some(_) => {}
             }
         }
+        let mut point_times = Vec::with_capacity(batch.points.len());
         for point in &batch.points {
             let time = DateTime::<Utc>::from_timestamp_millis(point.timestamp_unix_ms).ok_or_else(
                 || StoreError::InvalidBatch(format!("point {:?}: time out of range", point.name)),
@@ -134,27 +177,130 @@ impl<'batch> BatchColumns<'batch> {
                     point.name
                 )));
             }
-            let index = columns.series_index("raw", &point.name, &point.tags);
-            columns.points.push((index, time, point.value));
+            point_times.push(time);
         }
-        Ok(columns)
+        let mut events = EventColumns::default();
+        events.push_events(&batch.events, &batch.aggregator_id)?;
+        Ok(Self {
+            batch_id: abacus_proto::batch_id(&batch),
+            batch,
+            interval_start,
+            point_times,
+            events,
+        })
     }
 
-    /// The position of a series in the `series_*` columns, adding it the first time.
-    fn series_index(&mut self, kind: &'static str, name: &str, tags: &[Tag]) -> usize {
-        let key = (kind, name.to_owned(), catalog_tags(tags).join(","));
-        let next_index = self.index_by_series.len();
-        *self.index_by_series.entry(key).or_insert_with_key(|key| {
-            self.series_kinds.push(kind);
-            self.series_names.push(key.1.clone());
-            self.series_tags.push(key.2.clone());
-            next_index
-        })
+    pub fn batch_id(&self) -> &str {
+        &self.batch_id
+    }
+
+    fn interval_ms(&self) -> i32 {
+        // Checked to fit by `new`.
+        i32::try_from(self.batch.interval_length_ms).unwrap_or(i32::MAX)
     }
 }
 
-/// The columns of the events table for the events of one batch.
+/// One counter or gauge row before its series id is known.
+#[derive(Clone)]
+struct MergedRow<'batch> {
+    series: usize,
+    interval_start: DateTime<Utc>,
+    source: &'batch str,
+    interval_ms: i32,
+    value: f64,
+    /// Position of its batch in the transaction: of several gauge values for the same key and
+    /// of gauges of several sources for the same interval, the later batch was stored last.
+    batch_position: usize,
+}
+
+/// One timer, set or raw point row before its series id is known.
+struct AppendedRow<T> {
+    series: usize,
+    /// Position of its batch in the transaction.
+    batch: usize,
+    value: T,
+}
+
+fn appended<T>(series: usize, batch: usize, value: T) -> AppendedRow<T> {
+    AppendedRow {
+        series,
+        batch,
+        value,
+    }
+}
+
+/// The rows of the batches of one transaction, ready to be passed to PostgreSQL as arrays.
 #[derive(Default)]
+struct TransactionRows<'batch> {
+    series: Vec<SeenSeries>,
+    index_by_series: HashMap<SeriesKey, usize>,
+    counters: Vec<MergedRow<'batch>>,
+    gauges: Vec<MergedRow<'batch>>,
+    timers: Vec<AppendedRow<&'batch TimerAggregate>>,
+    sets: Vec<AppendedRow<&'batch SetAggregate>>,
+    /// Time and value.
+    points: Vec<AppendedRow<(DateTime<Utc>, f64)>>,
+}
+
+impl<'batch> TransactionRows<'batch> {
+    fn from_batches(batches: &[&'batch ValidBatch]) -> Self {
+        let mut rows = TransactionRows::default();
+        for (position, valid) in batches.iter().enumerate() {
+            let batch = &valid.batch;
+            for series in &batch.series {
+                // Checked by `ValidBatch::new`.
+                let Some(aggregate) = &series.aggregate else {
+                    continue;
+                };
+                let index = rows.series_index(
+                    series_key(kind_name(aggregate), &series.name, &series.tags),
+                    valid.interval_start,
+                );
+                let merged = |value| MergedRow {
+                    series: index,
+                    interval_start: valid.interval_start,
+                    source: &batch.aggregator_id,
+                    interval_ms: valid.interval_ms(),
+                    value,
+                    batch_position: position,
+                };
+                match aggregate {
+                    Aggregate::Counter(counter) => rows.counters.push(merged(counter.count)),
+                    Aggregate::Gauge(gauge) => rows.gauges.push(merged(gauge.value)),
+                    Aggregate::Timer(timer) => rows.timers.push(appended(index, position, timer)),
+                    Aggregate::Set(set) => rows.sets.push(appended(index, position, set)),
+                }
+            }
+            for (point, time) in batch.points.iter().zip(&valid.point_times) {
+                let index = rows.series_index(series_key("raw", &point.name, &point.tags), *time);
+                rows.points
+                    .push(appended(index, position, (*time, point.value)));
+            }
+        }
+        rows
+    }
+
+    /// The position of a series in `series`, adding it the first time.
+    fn series_index(&mut self, key: SeriesKey, seen_at: DateTime<Utc>) -> usize {
+        if let Some(index) = self.index_by_series.get(&key) {
+            let seen = &mut self.series[*index];
+            seen.first_seen = seen.first_seen.min(seen_at);
+            seen.last_seen = seen.last_seen.max(seen_at);
+            return *index;
+        }
+        let index = self.series.len();
+        self.series.push(SeenSeries {
+            key: key.clone(),
+            first_seen: seen_at,
+            last_seen: seen_at,
+        });
+        self.index_by_series.insert(key, index);
+        index
+    }
+}
+
+/// The columns of the events table for the events of some batches.
+#[derive(Debug, Default)]
 struct EventColumns {
     kinds: Vec<&'static str>,
     occurred_at: Vec<DateTime<Utc>>,
@@ -167,11 +313,12 @@ struct EventColumns {
     alert_types: Vec<Option<String>>,
     service_check_statuses: Vec<Option<i16>>,
     tags: Vec<String>,
+    sources: Vec<String>,
 }
 
 impl EventColumns {
-    fn from_events(events: &[Event]) -> Result<Self, StoreError> {
-        let mut columns = EventColumns::default();
+    /// Checks the events of one batch and adds them.
+    fn push_events(&mut self, events: &[Event], source: &str) -> Result<(), StoreError> {
         let present = |text: &str| (!text.is_empty()).then(|| text.to_owned());
         for event in events {
             let is_service_check = match event.kind() {
@@ -194,291 +341,522 @@ impl EventColumns {
                 .ok_or_else(|| {
                     StoreError::InvalidBatch(format!("event {:?}: time out of range", event.title))
                 })?;
-            columns.kinds.push(if is_service_check {
+            self.kinds.push(if is_service_check {
                 "service_check"
             } else {
                 "event"
             });
-            columns.occurred_at.push(occurred_at);
-            columns.titles.push(event.title.clone());
-            columns.texts.push(event.text.clone());
-            columns.hosts.push(present(&event.host));
-            columns
-                .aggregation_keys
-                .push(present(&event.aggregation_key));
-            columns.priorities.push(present(&event.priority));
-            columns.source_types.push(present(&event.source_type));
-            columns.alert_types.push(present(&event.alert_type));
-            columns
-                .service_check_statuses
+            self.occurred_at.push(occurred_at);
+            self.titles.push(event.title.clone());
+            self.texts.push(event.text.clone());
+            self.hosts.push(present(&event.host));
+            self.aggregation_keys.push(present(&event.aggregation_key));
+            self.priorities.push(present(&event.priority));
+            self.source_types.push(present(&event.source_type));
+            self.alert_types.push(present(&event.alert_type));
+            self.service_check_statuses
                 .push(is_service_check.then_some(event.service_check_status as i16));
-            columns.tags.push(catalog_tags(&event.tags).join(","));
+            self.tags.push(catalog_tags(&event.tags).join(","));
+            self.sources.push(source.to_owned());
         }
-        Ok(columns)
+        Ok(())
+    }
+
+    fn extend(&mut self, other: &EventColumns) {
+        self.kinds.extend_from_slice(&other.kinds);
+        self.occurred_at.extend_from_slice(&other.occurred_at);
+        self.titles.extend_from_slice(&other.titles);
+        self.texts.extend_from_slice(&other.texts);
+        self.hosts.extend_from_slice(&other.hosts);
+        self.aggregation_keys
+            .extend_from_slice(&other.aggregation_keys);
+        self.priorities.extend_from_slice(&other.priorities);
+        self.source_types.extend_from_slice(&other.source_types);
+        self.alert_types.extend_from_slice(&other.alert_types);
+        self.service_check_statuses
+            .extend_from_slice(&other.service_check_statuses);
+        self.tags.extend_from_slice(&other.tags);
+        self.sources.extend_from_slice(&other.sources);
     }
 }
 
-/// What storing a batch needs besides the batch: where partitions are known to exist and how
-/// long raw data is kept (partitions are created on demand only within that window).
+/// What storing batches needs besides the batches: where partitions are known to exist, how
+/// long raw data is kept (partitions are created on demand only within that window), and the
+/// series ids already known.
 #[derive(Debug)]
 pub struct StoreContext {
     pub partitions: Arc<PartitionCache>,
     pub retentions: Retentions,
+    pub series: Arc<SeriesCache>,
 }
 
-/// Stores a batch, or recognizes it as already stored.
+impl StoreContext {
+    pub fn new(partitions: Arc<PartitionCache>, retentions: Retentions) -> Self {
+        Self {
+            partitions,
+            retentions,
+            series: Arc::default(),
+        }
+    }
+}
+
+/// Checks and stores one batch, or recognizes it as already stored.
 pub async fn store_batch(
     pool: &PgPool,
     context: &StoreContext,
-    batch: &FlushBatch,
+    batch: FlushBatch,
 ) -> Result<StoreOutcome, StoreError> {
-    if batch.schema_version != abacus_proto::SCHEMA_VERSION {
-        return Err(StoreError::InvalidBatch(format!(
-            "schema version {} is not {}",
-            batch.schema_version,
-            abacus_proto::SCHEMA_VERSION
-        )));
-    }
-    if batch.interval_length_ms == 0 {
-        return Err(StoreError::InvalidBatch("interval length is 0".into()));
-    }
-    let interval_start = DateTime::<Utc>::from_timestamp_millis(batch.interval_start_unix_ms)
-        .ok_or_else(|| StoreError::InvalidBatch("interval start out of range".into()))?;
-    let columns = BatchColumns::from_batch(batch)?;
-    let events = EventColumns::from_events(&batch.events)?;
+    let valid = ValidBatch::new(batch)?;
+    let outcomes = store_batches(pool, context, &[valid]).await?;
+    Ok(outcomes[0])
+}
 
-    // Before the transaction, so that the batch's rows land in their day partitions: DDL
-    // inside the batch's transaction would hold locks on the parent tables until it commits.
-    let times = std::iter::once(interval_start).chain(columns.points.iter().map(|point| point.1));
+/// Stores `batches` in one transaction; returns what happened to each, in their order. On an
+/// error nothing was stored.
+pub async fn store_batches(
+    pool: &PgPool,
+    context: &StoreContext,
+    batches: &[ValidBatch],
+) -> Result<Vec<StoreOutcome>, StoreError> {
+    // Before the transaction, so that the batches' rows land in their day partitions: DDL
+    // inside the transaction would hold locks on the parent tables until it commits.
+    let times = batches.iter().flat_map(|batch| {
+        std::iter::once(batch.interval_start).chain(batch.point_times.iter().copied())
+    });
     context
         .partitions
         .ensure_raw_days(pool, context.retentions.raw.retention, times)
         .await?;
 
     let mut transaction = pool.begin().await?;
-    let newly_recorded = sqlx::query(
-        "insert into processed_batches (batch_id, aggregator_id, incarnation, sequence, interval_start)
-         values ($1, $2, $3, $4, $5)
-         on conflict (batch_id) do nothing",
-    )
-    .bind(abacus_proto::batch_id(batch))
-    .bind(&batch.aggregator_id)
-    .bind(batch.incarnation as i64)
-    .bind(batch.sequence as i64)
-    .bind(interval_start)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    if newly_recorded == 0 {
-        transaction.rollback().await?;
-        return Ok(StoreOutcome::Duplicate);
+    let newly_recorded = record_batch_ids(&mut transaction, batches).await?;
+    // The first copy of a batch id that this transaction recorded is written; any other copy
+    // (stored before, or a second copy in this very transaction) is a duplicate.
+    let mut written_ids: HashSet<&str> = HashSet::new();
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let mut to_write: Vec<&ValidBatch> = Vec::new();
+    for batch in batches {
+        if newly_recorded.contains(batch.batch_id()) && written_ids.insert(batch.batch_id()) {
+            to_write.push(batch);
+            outcomes.push(StoreOutcome::Stored {
+                series: batch.batch.series.len() + batch.batch.points.len(),
+            });
+        } else {
+            outcomes.push(StoreOutcome::Duplicate);
+        }
+    }
+    if to_write.is_empty() {
+        transaction.commit().await?;
+        return Ok(outcomes);
     }
 
-    let series_ids = upsert_series(&mut transaction, &columns, interval_start).await?;
+    let rows = TransactionRows::from_batches(&to_write);
+    let (series_ids, resolved) = context
+        .series
+        .resolve(&mut transaction, &rows.series)
+        .await?;
     // Raw points are not rolled up; every other kind is.
-    let aggregate_series: Vec<i64> = columns
+    let mut rolled_keys: Vec<(i64, DateTime<Utc>)> = rows
         .counters
         .iter()
-        .map(|(index, _)| *index)
-        .chain(columns.gauges.iter().map(|(index, _)| *index))
-        .chain(columns.timers.iter().map(|(index, _)| *index))
-        .chain(columns.sets.iter().map(|(index, _)| *index))
-        .map(|index| series_ids[index])
-        .collect();
-    crate::rollup::mark_late_keys(
-        &mut transaction,
-        &context.retentions,
-        &aggregate_series,
-        interval_start,
-    )
-    .await?;
-    let interval_ms = batch.interval_length_ms as i32;
-    if !columns.counters.is_empty() {
-        let (ids, counts): (Vec<i64>, Vec<f64>) = columns
-            .counters
-            .iter()
-            .map(|(index, count)| (series_ids[*index], *count))
-            .unzip();
-        sqlx::query(
-            "insert into counter_samples (series_id, interval_start, source, interval_ms, count)
-             select series_id, $3, $4, $5, count from unnest($1::bigint[], $2::float8[]) as rows (series_id, count)
-             on conflict (series_id, interval_start, source)
-             do update set count = counter_samples.count + excluded.count",
-        )
-        .bind(&ids)
-        .bind(&counts)
-        .bind(interval_start)
-        .bind(&batch.aggregator_id)
-        .bind(interval_ms)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    if !columns.gauges.is_empty() {
-        let (ids, values): (Vec<i64>, Vec<f64>) = columns
-            .gauges
-            .iter()
-            .map(|(index, value)| (series_ids[*index], *value))
-            .unzip();
-        sqlx::query(
-            "insert into gauge_samples (series_id, interval_start, source, interval_ms, value)
-             select series_id, $3, $4, $5, value from unnest($1::bigint[], $2::float8[]) as rows (series_id, value)
-             on conflict (series_id, interval_start, source)
-             do update set value = excluded.value, stored_at = now()",
-        )
-        .bind(&ids)
-        .bind(&values)
-        .bind(interval_start)
-        .bind(&batch.aggregator_id)
-        .bind(interval_ms)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    if !columns.timers.is_empty() {
-        let ids: Vec<i64> = columns
-            .timers
-            .iter()
-            .map(|(index, _)| series_ids[*index])
-            .collect();
-        let column = |field: fn(&TimerAggregate) -> f64| -> Vec<f64> {
-            columns
-                .timers
+        .chain(&rows.gauges)
+        .map(|row| (series_ids[row.series], row.interval_start))
+        .chain(
+            rows.timers
                 .iter()
-                .map(|(_, timer)| field(timer))
-                .collect()
-        };
-        let histograms: Vec<&[u8]> = columns
-            .timers
-            .iter()
-            .map(|(_, timer)| timer.hdr_histogram.as_slice())
-            .collect();
-        sqlx::query(
-            "insert into timer_samples
-                 (series_id, interval_start, source, interval_ms, count, sum, sum_of_squares, min, max, histogram)
-             select series_id, $8, $9, $10, count, sum, sum_of_squares, min, max, histogram
-             from unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::bytea[])
-                 as rows (series_id, count, sum, sum_of_squares, min, max, histogram)",
+                .map(|row| (series_ids[row.series], to_write[row.batch].interval_start)),
         )
-        .bind(&ids)
-        .bind(column(|timer| timer.count))
-        .bind(column(|timer| timer.sum))
-        .bind(column(|timer| timer.sum_of_squares))
-        .bind(column(|timer| timer.min))
-        .bind(column(|timer| timer.max))
-        .bind(&histograms)
-        .bind(interval_start)
-        .bind(&batch.aggregator_id)
-        .bind(interval_ms)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    if !columns.sets.is_empty() {
-        let (ids, sketches): (Vec<i64>, Vec<&[u8]>) = columns
-            .sets
-            .iter()
-            .map(|(index, set)| (series_ids[*index], set.sketch.as_slice()))
-            .unzip();
-        sqlx::query(
-            "insert into set_samples (series_id, interval_start, source, interval_ms, sketch)
-             select series_id, $3, $4, $5, sketch from unnest($1::bigint[], $2::bytea[]) as rows (series_id, sketch)",
+        .chain(
+            rows.sets
+                .iter()
+                .map(|row| (series_ids[row.series], to_write[row.batch].interval_start)),
         )
-        .bind(&ids)
-        .bind(&sketches)
-        .bind(interval_start)
-        .bind(&batch.aggregator_id)
-        .bind(interval_ms)
-        .execute(&mut *transaction)
-        .await?;
+        .collect();
+    rolled_keys.sort_unstable();
+    rolled_keys.dedup();
+    crate::rollup::mark_late_keys(&mut transaction, &context.retentions, &rolled_keys).await?;
+    write_counters(&mut transaction, &rows.counters, &series_ids).await?;
+    write_gauges(&mut transaction, &rows.gauges, &series_ids).await?;
+    write_timers(&mut transaction, &rows.timers, &series_ids, &to_write).await?;
+    write_sets(&mut transaction, &rows.sets, &series_ids, &to_write).await?;
+    write_points(&mut transaction, &rows.points, &series_ids, &to_write).await?;
+    let mut events = EventColumns::default();
+    for batch in &to_write {
+        events.extend(&batch.events);
     }
-    if !columns.points.is_empty() {
-        let ids: Vec<i64> = columns
-            .points
-            .iter()
-            .map(|(index, _, _)| series_ids[*index])
-            .collect();
-        let times: Vec<DateTime<Utc>> = columns.points.iter().map(|(_, time, _)| *time).collect();
-        let values: Vec<f64> = columns.points.iter().map(|(_, _, value)| *value).collect();
-        sqlx::query(
-            "insert into raw_points (series_id, point_time, source, value)
-             select series_id, point_time, $4, value
-             from unnest($1::bigint[], $2::timestamptz[], $3::float8[]) as rows (series_id, point_time, value)",
-        )
-        .bind(&ids)
-        .bind(&times)
-        .bind(&values)
-        .bind(&batch.aggregator_id)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    if !events.kinds.is_empty() {
-        sqlx::query(
-            "insert into events (kind, occurred_at, title, text, host, aggregation_key, priority,
-                                 source_type, alert_type, service_check_status, tags, source)
-             select kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
-                    alert_type, service_check_status, coalesce(string_to_array(tags, ','), '{}'), $12
-             from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[])
-                 as rows (kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
-                          alert_type, service_check_status, tags)",
-        )
-        .bind(&events.kinds)
-        .bind(&events.occurred_at)
-        .bind(&events.titles)
-        .bind(&events.texts)
-        .bind(&events.hosts)
-        .bind(&events.aggregation_keys)
-        .bind(&events.priorities)
-        .bind(&events.source_types)
-        .bind(&events.alert_types)
-        .bind(&events.service_check_statuses)
-        .bind(&events.tags)
-        .bind(&batch.aggregator_id)
-        .execute(&mut *transaction)
-        .await?;
-    }
+    write_events(&mut transaction, &events).await?;
     transaction.commit().await?;
-    Ok(StoreOutcome::Stored {
-        series: series_ids.len(),
-    })
+    context.series.remember(resolved);
+    Ok(outcomes)
 }
 
-/// Creates the batch's series that are new and moves `last_seen` of the others; returns the
-/// series ids in the order of `columns.series_*`.
-async fn upsert_series(
-    transaction: &mut sqlx::PgConnection,
-    columns: &BatchColumns<'_>,
-    seen_at: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "with input as (
-             select position, kind, name, string_to_array(tags, ',') as tags
-             from unnest($1::text[], $2::text[], $3::text[]) with ordinality as rows (kind, name, tags, position)
-         ),
-         upserted as (
-             insert into series (kind, name, tags, first_seen, last_seen)
-             select kind, name, coalesce(tags, '{}'), $4, $4 from input
-             on conflict (kind, name, tags)
-             do update set last_seen = greatest(series.last_seen, excluded.last_seen)
-             returning id, kind, name, tags
-         )
-         select input.position, upserted.id
-         from input join upserted
-           on upserted.kind = input.kind and upserted.name = input.name
-          and upserted.tags = coalesce(input.tags, '{}')",
+/// Inserts the ids of `batches` into `processed_batches`, in id order (so racing transactions
+/// wait on each other's ids in one order); returns the ids this statement inserted.
+async fn record_batch_ids(
+    transaction: &mut PgConnection,
+    batches: &[ValidBatch],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(batches.len());
+    let mut aggregators = Vec::with_capacity(batches.len());
+    let mut incarnations = Vec::with_capacity(batches.len());
+    let mut sequences = Vec::with_capacity(batches.len());
+    let mut interval_starts = Vec::with_capacity(batches.len());
+    let mut seen = HashSet::new();
+    let mut sorted: Vec<&ValidBatch> = batches.iter().collect();
+    sorted.sort_by(|left, right| left.batch_id.cmp(&right.batch_id));
+    for batch in sorted {
+        // One row per id: a statement cannot insert the same key twice.
+        if !seen.insert(batch.batch_id.as_str()) {
+            continue;
+        }
+        ids.push(batch.batch_id.as_str());
+        aggregators.push(batch.batch.aggregator_id.as_str());
+        incarnations.push(batch.batch.incarnation as i64);
+        sequences.push(batch.batch.sequence as i64);
+        interval_starts.push(batch.interval_start);
+    }
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "insert into processed_batches (batch_id, aggregator_id, incarnation, sequence, interval_start)
+         select batch_id, aggregator_id, incarnation, sequence, interval_start
+         from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+             with ordinality as rows (batch_id, aggregator_id, incarnation, sequence, interval_start, position)
+         order by position
+         on conflict (batch_id) do nothing
+         returning batch_id",
     )
-    .bind(&columns.series_kinds)
-    .bind(&columns.series_names)
-    .bind(&columns.series_tags)
-    .bind(seen_at)
+    .bind(&ids)
+    .bind(&aggregators)
+    .bind(&incarnations)
+    .bind(&sequences)
+    .bind(&interval_starts)
     .fetch_all(&mut *transaction)
     .await?;
-    let mut ids = vec![0i64; columns.series_names.len()];
-    for (position, id) in rows {
-        ids[(position - 1) as usize] = id;
+    Ok(inserted.into_iter().collect())
+}
+
+/// Counter or gauge rows with their series ids, sorted by key (series, interval, source) and
+/// merged so that each key appears once: `merge(kept, later)` folds a later row into the one
+/// kept.
+fn merged_rows<'batch>(
+    rows: &[MergedRow<'batch>],
+    series_ids: &[i64],
+    merge: fn(&mut MergedRow<'batch>, &MergedRow<'batch>),
+) -> MergedColumns {
+    let key = |row: &MergedRow<'batch>| (series_ids[row.series], row.interval_start, row.source);
+    let mut sorted: Vec<&MergedRow<'batch>> = rows.iter().collect();
+    // Stable, so the rows of one key stay in batch order.
+    sorted.sort_by(|left, right| key(left).cmp(&key(right)));
+    let mut columns = MergedColumns::default();
+    let mut pending: Option<MergedRow<'batch>> = None;
+    for row in sorted {
+        match &mut pending {
+            Some(kept) if key(kept) == key(row) => merge(kept, row),
+            _ => {
+                if let Some(done) = pending.replace(row.clone()) {
+                    columns.push(series_ids[done.series], &done);
+                }
+            }
+        }
     }
-    if ids.contains(&0) {
-        return Err(StoreError::InvalidBatch(
-            "a series of the batch was not found in the catalog after upsert".into(),
-        ));
+    if let Some(done) = pending {
+        columns.push(series_ids[done.series], &done);
     }
-    Ok(ids)
+    columns
+}
+
+#[derive(Default)]
+struct MergedColumns {
+    series_ids: Vec<i64>,
+    interval_starts: Vec<DateTime<Utc>>,
+    sources: Vec<String>,
+    interval_ms: Vec<i32>,
+    values: Vec<f64>,
+    batch_positions: Vec<i32>,
+}
+
+impl MergedColumns {
+    fn push(&mut self, series_id: i64, row: &MergedRow<'_>) {
+        self.series_ids.push(series_id);
+        self.interval_starts.push(row.interval_start);
+        self.sources.push(row.source.to_owned());
+        self.interval_ms.push(row.interval_ms);
+        self.values.push(row.value);
+        self.batch_positions
+            .push(i32::try_from(row.batch_position).unwrap_or(i32::MAX));
+    }
+}
+
+async fn write_counters(
+    transaction: &mut PgConnection,
+    rows: &[MergedRow<'_>],
+    series_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = merged_rows(rows, series_ids, |kept, later| kept.value += later.value);
+    sqlx::query(
+        "insert into counter_samples (series_id, interval_start, source, interval_ms, count)
+         select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::float8[])
+         on conflict (series_id, interval_start, source)
+         do update set count = counter_samples.count + excluded.count",
+    )
+    .bind(&columns.series_ids)
+    .bind(&columns.interval_starts)
+    .bind(&columns.sources)
+    .bind(&columns.interval_ms)
+    .bind(&columns.values)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+async fn write_gauges(
+    transaction: &mut PgConnection,
+    rows: &[MergedRow<'_>],
+    series_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = merged_rows(rows, series_ids, |kept, later| {
+        kept.value = later.value;
+        kept.batch_position = later.batch_position;
+    });
+    // `stored_at` orders the reports of several aggregators for one interval (the one stored
+    // last wins). All batches of a transaction share its `now()`, so each batch's position in
+    // the transaction is added in microseconds to keep them in the order they were consumed.
+    sqlx::query(
+        "insert into gauge_samples (series_id, interval_start, source, interval_ms, value, stored_at)
+         select series_id, interval_start, source, interval_ms, value,
+                now() + batch_position * interval '1 microsecond'
+         from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::float8[], $6::integer[])
+             as rows (series_id, interval_start, source, interval_ms, value, batch_position)
+         on conflict (series_id, interval_start, source)
+         do update set value = excluded.value, stored_at = excluded.stored_at",
+    )
+    .bind(&columns.series_ids)
+    .bind(&columns.interval_starts)
+    .bind(&columns.sources)
+    .bind(&columns.interval_ms)
+    .bind(&columns.values)
+    .bind(&columns.batch_positions)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+/// The per-row columns every appended sample has: series, interval start, source, interval.
+fn appended_columns<T>(
+    rows: &[AppendedRow<T>],
+    series_ids: &[i64],
+    batches: &[&ValidBatch],
+) -> (Vec<i64>, Vec<DateTime<Utc>>, Vec<String>, Vec<i32>) {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut interval_starts = Vec::with_capacity(rows.len());
+    let mut sources = Vec::with_capacity(rows.len());
+    let mut interval_ms = Vec::with_capacity(rows.len());
+    for row in rows {
+        let batch = batches[row.batch];
+        ids.push(series_ids[row.series]);
+        interval_starts.push(batch.interval_start);
+        sources.push(batch.batch.aggregator_id.clone());
+        interval_ms.push(batch.interval_ms());
+    }
+    (ids, interval_starts, sources, interval_ms)
+}
+
+async fn write_timers(
+    transaction: &mut PgConnection,
+    rows: &[AppendedRow<&TimerAggregate>],
+    series_ids: &[i64],
+    batches: &[&ValidBatch],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (ids, interval_starts, sources, interval_ms) = appended_columns(rows, series_ids, batches);
+    let column = |field: fn(&TimerAggregate) -> f64| -> Vec<f64> {
+        rows.iter().map(|row| field(row.value)).collect()
+    };
+    let histograms: Vec<&[u8]> = rows
+        .iter()
+        .map(|row| row.value.hdr_histogram.as_slice())
+        .collect();
+    sqlx::query(
+        "insert into timer_samples
+             (series_id, interval_start, source, interval_ms, count, sum, sum_of_squares, min, max, histogram)
+         select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::float8[],
+                              $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::bytea[])",
+    )
+    .bind(&ids)
+    .bind(&interval_starts)
+    .bind(&sources)
+    .bind(&interval_ms)
+    .bind(column(|timer| timer.count))
+    .bind(column(|timer| timer.sum))
+    .bind(column(|timer| timer.sum_of_squares))
+    .bind(column(|timer| timer.min))
+    .bind(column(|timer| timer.max))
+    .bind(&histograms)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+async fn write_sets(
+    transaction: &mut PgConnection,
+    rows: &[AppendedRow<&SetAggregate>],
+    series_ids: &[i64],
+    batches: &[&ValidBatch],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (ids, interval_starts, sources, interval_ms) = appended_columns(rows, series_ids, batches);
+    let sketches: Vec<&[u8]> = rows.iter().map(|row| row.value.sketch.as_slice()).collect();
+    sqlx::query(
+        "insert into set_samples (series_id, interval_start, source, interval_ms, sketch)
+         select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::integer[], $5::bytea[])",
+    )
+    .bind(&ids)
+    .bind(&interval_starts)
+    .bind(&sources)
+    .bind(&interval_ms)
+    .bind(&sketches)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+async fn write_points(
+    transaction: &mut PgConnection,
+    rows: &[AppendedRow<(DateTime<Utc>, f64)>],
+    series_ids: &[i64],
+    batches: &[&ValidBatch],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = rows.iter().map(|row| series_ids[row.series]).collect();
+    let times: Vec<DateTime<Utc>> = rows.iter().map(|row| row.value.0).collect();
+    let values: Vec<f64> = rows.iter().map(|row| row.value.1).collect();
+    let sources: Vec<&str> = rows
+        .iter()
+        .map(|row| batches[row.batch].batch.aggregator_id.as_str())
+        .collect();
+    sqlx::query(
+        "insert into raw_points (series_id, point_time, source, value)
+         select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::float8[])",
+    )
+    .bind(&ids)
+    .bind(&times)
+    .bind(&sources)
+    .bind(&values)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+async fn write_events(
+    transaction: &mut PgConnection,
+    events: &EventColumns,
+) -> Result<(), sqlx::Error> {
+    if events.kinds.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into events (kind, occurred_at, title, text, host, aggregation_key, priority,
+                             source_type, alert_type, service_check_status, tags, source)
+         select kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
+                alert_type, service_check_status, coalesce(string_to_array(tags, ','), '{}'), source
+         from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[])
+             as rows (kind, occurred_at, title, text, host, aggregation_key, priority, source_type,
+                      alert_type, service_check_status, tags, source)",
+    )
+    .bind(&events.kinds)
+    .bind(&events.occurred_at)
+    .bind(&events.titles)
+    .bind(&events.texts)
+    .bind(&events.hosts)
+    .bind(&events.aggregation_keys)
+    .bind(&events.priorities)
+    .bind(&events.source_types)
+    .bind(&events.alert_types)
+    .bind(&events.service_check_statuses)
+    .bind(&events.tags)
+    .bind(&events.sources)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        series: usize,
+        start_seconds: i64,
+        source: &str,
+        value: f64,
+        batch: usize,
+    ) -> MergedRow<'_> {
+        MergedRow {
+            series,
+            interval_start: DateTime::<Utc>::from_timestamp(start_seconds, 0).unwrap_or_default(),
+            source,
+            interval_ms: 10_000,
+            value,
+            batch_position: batch,
+        }
+    }
+
+    #[test]
+    fn rows_of_one_key_from_several_batches_become_one_row() {
+        // Series index 0 has id 7, index 1 has id 3: the output is in id order.
+        let series_ids = [7, 3];
+        let rows = [
+            row(0, 10, "a", 1.0, 0),
+            row(1, 10, "a", 5.0, 0),
+            row(0, 10, "a", 2.0, 1),
+            row(0, 10, "b", 4.0, 1),
+            row(0, 20, "a", 8.0, 2),
+            row(0, 10, "a", 3.0, 3),
+        ];
+        let summed = merged_rows(&rows, &series_ids, |kept, later| kept.value += later.value);
+        assert_eq!(summed.series_ids, vec![3, 7, 7, 7]);
+        assert_eq!(summed.sources, vec!["a", "a", "b", "a"]);
+        assert_eq!(summed.values, vec![5.0, 6.0, 4.0, 8.0]);
+
+        let last = merged_rows(&rows, &series_ids, |kept, later| {
+            kept.value = later.value;
+            kept.batch_position = later.batch_position;
+        });
+        assert_eq!(last.values, vec![5.0, 3.0, 4.0, 8.0]);
+        assert_eq!(last.batch_positions, vec![0, 3, 1, 2]);
+    }
+
+    #[test]
+    fn a_batch_without_an_aggregate_or_with_a_bad_interval_is_invalid() {
+        let mut batch = FlushBatch {
+            schema_version: abacus_proto::SCHEMA_VERSION,
+            aggregator_id: "a".into(),
+            interval_length_ms: 10_000,
+            series: vec![abacus_proto::v1::SeriesAggregate {
+                name: "c".into(),
+                tags: vec![],
+                aggregate: None,
+            }],
+            ..Default::default()
+        };
+        let error = ValidBatch::new(batch.clone()).unwrap_err();
+        assert!(!error.is_transient(), "{error}");
+        batch.series.clear();
+        batch.interval_length_ms = u32::MAX;
+        assert!(ValidBatch::new(batch.clone()).is_err());
+        batch.interval_length_ms = 10_000;
+        assert!(ValidBatch::new(batch).is_ok());
+    }
 }

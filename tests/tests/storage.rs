@@ -332,3 +332,74 @@ struct StoredEvent {
     service_check_status: Option<i16>,
     tags: Vec<String>,
 }
+
+/// Batches gathered into one transaction: rows of several batches for the same series, interval
+/// and source merge as they would one transaction at a time (counts add, the later gauge
+/// wins), a second copy of a batch counts once, and a poison message among them is
+/// dead-lettered without holding up the rest.
+#[tokio::test]
+async fn batches_stored_together_merge_dedup_and_survive_a_poison_message() -> anyhow::Result<()> {
+    let settings = abacus_tests::PipelineSettings::new(FLUSH_INTERVAL).await?;
+    let counter = |sequence, count| {
+        single_series_batch(
+            "splitter",
+            sequence,
+            "split_counter",
+            Aggregate::Counter(CounterAggregate { count }),
+        )
+    };
+    let gauge = |sequence, value| {
+        single_series_batch(
+            "splitter",
+            sequence,
+            "split_gauge",
+            Aggregate::Gauge(abacus_proto::v1::GaugeAggregate { value }),
+        )
+    };
+    let payloads = vec![
+        counter(1, 1.0).encode_to_vec(),
+        counter(2, 2.0).encode_to_vec(),
+        b"\x00\xff poison".to_vec(),
+        counter(2, 2.0).encode_to_vec(),
+        gauge(3, 10.0).encode_to_vec(),
+        counter(4, 4.0).encode_to_vec(),
+        gauge(5, 20.0).encode_to_vec(),
+    ];
+    // Published before the worker starts, so its first pull takes them all at once.
+    let nats = &settings.nats;
+    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+    abacus_proto::stream::ensure_stream(&context, nats).await?;
+    for payload in payloads {
+        context
+            .publish(abacus_proto::stream::flush_subject(nats), payload.into())
+            .await?
+            .await?;
+    }
+    // No aggregator: the batches above are all there is.
+    let no_statsd_address = "127.0.0.1:9".parse()?;
+    let pipeline = Pipeline::start_with_aggregator(settings, no_statsd_address, None).await?;
+    pipeline.wait_until_worker_is_idle(7).await?;
+
+    let mut database = pipeline.database_connection().await?;
+    let counters: Vec<f64> = sqlx::query_scalar(
+        "select c.count from counter_samples c join series s on s.id = c.series_id
+         where s.name = 'split_counter'",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(counters, vec![7.0]);
+    let gauges: Vec<f64> = sqlx::query_scalar(
+        "select g.value from gauge_samples g join series s on s.id = g.series_id
+         where s.name = 'split_gauge'",
+    )
+    .fetch_all(&mut database)
+    .await?;
+    assert_eq!(gauges, vec![20.0]);
+    let stored: i64 = sqlx::query_scalar("select count(*) from processed_batches")
+        .fetch_one(&mut database)
+        .await?;
+    assert_eq!(stored, 5);
+    let dead_letters = read_dead_letters(&pipeline, 1).await?;
+    assert_eq!(dead_letters[0].0, b"\x00\xff poison".to_vec());
+    pipeline.stop().await
+}
