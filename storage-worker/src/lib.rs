@@ -31,6 +31,25 @@ use std::future::Future;
 use std::sync::Arc;
 use tracing::info;
 
+/// What the `abacus-storage-worker` binary does: loads the configuration (the file named on the
+/// command line, then the environment; exit code 2 if invalid), sets up logging, binds the admin
+/// address and runs until SIGTERM or SIGINT. A library function rather than `main` itself so
+/// that the crash test can run exactly this as a process of its own and `SIGKILL` it.
+pub async fn run_as_process(
+    command_line: &abacus_proto::settings::CommandLine,
+) -> anyhow::Result<()> {
+    let config: Config = abacus_proto::settings::load_or_exit(
+        "abacus-storage-worker",
+        command_line.config.as_deref(),
+    );
+    abacus_proto::telemetry::init(&config.log);
+    let admin_address = config.storage_worker.admin_address;
+    let admin_listener = tokio::net::TcpListener::bind(admin_address)
+        .await
+        .with_context(|| format!("cannot bind the admin address {admin_address}"))?;
+    run(config, admin_listener, abacus_proto::shutdown::signal()).await
+}
+
 /// Connects to PostgreSQL with the configured pool settings.
 pub async fn connect_database(config: &Config) -> anyhow::Result<sqlx::PgPool> {
     PgPoolOptions::new()

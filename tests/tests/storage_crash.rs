@@ -1,6 +1,7 @@
-//! A crash of the storage worker binary: it is killed with `SIGKILL` (no shutdown, whatever
+//! A crash of the storage worker process: it is killed with `SIGKILL` (no shutdown, whatever
 //! transaction it is in is cut off) while batches flow, started again, and afterwards the
-//! stored total equals what was published, exactly.
+//! stored total equals what was published, exactly. The process is `storage-worker-process`,
+//! which runs what the `abacus-storage-worker` binary runs.
 
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::{series_aggregate::Aggregate, CounterAggregate};
@@ -34,9 +35,9 @@ impl Drop for Worker {
     }
 }
 
-/// Starts the worker binary, configured only through its environment, as in production.
+/// Starts the worker process, configured only through its environment, as in production.
 fn spawn_worker(nats: &NatsSettings, database_url: &str) -> anyhow::Result<Worker> {
-    let child = Command::new(env!("CARGO_BIN_EXE_abacus-storage-worker"))
+    let child = Command::new(env!("CARGO_BIN_EXE_storage-worker-process"))
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", &nats.url)
         .env("ABACUS_NATS__STREAM", &nats.stream)
