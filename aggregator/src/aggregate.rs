@@ -380,13 +380,18 @@ fn get_or_insert_with<'map, V>(
 }
 
 /// Tags beyond this many are sorted in a heap buffer; up to it, on the stack.
-const INLINE_TAGS: usize = 16;
+const INLINE_TAGS: usize = 8;
 
 /// When the sample has tags (from the name or from `#`), writes its canonical key into
 /// `buffer` — the name, `|#`, and the tags sorted by key then value, de-duplicated and joined
 /// as `k:v,flag` — and returns `true`; returns `false` and leaves `buffer` alone when it has
 /// none, the key then being the name itself.
 fn write_canonical_key(sample: &Sample<'_>, buffer: &mut String) -> bool {
+    // Decided before the tag buffer is initialized: that costs more than an untagged line's
+    // whole lookup.
+    if sample.name_tags.is_empty() && sample.tags.is_empty() {
+        return false;
+    }
     let mut inline = [("", ""); INLINE_TAGS];
     let mut spilled = Vec::new();
     let mut count = 0;
@@ -678,6 +683,26 @@ mod tests {
             .map(|tag| (tag.key.as_str(), tag.value.as_str()))
             .collect();
         assert_eq!(tags, vec![("a", "1"), ("a", "2"), ("a.b", "1")]);
+    }
+
+    #[test]
+    fn more_tags_than_fit_inline_sort_and_deduplicate_alike() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(
+            &mut aggregates,
+            &[
+                "req:1|c|#t9,t8,t7,t6,t5,t4,t3,t2,t1,t0,t5",
+                "req;t0=;t1=:1|c|#t2,t3,t4,t5,t6,t7,t8,t9",
+            ],
+        );
+        let series = aggregates.take_window(0);
+        assert_eq!(series.len(), 1, "{series:?}");
+        let keys: Vec<&str> = series[0].tags.iter().map(|tag| tag.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"]
+        );
+        assert_eq!(series[0].aggregate, Some(counter(2.0)));
     }
 
     #[test]

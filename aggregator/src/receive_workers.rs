@@ -116,6 +116,14 @@ impl ReceiveWorkers {
     }
 }
 
+impl Drop for ReceiveWorkers {
+    /// Should the receive loop go away without [`ReceiveWorkers::stop`] (its task aborted),
+    /// the threads still end within a receive timeout instead of outliving it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A shard's intake, even if a worker panicked while holding it (its windows are still sound
 /// data: every recording is a whole update of plain numbers).
 fn lock(shard: &Mutex<Intake>) -> MutexGuard<'_, Intake> {

@@ -48,7 +48,9 @@ STREAM="ABACUS_BENCH_$$"
 SUBJECT_PREFIX="abacus_bench_$$"
 CLOCK_TICKS=$(getconf CLK_TCK)
 LOAD=target/release/statsd-load
-AGGREGATOR=target/release/abacus-aggregator
+# BENCH_AGGREGATOR: measure another aggregator binary instead (say a release build of an
+# earlier commit, as a baseline in the same conditions).
+AGGREGATOR=${BENCH_AGGREGATOR:-target/release/abacus-aggregator}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
