@@ -23,8 +23,14 @@ use abacus_proto::v1::{
     self, series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate,
     SetAggregate, Tag, TimerAggregate,
 };
-use std::collections::HashMap;
 use std::time::Duration;
+
+/// The series maps. statsd arrives over unauthenticated UDP, so a sender can choose keys; the
+/// hasher is foldhash, seeded at random per map, which keeps a precomputed set of colliding
+/// keys from degrading the maps (HashDoS) while hashing a short key several times faster than
+/// SipHash, the standard library's default, which guards against more than a statsd port
+/// needs and was the largest single cost of a hot-key lookup.
+type SeriesMap<V> = hashbrown::HashMap<String, V, hashbrown::DefaultHashBuilder>;
 
 const TAGS_SEPARATOR: &str = "|#";
 
@@ -56,18 +62,26 @@ pub struct Aggregates {
     /// An empty histogram of the configured precision, cloned for each new timer series.
     empty_histogram: Histogram<u64>,
     idle_series_expiry_ms: i64,
-    counters: HashMap<String, f64>,
-    gauges: HashMap<String, GaugeState>,
-    timers: HashMap<String, TimerState>,
-    sets: HashMap<String, SetSketch>,
+    counters: SeriesMap<f64>,
+    gauges: SeriesMap<GaugeState>,
+    timers: SeriesMap<TimerState>,
+    sets: SeriesMap<SetSketch>,
     events: Vec<v1::Event>,
     events_dropped: u64,
+    /// Where a tagged sample's canonical key is built; reused, so looking up a known tagged
+    /// series allocates nothing once the buffer has grown to the longest key.
+    key_scratch: String,
 }
 
 #[derive(Debug)]
 struct GaugeState {
     value: f64,
     updated_in_window: bool,
+    /// This window's value is only deltas applied to a gauge that did not exist here: it is
+    /// the sum of those deltas. Only a receive worker's shard (which never remembers gauges
+    /// across windows) has such gauges; [`Aggregates::absorb`] adds them to the gauge's value
+    /// in the aggregates that do remember it.
+    relative: bool,
     /// Start of the last window in which the gauge was updated; `None` until its first flush.
     last_updated_window_start_ms: Option<i64>,
 }
@@ -103,10 +117,11 @@ impl Aggregates {
                 .expect("precisions in SIGNIFICANT_DIGITS_RANGE are valid for hdrhistogram"),
             idle_series_expiry_ms: i64::try_from(settings.idle_series_expiry.as_millis())
                 .unwrap_or(i64::MAX),
-            counters: HashMap::new(),
-            gauges: HashMap::new(),
-            timers: HashMap::new(),
-            sets: HashMap::new(),
+            counters: SeriesMap::default(),
+            gauges: SeriesMap::default(),
+            timers: SeriesMap::default(),
+            sets: SeriesMap::default(),
+            key_scratch: String::new(),
             events: Vec::new(),
             events_dropped: 0,
         }
@@ -114,13 +129,10 @@ impl Aggregates {
 
     /// Folds one sample (all of its packed values) into the current window.
     pub fn record(&mut self, sample: &Sample<'_>) {
-        let owned_key;
-        let key: &str = match canonical_tags(sample) {
-            None => &sample.name,
-            Some(tags) => {
-                owned_key = format!("{}{TAGS_SEPARATOR}{tags}", sample.name);
-                &owned_key
-            }
+        let key: &str = if write_canonical_key(sample, &mut self.key_scratch) {
+            &self.key_scratch
+        } else {
+            &sample.name
         };
         match sample.value {
             SampleValue::Counter {
@@ -131,21 +143,17 @@ impl Aggregates {
                 *get_or_insert_with(&mut self.counters, key, || 0.0) += increment;
             }
             SampleValue::Gauge { values } => {
-                let gauge = get_or_insert_with(&mut self.gauges, key, || GaugeState {
-                    value: 0.0,
-                    updated_in_window: false,
-                    last_updated_window_start_ms: None,
-                });
+                let gauge = get_or_insert_with(&mut self.gauges, key, GaugeState::new);
                 // etsy statsd: a signed value changes an existing gauge and sets a new one.
                 // "Existing" includes a gauge set earlier in this same line.
-                let mut exists =
-                    gauge.updated_in_window || gauge.last_updated_window_start_ms.is_some();
+                let mut exists = gauge.exists();
                 for number in values.iter() {
-                    gauge.value = if number.is_delta && exists {
-                        gauge.value + number.value
+                    if number.is_delta && exists {
+                        gauge.value += number.value;
                     } else {
-                        number.value
-                    };
+                        gauge.value = number.value;
+                        gauge.relative = number.is_delta;
+                    }
                     exists = true;
                 }
                 gauge.updated_in_window = true;
@@ -215,6 +223,7 @@ impl Aggregates {
             .or_insert(GaugeState {
                 value,
                 updated_in_window: false,
+                relative: false,
                 last_updated_window_start_ms: Some(window_start_ms),
             });
     }
@@ -222,6 +231,62 @@ impl Aggregates {
     /// How many gauges are remembered (updated or idle but not yet expired).
     pub fn remembered_gauges(&self) -> usize {
         self.gauges.len()
+    }
+
+    /// Folds `shard` — what one receive worker aggregated of the same window — into these
+    /// aggregates and leaves it empty (its maps keep their capacity for the next window).
+    /// Returns how many of its events were dropped because the window already holds
+    /// [`MAX_EVENTS_PER_WINDOW`].
+    ///
+    /// Counters add, timers add their moments and histograms, sets union. Gauges: the shard
+    /// remembers nothing across windows, so a gauge it saw only deltas for (the sum of them,
+    /// [`GaugeState::relative`]) changes the value remembered here, or sets it when there is
+    /// none (etsy's rule for a delta on an unknown gauge); a gauge it was given a value for
+    /// takes that value, with the deltas after it applied. Shards are absorbed in worker order,
+    /// so when two workers set one gauge in one window the later worker's value wins: which
+    /// datagram arrived last at two different sockets is not observable anyway (senders are
+    /// spread over the workers by their address, so one sender's updates stay in order).
+    pub fn absorb(&mut self, shard: &mut Aggregates) -> u64 {
+        for (key, count) in shard.counters.drain() {
+            *self.counters.entry(key).or_insert(0.0) += count;
+        }
+        for (key, update) in shard.gauges.drain() {
+            if !update.updated_in_window {
+                continue;
+            }
+            let gauge = self.gauges.entry(key).or_insert_with(GaugeState::new);
+            gauge.value = if update.relative && gauge.exists() {
+                gauge.value + update.value
+            } else {
+                update.value
+            };
+            gauge.updated_in_window = true;
+        }
+        for (key, timer) in shard.timers.drain() {
+            match self.timers.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut existing) => {
+                    existing.get_mut().merge(&timer)
+                }
+                hashbrown::hash_map::Entry::Vacant(vacant) => {
+                    vacant.insert(timer);
+                }
+            }
+        }
+        for (key, sketch) in shard.sets.drain() {
+            match self.sets.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut existing) => {
+                    existing.get_mut().merge(&sketch)
+                }
+                hashbrown::hash_map::Entry::Vacant(vacant) => {
+                    vacant.insert(sketch);
+                }
+            }
+        }
+        let room = MAX_EVENTS_PER_WINDOW.saturating_sub(self.events.len());
+        let dropped = shard.events.len().saturating_sub(room) as u64;
+        self.events.extend(shard.events.drain(..).take(room));
+        self.events_dropped += dropped;
+        dropped
     }
 
     /// Ends the window that started at `window_start_ms`: returns every series that received
@@ -239,6 +304,7 @@ impl Aggregates {
         }
         let idle_series_expiry_ms = self.idle_series_expiry_ms;
         self.gauges.retain(|key, gauge| {
+            gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
                 series.push(series_aggregate(
@@ -286,41 +352,104 @@ impl Aggregates {
     }
 }
 
-/// Looks `key` up without allocating, and only copies it when the series is new.
+impl GaugeState {
+    fn new() -> Self {
+        Self {
+            value: 0.0,
+            updated_in_window: false,
+            relative: false,
+            last_updated_window_start_ms: None,
+        }
+    }
+
+    /// Whether a delta changes this gauge (rather than setting it): it was set in this window
+    /// or in an earlier one that has not expired.
+    fn exists(&self) -> bool {
+        self.updated_in_window || self.last_updated_window_start_ms.is_some()
+    }
+}
+
+impl TimerState {
+    /// Adds another summary of the same series and window: moments add, extremes widen,
+    /// histograms add (both auto-resize, so nothing is out of range).
+    fn merge(&mut self, other: &TimerState) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.sum_of_squares += other.sum_of_squares;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if let Err(error) = self.histogram.add(&other.histogram) {
+            // Auto-resizing histograms of one precision always add; kept total all the same.
+            tracing::warn!(%error, "timer histograms of two receive workers did not add");
+        }
+    }
+}
+
+/// Looks `key` up with one hash, without allocating, and only copies it when the series is new.
 fn get_or_insert_with<'map, V>(
-    map: &'map mut HashMap<String, V>,
+    map: &'map mut SeriesMap<V>,
     key: &str,
     new_value: impl FnOnce() -> V,
 ) -> &'map mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), new_value());
-    }
-    // Just checked or inserted; `entry` would need an owned key for every lookup.
-    map.get_mut(key)
-        .expect("the key was present or has just been inserted")
+    map.entry_ref(key).or_insert_with(new_value)
 }
 
-/// The sample's tags from the name and from `#`, sorted by key then value, de-duplicated and
-/// joined as `k:v,flag`; `None` when there are none.
-fn canonical_tags(sample: &Sample<'_>) -> Option<String> {
-    let mut pairs: Vec<(&str, &str)> = sample.tag_pairs().collect();
-    if pairs.is_empty() {
-        return None;
+/// Tags beyond this many are sorted in a heap buffer; up to it, on the stack.
+const INLINE_TAGS: usize = 8;
+
+/// When the sample has tags (from the name or from `#`), writes its canonical key into
+/// `buffer` — the name, `|#`, and the tags sorted by key then value, de-duplicated and joined
+/// as `k:v,flag` — and returns `true`; returns `false` and leaves `buffer` alone when it has
+/// none, the key then being the name itself.
+fn write_canonical_key(sample: &Sample<'_>, buffer: &mut String) -> bool {
+    // Decided before the tag buffer is initialized: that costs more than an untagged line's
+    // whole lookup.
+    if sample.name_tags.is_empty() && sample.tags.is_empty() {
+        return false;
     }
+    let mut inline = [("", ""); INLINE_TAGS];
+    let mut spilled = Vec::new();
+    let mut count = 0;
+    for pair in sample.tag_pairs() {
+        if count < INLINE_TAGS {
+            inline[count] = pair;
+        } else {
+            if spilled.is_empty() {
+                spilled.extend_from_slice(&inline);
+            }
+            spilled.push(pair);
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return false;
+    }
+    let pairs: &mut [(&str, &str)] = if count > INLINE_TAGS {
+        &mut spilled
+    } else {
+        &mut inline[..count]
+    };
     pairs.sort_unstable();
-    pairs.dedup();
-    let mut joined = String::new();
-    for (index, (key, value)) in pairs.iter().enumerate() {
-        if index > 0 {
-            joined.push(',');
+    buffer.clear();
+    buffer.push_str(&sample.name);
+    buffer.push_str(TAGS_SEPARATOR);
+    let mut previous = None;
+    for pair in pairs.iter() {
+        if previous == Some(*pair) {
+            continue;
         }
-        joined.push_str(key);
+        if previous.is_some() {
+            buffer.push(',');
+        }
+        let (key, value) = *pair;
+        buffer.push_str(key);
         if !value.is_empty() {
-            joined.push(':');
-            joined.push_str(value);
+            buffer.push(':');
+            buffer.push_str(value);
         }
+        previous = Some(*pair);
     }
-    Some(joined)
+    true
 }
 
 /// The key of the series a [`SeriesAggregate`] with this name and these (canonical) tags came
@@ -637,6 +766,26 @@ mod tests {
     }
 
     #[test]
+    fn more_tags_than_fit_inline_sort_and_deduplicate_alike() {
+        let mut aggregates = Aggregates::default();
+        aggregate_lines(
+            &mut aggregates,
+            &[
+                "req:1|c|#t9,t8,t7,t6,t5,t4,t3,t2,t1,t0,t5",
+                "req;t0=;t1=:1|c|#t2,t3,t4,t5,t6,t7,t8,t9",
+            ],
+        );
+        let series = aggregates.take_window(0);
+        assert_eq!(series.len(), 1, "{series:?}");
+        let keys: Vec<&str> = series[0].tags.iter().map(|tag| tag.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"]
+        );
+        assert_eq!(series[0].aggregate, Some(counter(2.0)));
+    }
+
+    #[test]
     fn every_kind_with_one_name_is_its_own_series() {
         let mut aggregates = Aggregates::default();
         aggregate_lines(&mut aggregates, &["x:1|c", "x:5|g", "x:5|ms", "x:5|s"]);
@@ -652,6 +801,98 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].kind(), v1::event::Kind::ServiceCheck);
         assert!(aggregates.take_events().is_empty());
+    }
+
+    /// Aggregates `shards` (one list of lines each) apart, then absorbs them in order into
+    /// `merged`, as the receive loop does with its workers' shards at a window end.
+    fn absorb_shards(merged: &mut Aggregates, shards: &[&[&str]]) {
+        for lines in shards {
+            let mut shard = Aggregates::default();
+            aggregate_lines(&mut shard, lines);
+            merged.absorb(&mut shard);
+            assert!(
+                shard.take_window(0).is_empty(),
+                "absorbing empties the shard"
+            );
+        }
+    }
+
+    #[test]
+    fn absorbed_shards_equal_one_aggregates_for_counters_timers_and_sets() {
+        let shards: [&[&str]; 3] = [
+            &[
+                "a:1|c",
+                "t:100|ms",
+                "u:x|s",
+                "a:2|c|@0.5",
+                "tagged:1|c|#k:v",
+            ],
+            &["a:3|c", "t:300|ms", "u:y|s", "t:200|ms|@0.1"],
+            &["u:x|s", "b:1|c", "tagged:2|c|#k:v"],
+        ];
+        let mut merged = Aggregates::default();
+        absorb_shards(&mut merged, &shards);
+        let mut single = Aggregates::default();
+        for lines in shards {
+            aggregate_lines(&mut single, lines);
+        }
+        let mut merged_series = merged.take_window(0);
+        let mut single_series = single.take_window(0);
+        for series in [&mut merged_series, &mut single_series] {
+            series.sort_by_key(|one| (one.name.clone(), format!("{:?}", one.tags)));
+            for one in series.iter_mut() {
+                // Histogram bytes may differ in layout; compare what they hold.
+                if let Some(Aggregate::Timer(timer)) = &mut one.aggregate {
+                    let histogram = histogram::decode(&timer.hdr_histogram).unwrap();
+                    timer.hdr_histogram = histogram
+                        .iter_recorded()
+                        .flat_map(|value| [value.value_iterated_to(), value.count_at_value()])
+                        .flat_map(u64::to_le_bytes)
+                        .collect();
+                }
+            }
+        }
+        assert_eq!(merged_series, single_series);
+        assert_eq!(merged_series.len(), 5);
+    }
+
+    #[test]
+    fn absorbed_gauge_deltas_apply_to_the_remembered_value() {
+        let mut merged = Aggregates::default();
+        aggregate_lines(&mut merged, &["g:10|g"]);
+        merged.take_window(0);
+        // Two workers saw only deltas: both change the value of the previous window.
+        absorb_shards(&mut merged, &[&["g:+5|g"], &["g:-2|g", "g:+1|g"]]);
+        assert_eq!(only_series(merged.take_window(WINDOW_MS)), gauge(14.0));
+        // A value set in one worker, then deltas after it there and in a later worker.
+        absorb_shards(
+            &mut merged,
+            &[&["g:+100|g", "g:3|g", "g:+1|g"], &["g:+2|g"]],
+        );
+        assert_eq!(only_series(merged.take_window(2 * WINDOW_MS)), gauge(6.0));
+        // Deltas for a gauge nobody knows set it to their sum, as one delta would.
+        absorb_shards(&mut merged, &[&["new:+4|g"], &["new:+1|g"]]);
+        assert_eq!(only_series(merged.take_window(3 * WINDOW_MS)), gauge(5.0));
+    }
+
+    #[test]
+    fn of_two_workers_setting_one_gauge_the_later_worker_wins() {
+        let mut merged = Aggregates::default();
+        absorb_shards(&mut merged, &[&["g:1|g"], &["g:2|g"]]);
+        assert_eq!(only_series(merged.take_window(0)), gauge(2.0));
+    }
+
+    #[test]
+    fn absorbed_events_respect_the_per_window_limit() {
+        let mut merged = Aggregates::default();
+        let mut shard = Aggregates::default();
+        for _ in 0..MAX_EVENTS_PER_WINDOW {
+            aggregate_lines(&mut merged, &["_sc|db|0"]);
+        }
+        aggregate_lines(&mut shard, &["_sc|db|0", "_sc|db|1"]);
+        assert_eq!(merged.absorb(&mut shard), 2);
+        assert_eq!(merged.take_events().len(), MAX_EVENTS_PER_WINDOW);
+        assert_eq!(merged.events_dropped(), 2);
     }
 
     #[test]

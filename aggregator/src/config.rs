@@ -35,6 +35,13 @@ pub struct AggregatorSettings {
     /// Length of a flush interval. Windows are aligned to wall-clock multiples of it.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// How many threads receive statsd over UDP, each on its own socket of `udp_address`
+    /// (`SO_REUSEPORT`) aggregating its own shard. Defaults to the number of cores.
+    pub receive_workers: usize,
+    /// The receive buffer asked for on each statsd UDP socket (`SO_RCVBUF`). The kernel caps
+    /// it at `net.core.rmem_max` unless the process has `CAP_NET_ADMIN`; the size granted is
+    /// logged at start-up.
+    pub udp_receive_buffer_bytes: usize,
     /// Datagrams longer than this are cut to this length.
     pub max_datagram_bytes: usize,
     /// How many finished batches may wait for NATS; when full, the oldest is dropped.
@@ -82,6 +89,10 @@ impl Default for AggregatorSettings {
             tcp_idle_timeout: Duration::from_secs(60),
             max_line_bytes: 65_536,
             flush_interval: Duration::from_secs(10),
+            receive_workers: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
+            udp_receive_buffer_bytes: 8 << 20,
             max_datagram_bytes: 65_535,
             publish_buffer_batches: 360,
             shutdown_publish_timeout: Duration::from_secs(10),
@@ -120,6 +131,19 @@ impl Validate for Config {
             return Err(invalid(
                 "aggregator.max_datagram_bytes",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=MAX_RECEIVE_WORKERS).contains(&settings.receive_workers) {
+            return Err(invalid(
+                "aggregator.receive_workers",
+                format!("must be 1 to {MAX_RECEIVE_WORKERS}"),
+            ));
+        }
+        // setsockopt takes a C int.
+        if !(1..=i32::MAX as usize).contains(&settings.udp_receive_buffer_bytes) {
+            return Err(invalid(
+                "aggregator.udp_receive_buffer_bytes",
+                "must be 1 to 2147483647",
             ));
         }
         if settings.max_line_bytes == 0 {
@@ -185,6 +209,9 @@ impl Validate for Config {
         Ok(())
     }
 }
+
+/// The most statsd UDP receive threads `aggregator.receive_workers` may ask for.
+pub const MAX_RECEIVE_WORKERS: usize = 256;
 
 /// The most late windows `aggregator.max_timestamp_lag` may allow for (a day of 10s windows).
 pub const MAX_LATE_WINDOWS: u128 = 8640;
@@ -286,6 +313,18 @@ mod tests {
             (
                 "[aggregator]\nmax_tcp_connections = 0\n",
                 "aggregator.max_tcp_connections",
+            ),
+            (
+                "[aggregator]\nreceive_workers = 0\n",
+                "aggregator.receive_workers",
+            ),
+            (
+                "[aggregator]\nudp_receive_buffer_bytes = 0\n",
+                "aggregator.udp_receive_buffer_bytes",
+            ),
+            (
+                "[aggregator]\nudp_receive_buffer_bytes = 4294967296\n",
+                "aggregator.udp_receive_buffer_bytes",
             ),
             (
                 "[aggregator]\nadmin_address = \"8126\"\n",

@@ -5,7 +5,10 @@
 //! * [`events`]: DogStatsD events and service checks in their wire form.
 //! * [`windows`]: the current window and the late windows of `|T` samples.
 //! * [`flush`]: the aligned flush schedule and batch numbering.
-//! * [`server`]: the receive loop that drives the other three.
+//! * [`server`]: the receive loop that drives the other three and merges the workers' shards.
+//! * [`receive_workers`]: the statsd UDP receive threads, each aggregating its own shard.
+//! * [`intake`]: what every received line goes through (parse, count, record).
+//! * [`udp`]: the statsd UDP sockets (`SO_REUSEPORT`, `SO_RCVBUF`) and batched receiving.
 //! * [`graphite`]: Graphite plaintext points in their wire form.
 //! * [`tcp`]: line protocols over TCP, framed into whole lines for the receive loop.
 //! * [`publish_buffer`]: the bounded buffer of finished batches, dropping the oldest when full.
@@ -22,12 +25,15 @@ pub mod events;
 pub mod flush;
 pub mod gauge_checkpoint;
 pub mod graphite;
+pub mod intake;
 pub mod parse;
 pub mod publish;
 pub mod publish_buffer;
+pub mod receive_workers;
 pub mod server;
 pub mod stats;
 pub mod tcp;
+pub mod udp;
 pub mod windows;
 
 use anyhow::Context;
@@ -39,7 +45,9 @@ use tracing::{error, info, warn};
 
 /// The sockets the aggregator serves, bound before [`run`] so tests can bind port 0.
 pub struct Sockets {
-    pub udp: UdpSocket,
+    /// statsd over UDP: one socket per receive worker, all bound to one address (see
+    /// [`udp::bind_statsd_sockets`]); at least one.
+    pub udp: Vec<std::net::UdpSocket>,
     /// statsd over TCP.
     pub tcp: TcpListener,
     /// Graphite plaintext over UDP.
@@ -54,9 +62,12 @@ impl Sockets {
     /// Binds the addresses named in the configuration.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let address = config.aggregator.udp_address;
-        let udp = UdpSocket::bind(address)
-            .await
-            .with_context(|| format!("cannot bind udp {address}"))?;
+        let udp = udp::bind_statsd_sockets(
+            address,
+            config.aggregator.receive_workers,
+            config.aggregator.udp_receive_buffer_bytes,
+        )
+        .with_context(|| format!("cannot bind udp {address}"))?;
         let address = config.aggregator.tcp_address;
         let tcp = TcpListener::bind(address)
             .await
@@ -93,13 +104,18 @@ pub async fn run(
     sockets: Sockets,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !sockets.udp.is_empty(),
+        "no statsd udp socket to receive on"
+    );
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
     let settings = config.aggregator.clone();
     let incarnation = flush::unix_now_ms() as u64;
     info!(
         aggregator_id = %settings.id,
         incarnation,
-        udp = %sockets.udp.local_addr()?,
+        udp = %sockets.udp[0].local_addr()?,
+        receive_workers = sockets.udp.len(),
         tcp = %sockets.tcp.local_addr()?,
         graphite_udp = %sockets.graphite_udp.local_addr()?,
         graphite_tcp = %sockets.graphite_tcp.local_addr()?,
@@ -185,7 +201,7 @@ pub async fn run(
     drop(chunk_sender);
 
     let receive_loop = server::ReceiveLoop {
-        statsd_socket: sockets.udp,
+        statsd_sockets: sockets.udp,
         graphite_socket: sockets.graphite_udp,
         tcp_chunks: chunk_receiver,
         sequencer: flush::BatchSequencer::new(
@@ -200,13 +216,14 @@ pub async fn run(
         recovered_gauges,
         shutdown,
     };
-    receive_loop.run().await;
+    let received = receive_loop.run().await;
     info!(
         packets_received = metrics.counter(stats::Counter::PacketsReceived),
         bad_lines_seen = metrics.counter(stats::Counter::BadLinesSeen),
         "receive loop stopped, publishing what is buffered"
     );
 
+    // Even when the receive loop could not start, what is buffered is published.
     publish_buffer.close();
     let publisher_abort = publisher.abort_handle();
     match tokio::time::timeout(settings.shutdown_publish_timeout, publisher).await {
@@ -227,5 +244,5 @@ pub async fn run(
         Err(error) => error!(%error, "admin http server task failed"),
     }
     info!("aggregator stopped");
-    Ok(())
+    received
 }

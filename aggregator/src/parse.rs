@@ -668,7 +668,9 @@ pub fn sanitize_key(key: &str) -> Cow<'_, str> {
     let is_kept = |character: char| {
         character.is_ascii_alphanumeric() || matches!(character, '_' | '-' | '.' | ';' | '=')
     };
-    if key.chars().all(is_kept) {
+    // Every kept character is ASCII, so a byte scan decides the common clean case; any other
+    // byte (including each byte of a multi-byte character) sends the key to the slow path.
+    if key.bytes().all(|byte| is_kept(char::from(byte))) {
         return Cow::Borrowed(key);
     }
     let mut sanitized = String::with_capacity(key.len());
@@ -695,6 +697,9 @@ pub fn sanitize_key(key: &str) -> Cow<'_, str> {
 /// an optional exponent. `NaN`, `inf` and hex, which Rust's parser would take, are refused, and
 /// so are values too large for an f64.
 fn parse_number(text: &str) -> Result<f64, ParseError> {
+    if let Some(value) = parse_short_decimal(text) {
+        return Ok(value);
+    }
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     let looks_numeric = unsigned
         .bytes()
@@ -709,6 +714,48 @@ fn parse_number(text: &str) -> Result<f64, ParseError> {
     } else {
         Err(ParseError::InvalidValue)
     }
+}
+
+/// The fast path of [`parse_number`] for what statsd clients nearly always send: an optional
+/// sign, then at most 15 digits with at most one `.` among them (`1`, `-3`, `12.25`). Such a
+/// number is an integer mantissa below 2^53 over a power of ten up to 10^15, both exact in an
+/// f64, and IEEE division rounds their quotient correctly, so the result is bit for bit what
+/// `str::parse` returns (Clinger's fast path). `None` for anything else, which the general
+/// path then checks and parses.
+fn parse_short_decimal(text: &str) -> Option<f64> {
+    /// 15 decimal digits stay below 2^53, where every integer is an exact f64.
+    const MAX_DIGITS: usize = 15;
+    const POWERS_OF_TEN: [f64; MAX_DIGITS + 1] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > MAX_DIGITS + 1 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digit_count = 0;
+    let mut fraction_digits = None;
+    for (index, &byte) in digits.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                digit_count += 1;
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(digits.len() - index - 1),
+            _ => return None,
+        }
+    }
+    if digit_count == 0 || digit_count > MAX_DIGITS {
+        return None;
+    }
+    // Below 2^53 (checked by the digit count), so the conversion is exact.
+    let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits.unwrap_or(0)];
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// etsy's `isValidSampleRate`: `@` then a number whose first character is not `-` (so `@+0.5`
@@ -1192,5 +1239,48 @@ mod tests {
         let sample = metric("api.requests;env=prod:1|c|#zone:a");
         assert!(matches!(sample.name, Cow::Borrowed(_)));
         assert!(matches!(sample.name_tags, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_short_decimal_fast_path_takes_what_it_can_do_exactly() {
+        let cases: &[(&str, Option<f64>)] = &[
+            ("1", Some(1.0)),
+            ("+5", Some(5.0)),
+            ("-0", Some(-0.0)),
+            ("12.25", Some(12.25)),
+            ("0.1", Some(0.1)),
+            (".5", Some(0.5)),
+            ("7.", Some(7.0)),
+            ("999999999999999", Some(999_999_999_999_999.0)),
+            // Too many digits for an exact mantissa, exponents, and non-numbers: general path.
+            ("9999999999999999", None),
+            ("1e3", None),
+            (".", None),
+            ("-", None),
+            ("", None),
+            ("1.2.3", None),
+            ("0x10", None),
+        ];
+        for (text, expected) in cases {
+            let fast = parse_short_decimal(text);
+            assert_eq!(
+                fast.map(f64::to_bits),
+                expected.map(f64::to_bits),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the fast path accepts, it parses bit for bit as the standard library does.
+        #[test]
+        fn the_short_decimal_fast_path_equals_the_standard_parser(
+            text in "[+-]?[0-9]{0,17}(\\.[0-9]{0,17})?"
+        ) {
+            if let Some(fast) = parse_short_decimal(&text) {
+                let standard: f64 = text.parse().unwrap();
+                proptest::prop_assert_eq!(fast.to_bits(), standard.to_bits(), "{}", text);
+            }
+        }
     }
 }

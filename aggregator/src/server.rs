@@ -1,20 +1,24 @@
-//! The receive loop: reads statsd and Graphite datagrams from the UDP sockets and whole lines
-//! from the TCP connections (see [`crate::tcp`]), folds every line into its window, and at each
-//! window end hands the finished batches to the publisher.
+//! The receive loop: starts the statsd UDP receive workers (see [`crate::receive_workers`]),
+//! reads Graphite datagrams from their UDP socket and whole lines from the TCP connections
+//! (see [`crate::tcp`]), and at each window end merges the workers' shards into its own
+//! windows and hands the finished batches to the publisher.
 //!
-//! Receiving and flushing share one task, so a window is closed between two packets and no
-//! sample can fall between windows. Sealing a window only moves the aggregates out; encoding and
-//! publishing happen on the publisher task.
+//! The receive loop owns the windows that outlive a flush (gauge values, late windows); the
+//! workers' shards hold one window's worth and are swapped out at its end, so a window closes
+//! between two batches of every worker and no sample can fall between windows. Sealing a
+//! window only moves the aggregates out; encoding and publishing happen on the publisher task.
 
 use crate::aggregate::AggregationSettings;
 use crate::config::AggregatorSettings;
 use crate::flush::{unix_now_ms, BatchSequencer, WindowClock, WindowContents};
 use crate::gauge_checkpoint::RecoveredGauge;
-use crate::parse::{self, Line, ParseError};
+use crate::intake::Intake;
 use crate::publish_buffer::PublishBuffer;
+use crate::receive_workers::ReceiveWorkers;
 use crate::stats::{Counter, CounterDeltas, Gauge, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
-use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
+use crate::windows::Windows;
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -23,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 pub struct ReceiveLoop {
-    /// statsd datagrams.
-    pub statsd_socket: UdpSocket,
+    /// statsd datagrams: one socket per receive worker, all on one address.
+    pub statsd_sockets: Vec<std::net::UdpSocket>,
     /// Graphite plaintext datagrams.
     pub graphite_socket: UdpSocket,
     /// Whole lines from every TCP connection, of either protocol.
@@ -44,21 +48,26 @@ pub struct ReceiveLoop {
 }
 
 impl ReceiveLoop {
-    /// Runs until shutdown, then flushes the partial window and returns.
-    pub async fn run(mut self) {
-        let mut intake = Intake {
-            windows: Windows::new(
-                AggregationSettings {
-                    histogram_significant_digits: self.settings.histogram_significant_digits,
-                    idle_series_expiry: self.settings.idle_series_expiry,
-                },
-                self.settings.flush_interval,
-                self.settings.max_timestamp_lag,
-            ),
-            metrics: self.metrics.clone(),
-            log: RateLimitedLog::new(5, Duration::from_secs(1)),
-            current_window_start_ms: 0,
+    /// Runs until shutdown, then flushes the partial window and returns. Fails only when the
+    /// receive worker threads cannot be started.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let aggregation = AggregationSettings {
+            histogram_significant_digits: self.settings.histogram_significant_digits,
+            idle_series_expiry: self.settings.idle_series_expiry,
         };
+        let (flush_interval, max_timestamp_lag) = (
+            self.settings.flush_interval,
+            self.settings.max_timestamp_lag,
+        );
+        let new_windows = move || Windows::new(aggregation, flush_interval, max_timestamp_lag);
+        let mut intake = Intake::new(new_windows(), self.metrics.clone());
+        let mut workers = ReceiveWorkers::spawn(
+            std::mem::take(&mut self.statsd_sockets),
+            self.settings.max_datagram_bytes,
+            new_windows,
+            self.metrics.clone(),
+        )
+        .context("cannot start the statsd udp receive workers")?;
         for gauge in std::mem::take(&mut self.recovered_gauges) {
             intake.windows.current().restore_gauge(
                 &gauge.name,
@@ -69,23 +78,20 @@ impl ReceiveLoop {
         }
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
         let mut counter_deltas = CounterDeltas::default();
-        // One buffer per socket: both receives are pending in the same select.
-        let mut datagram = vec![0u8; self.settings.max_datagram_bytes];
         let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes];
         let window_end = tokio::time::sleep(clock.time_until_window_end(unix_now_ms()));
         tokio::pin!(window_end);
         loop {
             intake.current_window_start_ms = clock.current_window_start_ms();
+            workers.set_current_window_start(intake.current_window_start_ms);
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
                     // What the kernel already accepted and the lines the TCP connections have
-                    // handed over belong to this window too.
-                    while let Ok((length, _peer)) = self.statsd_socket.try_recv_from(&mut datagram) {
-                        intake.packet(Protocol::Statsd, &datagram[..length]);
-                    }
-                    while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut datagram) {
-                        intake.packet(Protocol::Graphite, &datagram[..length]);
+                    // handed over belong to this window too. The workers drain their sockets.
+                    workers.stop().await;
+                    while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut graphite_datagram) {
+                        intake.packet(Protocol::Graphite, &graphite_datagram[..length]);
                     }
                     // Every TCP connection hands over what it has read and ends, closing the
                     // channel; bounded, so a wedged task cannot hold up the final flush.
@@ -99,8 +105,8 @@ impl ReceiveLoop {
                     }
                     let window_start = clock.current_window_start_ms();
                     info!(window_start, "shutting down, flushing the partial window");
-                    self.flush(window_start, &mut intake, &mut counter_deltas);
-                    return;
+                    self.flush(window_start, &mut intake, &mut workers, &mut counter_deltas);
+                    return Ok(());
                 }
                 _ = &mut window_end => {
                     let now_ms = unix_now_ms();
@@ -109,17 +115,22 @@ impl ReceiveLoop {
                     self.metrics
                         .set(Gauge::TimestampLag, now_ms.saturating_sub(window_end_ms).max(0) as f64);
                     let window_start = clock.close_window(now_ms);
-                    self.flush(window_start, &mut intake, &mut counter_deltas);
+                    // The workers judge `|T` samples against the new window from here on;
+                    // what they recorded before their shard is swapped is in the closed one.
+                    workers.set_current_window_start(clock.current_window_start_ms());
+                    self.flush(window_start, &mut intake, &mut workers, &mut counter_deltas);
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
                 }
-                Some(chunk) = self.tcp_chunks.recv() => intake.chunk(&chunk),
-                received = self.statsd_socket.recv_from(&mut datagram) => match received {
-                    Ok((length, _peer)) => intake.packet(Protocol::Statsd, &datagram[..length]),
-                    Err(error) => warn!(%error, "statsd udp receive failed"),
-                },
+                Some(chunk) = self.tcp_chunks.recv() => {
+                    intake.chunk(&chunk);
+                    intake.publish_counts();
+                }
                 received = self.graphite_socket.recv_from(&mut graphite_datagram) => match received {
-                    Ok((length, _peer)) => intake.packet(Protocol::Graphite, &graphite_datagram[..length]),
+                    Ok((length, _peer)) => {
+                        intake.packet(Protocol::Graphite, &graphite_datagram[..length]);
+                        intake.publish_counts();
+                    }
                     Err(error) => warn!(%error, "graphite udp receive failed"),
                 },
             }
@@ -132,9 +143,19 @@ impl ReceiveLoop {
         &mut self,
         window_start: i64,
         intake: &mut Intake,
+        workers: &mut ReceiveWorkers,
         counter_deltas: &mut CounterDeltas,
     ) {
         let flush_started = Instant::now();
+        let dropped = workers.absorb_into(&mut intake.windows);
+        if dropped > 0 {
+            self.metrics.add(Counter::EventsAndPointsDropped, dropped);
+            warn!(
+                dropped,
+                "events beyond the per-window limit when merging the receive workers, dropped"
+            );
+        }
+        intake.publish_counts();
         let mut series_sealed = 0;
         for (late_window_start, series) in intake.windows.take_late_windows() {
             let contents = WindowContents {
@@ -207,159 +228,3 @@ const TCP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room left in a NATS message for everything but the window's contents: the batch's own
 /// fields (ids, interval) and the headers (`Nats-Msg-Id`), with a wide margin.
 const BATCH_ENVELOPE_BYTES: usize = 4096;
-
-/// Everything one packet's lines go into: the windows, the counts, the rate-limited log.
-struct Intake {
-    windows: Windows,
-    metrics: Arc<SelfMetrics>,
-    log: RateLimitedLog,
-    /// Set by the receive loop before each packet.
-    current_window_start_ms: i64,
-}
-
-impl Intake {
-    /// Handles the whole lines one TCP read produced, as one packet.
-    fn chunk(&mut self, chunk: &LineChunk) {
-        if chunk.lines_too_long > 0 {
-            self.metrics
-                .add(Counter::BadLinesSeen, chunk.lines_too_long);
-            if let Some(suppressed) = self.log.permit(Instant::now()) {
-                warn!(
-                    lines = chunk.lines_too_long,
-                    suppressed, "tcp line longer than max_line_bytes, skipped"
-                );
-            }
-        }
-        if !chunk.lines.is_empty() {
-            self.packet(chunk.protocol, &chunk.lines);
-        }
-    }
-
-    /// Parses every line of one packet into the windows; a bad line is counted and logged and
-    /// the rest of the packet is still used.
-    fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
-        self.metrics.increment(Counter::PacketsReceived);
-        match protocol {
-            Protocol::Statsd => {
-                for line in parse::lines(packet) {
-                    self.statsd_line(line);
-                }
-            }
-            Protocol::Graphite => {
-                // `-1` means now; one clock read per packet is enough for whole seconds.
-                let now_unix_seconds = unix_now_ms() / 1000;
-                for line in parse::lines(packet) {
-                    self.graphite_line(line, now_unix_seconds);
-                }
-            }
-        }
-    }
-
-    fn statsd_line(&mut self, line: &[u8]) {
-        match parse::parse_line(line) {
-            Ok(Line::Metric(sample)) => {
-                self.metrics.increment(Counter::MetricsReceived);
-                if let Err(too_old) = self.windows.record(&sample, self.current_window_start_ms) {
-                    self.metrics.increment(Counter::SamplesTooOld);
-                    self.log_dropped_line(line, &too_old, "sample too old, dropped");
-                }
-            }
-            Ok(Line::Event(event)) => {
-                self.metrics.increment(Counter::EventsReceived);
-                // The clock is read only for events: a `d:`-less event happened when received.
-                if !self.windows.current().record_event(&event, unix_now_ms()) {
-                    self.metrics.increment(Counter::EventsAndPointsDropped);
-                    let reason = format!(
-                        "more than {} events in one window",
-                        crate::aggregate::MAX_EVENTS_PER_WINDOW
-                    );
-                    self.log_dropped_line(line, &reason, "event dropped");
-                }
-            }
-            Err(error) => self.bad_line(line, error),
-        }
-    }
-
-    fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {
-        match parse::parse_graphite_line(line, now_unix_seconds) {
-            Ok(point) => {
-                self.metrics.increment(Counter::PointsReceived);
-                if !self.windows.record_point(&point) {
-                    self.metrics.increment(Counter::EventsAndPointsDropped);
-                    let reason = format!("more than {MAX_POINTS_PER_WINDOW} points in one window");
-                    self.log_dropped_line(line, &reason, "graphite point dropped");
-                }
-            }
-            Err(error) => self.bad_line(line, error),
-        }
-    }
-
-    /// Counts a malformed line and logs it, at most a few times per second.
-    fn bad_line(&mut self, line: &[u8], error: ParseError) {
-        self.metrics.increment(Counter::BadLinesSeen);
-        self.log_dropped_line(line, &error, "bad line");
-    }
-
-    /// Logs a line that was not used, at most a few times per second, with its first 200 bytes.
-    fn log_dropped_line(&mut self, line: &[u8], reason: &dyn std::fmt::Display, message: &str) {
-        let Some(suppressed) = self.log.permit(Instant::now()) else {
-            return;
-        };
-        let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
-        warn!(error = %reason, line = %shown, suppressed, "{message}");
-    }
-}
-
-/// Allows `limit` messages per `period`, and says how many were suppressed since the last one.
-struct RateLimitedLog {
-    limit: u32,
-    period: Duration,
-    period_start: Option<Instant>,
-    permitted_in_period: u32,
-    suppressed: u64,
-}
-
-impl RateLimitedLog {
-    fn new(limit: u32, period: Duration) -> Self {
-        Self {
-            limit,
-            period,
-            period_start: None,
-            permitted_in_period: 0,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(suppressed since last permit)` if a message may be logged now.
-    fn permit(&mut self, now: Instant) -> Option<u64> {
-        let period_over = self
-            .period_start
-            .is_none_or(|start| now.duration_since(start) >= self.period);
-        if period_over {
-            self.period_start = Some(now);
-            self.permitted_in_period = 0;
-        }
-        if self.permitted_in_period >= self.limit {
-            self.suppressed += 1;
-            return None;
-        }
-        self.permitted_in_period += 1;
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bad_line_log_is_rate_limited_and_reports_what_it_suppressed() {
-        let mut log = RateLimitedLog::new(2, Duration::from_secs(1));
-        let start = Instant::now();
-        assert_eq!(log.permit(start), Some(0));
-        assert_eq!(log.permit(start), Some(0));
-        assert_eq!(log.permit(start), None);
-        assert_eq!(log.permit(start + Duration::from_millis(500)), None);
-        assert_eq!(log.permit(start + Duration::from_secs(1)), Some(2));
-    }
-}

@@ -198,6 +198,33 @@ impl SelfMetrics {
     }
 }
 
+/// Counts kept by one thread and added to the shared [`SelfMetrics`] now and then: a receive
+/// worker counts every line, and an atomic add per line from several cores would make them
+/// contend for one cache line.
+#[derive(Debug, Default)]
+pub struct PendingCounts {
+    counts: [u64; Counter::ALL.len()],
+}
+
+impl PendingCounts {
+    pub fn add(&mut self, counter: Counter, increment: u64) {
+        self.counts[counter as usize] += increment;
+    }
+
+    pub fn increment(&mut self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    /// Adds what was counted since the last call to `metrics`.
+    pub fn publish(&mut self, metrics: &SelfMetrics) {
+        for (counter, pending) in Counter::ALL.into_iter().zip(self.counts.iter_mut()) {
+            if *pending > 0 {
+                metrics.add(counter, std::mem::take(pending));
+            }
+        }
+    }
+}
+
 /// `abacus.aggregator` → `abacus_aggregator_`; empty stays empty.
 fn prometheus_namespace(prefix: &str) -> String {
     if prefix.is_empty() {

@@ -116,6 +116,25 @@ impl Windows {
         std::mem::take(&mut self.points)
     }
 
+    /// Folds a receive worker's shard of the same windows into these (see
+    /// [`Aggregates::absorb`]) and leaves it empty. Returns how many of its events and points
+    /// were dropped because a window already held its limit.
+    pub fn absorb(&mut self, shard: &mut Windows) -> u64 {
+        let mut dropped = self.current.absorb(&mut shard.current);
+        let settings = self.settings;
+        for (window_start_ms, mut late) in std::mem::take(&mut shard.late) {
+            dropped += self
+                .late
+                .entry(window_start_ms)
+                .or_insert_with(|| Aggregates::new(settings))
+                .absorb(&mut late);
+        }
+        let room = MAX_POINTS_PER_WINDOW.saturating_sub(self.points.len());
+        dropped += shard.points.len().saturating_sub(room) as u64;
+        self.points.extend(shard.points.drain(..).take(room));
+        dropped
+    }
+
     /// How many late windows hold samples now.
     pub fn late_windows(&self) -> usize {
         self.late.len()

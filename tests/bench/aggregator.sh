@@ -23,7 +23,9 @@
 #
 # Knobs (environment): BENCH_RATES (lines/s, 0 = as fast as the generator goes; default
 # "100000 300000 1000000 2000000 0"), BENCH_KEYS (default "100 10000"), BENCH_SECONDS per run
-# (default 5), BENCH_SERVERS (default "abacus etsy").
+# (default 5), BENCH_SERVERS (default "abacus etsy"), BENCH_SENDERS source sockets of the
+# generator (default 4: several clients, so the aggregator's SO_REUSEPORT workers all get
+# traffic; etsy has one socket either way).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,6 +36,7 @@ read -r -a RATES <<<"${BENCH_RATES:-100000 300000 1000000 2000000 0}"
 read -r -a KEYSETS <<<"${BENCH_KEYS:-100 10000}"
 read -r -a SERVERS <<<"${BENCH_SERVERS:-abacus etsy}"
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+SENDERS=${BENCH_SENDERS:-4}
 # Fixed loopback ports away from the defaults, so a `make run` stack does not get the load.
 ABACUS_PORT=18125
 ETSY_PORT=18135
@@ -45,7 +48,9 @@ STREAM="ABACUS_BENCH_$$"
 SUBJECT_PREFIX="abacus_bench_$$"
 CLOCK_TICKS=$(getconf CLK_TCK)
 LOAD=target/release/statsd-load
-AGGREGATOR=target/release/abacus-aggregator
+# BENCH_AGGREGATOR: measure another aggregator binary instead (say a release build of an
+# earlier commit, as a baseline in the same conditions).
+AGGREGATOR=${BENCH_AGGREGATOR:-target/release/abacus-aggregator}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -109,11 +114,12 @@ start_abacus() {
         ABACUS_AGGREGATOR__TCP_ADDRESS=127.0.0.1:0 \
         ABACUS_AGGREGATOR__GRAPHITE_UDP_ADDRESS=127.0.0.1:0 \
         ABACUS_AGGREGATOR__GRAPHITE_TCP_ADDRESS=127.0.0.1:0 \
-        ABACUS_AGGREGATOR__FLUSH_INTERVAL=1s RUST_LOG=warn \
+        ABACUS_AGGREGATOR__FLUSH_INTERVAL=1s RUST_LOG=warn,abacus_aggregator::udp=info \
         "$AGGREGATOR" >"$WORK_DIR/abacus.log" 2>&1 &
     SERVER_PID=$!
     sleep 1
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK_DIR/abacus.log" >&2; die "the aggregator did not start"; }
+    log "aggregator: $(grep -m1 -o 'sockets.*' "$WORK_DIR/abacus.log" || echo 'socket line not logged')"
 }
 
 start_etsy() {
@@ -163,7 +169,9 @@ abacus_counted() {
 }
 
 log "$(nproc) cores; $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory;" \
-    "net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default) (no socket buffer tuning)"
+    "net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default)" \
+    "net.core.rmem_max=$(cat /proc/sys/net/core/rmem_max) (Abacus asks for 8 MiB per socket);" \
+    "$SENDERS generator source sockets"
 printf '%-7s %6s %12s %12s %12s %7s %10s %8s\n' server keys target_lps offered_lps counted_lps loss_% cpu_s/Mline rss_MiB
 declare -A RESULT
 run_number=0
@@ -179,7 +187,8 @@ for server in "${SERVERS[@]}"; do
             run="r${run_number}"
             cpu_before=$(cpu_seconds "$SERVER_PID")
             sent=$(timeout $((SECONDS_PER_RUN + 30)) "$LOAD" send --target "127.0.0.1:$port" \
-                --rate "$rate" --seconds "$SECONDS_PER_RUN" --keys "$keys" --prefix "bench.$run")
+                --rate "$rate" --seconds "$SECONDS_PER_RUN" --keys "$keys" --prefix "bench.$run" \
+                --senders "$SENDERS")
             offered=$(sed -n 's/.*offered_lines=\([0-9]*\).*/\1/p' <<<"$sent")
             seconds=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$sent")
             case $server in

@@ -519,14 +519,20 @@ pub async fn start_aggregator_with_addresses(
     config: abacus_aggregator::config::Config,
     shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<(AggregatorAddresses, RunningService)> {
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    // Two statsd receive workers on one port, so every test goes through the sharded path
+    // (each test sender lands on one of them; the merge at the window end is always run).
+    let udp = abacus_aggregator::udp::bind_statsd_sockets(
+        "127.0.0.1:0".parse()?,
+        2,
+        config.aggregator.udp_receive_buffer_bytes,
+    )?;
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graphite_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let graphite_tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addresses = AggregatorAddresses {
         admin: admin.local_addr()?,
-        statsd_udp: udp.local_addr()?,
+        statsd_udp: udp[0].local_addr()?,
         statsd_tcp: tcp.local_addr()?,
         graphite_udp: graphite_udp.local_addr()?,
         graphite_tcp: graphite_tcp.local_addr()?,

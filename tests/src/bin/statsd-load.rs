@@ -9,6 +9,9 @@
 //! `send` blasts counter lines `<prefix>.k<i>:1|c` over UDP, 10 to 30 lines packed per
 //! datagram (20 on average, as statsd clients with a buffer send them), cycling through
 //! `--keys` distinct keys, at `--rate` lines per second (0: as fast as it can) for `--seconds`.
+//! `--senders` (default 4) source sockets take turns, as several clients would: a server with
+//! several `SO_REUSEPORT` sockets gets each sender's datagrams on one of them, chosen by
+//! address, so a single source socket would exercise only one of its receive workers.
 //! The datagrams are built once up front and sent 64 at a time with `sendmmsg(2)`, so one core
 //! offers millions of lines per second and the generator is rarely what limits a run. It prints
 //! `offered_lines=… seconds=… offered_lines_per_second=…`.
@@ -101,9 +104,20 @@ fn send(options: &HashMap<String, String>) -> anyhow::Result<()> {
     anyhow::ensure!(keys > 0, "--keys must be positive");
     let (datagrams, lines) = build_pool(&prefix, keys);
 
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
-    // Connected, so each message needs no address and the kernel skips the route lookup.
-    socket.connect(target)?;
+    let senders: usize = match options.get("senders") {
+        Some(_) => option(options, "senders")?,
+        None => 4,
+    };
+    anyhow::ensure!(senders > 0, "--senders must be positive");
+    let sockets = (0..senders)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            // Connected, so each message needs no address and the kernel skips the route lookup.
+            socket.connect(target)?;
+            Ok(socket)
+        })
+        .collect::<std::io::Result<Vec<UdpSocket>>>()?;
+    let mut calls = 0usize;
     let mut iovecs: Vec<libc::iovec> = datagrams
         .iter()
         .map(|datagram| libc::iovec {
@@ -143,7 +157,7 @@ fn send(options: &HashMap<String, String>) -> anyhow::Result<()> {
         // `datagrams`, which outlives the call; the kernel only reads them (and writes msg_len).
         let sent = unsafe {
             libc::sendmmsg(
-                socket.as_raw_fd(),
+                sockets[calls % senders].as_raw_fd(),
                 headers[next..].as_mut_ptr(),
                 count as libc::c_uint,
                 0,
@@ -154,6 +168,7 @@ fn send(options: &HashMap<String, String>) -> anyhow::Result<()> {
             send_errors += 1;
             continue;
         }
+        calls += 1;
         let sent = sent as usize;
         offered_lines += lines[next..next + sent].iter().sum::<u64>();
         next = (next + sent) % POOL;

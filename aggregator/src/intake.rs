@@ -1,0 +1,189 @@
+//! What every received line goes through, on whichever thread received it: split a packet
+//! into lines, parse each, count it and record it into that thread's windows, logging bad
+//! lines at a bounded rate.
+//!
+//! The coordinating receive loop ([`crate::server`]) has one `Intake` for TCP and Graphite;
+//! each statsd UDP receive worker ([`crate::receive_workers`]) has its own. Counts are kept
+//! in [`PendingCounts`] and added to the shared self-metrics by the owner after each batch
+//! ([`Intake::publish_counts`]), not one atomic add per line.
+
+use crate::flush::unix_now_ms;
+use crate::parse::{self, Line, ParseError};
+use crate::stats::{Counter, PendingCounts, SelfMetrics};
+use crate::tcp::{LineChunk, Protocol};
+use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// Everything one packet's lines go into: the windows, the counts, the rate-limited log.
+pub struct Intake {
+    pub windows: Windows,
+    metrics: Arc<SelfMetrics>,
+    counts: PendingCounts,
+    log: RateLimitedLog,
+    /// Where the window open now starts; set by the owner before each packet, so `|T` samples
+    /// of closed windows go to late windows.
+    pub current_window_start_ms: i64,
+}
+
+impl Intake {
+    pub fn new(windows: Windows, metrics: Arc<SelfMetrics>) -> Self {
+        Self {
+            windows,
+            metrics,
+            counts: PendingCounts::default(),
+            log: RateLimitedLog::new(5, Duration::from_secs(1)),
+            current_window_start_ms: 0,
+        }
+    }
+
+    /// Adds what was counted since the last call to the shared self-metrics.
+    pub fn publish_counts(&mut self) {
+        self.counts.publish(&self.metrics);
+    }
+
+    /// Handles the whole lines one TCP read produced, as one packet.
+    pub fn chunk(&mut self, chunk: &LineChunk) {
+        if chunk.lines_too_long > 0 {
+            self.counts.add(Counter::BadLinesSeen, chunk.lines_too_long);
+            if let Some(suppressed) = self.log.permit(Instant::now()) {
+                warn!(
+                    lines = chunk.lines_too_long,
+                    suppressed, "tcp line longer than max_line_bytes, skipped"
+                );
+            }
+        }
+        if !chunk.lines.is_empty() {
+            self.packet(chunk.protocol, &chunk.lines);
+        }
+    }
+
+    /// Parses every line of one packet into the windows; a bad line is counted and logged and
+    /// the rest of the packet is still used.
+    pub fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
+        self.counts.increment(Counter::PacketsReceived);
+        match protocol {
+            Protocol::Statsd => {
+                for line in parse::lines(packet) {
+                    self.statsd_line(line);
+                }
+            }
+            Protocol::Graphite => {
+                // `-1` means now; one clock read per packet is enough for whole seconds.
+                let now_unix_seconds = unix_now_ms() / 1000;
+                for line in parse::lines(packet) {
+                    self.graphite_line(line, now_unix_seconds);
+                }
+            }
+        }
+    }
+
+    fn statsd_line(&mut self, line: &[u8]) {
+        match parse::parse_line(line) {
+            Ok(Line::Metric(sample)) => {
+                self.counts.increment(Counter::MetricsReceived);
+                if let Err(too_old) = self.windows.record(&sample, self.current_window_start_ms) {
+                    self.counts.increment(Counter::SamplesTooOld);
+                    self.log_dropped_line(line, &too_old, "sample too old, dropped");
+                }
+            }
+            Ok(Line::Event(event)) => {
+                self.counts.increment(Counter::EventsReceived);
+                // The clock is read only for events: a `d:`-less event happened when received.
+                if !self.windows.current().record_event(&event, unix_now_ms()) {
+                    self.counts.increment(Counter::EventsAndPointsDropped);
+                    let reason = format!(
+                        "more than {} events in one window",
+                        crate::aggregate::MAX_EVENTS_PER_WINDOW
+                    );
+                    self.log_dropped_line(line, &reason, "event dropped");
+                }
+            }
+            Err(error) => self.bad_line(line, error),
+        }
+    }
+
+    fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {
+        match parse::parse_graphite_line(line, now_unix_seconds) {
+            Ok(point) => {
+                self.counts.increment(Counter::PointsReceived);
+                if !self.windows.record_point(&point) {
+                    self.counts.increment(Counter::EventsAndPointsDropped);
+                    let reason = format!("more than {MAX_POINTS_PER_WINDOW} points in one window");
+                    self.log_dropped_line(line, &reason, "graphite point dropped");
+                }
+            }
+            Err(error) => self.bad_line(line, error),
+        }
+    }
+
+    /// Counts a malformed line and logs it, at most a few times per second.
+    fn bad_line(&mut self, line: &[u8], error: ParseError) {
+        self.counts.increment(Counter::BadLinesSeen);
+        self.log_dropped_line(line, &error, "bad line");
+    }
+
+    /// Logs a line that was not used, at most a few times per second, with its first 200 bytes.
+    fn log_dropped_line(&mut self, line: &[u8], reason: &dyn std::fmt::Display, message: &str) {
+        let Some(suppressed) = self.log.permit(Instant::now()) else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(&line[..line.len().min(200)]);
+        warn!(error = %reason, line = %shown, suppressed, "{message}");
+    }
+}
+
+/// Allows `limit` messages per `period`, and says how many were suppressed since the last one.
+struct RateLimitedLog {
+    limit: u32,
+    period: Duration,
+    period_start: Option<Instant>,
+    permitted_in_period: u32,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit,
+            period,
+            period_start: None,
+            permitted_in_period: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(suppressed since last permit)` if a message may be logged now.
+    fn permit(&mut self, now: Instant) -> Option<u64> {
+        let period_over = self
+            .period_start
+            .is_none_or(|start| now.duration_since(start) >= self.period);
+        if period_over {
+            self.period_start = Some(now);
+            self.permitted_in_period = 0;
+        }
+        if self.permitted_in_period >= self.limit {
+            self.suppressed += 1;
+            return None;
+        }
+        self.permitted_in_period += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bad_line_log_is_rate_limited_and_reports_what_it_suppressed() {
+        let mut log = RateLimitedLog::new(2, Duration::from_secs(1));
+        let start = Instant::now();
+        assert_eq!(log.permit(start), Some(0));
+        assert_eq!(log.permit(start), Some(0));
+        assert_eq!(log.permit(start), None);
+        assert_eq!(log.permit(start + Duration::from_millis(500)), None);
+        assert_eq!(log.permit(start + Duration::from_secs(1)), Some(2));
+    }
+}
