@@ -13,7 +13,7 @@
 
 use crate::grid::{consolidated_step, StepGrid};
 use crate::namespace::{self, Field, SeriesKind, TimerField};
-use crate::query::{self, RowSource, SeriesRow, StoredRow};
+use crate::query::{self, NumberSample, RowSource, SeriesRow, StoredRow};
 use crate::statistics::{SetInterval, StoredValueError, TimerInterval, TimerRow};
 use crate::tag_expression::TagExpression;
 use chrono::{DateTime, Utc};
@@ -405,28 +405,33 @@ fn existence(grid: &StepGrid, series: &SeriesRow, now: i64) -> Vec<bool> {
 
 /// Counter, gauge and raw values: counts summed per bucket (0 in a quiet bucket once the series
 /// exists); gauges the last value (carried across quiet buckets); raw points the last point.
+/// "Last" is the latest `(start, stored_at)` of the bucket's rows, so rows may come in any
+/// order.
 fn number_values(
     kind: SeriesKind,
     field: Field,
     grid: &StepGrid,
-    rows: &[StoredRow<f64>],
+    rows: &[StoredRow<NumberSample>],
     value_before_range: Option<f64>,
     existed: &[bool],
 ) -> Vec<Option<f64>> {
-    let mut buckets: Vec<Option<f64>> = vec![None; grid.len()];
+    // Per bucket: the value so far and, for last-value kinds, the (start, stored_at) it has.
+    let mut buckets: Vec<Option<(f64, (i64, i64))>> = vec![None; grid.len()];
     for row in rows {
         let Some(slot) = grid.slot_of(row.start) else {
             continue;
         };
+        let version = (row.start, row.value.stored_at_micros);
         buckets[slot] = match (kind, buckets[slot]) {
-            (SeriesKind::Counter, Some(sum)) => Some(sum + row.value),
-            // Rows come oldest first, and of equal times the one stored last comes last.
-            _ => Some(row.value),
+            (SeriesKind::Counter, Some((sum, _))) => Some((sum + row.value.value, version)),
+            (_, Some(kept)) if kept.1 > version => Some(kept),
+            _ => Some((row.value.value, version)),
         };
     }
     let mut last_gauge = value_before_range;
     buckets
         .iter()
+        .map(|bucket| bucket.map(|(value, _)| value))
         .zip(existed)
         .map(|(bucket, &existed)| match kind {
             SeriesKind::Counter => {
@@ -438,11 +443,11 @@ fn number_values(
             }
             SeriesKind::Gauge => {
                 if bucket.is_some() {
-                    last_gauge = *bucket;
+                    last_gauge = bucket;
                 }
                 bucket.or(last_gauge.filter(|_| existed))
             }
-            _ => *bucket,
+            _ => bucket,
         })
         .collect()
 }
@@ -511,12 +516,18 @@ fn set_values(
 mod tests {
     use super::*;
 
-    fn row(start: i64, value: f64) -> StoredRow<f64> {
+    fn row(start: i64, value: f64) -> StoredRow<NumberSample> {
+        stored_row(start, value, 0)
+    }
+
+    fn stored_row(start: i64, value: f64, stored_at_micros: i64) -> StoredRow<NumberSample> {
         StoredRow {
             series_id: 1,
             start,
-            interval_ms: 10_000,
-            value,
+            value: NumberSample {
+                value,
+                stored_at_micros,
+            },
         }
     }
 
@@ -603,7 +614,8 @@ mod tests {
     fn gauges_keep_their_last_value_and_raw_points_do_not() {
         let grid = StepGrid::new(1_000, 1_040, 10);
         let existed = [true, true, true, false];
-        let rows = [row(1_020, 47.0), row(1_020, 48.0)];
+        // Out of order: the value stored last wins whatever order the rows come in.
+        let rows = [stored_row(1_020, 48.0, 2), stored_row(1_020, 47.0, 1)];
         assert_eq!(
             number_values(
                 SeriesKind::Gauge,
@@ -618,6 +630,22 @@ mod tests {
         assert_eq!(
             number_values(SeriesKind::Raw, Field::Value, &grid, &rows, None, &existed),
             vec![None, Some(48.0), None, None]
+        );
+    }
+
+    #[test]
+    fn in_a_wide_bucket_the_latest_interval_wins_before_the_latest_store() {
+        // One bucket [1020, 1050): the row of 1040 is the gauge's last value even though the
+        // row of 1030 was stored later (a late batch), and row order does not matter.
+        let grid = StepGrid::new(1_000, 1_030, 30);
+        let rows = [
+            stored_row(1_040, 6.0, 1),
+            stored_row(1_030, 5.0, 9),
+            stored_row(1_040, 7.0, 3),
+        ];
+        assert_eq!(
+            number_values(SeriesKind::Gauge, Field::Value, &grid, &rows, None, &[true]),
+            vec![Some(7.0)]
         );
     }
 }

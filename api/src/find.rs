@@ -14,6 +14,7 @@ use crate::namespace::{self, SeriesKind};
 use crate::query;
 use crate::AppState;
 use axum::extract::{RawForm, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -54,15 +55,20 @@ fn add_name_nodes<'name>(
 ) {
     let depth = glob.depth();
     for name in names {
-        let segments: Vec<&str> = name.split('.').collect();
-        if segments.len() < depth || !glob.matches_prefix_of(name) {
+        if !glob.matches_prefix_of(name) {
             continue;
         }
-        let path = segments[..depth].join(".");
+        // A prefix match has at least `depth` segments: the node is the name cut after its
+        // `depth`-th segment, and the name is at the node's own depth when nothing follows.
+        let (path, at_own_depth) = match name.match_indices('.').nth(depth - 1) {
+            Some((dot, _)) => (&name[..dot], false),
+            None => (name, true),
+        };
+        let text = path.rsplit('.').next().unwrap_or(path);
         nodes.insert(TreeNode {
-            is_leaf: segments.len() == depth && leaf_at_own_depth(name),
+            is_leaf: at_own_depth && leaf_at_own_depth(name),
             path: format!("{prefix}{path}"),
-            text: segments[depth - 1].to_owned(),
+            text: text.to_owned(),
         });
     }
 }
@@ -184,22 +190,41 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
     Ok(nodes.into_iter().collect())
 }
 
+/// One node of a `treejson` answer, serialized straight from the nodes (no `Value` tree in
+/// between: a wide find answers tens of thousands of nodes).
 #[derive(Debug, Serialize)]
-struct TreeJsonNode {
-    text: String,
-    id: String,
+struct TreeJsonNode<'node> {
+    text: &'node str,
+    id: &'node str,
     leaf: u8,
     expandable: u8,
     #[serde(rename = "allowChildren")]
     allow_children: u8,
-    context: Value,
+    context: EmptyContext,
+}
+
+/// graphite-web's always-empty `context` object.
+#[derive(Debug, Serialize)]
+struct EmptyContext {}
+
+/// The `completer` answer.
+#[derive(Debug, Serialize)]
+struct CompleterAnswer {
+    metrics: Vec<CompleterNode>,
+}
+
+#[derive(Debug, Serialize)]
+struct CompleterNode {
+    path: String,
+    name: String,
+    is_leaf: &'static str,
 }
 
 /// `GET /metrics/find?query=...`
 pub async fn find_get(
     state: State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     find(state, raw.unwrap_or_default()).await
 }
 
@@ -208,11 +233,11 @@ pub async fn find_post(
     state: State<AppState>,
     RawQuery(raw_query): RawQuery,
     RawForm(form): RawForm,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     find(state, crate::render::join_parameters(raw_query, &form)).await
 }
 
-async fn find(State(state): State<AppState>, parameters: String) -> Result<Json<Value>, ApiError> {
+async fn find(State(state): State<AppState>, parameters: String) -> Result<Response, ApiError> {
     let mut pattern = None;
     let mut format = "treejson".to_owned();
     for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {
@@ -225,27 +250,35 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Json<
     let pattern = pattern.ok_or_else(|| ApiError::BadRequest("missing parameter: query".into()))?;
     let nodes = find_nodes(&state, &pattern).await?;
     match format.as_str() {
-        "treejson" => Ok(Json(json!(nodes
-            .into_iter()
-            .map(|node| TreeJsonNode {
-                text: node.text,
-                id: node.path,
-                leaf: u8::from(node.is_leaf),
-                expandable: u8::from(!node.is_leaf),
-                allow_children: u8::from(!node.is_leaf),
-                context: json!({}),
-            })
-            .collect::<Vec<_>>()))),
-        "completer" => Ok(Json(json!({
-            "metrics": nodes
+        "treejson" => Ok(Json(
+            nodes
+                .iter()
+                .map(|node| TreeJsonNode {
+                    text: &node.text,
+                    id: &node.path,
+                    leaf: u8::from(node.is_leaf),
+                    expandable: u8::from(!node.is_leaf),
+                    allow_children: u8::from(!node.is_leaf),
+                    context: EmptyContext {},
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response()),
+        "completer" => Ok(Json(CompleterAnswer {
+            metrics: nodes
                 .into_iter()
-                .map(|node| json!({
-                    "path": if node.is_leaf { node.path } else { format!("{}.", node.path) },
-                    "name": node.text,
-                    "is_leaf": if node.is_leaf { "1" } else { "0" },
-                }))
-                .collect::<Vec<_>>()
-        }))),
+                .map(|node| CompleterNode {
+                    path: if node.is_leaf {
+                        node.path
+                    } else {
+                        format!("{}.", node.path)
+                    },
+                    name: node.text,
+                    is_leaf: if node.is_leaf { "1" } else { "0" },
+                })
+                .collect(),
+        })
+        .into_response()),
         other => Err(ApiError::BadRequest(format!(
             "format {other:?} is not supported; use treejson or completer"
         ))),

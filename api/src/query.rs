@@ -2,6 +2,11 @@
 //! each read takes every series of a request at once (`series_id = any($1)`), so a wildcard over
 //! a hundred series costs one round-trip per kind, not a hundred.
 //!
+//! A path glob narrows the catalog in the database by its LIKE translation (`web%.count` for
+//! `web*.count`; the literal prefix is served by the `text_pattern_ops` index on
+//! `series.name`), so names that cannot match mostly stay there; the Rust matcher has the last
+//! word.
+//!
 //! Rows come back as stored; merging the rows of several aggregators, restarts and late batches
 //! is the caller's (see `fetch`), because for timers and sets it needs the bytes decoded.
 
@@ -41,7 +46,7 @@ pub async fn series_matching(
          where name like $1 escape '\\' and kind = any($2)
          order by name, kind, tags",
     )
-    .bind(like_prefix_pattern(glob.literal_prefix()))
+    .bind(glob.sql_like_pattern())
     .bind(&kind_names)
     .fetch_all(pool)
     .await?;
@@ -60,7 +65,9 @@ pub async fn series_matching(
         .collect())
 }
 
-/// The distinct (name, kind) of every series whose name has `glob` as a prefix match.
+/// The distinct (name, kind) of every series whose name has `glob` as a prefix match, in no
+/// particular order: the caller builds a sorted tree anyway, and sorting tens of thousands of
+/// names under the database's collation would cost more than the read.
 pub async fn names_at_or_below(
     pool: &PgPool,
     glob: &PathGlob,
@@ -69,9 +76,9 @@ pub async fn names_at_or_below(
     let kind_names: Vec<&str> = kinds.iter().map(|kind| kind.catalog_name()).collect();
     let rows: Vec<(String, String)> = sqlx::query_as(
         "select distinct name, kind from series
-         where name like $1 escape '\\' and kind = any($2) order by name, kind",
+         where name like $1 escape '\\' and kind = any($2)",
     )
-    .bind(like_prefix_pattern(glob.literal_prefix()))
+    .bind(glob.sql_like_prefix_pattern())
     .bind(&kind_names)
     .fetch_all(pool)
     .await?;
@@ -119,26 +126,23 @@ pub async fn all_names(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
         .await
 }
 
-/// A LIKE pattern matching every string that starts with `prefix`.
-fn like_prefix_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for character in prefix.chars() {
-        if matches!(character, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(character);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// One stored row of a series, at `start` (unix seconds) covering `interval_ms`.
+/// One stored row of a series, in the bucket or interval starting at `start` (unix seconds).
 #[derive(Debug, Clone)]
 pub struct StoredRow<V> {
     pub series_id: i64,
     pub start: i64,
-    pub interval_ms: i32,
     pub value: V,
+}
+
+/// A counter's count, or a gauge's or raw point's value with when it was stored (unix
+/// microseconds; 0 for counters, whose counts add up whatever their order). Of several values
+/// of a gauge in one bucket, the one with the latest `(start, stored_at)` wins; comparing the
+/// two here instead of sorting in SQL lets PostgreSQL stream rows in whatever order it reads
+/// them, where a sort of a wide read would spill to disk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumberSample {
+    pub value: f64,
+    pub stored_at_micros: i64,
 }
 
 /// Where rows are read from: the raw tables (one row per interval and source aggregator), or
@@ -150,29 +154,19 @@ pub enum RowSource {
 }
 
 impl RowSource {
-    /// The table, the expression giving each row's interval in ms, and the extra filter of a
-    /// read of `kind` from this source. Every string is a literal: nothing of the request goes
-    /// into SQL text.
-    fn shape(self, kind: SeriesKind) -> Option<(&'static str, &'static str, &'static str)> {
+    /// The table and the extra filter of a read of `kind` from this source. Every string is a
+    /// literal: nothing of the request goes into SQL text.
+    fn shape(self, kind: SeriesKind) -> Option<(&'static str, &'static str)> {
         let rollup_filter = "and resolution_seconds = $4";
-        let rollup_interval = "resolution_seconds * 1000";
         Some(match (self, kind) {
-            (RowSource::Raw, SeriesKind::Counter) => ("counter_samples", "interval_ms", ""),
-            (RowSource::Raw, SeriesKind::Gauge) => ("gauge_samples", "interval_ms", ""),
-            (RowSource::Raw, SeriesKind::Timer) => ("timer_samples", "interval_ms", ""),
-            (RowSource::Raw, SeriesKind::Set) => ("set_samples", "interval_ms", ""),
-            (RowSource::Rollup { .. }, SeriesKind::Counter) => {
-                ("counter_rollups", rollup_interval, rollup_filter)
-            }
-            (RowSource::Rollup { .. }, SeriesKind::Gauge) => {
-                ("gauge_rollups", rollup_interval, rollup_filter)
-            }
-            (RowSource::Rollup { .. }, SeriesKind::Timer) => {
-                ("timer_rollups", rollup_interval, rollup_filter)
-            }
-            (RowSource::Rollup { .. }, SeriesKind::Set) => {
-                ("set_rollups", rollup_interval, rollup_filter)
-            }
+            (RowSource::Raw, SeriesKind::Counter) => ("counter_samples", ""),
+            (RowSource::Raw, SeriesKind::Gauge) => ("gauge_samples", ""),
+            (RowSource::Raw, SeriesKind::Timer) => ("timer_samples", ""),
+            (RowSource::Raw, SeriesKind::Set) => ("set_samples", ""),
+            (RowSource::Rollup { .. }, SeriesKind::Counter) => ("counter_rollups", rollup_filter),
+            (RowSource::Rollup { .. }, SeriesKind::Gauge) => ("gauge_rollups", rollup_filter),
+            (RowSource::Rollup { .. }, SeriesKind::Timer) => ("timer_rollups", rollup_filter),
+            (RowSource::Rollup { .. }, SeriesKind::Set) => ("set_rollups", rollup_filter),
             (_, SeriesKind::Raw) => return None,
         })
     }
@@ -193,8 +187,9 @@ pub async fn rollup_watermarks(pool: &PgPool) -> Result<Vec<(i32, DateTime<Utc>)
         .await
 }
 
-/// Counter counts, and gauge or raw values, oldest first; of several rows at the same time
-/// the one stored last comes last.
+/// Counter counts, and gauge or raw values with when they were stored, in no particular
+/// order. Times come as `timestamptz` (eight bytes in the binary protocol): converting them to
+/// epoch seconds in SQL goes through `numeric` and costs more than reading the rows.
 pub async fn number_rows(
     pool: &PgPool,
     kind: SeriesKind,
@@ -202,33 +197,45 @@ pub async fn number_rows(
     series_ids: &[i64],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Vec<StoredRow<f64>>, sqlx::Error> {
-    let sql = if kind == SeriesKind::Raw {
+) -> Result<Vec<StoredRow<NumberSample>>, sqlx::Error> {
+    if kind == SeriesKind::Raw {
         if source != RowSource::Raw {
             return Ok(Vec::new());
         }
-        "select series_id, extract(epoch from point_time)::bigint, 0, value
-         from raw_points
-         where series_id = any($1) and point_time >= $2 and point_time < $3
-         order by point_time, stored_at"
-            .to_owned()
-    } else {
-        let Some((table, interval, filter)) = source.shape(kind) else {
-            return Ok(Vec::new());
-        };
-        let (value, order) = match kind {
-            SeriesKind::Counter => ("count", ""),
-            SeriesKind::Gauge => ("value", ", stored_at"),
-            _ => return Ok(Vec::new()),
-        };
-        format!(
-            "select series_id, extract(epoch from interval_start)::bigint, ({interval})::integer, {value}
-             from {table}
-             where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
-             order by interval_start{order}"
+        let sql = "select series_id, point_time, value, stored_at
+             from raw_points
+             where series_id = any($1) and point_time >= $2 and point_time < $3";
+        return read_rows::<(i64, DateTime<Utc>, f64, DateTime<Utc>), _>(
+            pool, sql, source, series_ids, from, until,
         )
+        .await;
+    }
+    let Some((table, filter)) = source.shape(kind) else {
+        return Ok(Vec::new());
     };
-    read_rows::<(i64, i64, i32, f64), _>(pool, &sql, source, series_ids, from, until).await
+    match kind {
+        SeriesKind::Counter => {
+            let sql = format!(
+                "select series_id, interval_start, count
+                 from {table}
+                 where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}"
+            );
+            read_rows::<(i64, DateTime<Utc>, f64), _>(pool, &sql, source, series_ids, from, until)
+                .await
+        }
+        SeriesKind::Gauge => {
+            let sql = format!(
+                "select series_id, interval_start, value, stored_at
+                 from {table}
+                 where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}"
+            );
+            read_rows::<(i64, DateTime<Utc>, f64, DateTime<Utc>), _>(
+                pool, &sql, source, series_ids, from, until,
+            )
+            .await
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// The last value of each gauge (or raw series) before `before`: a gauge keeps its value
@@ -293,7 +300,7 @@ pub async fn native_intervals_ms(
         .await
 }
 
-/// Timer rows, oldest first.
+/// Timer rows, in no particular order (their merge is commutative).
 pub async fn timer_rows(
     pool: &PgPool,
     source: RowSource,
@@ -301,15 +308,13 @@ pub async fn timer_rows(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<TimerRow>>, sqlx::Error> {
-    let Some((table, interval, filter)) = source.shape(SeriesKind::Timer) else {
+    let Some((table, filter)) = source.shape(SeriesKind::Timer) else {
         return Ok(Vec::new());
     };
     let sql = format!(
-        "select series_id, extract(epoch from interval_start)::bigint as start,
-                ({interval})::integer as interval_ms, count, sum, sum_of_squares, min, max, histogram
+        "select series_id, interval_start, count, sum, sum_of_squares, min, max, histogram
          from {table}
-         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
-         order by interval_start"
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}"
     );
     read_rows::<TimerSampleRow, _>(pool, &sql, source, series_ids, from, until).await
 }
@@ -317,8 +322,7 @@ pub async fn timer_rows(
 #[derive(sqlx::FromRow)]
 struct TimerSampleRow {
     series_id: i64,
-    start: i64,
-    interval_ms: i32,
+    interval_start: DateTime<Utc>,
     #[sqlx(flatten)]
     timer: TimerRow,
 }
@@ -327,19 +331,45 @@ impl From<TimerSampleRow> for StoredRow<TimerRow> {
     fn from(row: TimerSampleRow) -> Self {
         StoredRow {
             series_id: row.series_id,
-            start: row.start,
-            interval_ms: row.interval_ms,
+            start: row.interval_start.timestamp(),
             value: row.timer,
         }
     }
 }
 
-impl<V> From<(i64, i64, i32, V)> for StoredRow<V> {
-    fn from((series_id, start, interval_ms, value): (i64, i64, i32, V)) -> Self {
+impl From<(i64, DateTime<Utc>, f64)> for StoredRow<NumberSample> {
+    fn from((series_id, start, value): (i64, DateTime<Utc>, f64)) -> Self {
         StoredRow {
             series_id,
-            start,
-            interval_ms,
+            start: start.timestamp(),
+            value: NumberSample {
+                value,
+                stored_at_micros: 0,
+            },
+        }
+    }
+}
+
+impl From<(i64, DateTime<Utc>, f64, DateTime<Utc>)> for StoredRow<NumberSample> {
+    fn from(
+        (series_id, start, value, stored_at): (i64, DateTime<Utc>, f64, DateTime<Utc>),
+    ) -> Self {
+        StoredRow {
+            series_id,
+            start: start.timestamp(),
+            value: NumberSample {
+                value,
+                stored_at_micros: stored_at.timestamp_micros(),
+            },
+        }
+    }
+}
+
+impl From<(i64, DateTime<Utc>, Vec<u8>)> for StoredRow<Vec<u8>> {
+    fn from((series_id, start, value): (i64, DateTime<Utc>, Vec<u8>)) -> Self {
+        StoredRow {
+            series_id,
+            start: start.timestamp(),
             value,
         }
     }
@@ -373,7 +403,7 @@ where
         .collect())
 }
 
-/// Set sketches, oldest first.
+/// Set sketches, in no particular order (their union is commutative).
 pub async fn set_rows(
     pool: &PgPool,
     source: RowSource,
@@ -381,26 +411,13 @@ pub async fn set_rows(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<Vec<u8>>>, sqlx::Error> {
-    let Some((table, interval, filter)) = source.shape(SeriesKind::Set) else {
+    let Some((table, filter)) = source.shape(SeriesKind::Set) else {
         return Ok(Vec::new());
     };
     let sql = format!(
-        "select series_id, extract(epoch from interval_start)::bigint, ({interval})::integer, sketch
+        "select series_id, interval_start, sketch
          from {table}
-         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}
-         order by interval_start"
+         where series_id = any($1) and interval_start >= $2 and interval_start < $3 {filter}"
     );
-    read_rows::<(i64, i64, i32, Vec<u8>), _>(pool, &sql, source, series_ids, from, until).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_the_wildcards_of_like() {
-        assert_eq!(like_prefix_pattern("stats.web"), "stats.web%");
-        assert_eq!(like_prefix_pattern("a_b%c\\d"), "a\\_b\\%c\\\\d%");
-        assert_eq!(like_prefix_pattern(""), "%");
-    }
+    read_rows::<(i64, DateTime<Utc>, Vec<u8>), _>(pool, &sql, source, series_ids, from, until).await
 }
