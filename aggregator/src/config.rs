@@ -42,7 +42,9 @@ pub struct AggregatorSettings {
     /// it at `net.core.rmem_max` unless the process has `CAP_NET_ADMIN`; the size granted is
     /// logged at start-up.
     pub udp_receive_buffer_bytes: usize,
-    /// Datagrams longer than this are cut to this length.
+    /// Datagrams longer than this are cut to this length and counted (`datagrams_truncated`);
+    /// the line the cut goes through is skipped as a bad line, the whole lines before it are
+    /// used.
     pub max_datagram_bytes: usize,
     /// How many finished batches may wait for NATS; when full, the oldest is dropped.
     pub publish_buffer_batches: usize,

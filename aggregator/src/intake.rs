@@ -59,6 +59,30 @@ impl Intake {
         }
     }
 
+    /// Handles one UDP datagram, `truncated` when it was longer than `max_datagram_bytes` and
+    /// the kernel cut it. The line the cut went through is incomplete — parsed, `a:1|c|@0.1`
+    /// cut to `a:1|c` would count ten times too much — so it is skipped and counted as a bad
+    /// line, and the whole lines before it are used.
+    pub fn datagram(&mut self, protocol: Protocol, datagram: &[u8], truncated: bool) {
+        if !truncated {
+            self.packet(protocol, datagram);
+            return;
+        }
+        self.counts.increment(Counter::DatagramsTruncated);
+        let whole_lines_end = datagram
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        let (whole_lines, cut_line) = datagram.split_at(whole_lines_end);
+        self.counts.increment(Counter::BadLinesSeen);
+        self.log_dropped_line(
+            cut_line,
+            &"datagram longer than max_datagram_bytes",
+            "line cut off by max_datagram_bytes, skipped",
+        );
+        self.packet(protocol, whole_lines);
+    }
+
     /// Parses every line of one packet into the windows; a bad line is counted and logged and
     /// the rest of the packet is still used.
     pub fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
@@ -175,6 +199,35 @@ impl RateLimitedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_datagram_loses_only_the_line_the_cut_went_through() {
+        let metrics = Arc::new(SelfMetrics::default());
+        let mut intake = Intake::new(
+            Windows::new(
+                crate::aggregate::AggregationSettings::default(),
+                Duration::from_secs(10),
+                Duration::from_secs(3600),
+            ),
+            metrics.clone(),
+        );
+        intake.datagram(Protocol::Statsd, b"a:1|c\nb:2|c\nc:1|c|@0", true);
+        intake.datagram(Protocol::Statsd, b"d:1|c|@0.1", true);
+        intake.datagram(Protocol::Statsd, b"e:1|c\n", false);
+        intake.publish_counts();
+        assert_eq!(metrics.counter(Counter::DatagramsTruncated), 2);
+        assert_eq!(metrics.counter(Counter::BadLinesSeen), 2);
+        assert_eq!(metrics.counter(Counter::MetricsReceived), 3);
+        let mut names: Vec<String> = intake
+            .windows
+            .current()
+            .take_window(0)
+            .into_iter()
+            .map(|series| series.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "e"]);
+    }
 
     #[test]
     fn the_bad_line_log_is_rate_limited_and_reports_what_it_suppressed() {

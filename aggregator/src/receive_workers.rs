@@ -169,8 +169,8 @@ impl Worker {
         };
         let mut intake = lock(&self.shard);
         intake.current_window_start_ms = self.current_window_start_ms.load(Ordering::Relaxed);
-        for datagram in batch {
-            intake.packet(Protocol::Statsd, datagram);
+        for (datagram, truncated) in batch {
+            intake.datagram(Protocol::Statsd, datagram, truncated);
         }
         intake.publish_counts();
         true

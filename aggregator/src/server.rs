@@ -78,7 +78,8 @@ impl ReceiveLoop {
         }
         let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
         let mut counter_deltas = CounterDeltas::default();
-        let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes];
+        // One byte more than a datagram may have: see `graphite_datagram_received`.
+        let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes + 1];
         let window_end = tokio::time::sleep(clock.time_until_window_end(unix_now_ms()));
         tokio::pin!(window_end);
         loop {
@@ -91,7 +92,7 @@ impl ReceiveLoop {
                     // handed over belong to this window too. The workers drain their sockets.
                     workers.stop().await;
                     while let Ok((length, _peer)) = self.graphite_socket.try_recv_from(&mut graphite_datagram) {
-                        intake.packet(Protocol::Graphite, &graphite_datagram[..length]);
+                        graphite_datagram_received(&mut intake, &graphite_datagram, length);
                     }
                     // Every TCP connection hands over what it has read and ends, closing the
                     // channel; bounded, so a wedged task cannot hold up the final flush.
@@ -128,7 +129,7 @@ impl ReceiveLoop {
                 }
                 received = self.graphite_socket.recv_from(&mut graphite_datagram) => match received {
                     Ok((length, _peer)) => {
-                        intake.packet(Protocol::Graphite, &graphite_datagram[..length]);
+                        graphite_datagram_received(&mut intake, &graphite_datagram, length);
                         intake.publish_counts();
                     }
                     Err(error) => warn!(%error, "graphite udp receive failed"),
@@ -220,6 +221,18 @@ impl ReceiveLoop {
             self.batches.push(batch);
         }
     }
+}
+
+/// Hands a Graphite datagram of `length` bytes in `buffer` to the intake. The buffer is one
+/// byte longer than `max_datagram_bytes`, so a datagram that fills it was longer than allowed
+/// and has been cut by the kernel.
+fn graphite_datagram_received(intake: &mut Intake, buffer: &[u8], length: usize) {
+    let max_datagram_bytes = buffer.len() - 1;
+    intake.datagram(
+        Protocol::Graphite,
+        &buffer[..length.min(max_datagram_bytes)],
+        length > max_datagram_bytes,
+    );
 }
 
 /// How long shutdown waits for TCP connections to hand over what they have read.

@@ -43,10 +43,13 @@ pub enum Counter {
     TcpConnectionsRefused,
     /// Gauge checkpoints that could not be written to the key-value bucket.
     GaugeCheckpointErrors,
+    /// UDP datagrams longer than `max_datagram_bytes`, cut to it (the line cut in two is
+    /// skipped and counted as a bad line).
+    DatagramsTruncated,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 11] = [
+    pub const ALL: [Counter; 12] = [
         Counter::PacketsReceived,
         Counter::MetricsReceived,
         Counter::BadLinesSeen,
@@ -58,6 +61,7 @@ impl Counter {
         Counter::BatchesDropped,
         Counter::TcpConnectionsRefused,
         Counter::GaugeCheckpointErrors,
+        Counter::DatagramsTruncated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +77,7 @@ impl Counter {
             Counter::BatchesDropped => "batches_dropped",
             Counter::TcpConnectionsRefused => "tcp_connections_refused",
             Counter::GaugeCheckpointErrors => "gauge_checkpoint_errors",
+            Counter::DatagramsTruncated => "datagrams_truncated",
         }
     }
 
@@ -94,6 +99,9 @@ impl Counter {
             }
             Counter::GaugeCheckpointErrors => {
                 "Gauge values that could not be checkpointed for recovery after a restart."
+            }
+            Counter::DatagramsTruncated => {
+                "UDP datagrams longer than max_datagram_bytes, cut (their last line skipped)."
             }
         }
     }

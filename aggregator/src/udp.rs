@@ -131,8 +131,9 @@ pub struct DatagramReceiver {
     /// `DATAGRAMS_PER_CALL` buffers of `max_datagram_bytes`, back to back.
     buffer: Vec<u8>,
     max_datagram_bytes: usize,
-    /// The length of each datagram of the last batch.
-    lengths: Vec<usize>,
+    /// The length of each datagram of the last batch, and whether the datagram was longer
+    /// than `max_datagram_bytes` and cut to it.
+    lengths: Vec<(usize, bool)>,
 }
 
 impl DatagramReceiver {
@@ -147,16 +148,24 @@ impl DatagramReceiver {
 
     /// Waits for at least one datagram (as long as the socket's read timeout allows, or not at
     /// all on a non-blocking socket) and returns every datagram that is there by then, up to
-    /// [`DATAGRAMS_PER_CALL`]. `WouldBlock` / `TimedOut` when none came.
-    pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<impl Iterator<Item = &[u8]>> {
+    /// [`DATAGRAMS_PER_CALL`], each with whether it was cut to `max_datagram_bytes`.
+    /// `WouldBlock` / `TimedOut` when none came.
+    pub fn receive(
+        &mut self,
+        socket: &UdpSocket,
+    ) -> io::Result<impl Iterator<Item = (&[u8], bool)>> {
         self.lengths.clear();
         self.receive_batch(socket)?;
         let buffer = &self.buffer;
         let max_datagram_bytes = self.max_datagram_bytes;
-        Ok(self.lengths.iter().enumerate().map(move |(index, length)| {
-            let start = index * max_datagram_bytes;
-            &buffer[start..start + length]
-        }))
+        Ok(self
+            .lengths
+            .iter()
+            .enumerate()
+            .map(move |(index, (length, truncated))| {
+                let start = index * max_datagram_bytes;
+                (&buffer[start..start + length], *truncated)
+            }))
     }
 
     #[cfg(target_os = "linux")]
@@ -195,19 +204,26 @@ impl DatagramReceiver {
         if received < 0 {
             return Err(io::Error::last_os_error());
         }
-        // A datagram longer than the buffer is cut to it (MSG_TRUNC is set), as with recv_from.
-        self.lengths.extend(
-            headers[..received as usize]
-                .iter()
-                .map(|header| (header.msg_len as usize).min(self.max_datagram_bytes)),
-        );
+        // A datagram longer than the buffer is cut to it, and the kernel says so with MSG_TRUNC.
+        self.lengths
+            .extend(headers[..received as usize].iter().map(|header| {
+                (
+                    (header.msg_len as usize).min(self.max_datagram_bytes),
+                    header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                )
+            }));
         Ok(())
     }
 
     #[cfg(not(target_os = "linux"))]
     fn receive_batch(&mut self, socket: &UdpSocket) -> io::Result<()> {
-        let (length, _peer) = socket.recv_from(&mut self.buffer[..self.max_datagram_bytes])?;
-        self.lengths.push(length);
+        // One byte more than allowed (the buffer holds several datagrams' room): a datagram
+        // that fills it was longer and has been cut.
+        let (length, _peer) = socket.recv_from(&mut self.buffer[..self.max_datagram_bytes + 1])?;
+        self.lengths.push((
+            length.min(self.max_datagram_bytes),
+            length > self.max_datagram_bytes,
+        ));
         Ok(())
     }
 }
@@ -241,11 +257,15 @@ mod tests {
         let mut received = Vec::new();
         while received.len() < 3 {
             let batch = receiver.receive(receiver_socket).unwrap();
-            received.extend(batch.map(<[u8]>::to_vec));
+            received.extend(batch.map(|(datagram, truncated)| (datagram.to_vec(), truncated)));
         }
         assert_eq!(
             received,
-            vec![b"a:1|c".to_vec(), b"b:2|c".to_vec(), b"long:123".to_vec()]
+            vec![
+                (b"a:1|c".to_vec(), false),
+                (b"b:2|c".to_vec(), false),
+                (b"long:123".to_vec(), true)
+            ]
         );
         let nothing = receiver.receive(receiver_socket).err().unwrap();
         assert!(is_timeout(&nothing), "{nothing}");
