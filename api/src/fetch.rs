@@ -169,12 +169,22 @@ impl SeriesFetcher<'_> {
         series_ids.sort_unstable();
         series_ids.dedup();
 
-        let native_steps: HashMap<i64, i64> =
-            query::native_intervals_ms(self.pool, kind, &series_ids, to_time(until)?)
-                .await?
-                .into_iter()
-                .map(|(series_id, interval_ms)| (series_id, (i64::from(interval_ms) / 1000).max(1)))
-                .collect();
+        // Independent reads run at once, each on its own connection: a request waits for the
+        // slowest of them rather than for their sum.
+        let until_time = to_time(until)?;
+        let (native_intervals, watermarks) = tokio::try_join!(
+            query::native_intervals_ms(self.pool, kind, &series_ids, until_time),
+            async {
+                match kind {
+                    SeriesKind::Raw => Ok(Vec::new()),
+                    _ => query::rollup_watermarks(self.pool).await,
+                }
+            },
+        )?;
+        let native_steps: HashMap<i64, i64> = native_intervals
+            .into_iter()
+            .map(|(series_id, interval_ms)| (series_id, (i64::from(interval_ms) / 1000).max(1)))
+            .collect();
         let consolidated = |series_id: i64| {
             let native = native_steps
                 .get(&series_id)
@@ -186,10 +196,6 @@ impl SeriesFetcher<'_> {
         // at most the smallest step, and each step is rounded up to a whole number of its
         // buckets. Rollups are exact merges, so reading them instead of raw rows changes
         // nothing but the cost.
-        let watermarks = match kind {
-            SeriesKind::Raw => Vec::new(),
-            _ => query::rollup_watermarks(self.pool).await?,
-        };
         let smallest_step = series_ids
             .iter()
             .map(|&id| consolidated(id))
@@ -219,9 +225,8 @@ impl SeriesFetcher<'_> {
         let mut values_by_selection: Vec<Vec<Option<f64>>> = Vec::with_capacity(selected.len());
         match kind {
             SeriesKind::Counter | SeriesKind::Gauge | SeriesKind::Raw => {
-                let mut stored = Vec::new();
-                for &(source, part_from, part_until) in &plan {
-                    stored.extend(
+                let (stored, before) = tokio::try_join!(
+                    read_all_parts(&plan, |source, part_from, part_until| {
                         query::number_rows(
                             self.pool,
                             kind,
@@ -230,15 +235,11 @@ impl SeriesFetcher<'_> {
                             part_from,
                             part_until,
                         )
-                        .await?,
-                    );
-                }
+                    }),
+                    query::values_before(self.pool, kind, &series_ids, read_from),
+                )?;
                 let rows = group_by_series(stored);
-                let before: HashMap<i64, f64> =
-                    query::values_before(self.pool, kind, &series_ids, read_from)
-                        .await?
-                        .into_iter()
-                        .collect();
+                let before: HashMap<i64, f64> = before.into_iter().collect();
                 for one in selected {
                     let grid = grids[&one.series.id];
                     let series_rows = rows
@@ -257,13 +258,10 @@ impl SeriesFetcher<'_> {
                 }
             }
             SeriesKind::Timer => {
-                let mut stored = Vec::new();
-                for &(source, part_from, part_until) in &plan {
-                    stored.extend(
-                        query::timer_rows(self.pool, source, &series_ids, part_from, part_until)
-                            .await?,
-                    );
-                }
+                let stored = read_all_parts(&plan, |source, part_from, part_until| {
+                    query::timer_rows(self.pool, source, &series_ids, part_from, part_until)
+                })
+                .await?;
                 let rows = group_by_series(stored);
                 for one in selected {
                     let grid = grids[&one.series.id];
@@ -286,13 +284,10 @@ impl SeriesFetcher<'_> {
                 }
             }
             SeriesKind::Set => {
-                let mut stored = Vec::new();
-                for &(source, part_from, part_until) in &plan {
-                    stored.extend(
-                        query::set_rows(self.pool, source, &series_ids, part_from, part_until)
-                            .await?,
-                    );
-                }
+                let stored = read_all_parts(&plan, |source, part_from, part_until| {
+                    query::set_rows(self.pool, source, &series_ids, part_from, part_until)
+                })
+                .await?;
                 let rows = group_by_series(stored);
                 for one in selected {
                     let grid = grids[&one.series.id];
@@ -361,6 +356,23 @@ fn round_up_to_multiple(step: i64, resolution: i64) -> i64 {
 /// rows from the watermark on (rollups lag the raw data by design); otherwise raw rows only.
 /// The parts never overlap, so no row is counted twice, and rollup rows come first, keeping
 /// rows in time order.
+/// Reads every part of a [`read_plan`] at once (each part is its own query on its own
+/// connection) and returns their rows together.
+async fn read_all_parts<Row, Read>(
+    plan: &[(RowSource, DateTime<Utc>, DateTime<Utc>)],
+    read: impl Fn(RowSource, DateTime<Utc>, DateTime<Utc>) -> Read,
+) -> Result<Vec<Row>, sqlx::Error>
+where
+    Read: std::future::Future<Output = Result<Vec<Row>, sqlx::Error>>,
+{
+    let parts = futures::future::try_join_all(
+        plan.iter()
+            .map(|&(source, part_from, part_until)| read(source, part_from, part_until)),
+    )
+    .await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 fn read_plan(
     rollup: Option<(i32, DateTime<Utc>)>,
     from: DateTime<Utc>,
