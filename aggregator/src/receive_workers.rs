@@ -37,14 +37,17 @@ pub struct ReceiveWorkers {
 }
 
 impl ReceiveWorkers {
-    /// Starts one worker thread per socket. `new_windows` makes an empty shard.
+    /// Starts one worker thread per socket. `new_windows` makes an empty shard. The workers
+    /// may take datagrams at once (the kernel may hold some already), so they are given the
+    /// window open now from the start: with none, every `|T` sample would count as current.
     pub fn spawn(
         sockets: Vec<UdpSocket>,
         max_datagram_bytes: usize,
+        current_window_start_ms: i64,
         new_windows: impl Fn() -> Windows,
         metrics: Arc<SelfMetrics>,
     ) -> std::io::Result<Self> {
-        let current_window_start_ms = Arc::new(AtomicI64::new(0));
+        let current_window_start_ms = Arc::new(AtomicI64::new(current_window_start_ms));
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Self {
             shards: Vec::with_capacity(sockets.len()),
@@ -174,5 +177,65 @@ impl Worker {
         }
         intake.publish_counts();
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::AggregationSettings;
+    use std::time::Duration;
+
+    const WINDOW_MS: i64 = 10_000;
+
+    /// Datagrams the kernel holds before the workers start are judged against the window open
+    /// now, not against no window at all (which made every `|T` sample current).
+    #[tokio::test]
+    async fn timestamps_queued_before_the_workers_start_go_to_their_late_window() {
+        let sockets = udp::bind_statsd_sockets("127.0.0.1:0".parse().unwrap(), 1, 1 << 20).unwrap();
+        let address = sockets[0].local_addr().unwrap();
+        let current_window_start_ms = crate::flush::unix_now_ms() / WINDOW_MS * WINDOW_MS;
+        let a_minute_earlier_s = current_window_start_ms / 1000 - 60;
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(
+                format!("late:1|c|T{a_minute_earlier_s}\nnow:1|c").as_bytes(),
+                address,
+            )
+            .unwrap();
+        let new_windows = || {
+            Windows::new(
+                AggregationSettings::default(),
+                Duration::from_millis(WINDOW_MS as u64),
+                Duration::from_secs(3600),
+            )
+        };
+        let mut workers = ReceiveWorkers::spawn(
+            sockets,
+            65_535,
+            current_window_start_ms,
+            new_windows,
+            Arc::new(SelfMetrics::default()),
+        )
+        .unwrap();
+        workers.stop().await;
+        let mut windows = new_windows();
+        workers.absorb_into(&mut windows);
+        let late: Vec<(i64, Vec<String>)> = windows
+            .take_late_windows()
+            .into_iter()
+            .map(|(start, series)| (start, series.into_iter().map(|one| one.name).collect()))
+            .collect();
+        assert_eq!(
+            late,
+            vec![(a_minute_earlier_s * 1000, vec!["late".to_owned()])]
+        );
+        let current: Vec<String> = windows
+            .current()
+            .take_window(current_window_start_ms)
+            .into_iter()
+            .map(|one| one.name)
+            .collect();
+        assert_eq!(current, ["now"]);
     }
 }

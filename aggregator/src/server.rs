@@ -61,9 +61,11 @@ impl ReceiveLoop {
         );
         let new_windows = move || Windows::new(aggregation, flush_interval, max_timestamp_lag);
         let mut intake = Intake::new(new_windows(), self.metrics.clone());
+        let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
         let mut workers = ReceiveWorkers::spawn(
             std::mem::take(&mut self.statsd_sockets),
             self.settings.max_datagram_bytes,
+            clock.current_window_start_ms(),
             new_windows,
             self.metrics.clone(),
         )
@@ -76,7 +78,6 @@ impl ReceiveLoop {
                 gauge.window_start_unix_ms,
             );
         }
-        let mut clock = WindowClock::new(self.settings.flush_interval, unix_now_ms());
         let mut counter_deltas = CounterDeltas::default();
         // One byte more than a datagram may have: see `graphite_datagram_received`.
         let mut graphite_datagram = vec![0u8; self.settings.max_datagram_bytes + 1];
