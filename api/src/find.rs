@@ -32,7 +32,7 @@ pub struct TreeNode {
 
 /// The nodes at the pattern's depth, from the names of the series at or below it.
 pub fn tree_nodes(glob: &PathGlob, names: &[String]) -> Vec<TreeNode> {
-    let mut nodes = BTreeSet::new();
+    let mut nodes = Vec::new();
     add_name_nodes(
         &mut nodes,
         glob,
@@ -40,14 +40,14 @@ pub fn tree_nodes(glob: &PathGlob, names: &[String]) -> Vec<TreeNode> {
         "",
         |_| true,
     );
-    nodes.into_iter().collect()
+    sorted_without_duplicates(nodes)
 }
 
 /// Adds the node at `glob`'s depth for each name that lies at or below it, with `prefix` put
 /// before the path; `leaf_at_own_depth` says whether a name that ends at that depth is a leaf
 /// (a gauge in the namespace) or a branch holding fields (the other kinds).
 fn add_name_nodes<'name>(
-    nodes: &mut BTreeSet<TreeNode>,
+    nodes: &mut Vec<TreeNode>,
     glob: &PathGlob,
     names: impl Iterator<Item = &'name str>,
     prefix: &str,
@@ -65,7 +65,7 @@ fn add_name_nodes<'name>(
             None => (name, true),
         };
         let text = path.rsplit('.').next().unwrap_or(path);
-        nodes.insert(TreeNode {
+        nodes.push(TreeNode {
             is_leaf: at_own_depth && leaf_at_own_depth(name),
             path: format!("{prefix}{path}"),
             text: text.to_owned(),
@@ -79,7 +79,7 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
         ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
     };
     let glob = PathGlob::new(pattern).map_err(invalid)?;
-    let mut nodes = BTreeSet::new();
+    let mut nodes = Vec::new();
     let bare = query::names_at_or_below(&state.pool, &glob, &SeriesKind::ALL).await?;
     add_name_nodes(
         &mut nodes,
@@ -94,7 +94,7 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
         .map_err(invalid)?
         .matches("stats")
     {
-        return Ok(nodes.into_iter().collect());
+        return Ok(sorted_without_duplicates(nodes));
     }
     let kind_glob = segments
         .get(1)
@@ -112,7 +112,7 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
                     .await?
                     .is_empty()
                 {
-                    nodes.insert(TreeNode {
+                    nodes.push(TreeNode {
                         path: "stats".into(),
                         text: "stats".into(),
                         is_leaf: false,
@@ -128,7 +128,7 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
                         .await?
                         .is_empty()
                 {
-                    nodes.insert(TreeNode {
+                    nodes.push(TreeNode {
                         path: format!("stats.{kind_segment}"),
                         text: kind_segment.into(),
                         is_leaf: false,
@@ -176,7 +176,7 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
                         let path = namespace::display_path(kind, name, *field, true);
                         let text = path.rsplit('.').next().unwrap_or_default().to_owned();
                         if field_glob.matches(&text) {
-                            nodes.insert(TreeNode {
+                            nodes.push(TreeNode {
                                 path,
                                 text,
                                 is_leaf: true,
@@ -187,7 +187,16 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
             }
         }
     }
-    Ok(nodes.into_iter().collect())
+    Ok(sorted_without_duplicates(nodes))
+}
+
+/// The nodes in path order, each once. Many names give the same node (every series below a
+/// branch); collecting them all and sorting once is cheaper than keeping a sorted set of
+/// tens of thousands of strings up to date on every insert.
+fn sorted_without_duplicates(mut nodes: Vec<TreeNode>) -> Vec<TreeNode> {
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes
 }
 
 /// One node of a `treejson` answer, serialized straight from the nodes (no `Value` tree in
