@@ -304,6 +304,12 @@ impl Rollups {
         }
 
         let mut transaction = self.pool.begin().await?;
+        // A custom plan, made for the parameters at hand, probes every partition for every
+        // key (780 ms for 1,000 keys over 30 days); the generic plan prunes them per key at run
+        // time (15 ms). PostgreSQL would only switch to it after five executions.
+        sqlx::query("set local plan_cache_mode = force_generic_plan")
+            .execute(&mut *transaction)
+            .await?;
         let locked: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
             "select series_id, resolution_seconds, interval_start from rollup_dirty
              order by interval_start limit $1 for update skip locked",
@@ -458,12 +464,23 @@ async fn upsert_watermark(
     Ok(())
 }
 
-/// The join of the keys `($2 series, $3 bucket)` to the raw rows of `table` they cover.
+/// The keys `($2 series, $3 bucket)` joined to the raw rows of `table` they cover.
+///
+/// Written as a lateral subquery (kept one by `offset 0`) so that each key is one index probe
+/// of the one day partition its bucket lies in. As a plain join the planner hashes the keys and
+/// scans every partition of the table — 6 s for 1,000 keys over 30 days of 20 series, 11.5 s
+/// once the statement's plan turned generic — where the probes take 15 ms. The pruning of the
+/// other partitions happens at run time, which needs the generic plan the recompute
+/// transaction asks for (see [`Rollups::recompute_dirty`]).
 fn covered(table: &str) -> String {
     format!(
         "from unnest($2::bigint[], $3::timestamptz[]) as k (series_id, bucket)
-         join {table} s on s.series_id = k.series_id and s.interval_start >= k.bucket
-          and s.interval_start < k.bucket + make_interval(secs => $1)"
+         cross join lateral (
+             select * from {table} raw
+             where raw.series_id = k.series_id and raw.interval_start >= k.bucket
+               and raw.interval_start < k.bucket + make_interval(secs => $1)
+             offset 0
+         ) s"
     )
 }
 
