@@ -113,6 +113,41 @@ pub async fn delete_test_stream(nats: &NatsSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the storage worker's durable `consumer` has been delivered at least
+/// `delivered_at_least` messages and has none pending or unacknowledged. Errors (a NATS server
+/// a fault test is restarting, a consumer not created yet) only mean "not yet", until
+/// [`PATIENCE`] runs out.
+pub async fn wait_until_consumer_is_idle(
+    nats: &NatsSettings,
+    consumer: &str,
+    delivered_at_least: u64,
+) -> anyhow::Result<()> {
+    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let idle = async {
+            let stream = context.get_stream(&nats.stream).await?;
+            let mut consumer = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot get the consumer: {error}"))?;
+            let info = consumer.info().await?;
+            anyhow::Ok(
+                info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.delivered.consumer_sequence >= delivered_at_least,
+            )
+        };
+        if idle.await.unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("consumer {consumer} did not take {delivered_at_least} messages and become idle in time");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A service running on its own task, stopped by resolving its shutdown future.
 pub struct RunningService {
     stop: Option<oneshot::Sender<()>>,
@@ -403,31 +438,12 @@ impl Pipeline {
     /// Waits until the storage worker's consumer has been delivered at least
     /// `delivered_at_least` messages and acknowledged everything.
     pub async fn wait_until_worker_is_idle(&self, delivered_at_least: u64) -> anyhow::Result<()> {
-        let nats = &self.settings.nats;
-        let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
-        let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
-        let consumer_name = self
+        let consumer = self
             .settings
             .storage_worker_config()
             .storage_worker
             .consumer;
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Ok(mut consumer) = stream
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&consumer_name)
-                .await
-            {
-                let info = consumer.info().await?;
-                if info.num_pending == 0
-                    && info.num_ack_pending == 0
-                    && info.delivered.consumer_sequence >= delivered_at_least
-                {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("the storage worker did not take {delivered_at_least} messages in time")
+        wait_until_consumer_is_idle(&self.settings.nats, &consumer, delivered_at_least).await
     }
 
     /// A connection to this test's database, to look at what the storage worker wrote.

@@ -113,23 +113,7 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() -> anyhow::Resul
 
     // Every batch recorded once; then nothing in flight, then the exact total.
     wait_until_stored(&database.url, BATCHES as i64).await?;
-    let context = async_nats::jetstream::new(abacus_proto::stream::connect(&nats).await?);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let stream = context.get_stream(&nats.stream).await?;
-        let mut consumer = stream
-            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("abacus-storage-worker")
-            .await
-            .map_err(|error| anyhow::anyhow!("cannot get the consumer: {error}"))?;
-        let info = consumer.info().await?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!("the consumer did not become idle in time");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    abacus_tests::wait_until_consumer_is_idle(&nats, "abacus-storage-worker", 0).await?;
     let mut connection = PgConnection::connect(&database.url).await?;
     let total: f64 = sqlx::query_scalar(
         "select coalesce(sum(c.count), 0) from counter_samples c

@@ -152,26 +152,7 @@ async fn assert_totals_exact(
     database_url: &str,
 ) -> anyhow::Result<()> {
     wait_until_stored(database_url, BATCHES as i64).await?;
-    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let idle = async {
-            let stream = context.get_stream(&nats.stream).await?;
-            let mut consumer = stream
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
-                .await
-                .map_err(|error| anyhow::anyhow!("cannot get the consumer: {error}"))?;
-            let info = consumer.info().await?;
-            anyhow::Ok(info.num_pending == 0 && info.num_ack_pending == 0)
-        };
-        if idle.await.unwrap_or(false) {
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!("the consumer did not become idle in time");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    abacus_tests::wait_until_consumer_is_idle(nats, consumer, 0).await?;
     let mut database = connect(database_url).await?;
     let total: f64 = sqlx::query_scalar(
         "select coalesce(sum(c.count), 0) from counter_samples c
