@@ -13,181 +13,234 @@ use crate::glob::PathGlob;
 use crate::namespace::{self, SeriesKind};
 use crate::query;
 use crate::AppState;
+use axum::body::Body;
 use axum::extract::{RawForm, RawQuery, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::fmt;
 
-/// One node of the answer.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One node of the answer. Its path is `prefix` followed by `rest`: the prefix is static
+/// (`stats.counters.` in the namespace, empty for a bare name) and `rest` is usually the very
+/// `String` the catalog read returned, cut after the node's segment, so a node of a wide find
+/// costs no allocation of its own.
+#[derive(Debug, Clone)]
 pub struct TreeNode {
-    /// The full path of the node, e.g. `a.b.c`.
-    pub path: String,
-    /// Its last segment, e.g. `c`.
-    pub text: String,
+    prefix: &'static str,
+    rest: String,
     pub is_leaf: bool,
+}
+
+impl TreeNode {
+    /// A node with the full path `path`.
+    pub fn new(path: impl Into<String>, is_leaf: bool) -> Self {
+        TreeNode {
+            prefix: "",
+            rest: path.into(),
+            is_leaf,
+        }
+    }
+
+    /// The full path of the node, e.g. `a.b.c`.
+    pub fn path(&self) -> String {
+        format!("{}{}", self.prefix, self.rest)
+    }
+
+    /// Its last segment, e.g. `c` (the prefix always ends with a dot).
+    pub fn text(&self) -> &str {
+        self.rest.rsplit('.').next().unwrap_or(&self.rest)
+    }
+
+    fn path_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.prefix.bytes().chain(self.rest.bytes())
+    }
+
+    /// Compares full paths; nodes of one prefix (nearly all pairs a sort compares) compare
+    /// their rests directly.
+    fn cmp_paths(&self, other: &Self) -> Ordering {
+        // The prefixes are the same few static strings: equal pointers mean equal prefixes.
+        if std::ptr::eq(self.prefix, other.prefix) || self.prefix == other.prefix {
+            return self.rest.as_bytes().cmp(other.rest.as_bytes());
+        }
+        self.path_bytes().cmp(other.path_bytes())
+    }
+}
+
+impl Ord for TreeNode {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cmp_paths(other).then(self.is_leaf.cmp(&other.is_leaf))
+    }
+}
+
+impl PartialOrd for TreeNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for TreeNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for TreeNode {}
+
+impl fmt::Display for TreeNode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.prefix)?;
+        formatter.write_str(&self.rest)
+    }
 }
 
 /// The nodes at the pattern's depth, from the names of the series at or below it.
 pub fn tree_nodes(glob: &PathGlob, names: &[String]) -> Vec<TreeNode> {
-    let mut nodes = Vec::new();
-    add_name_nodes(
-        &mut nodes,
-        glob,
-        names.iter().map(String::as_str),
-        "",
-        |_| true,
-    );
+    let nodes = names
+        .iter()
+        .filter(|name| glob.matches_prefix_of(name))
+        .map(|name| node_of_name(glob, name.clone(), "", true))
+        .collect();
     sorted_without_duplicates(nodes)
 }
 
-/// Adds the node at `glob`'s depth for each name that lies at or below it, with `prefix` put
-/// before the path; `leaf_at_own_depth` says whether a name that ends at that depth is a leaf
-/// (a gauge in the namespace) or a branch holding fields (the other kinds).
-fn add_name_nodes<'name>(
-    nodes: &mut Vec<TreeNode>,
+/// The node at `glob`'s depth of a name that `glob` prefix-matches: the name cut after its
+/// `depth`-th segment, in place. A name that ends at that depth is a leaf when
+/// `leaf_at_own_depth` (a bare name, or a gauge in the namespace) and otherwise a branch
+/// holding the kind's fields.
+fn node_of_name(
     glob: &PathGlob,
-    names: impl Iterator<Item = &'name str>,
-    prefix: &str,
-    leaf_at_own_depth: impl Fn(&str) -> bool,
-) {
-    let depth = glob.depth();
-    for name in names {
-        if !glob.matches_prefix_of(name) {
-            continue;
+    mut name: String,
+    prefix: &'static str,
+    leaf_at_own_depth: bool,
+) -> TreeNode {
+    // A prefix match has at least `depth` segments.
+    let is_leaf = match name.match_indices('.').nth(glob.depth() - 1) {
+        Some((dot, _)) => {
+            name.truncate(dot);
+            false
         }
-        // A prefix match has at least `depth` segments: the node is the name cut after its
-        // `depth`-th segment, and the name is at the node's own depth when nothing follows.
-        let (path, at_own_depth) = match name.match_indices('.').nth(depth - 1) {
-            Some((dot, _)) => (&name[..dot], false),
-            None => (name, true),
-        };
-        let text = path.rsplit('.').next().unwrap_or(path);
-        nodes.push(TreeNode {
-            is_leaf: at_own_depth && leaf_at_own_depth(name),
-            path: format!("{prefix}{path}"),
-            text: text.to_owned(),
-        });
+        None => leaf_at_own_depth,
+    };
+    TreeNode {
+        prefix,
+        rest: name,
+        is_leaf,
     }
 }
 
-/// Every node `pattern` finds, bare names and the etsy namespace together.
+/// Every node `pattern` finds, bare names and the etsy namespace together. The two catalog
+/// reads are independent, so they go to the database at the same time.
 async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, ApiError> {
-    let invalid = |error: crate::glob::GlobError| {
-        ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
-    };
-    let glob = PathGlob::new(pattern).map_err(invalid)?;
-    let mut nodes = Vec::new();
-    let bare = query::names_at_or_below(&state.pool, &glob, &SeriesKind::ALL).await?;
-    add_name_nodes(
-        &mut nodes,
-        &glob,
-        bare.iter().map(|(name, _)| name.as_str()),
-        "",
-        |_| true,
-    );
+    let glob = PathGlob::new(pattern).map_err(|error| invalid_query(pattern, error))?;
+    let mut bare_nodes = Vec::new();
+    let bare_read = query::for_each_name_like(&state.pool, &glob, &SeriesKind::ALL, |name, _| {
+        if glob.matches_prefix_of(&name) {
+            bare_nodes.push(node_of_name(&glob, name, "", true));
+        }
+    });
+    let (_, mut nodes) = tokio::try_join!(
+        async { bare_read.await.map_err(ApiError::from) },
+        namespace_nodes(state, pattern),
+    )?;
+    nodes.append(&mut bare_nodes);
+    Ok(sorted_without_duplicates(nodes))
+}
 
+fn invalid_query(pattern: &str, error: crate::glob::GlobError) -> ApiError {
+    ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
+}
+
+/// The nodes `pattern` finds under `stats`, the etsy namespace: `stats`, then one branch per
+/// kind (`stats.counters`, ...), then each kind's series names, then their fields.
+async fn namespace_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, ApiError> {
+    let invalid = |error| invalid_query(pattern, error);
     let segments: Vec<&str> = pattern.split('.').collect();
+    let mut nodes = Vec::new();
     if !PathGlob::new(segments[0])
         .map_err(invalid)?
         .matches("stats")
     {
-        return Ok(sorted_without_duplicates(nodes));
+        return Ok(nodes);
     }
     let kind_glob = segments
         .get(1)
         .map(|segment| PathGlob::new(segment))
         .transpose()
         .map_err(invalid)?;
-    for kind in SeriesKind::ALL {
-        let Some(kind_segment) = kind.namespace_segment() else {
-            continue;
-        };
-        let everything = PathGlob::new("*").map_err(invalid)?;
-        match segments.len() {
-            1 => {
-                if !query::names_at_or_below(&state.pool, &everything, &[kind])
-                    .await?
-                    .is_empty()
-                {
-                    nodes.push(TreeNode {
-                        path: "stats".into(),
-                        text: "stats".into(),
-                        is_leaf: false,
-                    });
-                }
-            }
-            2 => {
-                let kind_matches = kind_glob
-                    .as_ref()
-                    .is_some_and(|glob| glob.matches(kind_segment));
-                if kind_matches
-                    && !query::names_at_or_below(&state.pool, &everything, &[kind])
-                        .await?
-                        .is_empty()
-                {
-                    nodes.push(TreeNode {
-                        path: format!("stats.{kind_segment}"),
-                        text: kind_segment.into(),
-                        is_leaf: false,
-                    });
-                }
-            }
-            _ => {
-                if !kind_glob
-                    .as_ref()
-                    .is_some_and(|glob| glob.matches(kind_segment))
-                {
-                    continue;
-                }
-                let prefix = format!("stats.{kind_segment}.");
-                let name_segments = &segments[2..];
-                // One catalog read serves both kinds of node below: the owner pattern (all but
-                // the last segment) is a prefix of the full one, so its candidates include the
-                // full pattern's.
-                let name_glob = PathGlob::new(&name_segments.join(".")).map_err(invalid)?;
-                let owner_glob = match name_segments.len() {
-                    1 => None,
-                    length => Some(
-                        PathGlob::new(&name_segments[..length - 1].join(".")).map_err(invalid)?,
-                    ),
-                };
-                let candidates_glob = owner_glob.as_ref().unwrap_or(&name_glob);
-                let names = query::names_at_or_below(&state.pool, candidates_glob, &[kind]).await?;
-                // Names reaching the pattern's depth: branches, or leaves for gauges.
-                add_name_nodes(
-                    &mut nodes,
-                    &name_glob,
-                    names.iter().map(|(name, _)| name.as_str()),
-                    &prefix,
-                    |_| kind == SeriesKind::Gauge,
-                );
-                // Names ending one segment short: the last segment is a field.
-                let Some(owner_glob) = owner_glob.filter(|_| kind != SeriesKind::Gauge) else {
-                    continue;
-                };
-                let field_glob =
-                    PathGlob::new(name_segments[name_segments.len() - 1]).map_err(invalid)?;
-                let fields = kind.namespace_fields(&state.settings.timer_percentiles);
-                for (name, _) in names.iter().filter(|(name, _)| owner_glob.matches(name)) {
-                    for field in &fields {
-                        let path = namespace::display_path(kind, name, *field, true);
-                        let text = path.rsplit('.').next().unwrap_or_default().to_owned();
-                        if field_glob.matches(&text) {
-                            nodes.push(TreeNode {
-                                path,
-                                text,
-                                is_leaf: true,
-                            });
-                        }
-                    }
-                }
-            }
+    // The kinds the pattern reaches: those with a namespace segment that matches.
+    let kinds: Vec<SeriesKind> = SeriesKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            kind.namespace_segment()
+                .is_some_and(|segment| kind_glob.as_ref().is_none_or(|glob| glob.matches(segment)))
+        })
+        .collect();
+    if segments.len() <= 2 {
+        // Only whether a kind has any series matters here; reading their names would read the
+        // whole catalog.
+        for kind in query::kinds_present(&state.pool, &kinds).await? {
+            let Some(segment) = kind.namespace_segment() else {
+                continue;
+            };
+            nodes.push(match segments.len() {
+                1 => TreeNode::new("stats", false),
+                _ => TreeNode::new(format!("stats.{segment}"), false),
+            });
         }
+        return Ok(nodes);
     }
-    Ok(sorted_without_duplicates(nodes))
+    let name_segments = &segments[2..];
+    // One catalog read serves every kind and both sorts of node below: the owner pattern (all
+    // but the last segment) is a prefix of the full one, so its candidates include the full
+    // pattern's.
+    let name_glob = PathGlob::new(&name_segments.join(".")).map_err(invalid)?;
+    let owner_glob = match name_segments.len() {
+        1 => None,
+        length => Some(PathGlob::new(&name_segments[..length - 1].join(".")).map_err(invalid)?),
+    };
+    let field_glob = PathGlob::new(name_segments[name_segments.len() - 1]).map_err(invalid)?;
+    let candidates_glob = owner_glob.as_ref().unwrap_or(&name_glob);
+    let percentiles = &state.settings.timer_percentiles;
+    query::for_each_name_like(&state.pool, candidates_glob, &kinds, |name, kind| {
+        let Some(prefix) = kind.namespace_prefix() else {
+            return;
+        };
+        // A name one segment short of the pattern is the owner of field leaves (`count`,
+        // `upper_90`, ...); gauges have no fields. It cannot also reach the pattern's depth.
+        let is_owner = kind != SeriesKind::Gauge
+            && owner_glob.as_ref().is_some_and(|glob| glob.matches(&name));
+        if is_owner {
+            for field in kind.namespace_fields(percentiles) {
+                let mut path = namespace::display_path(kind, &name, field, true);
+                let rest = path.split_off(prefix.len());
+                let node = TreeNode {
+                    prefix,
+                    rest,
+                    is_leaf: true,
+                };
+                if field_glob.matches(node.text()) {
+                    nodes.push(node);
+                }
+            }
+            return;
+        }
+        // A name reaching the pattern's depth: a branch, or a leaf for a gauge.
+        if name_glob.matches_prefix_of(&name) {
+            nodes.push(node_of_name(
+                &name_glob,
+                name,
+                prefix,
+                kind == SeriesKind::Gauge,
+            ));
+        }
+    })
+    .await?;
+    Ok(nodes)
 }
 
 /// The nodes in path order, each once. Many names give the same node (every series below a
@@ -199,20 +252,34 @@ fn sorted_without_duplicates(mut nodes: Vec<TreeNode>) -> Vec<TreeNode> {
     nodes
 }
 
-/// One node of a `treejson` answer, serialized straight from the nodes (no `Value` tree in
-/// between: a wide find answers tens of thousands of nodes).
-#[derive(Debug, Serialize)]
-struct TreeJsonNode<'node> {
-    text: &'node str,
-    id: &'node str,
-    leaf: u8,
-    expandable: u8,
-    #[serde(rename = "allowChildren")]
-    allow_children: u8,
-    context: EmptyContext,
+/// One node of a `treejson` answer, serialized straight from the node: the path is written
+/// into the answer, not built first.
+struct TreeJsonNode<'node>(&'node TreeNode);
+
+impl Serialize for TreeJsonNode<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let node = self.0;
+        let expandable = u8::from(!node.is_leaf);
+        let mut fields = serializer.serialize_struct("TreeJsonNode", 6)?;
+        fields.serialize_field("text", node.text())?;
+        fields.serialize_field("id", &FullPath(node))?;
+        fields.serialize_field("leaf", &u8::from(node.is_leaf))?;
+        fields.serialize_field("expandable", &expandable)?;
+        fields.serialize_field("allowChildren", &expandable)?;
+        // graphite-web's always-empty `context` object.
+        fields.serialize_field("context", &EmptyContext {})?;
+        fields.end()
+    }
 }
 
-/// graphite-web's always-empty `context` object.
+struct FullPath<'node>(&'node TreeNode);
+
+impl Serialize for FullPath<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct EmptyContext {}
 
@@ -227,6 +294,45 @@ struct CompleterNode {
     path: String,
     name: String,
     is_leaf: &'static str,
+}
+
+/// How many nodes go into one chunk of a streamed `treejson` answer (about 100 KiB).
+const NODES_PER_CHUNK: usize = 1024;
+
+/// The `treejson` answer, streamed: a wide find answers a megabyte, and encoding the next
+/// chunk while the client reads the previous one overlaps the two instead of adding them
+/// up; nor is the whole answer ever held in memory at once.
+fn streamed_treejson(nodes: Vec<TreeNode>) -> Response {
+    let chunk_count = nodes.len().div_ceil(NODES_PER_CHUNK).max(1);
+    let chunks = (0..chunk_count).map(move |chunk_index| {
+        let start = chunk_index * NODES_PER_CHUNK;
+        let end = (start + NODES_PER_CHUNK).min(nodes.len());
+        let chunk_nodes = &nodes[start..end];
+        // About twice the path (text and id) and 80 bytes of fixed fields per node.
+        let expected_bytes: usize = chunk_nodes
+            .iter()
+            .map(|node| 2 * (node.prefix.len() + node.rest.len()) + 80)
+            .sum();
+        let mut chunk = Vec::with_capacity(expected_bytes + 2);
+        if chunk_index == 0 {
+            chunk.push(b'[');
+        }
+        for (offset, node) in chunk_nodes.iter().enumerate() {
+            if start + offset > 0 {
+                chunk.push(b',');
+            }
+            serde_json::to_writer(&mut chunk, &TreeJsonNode(node))?;
+        }
+        if chunk_index + 1 == chunk_count {
+            chunk.push(b']');
+        }
+        Ok::<_, serde_json::Error>(chunk)
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response()
 }
 
 /// `GET /metrics/find?query=...`
@@ -259,30 +365,17 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Respo
     let pattern = pattern.ok_or_else(|| ApiError::BadRequest("missing parameter: query".into()))?;
     let nodes = find_nodes(&state, &pattern).await?;
     match format.as_str() {
-        "treejson" => Ok(Json(
-            nodes
-                .iter()
-                .map(|node| TreeJsonNode {
-                    text: &node.text,
-                    id: &node.path,
-                    leaf: u8::from(node.is_leaf),
-                    expandable: u8::from(!node.is_leaf),
-                    allow_children: u8::from(!node.is_leaf),
-                    context: EmptyContext {},
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response()),
+        "treejson" => Ok(streamed_treejson(nodes)),
         "completer" => Ok(Json(CompleterAnswer {
             metrics: nodes
-                .into_iter()
+                .iter()
                 .map(|node| CompleterNode {
                     path: if node.is_leaf {
-                        node.path
+                        node.path()
                     } else {
-                        format!("{}.", node.path)
+                        format!("{node}.")
                     },
-                    name: node.text,
+                    name: node.text().to_owned(),
                     is_leaf: if node.is_leaf { "1" } else { "0" },
                 })
                 .collect(),
@@ -321,7 +414,7 @@ pub async fn expand(
     for pattern in &patterns {
         for node in find_nodes(&state, pattern).await? {
             if node.is_leaf || !leaves_only {
-                results.insert(node.path);
+                results.insert(node.path());
             }
         }
     }
@@ -338,11 +431,7 @@ mod tests {
     use super::*;
 
     fn node(path: &str, is_leaf: bool) -> TreeNode {
-        TreeNode {
-            path: path.into(),
-            text: path.rsplit('.').next().unwrap().into(),
-            is_leaf,
-        }
+        TreeNode::new(path, is_leaf)
     }
 
     #[test]

@@ -63,6 +63,18 @@ impl SeriesKind {
         }
     }
 
+    /// Everything before the name in the kind's etsy namespace (`stats.counters.` for a
+    /// counter); raw series have none.
+    pub fn namespace_prefix(self) -> Option<&'static str> {
+        match self {
+            SeriesKind::Counter => Some("stats.counters."),
+            SeriesKind::Gauge => Some("stats.gauges."),
+            SeriesKind::Timer => Some("stats.timers."),
+            SeriesKind::Set => Some("stats.sets."),
+            SeriesKind::Raw => None,
+        }
+    }
+
     /// The field segments that follow the name in the namespace (none for gauges, whose name
     /// is the leaf), with the percentile fields for `percentiles`.
     pub fn namespace_fields(self, percentiles: &[f64]) -> Vec<Field> {

@@ -179,7 +179,7 @@ async fn globs_select_series_in_render_and_find_walks_the_tree() -> anyhow::Resu
     let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
     pipeline
         .send_statsd(
-            "web01.requests:1|c\nweb02.requests:2|c\ndb01.requests:4|c\nweb01.requests.slow:8|c",
+            "web01.requests:1|c\nweb02.requests:2|c\ndb01.requests:4|c\nweb01.requests.slow:8|c\nweb02.errors:1|c|#region:eu\nweb02.errors:1|c|#region:us",
         )
         .await?;
     let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
@@ -268,6 +268,25 @@ async fn globs_select_series_in_render_and_find_walks_the_tree() -> anyhow::Resu
             ("stats.counters.web01.requests.rate".to_owned(), 1),
             ("stats.counters.web01.requests.slow".to_owned(), 0),
         ]
+    );
+    // One name with two tag sets is two series but one node.
+    assert_eq!(
+        find_ids(&pipeline, "web02.*").await?,
+        vec![
+            ("web02.errors".to_owned(), 1),
+            ("web02.requests".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        find_ids(&pipeline, "stats.counters.web02.*").await?,
+        vec![
+            ("stats.counters.web02.errors".to_owned(), 0),
+            ("stats.counters.web02.requests".to_owned(), 0)
+        ]
+    );
+    assert_eq!(
+        find_ids(&pipeline, "stats").await?,
+        vec![("stats".to_owned(), 0)]
     );
     let (status, error) = pipeline.get_json("/metrics/find?query=a.%5Bb").await?;
     assert_eq!(status, 400);
