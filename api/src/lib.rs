@@ -40,13 +40,14 @@ pub mod time;
 
 use anyhow::Context;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use config::{ApiSettings, Config};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -138,6 +139,14 @@ pub async fn run(
         settings: config.api.clone(),
     };
     info!(address = %listener.local_addr()?, "api listening");
+    // Nagle's algorithm would hold the last small segment of an answer until the client
+    // acknowledges the one before, and clients delay that acknowledgement by up to 40 ms:
+    // a streamed answer stalled that long about one time in twenty.
+    let listener = listener.tap_io(|connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            warn!(%error, "cannot set tcp_nodelay on a connection");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

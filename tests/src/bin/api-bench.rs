@@ -13,7 +13,7 @@
 //! (a) reads every raw row. Then the steady state the storage worker keeps with the default
 //! retentions: 1-minute and 1-hour rollups (written as its recomputation writes them, see
 //! [`roll_up_and_expire`]) with their watermarks, and the raw day partitions older than 7 days
-//! dropped by its own retention (`maintenance::drop_expired_partitions`). Each query is run `ROUNDS` times after a warm-up; p50 and p99 are printed beside
+//! dropped by its own retention (`maintenance::drop_expired_partitions`). Each query is run `ROUNDS` times after a warm-up, alternating with its bare SQL; p50 and p99 are printed beside
 //! those of the bare SQL reading the same rows from the same tables (and the same columns the
 //! API's own queries select), with the ratio.
 
@@ -30,7 +30,8 @@ use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const ROUNDS: usize = 30;
+/// Enough rounds that p99 is a percentile (the 99th of 100) and not just the slowest round.
+const ROUNDS: usize = 100;
 const WARM_UP_ROUNDS: usize = 3;
 const DAY: i64 = 86_400;
 const THIRTY_DAYS: i64 = 30 * DAY;
@@ -181,24 +182,25 @@ async fn time_cases(
     let http = reqwest::Client::new();
     for case in cases {
         let url = format!("{base}{}", case.path);
-        let api_times = time_rounds(|| async {
-            let response = http.get(&url).send().await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "{}: {}",
-                case.path,
-                response.status()
-            );
-            response.bytes().await?;
-            Ok(())
-        })
+        let (api_times, sql_times) = time_rounds(
+            || async {
+                let response = http.get(&url).send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "{}: {}",
+                    case.path,
+                    response.status()
+                );
+                response.bytes().await?;
+                Ok(())
+            },
+            || async {
+                sqlx::query(&case.sql).fetch_all(pool).await?;
+                Ok(())
+            },
+        )
         .await
         .with_context(|| format!("timing {}", case.label))?;
-        let sql_times = time_rounds(|| async {
-            sqlx::query(&case.sql).fetch_all(pool).await?;
-            Ok(())
-        })
-        .await?;
         let (api_p50, api_p99) = percentiles(api_times);
         let (sql_p50, sql_p99) = percentiles(sql_times);
         println!(
@@ -328,21 +330,34 @@ async fn roll_up_and_expire(pool: &sqlx::PgPool, now: i64) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn time_rounds<F, Fut>(mut one_round: F) -> anyhow::Result<Vec<Duration>>
+/// Times `ROUNDS` requests and `ROUNDS` bare SQL reads after a warm-up of each, alternating
+/// one and the other, so a burst of load on the shared machine falls on both alike rather
+/// than on whichever happened to run then.
+async fn time_rounds<Api, ApiRound, Sql, SqlRound>(
+    mut api_round: Api,
+    mut sql_round: Sql,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)>
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Api: FnMut() -> ApiRound,
+    ApiRound: std::future::Future<Output = anyhow::Result<()>>,
+    Sql: FnMut() -> SqlRound,
+    SqlRound: std::future::Future<Output = anyhow::Result<()>>,
 {
     for _ in 0..WARM_UP_ROUNDS {
-        one_round().await?;
+        api_round().await?;
+        sql_round().await?;
     }
-    let mut times = Vec::with_capacity(ROUNDS);
+    let mut api_times = Vec::with_capacity(ROUNDS);
+    let mut sql_times = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        one_round().await?;
-        times.push(started.elapsed());
+        api_round().await?;
+        api_times.push(started.elapsed());
+        let started = Instant::now();
+        sql_round().await?;
+        sql_times.push(started.elapsed());
     }
-    Ok(times)
+    Ok((api_times, sql_times))
 }
 
 fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
