@@ -123,11 +123,14 @@ pub enum TimerKind {
     Distribution,
 }
 
-/// The validated value text of a metric line: one number, or several separated by `:`.
-/// Iterating parses them again instead of storing them, so parsing allocates nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The validated value text of a metric line: one number, or several separated by `:`. The
+/// first value is kept parsed (one number is what nearly every line has); further values are
+/// parsed again when iterated instead of being stored, so parsing allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackedValues<'a> {
-    text: &'a str,
+    first: NumericValue,
+    /// The text after the first value's `:`, when the line packed several.
+    rest: Option<&'a str>,
 }
 
 /// One value of a metric line.
@@ -138,25 +141,42 @@ pub struct NumericValue {
     pub is_delta: bool,
 }
 
+impl NumericValue {
+    fn parse(text: &str) -> Result<Self, ParseError> {
+        Ok(Self {
+            value: parse_number(text)?,
+            is_delta: text.starts_with(['+', '-']),
+        })
+    }
+}
+
 impl<'a> PackedValues<'a> {
     /// The values in line order. The text was validated by the parser, so nothing is skipped.
     pub fn iter(&self) -> impl Iterator<Item = NumericValue> + 'a {
-        self.text.split(':').filter_map(|text| {
-            parse_number(text).ok().map(|value| NumericValue {
-                value,
-                is_delta: text.starts_with(['+', '-']),
-            })
-        })
+        let rest = self
+            .rest
+            .into_iter()
+            .flat_map(|rest| rest.split(':'))
+            .filter_map(|text| NumericValue::parse(text).ok());
+        std::iter::once(self.first).chain(rest)
+    }
+
+    /// What a counter line adds: every value over the sample rate.
+    pub fn counter_increment(&self, sample_rate: f64) -> f64 {
+        if self.rest.is_none() {
+            return self.first.value / sample_rate;
+        }
+        self.iter().map(|number| number.value / sample_rate).sum()
     }
 
     /// How many values the line packed.
     pub fn len(&self) -> usize {
-        self.text.split(':').count()
+        1 + self.rest.map_or(0, |rest| rest.split(':').count())
     }
 
     /// Never true for a parsed line; present for API completeness.
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        false
     }
 }
 
@@ -319,7 +339,11 @@ pub enum ParseError {
 /// Parses one line (without its newline): a metric, an event (`_e{`) or a service check
 /// (`_sc|`). Never panics, whatever the bytes.
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
-    let line = std::str::from_utf8(line).map_err(|_| ParseError::NotUtf8)?;
+    let line = utf8(line)?;
+    // One byte decides the common case: a metric name rarely starts with `_`.
+    if line.as_bytes().first() != Some(&b'_') {
+        return parse_metric(line).map(Line::Metric);
+    }
     if line.starts_with("_e{") {
         return parse_event(line).map(|event| Line::Event(Event::Event(event)));
     }
@@ -332,8 +356,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 
 /// Parses a line that must be a metric sample.
 pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
-    let (raw_key, rest) = line.split_once(':').ok_or(ParseError::MissingValue)?;
-    let (raw_name, raw_name_tags) = raw_key.split_once(';').unwrap_or((raw_key, ""));
+    // The separators are ASCII, so byte positions are char boundaries; a plain byte loop is
+    // several times cheaper than `str::split_once` on lines this short.
+    let (raw_key, rest) = split_at_byte(line, b':').ok_or(ParseError::MissingValue)?;
+    let (raw_name, raw_name_tags) = split_at_byte(raw_key, b';').unwrap_or((raw_key, ""));
     // Sanitizing the two halves apart equals sanitizing the whole key: `;` is kept by the
     // sanitizer and ends any run of whitespace.
     let name = sanitize_key(raw_name);
@@ -342,9 +368,12 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     }
     let name_tags = sanitize_key(raw_name_tags);
 
-    let mut fields = rest.split('|');
-    let raw_value = fields.next().unwrap_or_default();
-    let metric_type = fields.next().ok_or(ParseError::MissingType)?;
+    let (raw_value, after_value) = split_at_byte(rest, b'|').ok_or(ParseError::MissingType)?;
+    let (metric_type, more_fields) = match split_at_byte(after_value, b'|') {
+        Some((metric_type, more_fields)) => (metric_type, Some(more_fields)),
+        None => (after_value, None),
+    };
+    let fields = more_fields.into_iter().flat_map(|fields| fields.split('|'));
     match metric_type {
         "c" | "g" | "ms" | "h" | "d" | "s" => {}
         "" => return Err(ParseError::MissingType),
@@ -416,6 +445,25 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     })
 }
 
+/// `text` before and after the first `separator` (an ASCII byte), like `str::split_once`.
+#[inline]
+fn split_at_byte(text: &str, separator: u8) -> Option<(&str, &str)> {
+    let position = text.bytes().position(|byte| byte == separator)?;
+    // An ASCII byte is a char boundary, and so is the byte after it.
+    Some((&text[..position], &text[position + 1..]))
+}
+
+/// The line as a `str`: ASCII (what statsd clients send) is checked a word at a time, and
+/// anything else by the full UTF-8 validation.
+#[inline]
+fn utf8(line: &[u8]) -> Result<&str, ParseError> {
+    if line.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(line) });
+    }
+    std::str::from_utf8(line).map_err(|_| ParseError::NotUtf8)
+}
+
 fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), ParseError> {
     if slot.replace(value).is_some() {
         return Err(ParseError::DuplicateField);
@@ -423,16 +471,24 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Checks every `:`-separated value of a metric line.
+/// Checks every `:`-separated value of a metric line, keeping the first parsed.
 fn packed_values(text: &str, must_not_be_negative: bool) -> Result<PackedValues<'_>, ParseError> {
-    for value_text in text.split(':') {
+    let (first_text, rest) = match split_at_byte(text, b':') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (text, None),
+    };
+    let first = NumericValue::parse(first_text)?;
+    // `-0` is allowed, as etsy's `Number("-0") >= 0` is true.
+    if must_not_be_negative && first.value < 0.0 {
+        return Err(ParseError::NegativeTimerValue);
+    }
+    for value_text in rest.into_iter().flat_map(|rest| rest.split(':')) {
         let value = parse_number(value_text)?;
-        // `-0` is allowed, as etsy's `Number("-0") >= 0` is true.
         if must_not_be_negative && value < 0.0 {
             return Err(ParseError::NegativeTimerValue);
         }
     }
-    Ok(PackedValues { text })
+    Ok(PackedValues { first, rest })
 }
 
 /// Parses a carbon plaintext line, `path value timestamp`, separated by whitespace. A timestamp
