@@ -12,7 +12,7 @@
 //! `make bench-aggregator` runs it; `cargo bench -p abacus-aggregator --bench parse_aggregate`
 //! alone works too.
 
-use abacus_aggregator::aggregate::Aggregates;
+use abacus_aggregator::aggregate::{Aggregates, RECORD_BATCH};
 use abacus_aggregator::parse::{lines, parse_line, Line};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -44,15 +44,22 @@ fn shuffled_keys(keys: usize) -> Vec<usize> {
     order
 }
 
-/// Parses every line of `buffer` and records it; returns how many were recorded.
+/// Parses every line of `buffer` and records it, a batch of samples at a time as the receive
+/// path (`intake`) does; returns how many were recorded.
 fn parse_and_record(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
     let mut recorded = 0;
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
     for line in lines(buffer) {
         if let Ok(Line::Metric(sample)) = parse_line(line) {
-            aggregates.record(&sample);
+            batch.push(sample);
+            if batch.len() == RECORD_BATCH {
+                aggregates.record_batch(&batch);
+                batch.clear();
+            }
             recorded += 1;
         }
     }
+    aggregates.record_batch(&batch);
     recorded
 }
 

@@ -15,7 +15,7 @@
 //! argument that names one; `cargo bench` adds `--bench`). Without valgrind it only prints how
 //! many lines the pass recorded.
 
-use abacus_aggregator::aggregate::Aggregates;
+use abacus_aggregator::aggregate::{Aggregates, RECORD_BATCH};
 use abacus_aggregator::parse::{lines, parse_line, Line};
 use std::hint::black_box;
 
@@ -34,12 +34,18 @@ fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<u8> {
 /// What the receive path does with a buffer of lines, as in `parse_aggregate.rs`.
 fn parse_and_record(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
     let mut recorded = 0;
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
     for line in lines(buffer) {
         if let Ok(Line::Metric(sample)) = parse_line(line) {
-            aggregates.record(&sample);
+            batch.push(sample);
+            if batch.len() == RECORD_BATCH {
+                aggregates.record_batch(&batch);
+                batch.clear();
+            }
             recorded += 1;
         }
     }
+    aggregates.record_batch(&batch);
     recorded
 }
 
