@@ -13,6 +13,7 @@ use crate::parse::{self, Line, ParseError, Sample};
 use crate::stats::{Counter, PendingCounts, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
 use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -92,7 +93,7 @@ impl Intake {
             Protocol::Statsd => {
                 // Samples of the current window are recorded a batch at a time, so their
                 // lookups overlap (see `Aggregates::record_batch`); everything else as it comes.
-                let mut batch = Vec::with_capacity(RECORD_BATCH);
+                let mut batch: SmallVec<[Sample<'_>; RECORD_BATCH]> = SmallVec::new();
                 for line in parse::lines(packet) {
                     if let Some(sample) = self.statsd_line(line) {
                         batch.push(sample);

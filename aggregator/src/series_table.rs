@@ -17,11 +17,11 @@
 //! caller decides which to keep. So a steady stream of the same keys is interned once rather
 //! than once per window, and memory still only holds what the caller keeps.
 //!
-//! The hash is foldhash, seeded at random per table (as hashbrown's default): a sender on an
+//! The hash is foldhash, seeded at random per table (as hashbrown's default is): a sender on an
 //! unauthenticated UDP port cannot precompute keys that collide. Probing is linear, at most
 //! half full, so a probe rarely leaves its first cache line.
 
-use hashbrown::DefaultHashBuilder;
+use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
 /// A slot of the index. `id == EMPTY` marks a free slot.
@@ -72,7 +72,7 @@ impl<V> Series<V> {
 
 #[derive(Debug)]
 pub struct SeriesTable<V> {
-    hasher: DefaultHashBuilder,
+    hasher: RandomState,
     /// Power-of-two length (or empty), at most half occupied.
     slots: Vec<Slot>,
     /// Every key, each starting at a multiple of [`KEY_ALIGN`]; the gaps are NUL bytes, so the
@@ -84,7 +84,7 @@ pub struct SeriesTable<V> {
 impl<V> Default for SeriesTable<V> {
     fn default() -> Self {
         Self {
-            hasher: DefaultHashBuilder::default(),
+            hasher: RandomState::default(),
             slots: Vec::new(),
             keys: String::new(),
             series: Vec::new(),
