@@ -17,6 +17,7 @@
 
 use crate::events::wire_event;
 use crate::parse::{Event, Sample, SampleValue};
+use crate::series_table::SeriesTable;
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
 use abacus_proto::sketch::SetSketch;
 use abacus_proto::v1::{
@@ -25,12 +26,9 @@ use abacus_proto::v1::{
 };
 use std::time::Duration;
 
-/// The series maps. statsd arrives over unauthenticated UDP, so a sender can choose keys; the
-/// hasher is foldhash, seeded at random per map, which keeps a precomputed set of colliding
-/// keys from degrading the maps (HashDoS) while hashing a short key several times faster than
-/// SipHash, the standard library's default, which guards against more than a statsd port
-/// needs and was the largest single cost of a hot-key lookup.
-type SeriesMap<V> = hashbrown::HashMap<String, V, hashbrown::DefaultHashBuilder>;
+/// How many samples [`Aggregates::record_batch`] looks up together: enough that the cache
+/// misses of the batch overlap, few enough that its keys and slots stay in the L1 cache.
+pub const RECORD_BATCH: usize = 16;
 
 const TAGS_SEPARATOR: &str = "|#";
 
@@ -59,18 +57,26 @@ impl Default for AggregationSettings {
 
 #[derive(Debug)]
 pub struct Aggregates {
-    /// An empty histogram of the configured precision, cloned for each new timer series.
-    empty_histogram: Histogram<u64>,
     idle_series_expiry_ms: i64,
-    counters: SeriesMap<f64>,
-    gauges: SeriesMap<GaugeState>,
-    timers: SeriesMap<TimerState>,
-    sets: SeriesMap<SetSketch>,
+    series: SeriesTables,
     events: Vec<v1::Event>,
     events_dropped: u64,
-    /// Where a tagged sample's canonical key is built; reused, so looking up a known tagged
-    /// series allocates nothing once the buffer has grown to the longest key.
+    /// Where tagged samples' canonical keys are built, one after another for a batch; reused,
+    /// so looking up known tagged series allocates nothing once the buffer has grown.
     key_scratch: String,
+}
+
+/// One table per metric kind (a counter and a gauge with one name are two series): keys
+/// interned in a [`SeriesTable`] (see there why not a `HashMap<String, V>`), each seeded at
+/// random so a sender cannot precompute colliding keys for an unauthenticated UDP port.
+#[derive(Debug)]
+struct SeriesTables {
+    /// An empty histogram of the configured precision, cloned for each new timer series.
+    empty_histogram: Histogram<u64>,
+    counters: SeriesTable<f64>,
+    gauges: SeriesTable<GaugeState>,
+    timers: SeriesTable<TimerState>,
+    sets: SeriesTable<SetSketch>,
 }
 
 #[derive(Debug)]
@@ -113,14 +119,16 @@ impl Aggregates {
             *histogram::SIGNIFICANT_DIGITS_RANGE.end(),
         );
         Self {
-            empty_histogram: histogram::new_histogram(significant_digits)
-                .expect("precisions in SIGNIFICANT_DIGITS_RANGE are valid for hdrhistogram"),
             idle_series_expiry_ms: i64::try_from(settings.idle_series_expiry.as_millis())
                 .unwrap_or(i64::MAX),
-            counters: SeriesMap::default(),
-            gauges: SeriesMap::default(),
-            timers: SeriesMap::default(),
-            sets: SeriesMap::default(),
+            series: SeriesTables {
+                empty_histogram: histogram::new_histogram(significant_digits)
+                    .expect("precisions in SIGNIFICANT_DIGITS_RANGE are valid for hdrhistogram"),
+                counters: SeriesTable::default(),
+                gauges: SeriesTable::default(),
+                timers: SeriesTable::default(),
+                sets: SeriesTable::default(),
+            },
             key_scratch: String::new(),
             events: Vec::new(),
             events_dropped: 0,
@@ -129,63 +137,54 @@ impl Aggregates {
 
     /// Folds one sample (all of its packed values) into the current window.
     pub fn record(&mut self, sample: &Sample<'_>) {
+        self.key_scratch.clear();
         let key: &str = if write_canonical_key(sample, &mut self.key_scratch) {
             &self.key_scratch
         } else {
             &sample.name
         };
-        match sample.value {
-            SampleValue::Counter {
-                values,
-                sample_rate,
-            } => {
-                let increment: f64 = values.iter().map(|number| number.value / sample_rate).sum();
-                *get_or_insert_with(&mut self.counters, key, || 0.0) += increment;
-            }
-            SampleValue::Gauge { values } => {
-                let gauge = get_or_insert_with(&mut self.gauges, key, GaugeState::new);
-                // etsy statsd: a signed value changes an existing gauge and sets a new one.
-                // "Existing" includes a gauge set earlier in this same line.
-                let mut exists = gauge.exists();
-                for number in values.iter() {
-                    if number.is_delta && exists {
-                        gauge.value += number.value;
-                    } else {
-                        gauge.value = number.value;
-                        gauge.relative = number.is_delta;
-                    }
-                    exists = true;
-                }
-                gauge.updated_in_window = true;
-            }
-            SampleValue::Timer {
-                values,
-                sample_rate,
-                ..
-            } => {
-                let empty_histogram = &self.empty_histogram;
-                let timer = get_or_insert_with(&mut self.timers, key, || TimerState {
-                    count: 0.0,
-                    sum: 0.0,
-                    sum_of_squares: 0.0,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    histogram: empty_histogram.clone(),
-                });
-                let weight = 1.0 / sample_rate;
-                let histogram_weight = histogram::sample_weight(sample_rate);
-                for number in values.iter() {
-                    let value = number.value;
-                    timer.count += weight;
-                    timer.sum += value * weight;
-                    timer.sum_of_squares += value * value * weight;
-                    timer.min = timer.min.min(value);
-                    timer.max = timer.max.max(value);
-                    histogram::record_milliseconds(&mut timer.histogram, value, histogram_weight);
+        let hash = self.series.hash(&sample.value, key);
+        self.series.apply(sample, key, hash);
+    }
+
+    /// Folds `samples` in order, exactly as [`Self::record`] would one after another, but
+    /// looks up [`RECORD_BATCH`] of them at a time in three passes — hash every key and
+    /// prefetch its index slots; read the slots and prefetch each series' value and key
+    /// bytes; then apply — so that with many series the cache misses of a batch overlap
+    /// instead of being waited for one after another.
+    pub fn record_batch(&mut self, samples: &[Sample<'_>]) {
+        for batch in samples.chunks(RECORD_BATCH) {
+            // Where each sample's key is: its name, or a range of the scratch buffer.
+            let mut built_keys = [(0, 0); RECORD_BATCH];
+            let mut has_built_key = [false; RECORD_BATCH];
+            self.key_scratch.clear();
+            for (index, sample) in batch.iter().enumerate() {
+                let start = self.key_scratch.len();
+                if write_canonical_key(sample, &mut self.key_scratch) {
+                    built_keys[index] = (start, self.key_scratch.len());
+                    has_built_key[index] = true;
                 }
             }
-            SampleValue::Set { member } => {
-                get_or_insert_with(&mut self.sets, key, SetSketch::new).insert(member.as_bytes());
+            let scratch = &self.key_scratch;
+            let key = |index: usize| -> &str {
+                if has_built_key[index] {
+                    let (start, end) = built_keys[index];
+                    &scratch[start..end]
+                } else {
+                    &batch[index].name
+                }
+            };
+            let mut hashes = [0; RECORD_BATCH];
+            for (index, sample) in batch.iter().enumerate() {
+                hashes[index] = self.series.hash(&sample.value, key(index));
+                self.series.prefetch_slot(&sample.value, hashes[index]);
+            }
+            for (index, sample) in batch.iter().enumerate() {
+                self.series
+                    .prefetch_series(&sample.value, hashes[index], key(index));
+            }
+            for (index, sample) in batch.iter().enumerate() {
+                self.series.apply(sample, key(index), hashes[index]);
             }
         }
     }
@@ -218,25 +217,27 @@ impl Aggregates {
     /// it expires as an idle gauge would, but it is not sent again until it changes. A gauge
     /// already set since start-up keeps its newer value.
     pub fn restore_gauge(&mut self, name: &str, tags: &[Tag], value: f64, window_start_ms: i64) {
-        self.gauges
-            .entry(series_key(name, tags))
-            .or_insert(GaugeState {
-                value,
-                updated_in_window: false,
-                relative: false,
-                last_updated_window_start_ms: Some(window_start_ms),
-            });
+        let key = series_key(name, tags);
+        let gauges = &mut self.series.gauges;
+        let hash = gauges.hash(&key);
+        gauges.get_or_insert_with(hash, &key, || GaugeState {
+            value,
+            updated_in_window: false,
+            relative: false,
+            last_updated_window_start_ms: Some(window_start_ms),
+        });
     }
 
     /// How many gauges are remembered (updated or idle but not yet expired).
     pub fn remembered_gauges(&self) -> usize {
-        self.gauges.len()
+        self.series.gauges.len()
     }
 
     /// Folds `shard` — what one receive worker aggregated of the same window — into these
-    /// aggregates and leaves it empty (its maps keep their capacity for the next window).
-    /// Returns how many of its events were dropped because the window already holds
-    /// [`MAX_EVENTS_PER_WINDOW`].
+    /// aggregates and leaves it empty for the next window: its values reset, its series still
+    /// interned if this window touched them (a worker sees mostly the same keys window after
+    /// window), forgotten otherwise. Returns how many of its events were dropped because the
+    /// window already holds [`MAX_EVENTS_PER_WINDOW`].
     ///
     /// Counters add, timers add their moments and histograms, sets union. Gauges: the shard
     /// remembers nothing across windows, so a gauge it saw only deltas for (the sum of them,
@@ -247,41 +248,60 @@ impl Aggregates {
     /// datagram arrived last at two different sockets is not observable anyway (senders are
     /// spread over the workers by their address, so one sender's updates stay in order).
     pub fn absorb(&mut self, shard: &mut Aggregates) -> u64 {
-        for (key, count) in shard.counters.drain() {
-            *self.counters.entry(key).or_insert(0.0) += count;
-        }
-        for (key, update) in shard.gauges.drain() {
-            if !update.updated_in_window {
-                continue;
+        let merged = &mut self.series;
+        let shard_series = &mut shard.series;
+        shard_series.counters.end_window(|key, count, touched| {
+            if touched {
+                let hash = merged.counters.hash(key);
+                *merged.counters.get_or_insert_with(hash, key, || 0.0) += std::mem::take(count);
             }
-            let gauge = self.gauges.entry(key).or_insert_with(GaugeState::new);
-            gauge.value = if update.relative && gauge.exists() {
-                gauge.value + update.value
-            } else {
-                update.value
-            };
-            gauge.updated_in_window = true;
-        }
-        for (key, timer) in shard.timers.drain() {
-            match self.timers.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut existing) => {
-                    existing.get_mut().merge(&timer)
-                }
-                hashbrown::hash_map::Entry::Vacant(vacant) => {
-                    vacant.insert(timer);
+            touched
+        });
+        shard_series.gauges.end_window(|key, update, touched| {
+            let update = std::mem::replace(update, GaugeState::new());
+            if update.updated_in_window {
+                let hash = merged.gauges.hash(key);
+                let gauge = merged.gauges.get_or_insert_with(hash, key, GaugeState::new);
+                gauge.value = if update.relative && gauge.exists() {
+                    gauge.value + update.value
+                } else {
+                    update.value
+                };
+                gauge.updated_in_window = true;
+            }
+            touched
+        });
+        let empty_histogram = &shard_series.empty_histogram;
+        shard_series.timers.end_window(|key, timer, touched| {
+            if touched {
+                let fresh = TimerState::new(empty_histogram);
+                let hash = merged.timers.hash(key);
+                match merged.timers.get_mut(hash, key) {
+                    Some(existing) => {
+                        existing.merge(timer);
+                        *timer = fresh;
+                    }
+                    None => {
+                        let moved = std::mem::replace(timer, fresh);
+                        merged.timers.get_or_insert_with(hash, key, || moved);
+                    }
                 }
             }
-        }
-        for (key, sketch) in shard.sets.drain() {
-            match self.sets.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut existing) => {
-                    existing.get_mut().merge(&sketch)
-                }
-                hashbrown::hash_map::Entry::Vacant(vacant) => {
-                    vacant.insert(sketch);
+            touched
+        });
+        shard_series.sets.end_window(|key, sketch, touched| {
+            if touched {
+                let moved = std::mem::replace(sketch, SetSketch::new());
+                let hash = merged.sets.hash(key);
+                match merged.sets.get_mut(hash, key) {
+                    Some(existing) => existing.merge(&moved),
+                    None => {
+                        merged.sets.get_or_insert_with(hash, key, || moved);
+                    }
                 }
             }
-        }
+            touched
+        });
         let room = MAX_EVENTS_PER_WINDOW.saturating_sub(self.events.len());
         let dropped = shard.events.len().saturating_sub(room) as u64;
         self.events.extend(shard.events.drain(..).take(room));
@@ -290,20 +310,28 @@ impl Aggregates {
     }
 
     /// Ends the window that started at `window_start_ms`: returns every series that received
-    /// samples in it, resets counters, timers and sets, keeps gauge values so later deltas
-    /// apply to them, and forgets gauges idle for `idle_series_expiry` or longer.
+    /// samples in it, resets counters, timers and sets (which stay interned for the next
+    /// window if they received samples in this one, and are forgotten otherwise), keeps gauge
+    /// values so later deltas apply to them, and forgets gauges idle for
+    /// `idle_series_expiry` or longer.
     pub fn take_window(&mut self, window_start_ms: i64) -> Vec<SeriesAggregate> {
+        let tables = &mut self.series;
         let mut series = Vec::with_capacity(
-            self.counters.len() + self.timers.len() + self.sets.len() + self.gauges.len(),
+            tables.counters.len() + tables.timers.len() + tables.sets.len() + tables.gauges.len(),
         );
-        for (key, count) in self.counters.drain() {
-            series.push(series_aggregate(
-                &key,
-                Aggregate::Counter(CounterAggregate { count }),
-            ));
-        }
+        tables.counters.end_window(|key, count, touched| {
+            if touched {
+                series.push(series_aggregate(
+                    key,
+                    Aggregate::Counter(CounterAggregate {
+                        count: std::mem::take(count),
+                    }),
+                ));
+            }
+            touched
+        });
         let idle_series_expiry_ms = self.idle_series_expiry_ms;
-        self.gauges.retain(|key, gauge| {
+        tables.gauges.end_window(|key, gauge, _touched| {
             gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
@@ -319,17 +347,22 @@ impl Aggregates {
                     window_start_ms.saturating_sub(last_updated) < idle_series_expiry_ms
                 })
         });
-        for (key, timer) in self.timers.drain() {
+        let empty_histogram = &tables.empty_histogram;
+        tables.timers.end_window(|key, timer, touched| {
+            if !touched {
+                return false;
+            }
+            let timer = std::mem::replace(timer, TimerState::new(empty_histogram));
             let hdr_histogram = histogram::encode(&timer.histogram).unwrap_or_else(|error| {
                 // Only possible with a bucket count beyond i64::MAX (2^31 samples of the
                 // largest weight in one window). The storage worker refuses a timer without
                 // histogram bytes, so an empty histogram goes out instead: the exact count, sum
                 // and extremes survive, and the batch is not poisoned.
                 tracing::warn!(%error, series = %key, "timer histogram not encodable, sent empty");
-                histogram::encode(&self.empty_histogram).unwrap_or_default()
+                histogram::encode(empty_histogram).unwrap_or_default()
             });
             series.push(series_aggregate(
-                &key,
+                key,
                 Aggregate::Timer(TimerAggregate {
                     count: timer.count,
                     sum: timer.sum,
@@ -339,16 +372,110 @@ impl Aggregates {
                     hdr_histogram,
                 }),
             ));
-        }
-        for (key, sketch) in self.sets.drain() {
+            true
+        });
+        tables.sets.end_window(|key, sketch, touched| {
+            if !touched {
+                return false;
+            }
             series.push(series_aggregate(
-                &key,
+                key,
                 Aggregate::Set(SetAggregate {
-                    sketch: sketch.to_bytes(),
+                    sketch: std::mem::replace(sketch, SetSketch::new()).to_bytes(),
                 }),
             ));
-        }
+            true
+        });
         series
+    }
+}
+
+impl SeriesTables {
+    /// The hash of `key` in the table of `value`'s kind.
+    #[inline]
+    fn hash(&self, value: &SampleValue<'_>, key: &str) -> u64 {
+        match value {
+            SampleValue::Counter { .. } => self.counters.hash(key),
+            SampleValue::Gauge { .. } => self.gauges.hash(key),
+            SampleValue::Timer { .. } => self.timers.hash(key),
+            SampleValue::Set { .. } => self.sets.hash(key),
+        }
+    }
+
+    #[inline]
+    fn prefetch_slot(&self, value: &SampleValue<'_>, hash: u64) {
+        match value {
+            SampleValue::Counter { .. } => self.counters.prefetch_slot(hash),
+            SampleValue::Gauge { .. } => self.gauges.prefetch_slot(hash),
+            SampleValue::Timer { .. } => self.timers.prefetch_slot(hash),
+            SampleValue::Set { .. } => self.sets.prefetch_slot(hash),
+        }
+    }
+
+    #[inline]
+    fn prefetch_series(&self, value: &SampleValue<'_>, hash: u64, key: &str) {
+        match value {
+            SampleValue::Counter { .. } => self.counters.prefetch_series(hash, key),
+            SampleValue::Gauge { .. } => self.gauges.prefetch_series(hash, key),
+            SampleValue::Timer { .. } => self.timers.prefetch_series(hash, key),
+            SampleValue::Set { .. } => self.sets.prefetch_series(hash, key),
+        }
+    }
+
+    /// Folds `sample`, whose series key is `key` with hash `hash` (from [`Self::hash`]).
+    #[inline]
+    fn apply(&mut self, sample: &Sample<'_>, key: &str, hash: u64) {
+        match sample.value {
+            SampleValue::Counter {
+                values,
+                sample_rate,
+            } => {
+                let increment = values.counter_increment(sample_rate);
+                *self.counters.get_or_insert_with(hash, key, || 0.0) += increment;
+            }
+            SampleValue::Gauge { values } => {
+                let gauge = self.gauges.get_or_insert_with(hash, key, GaugeState::new);
+                // etsy statsd: a signed value changes an existing gauge and sets a new one.
+                // "Existing" includes a gauge set earlier in this same line.
+                let mut exists = gauge.exists();
+                for number in values.iter() {
+                    if number.is_delta && exists {
+                        gauge.value += number.value;
+                    } else {
+                        gauge.value = number.value;
+                        gauge.relative = number.is_delta;
+                    }
+                    exists = true;
+                }
+                gauge.updated_in_window = true;
+            }
+            SampleValue::Timer {
+                values,
+                sample_rate,
+                ..
+            } => {
+                let empty_histogram = &self.empty_histogram;
+                let timer = self
+                    .timers
+                    .get_or_insert_with(hash, key, || TimerState::new(empty_histogram));
+                let weight = 1.0 / sample_rate;
+                let histogram_weight = histogram::sample_weight(sample_rate);
+                for number in values.iter() {
+                    let value = number.value;
+                    timer.count += weight;
+                    timer.sum += value * weight;
+                    timer.sum_of_squares += value * value * weight;
+                    timer.min = timer.min.min(value);
+                    timer.max = timer.max.max(value);
+                    histogram::record_milliseconds(&mut timer.histogram, value, histogram_weight);
+                }
+            }
+            SampleValue::Set { member } => {
+                self.sets
+                    .get_or_insert_with(hash, key, SetSketch::new)
+                    .insert(member.as_bytes());
+            }
+        }
     }
 }
 
@@ -370,6 +497,17 @@ impl GaugeState {
 }
 
 impl TimerState {
+    fn new(empty_histogram: &Histogram<u64>) -> Self {
+        Self {
+            count: 0.0,
+            sum: 0.0,
+            sum_of_squares: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            histogram: empty_histogram.clone(),
+        }
+    }
+
     /// Adds another summary of the same series and window: moments add, extremes widen,
     /// histograms add (both auto-resize, so nothing is out of range).
     fn merge(&mut self, other: &TimerState) {
@@ -385,19 +523,10 @@ impl TimerState {
     }
 }
 
-/// Looks `key` up with one hash, without allocating, and only copies it when the series is new.
-fn get_or_insert_with<'map, V>(
-    map: &'map mut SeriesMap<V>,
-    key: &str,
-    new_value: impl FnOnce() -> V,
-) -> &'map mut V {
-    map.entry_ref(key).or_insert_with(new_value)
-}
-
 /// Tags beyond this many are sorted in a heap buffer; up to it, on the stack.
 const INLINE_TAGS: usize = 8;
 
-/// When the sample has tags (from the name or from `#`), writes its canonical key into
+/// When the sample has tags (from the name or from `#`), appends its canonical key to
 /// `buffer` — the name, `|#`, and the tags sorted by key then value, de-duplicated and joined
 /// as `k:v,flag` — and returns `true`; returns `false` and leaves `buffer` alone when it has
 /// none, the key then being the name itself.
@@ -430,7 +559,6 @@ fn write_canonical_key(sample: &Sample<'_>, buffer: &mut String) -> bool {
         &mut inline[..count]
     };
     pairs.sort_unstable();
-    buffer.clear();
     buffer.push_str(&sample.name);
     buffer.push_str(TAGS_SEPARATOR);
     let mut previous = None;

@@ -7,11 +7,13 @@
 //! in [`PendingCounts`] and added to the shared self-metrics by the owner after each batch
 //! ([`Intake::publish_counts`]), not one atomic add per line.
 
+use crate::aggregate::RECORD_BATCH;
 use crate::flush::unix_now_ms;
-use crate::parse::{self, Line, ParseError};
+use crate::parse::{self, Line, ParseError, Sample};
 use crate::stats::{Counter, PendingCounts, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
 use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -89,9 +91,19 @@ impl Intake {
         self.counts.increment(Counter::PacketsReceived);
         match protocol {
             Protocol::Statsd => {
+                // Samples of the current window are recorded a batch at a time, so their
+                // lookups overlap (see `Aggregates::record_batch`); everything else as it comes.
+                let mut batch: SmallVec<[Sample<'_>; RECORD_BATCH]> = SmallVec::new();
                 for line in parse::lines(packet) {
-                    self.statsd_line(line);
+                    if let Some(sample) = self.statsd_line(line) {
+                        batch.push(sample);
+                        if batch.len() == RECORD_BATCH {
+                            self.windows.record_current(&batch);
+                            batch.clear();
+                        }
+                    }
                 }
+                self.windows.record_current(&batch);
             }
             Protocol::Graphite => {
                 // `-1` means now; one clock read per packet is enough for whole seconds.
@@ -103,10 +115,18 @@ impl Intake {
         }
     }
 
-    fn statsd_line(&mut self, line: &[u8]) {
+    /// Handles one statsd line, except a sample of the current window, which it returns for
+    /// the caller to record.
+    fn statsd_line<'line>(&mut self, line: &'line [u8]) -> Option<Sample<'line>> {
         match parse::parse_line(line) {
             Ok(Line::Metric(sample)) => {
                 self.counts.increment(Counter::MetricsReceived);
+                if self
+                    .windows
+                    .is_current(&sample, self.current_window_start_ms)
+                {
+                    return Some(sample);
+                }
                 if let Err(too_old) = self.windows.record(&sample, self.current_window_start_ms) {
                     self.counts.increment(Counter::SamplesTooOld);
                     self.log_dropped_line(line, &too_old, "sample too old, dropped");
@@ -126,6 +146,7 @@ impl Intake {
             }
             Err(error) => self.bad_line(line, error),
         }
+        None
     }
 
     fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {

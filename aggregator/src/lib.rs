@@ -30,6 +30,7 @@ pub mod parse;
 pub mod publish;
 pub mod publish_buffer;
 pub mod receive_workers;
+pub mod series_table;
 pub mod server;
 pub mod stats;
 pub mod tcp;

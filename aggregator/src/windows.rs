@@ -79,16 +79,13 @@ impl Windows {
         sample: &Sample<'_>,
         current_window_start_ms: i64,
     ) -> Result<(), TooOld> {
-        let Some(timestamp_seconds) = sample.timestamp_unix_seconds else {
-            self.current.record(sample);
-            return Ok(());
+        let window_start_ms = match self.late_window_of(sample, current_window_start_ms) {
+            None => {
+                self.current.record(sample);
+                return Ok(());
+            }
+            Some(window_start_ms) => window_start_ms,
         };
-        let timestamp_ms = timestamp_seconds.saturating_mul(1000);
-        let window_start_ms = timestamp_ms - timestamp_ms.rem_euclid(self.interval_ms);
-        if window_start_ms >= current_window_start_ms {
-            self.current.record(sample);
-            return Ok(());
-        }
         let lag_ms = current_window_start_ms.saturating_sub(window_start_ms);
         if lag_ms > self.max_timestamp_lag_ms {
             return Err(TooOld { lag_ms });
@@ -99,6 +96,27 @@ impl Windows {
             .or_insert_with(|| Aggregates::new(settings))
             .record(sample);
         Ok(())
+    }
+
+    /// Records samples that all belong to the current window ([`Self::is_current`]), in
+    /// order, as [`Aggregates::record_batch`] does.
+    pub fn record_current(&mut self, samples: &[Sample<'_>]) {
+        self.current.record_batch(samples);
+    }
+
+    /// Whether `sample` goes to the current window (which starts at `current_window_start_ms`):
+    /// it has no `|T` timestamp, or one that is not in the past.
+    pub fn is_current(&self, sample: &Sample<'_>, current_window_start_ms: i64) -> bool {
+        self.late_window_of(sample, current_window_start_ms)
+            .is_none()
+    }
+
+    /// The start of the closed window `sample`'s timestamp lies in; `None` when the sample
+    /// belongs to the current window.
+    fn late_window_of(&self, sample: &Sample<'_>, current_window_start_ms: i64) -> Option<i64> {
+        let timestamp_ms = sample.timestamp_unix_seconds?.saturating_mul(1000);
+        let window_start_ms = timestamp_ms - timestamp_ms.rem_euclid(self.interval_ms);
+        (window_start_ms < current_window_start_ms).then_some(window_start_ms)
     }
 
     /// Keeps a Graphite point for the current window's batch; `false` when the window already

@@ -2,7 +2,8 @@
 //! from generated values parse back to exactly those values.
 
 use abacus_aggregator::parse::{
-    parse_graphite_line, parse_line, Event, Line, SampleValue, TimerKind,
+    lines, parse_graphite_line, parse_line, sanitize_key, Event, Line, ParseError, SampleValue,
+    TimerKind,
 };
 use proptest::prelude::*;
 
@@ -49,6 +50,38 @@ fn format_values(values: &[f64]) -> String {
 }
 
 proptest! {
+    /// The parser's single pass over a key (end, etsy tags, whether it is clean) names the
+    /// same series as splitting the key at its first `;` and sanitizing both halves.
+    #[test]
+    fn keys_are_split_and_sanitized_as_etsy_does(key in "[a-zA-Z0-9_.;=/ \t!é-]{0,20}") {
+        let line = format!("{key}:1|c");
+        let (raw_name, raw_name_tags) = key.split_once(';').unwrap_or((&key, ""));
+        let expected_name = sanitize_key(raw_name);
+        match parse_line(line.as_bytes()) {
+            Ok(Line::Metric(sample)) => {
+                prop_assert_eq!(&sample.name, &expected_name);
+                prop_assert_eq!(&sample.name_tags, &sanitize_key(raw_name_tags));
+            }
+            Ok(Line::Event(_)) => return Err(TestCaseError::fail("parsed as an event")),
+            Err(error) => {
+                prop_assert_eq!(error, ParseError::EmptyName);
+                prop_assert!(expected_name.is_empty());
+            }
+        }
+    }
+
+    /// `lines` splits at `\n`, drops one trailing `\r` and skips empty lines.
+    #[test]
+    fn datagrams_split_into_lines_like_a_plain_split(datagram in "[ab\r\n]{0,30}") {
+        let expected: Vec<&[u8]> = datagram
+            .as_bytes()
+            .split(|byte| *byte == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter(|line| !line.is_empty())
+            .collect();
+        prop_assert_eq!(lines(datagram.as_bytes()).collect::<Vec<_>>(), expected);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let _ = parse_line(&bytes);

@@ -1,40 +1,45 @@
-//! One datagram, as the receive loop handles it: every line through the statsd parser and into
-//! the windows, and through the Graphite parser as a raw point; then every window is sealed and
-//! its series encoded, as the publisher does. Any panic — in parsing, in aggregation (packed
+//! One datagram, as a receive worker handles it: every line through the statsd intake (parser,
+//! batched recording into the worker's shard), twice, the shard merged into the receive loop's
+//! windows after each; every line through the Graphite parser as a raw point; then every window
+//! is sealed (twice, the second time with nothing new) and its series encoded, as the publisher
+//! does. Any panic — in parsing, in aggregation (packed
 //! values, rates, histograms, sketches, late `|T` windows) or in encoding — is a bug: a
 //! malformed line must only ever be counted as bad.
 
 #![no_main]
 
 use abacus_aggregator::aggregate::AggregationSettings;
-use abacus_aggregator::parse::{self, Line};
+use abacus_aggregator::intake::Intake;
+use abacus_aggregator::parse;
+use abacus_aggregator::stats::SelfMetrics;
+use abacus_aggregator::tcp::Protocol;
 use abacus_aggregator::windows::Windows;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A fixed "now", so that a crash reproduces; `|T` timestamps around it reach late windows.
 const NOW_MS: i64 = 1_795_000_000_000;
 
-fuzz_target!(|packet: &[u8]| {
-    let mut windows = Windows::new(
+fn new_windows() -> Windows {
+    Windows::new(
         AggregationSettings::default(),
         Duration::from_secs(10),
         Duration::from_secs(3600),
-    );
+    )
+}
+
+fuzz_target!(|packet: &[u8]| {
+    let mut shard = Intake::new(new_windows(), Arc::new(SelfMetrics::default()));
+    shard.current_window_start_ms = NOW_MS;
+    let mut windows = new_windows();
+    // Twice: the second time the shard's series are already interned from the first.
+    for _ in 0..2 {
+        shard.datagram(Protocol::Statsd, packet, false);
+        windows.absorb(&mut shard.windows);
+    }
     for line in parse::lines(packet) {
-        match parse::parse_line(line) {
-            Ok(Line::Metric(sample)) => {
-                let _too_old = windows.record(&sample, NOW_MS);
-            }
-            Ok(Line::Event(event)) => {
-                windows.current().record_event(&event, NOW_MS);
-            }
-            Err(error) => {
-                // What the receive loop logs.
-                let _ = error.to_string();
-            }
-        }
         if let Ok(point) = parse::parse_graphite_line(line, NOW_MS / 1000) {
             windows.record_point(&point);
         }
@@ -51,6 +56,10 @@ fuzz_target!(|packet: &[u8]| {
     }
     for event in current.take_events() {
         event.encode_to_vec();
+    }
+    // A window with nothing new: idle series are forgotten, gauges kept.
+    for aggregate in current.take_window(NOW_MS + 10_000) {
+        aggregate.encode_to_vec();
     }
     for point in points {
         point.encode_to_vec();
