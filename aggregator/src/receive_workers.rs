@@ -146,6 +146,17 @@ struct Worker {
 /// spin a core.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
+/// A batch smaller than this means the queue ran dry: at moderate rates each datagram would
+/// otherwise wake the worker on its own, and those wake-ups (a scheduler round trip each, a
+/// few microseconds) cost more than the datagram's lines.
+const COALESCE_BELOW_DATAGRAMS: usize = udp::DATAGRAMS_PER_CALL / 4;
+
+/// How long a worker that ran its queue dry lets datagrams gather before it reads again. The
+/// kernel holds them meanwhile (a millisecond at millions of lines a second is a few hundred
+/// KiB, well within the receive buffer), and a millisecond later is nothing against a flush
+/// interval of seconds.
+const COALESCE_PAUSE: Duration = Duration::from_millis(1);
+
 impl Worker {
     fn run(mut self) {
         while !self.stop.load(Ordering::Relaxed) {
@@ -172,10 +183,16 @@ impl Worker {
         };
         let mut intake = lock(&self.shard);
         intake.current_window_start_ms = self.current_window_start_ms.load(Ordering::Relaxed);
+        let mut datagrams = 0;
         for (datagram, truncated) in batch {
             intake.datagram(Protocol::Statsd, datagram, truncated);
+            datagrams += 1;
         }
         intake.publish_counts();
+        drop(intake);
+        if datagrams < COALESCE_BELOW_DATAGRAMS {
+            std::thread::sleep(COALESCE_PAUSE);
+        }
         true
     }
 }
