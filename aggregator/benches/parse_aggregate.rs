@@ -12,23 +12,12 @@
 //! `make bench-aggregator` runs it; `cargo bench -p abacus-aggregator --bench parse_aggregate`
 //! alone works too.
 
-use abacus_aggregator::aggregate::{Aggregates, RECORD_BATCH};
-use abacus_aggregator::parse::{lines, parse_line, Line};
+mod workloads;
+
+use abacus_aggregator::aggregate::Aggregates;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-
-/// Lines per measured iteration: enough that per-iteration overhead is noise.
-const LINES: usize = 100_000;
-
-/// One buffer of `LINES` newline-separated lines, cycling through `keys` keys.
-fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<u8> {
-    let mut buffer = Vec::with_capacity(LINES * 24);
-    for index in 0..LINES {
-        buffer.extend_from_slice(line(index, index % keys).as_bytes());
-        buffer.push(b'\n');
-    }
-    buffer
-}
+use workloads::{parse_and_record, workload, CASES, LINES};
 
 /// `0..keys` in a fixed pseudo-random order (Fisher-Yates driven by xorshift64, seeded with
 /// a constant so every run and every build measures the same order).
@@ -44,50 +33,10 @@ fn shuffled_keys(keys: usize) -> Vec<usize> {
     order
 }
 
-/// Parses every line of `buffer` and records it, a batch of samples at a time as the receive
-/// path (`intake`) does; returns how many were recorded.
-fn parse_and_record(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
-    let mut recorded = 0;
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    for line in lines(buffer) {
-        if let Ok(Line::Metric(sample)) = parse_line(line) {
-            batch.push(sample);
-            if batch.len() == RECORD_BATCH {
-                aggregates.record_batch(&batch);
-                batch.clear();
-            }
-            recorded += 1;
-        }
-    }
-    aggregates.record_batch(&batch);
-    recorded
-}
-
 fn bench(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("parse_aggregate");
     group.throughput(Throughput::Elements(LINES as u64));
-    type LineFn = fn(usize, usize) -> String;
-    let cases: [(&str, usize, LineFn); 5] = [
-        ("counters_100_keys", 100, |_, key| {
-            format!("bench.k{key}:1|c")
-        }),
-        ("counters_100k_keys", 100_000, |_, key| {
-            format!("bench.k{key}:1|c")
-        }),
-        ("tagged_counters_100_keys", 100, |_, key| {
-            format!("bench.k{key}:1|c|#region:eu,env:prod")
-        }),
-        ("tagged_counters_100k_keys", 100_000, |_, key| {
-            format!("bench.k{key}:1|c|#region:eu,env:prod")
-        }),
-        // A third each of counters, timers and gauges.
-        ("mixed_100k_keys", 100_000, |index, key| match index % 3 {
-            0 => format!("bench.c{key}:1|c"),
-            1 => format!("bench.t{key}:{}|ms", index % 1000),
-            _ => format!("bench.g{key}:{index}|g"),
-        }),
-    ];
-    for (name, keys, line) in cases {
+    for (name, keys, line) in CASES {
         let buffer = workload(keys, line);
         // Warm the window with every key so the measurement is of hot keys only.
         let mut aggregates = Aggregates::default();
