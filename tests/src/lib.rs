@@ -113,6 +113,65 @@ pub async fn delete_test_stream(nats: &NatsSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many batches the storage worker has recorded as stored; 0 while the server or the
+/// worker's schema is not there yet (a fault test may be restarting it).
+pub async fn stored_batches(database_url: &str) -> i64 {
+    let Ok(mut connection) = PgConnection::connect(database_url).await else {
+        return 0;
+    };
+    sqlx::query_scalar("select count(*) from processed_batches")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or(0)
+}
+
+/// Polls until the storage worker has stored `at_least` batches, for at most `patience`.
+pub async fn wait_until_batches_stored(
+    database_url: &str,
+    at_least: i64,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    while stored_batches(database_url).await < at_least {
+        if Instant::now() >= deadline {
+            bail!("the worker did not store {at_least} batches in time");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// The delivery check of the storage fault tests: waits (at most `patience`) until `batches`
+/// batches are stored and the durable `consumer` has nothing pending or unacknowledged, then
+/// asserts that exactly `batches` were recorded and that the counter `counter` adds up to
+/// exactly `expected_total`: nothing lost, nothing stored twice.
+pub async fn assert_counter_stored_exactly_once(
+    nats: &NatsSettings,
+    consumer: &str,
+    database_url: &str,
+    counter: &str,
+    batches: i64,
+    expected_total: f64,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    wait_until_batches_stored(database_url, batches, patience).await?;
+    wait_until_consumer_is_idle(nats, consumer, 0).await?;
+    let mut connection = PgConnection::connect(database_url).await?;
+    let total: f64 = sqlx::query_scalar(
+        "select coalesce(sum(c.count), 0) from counter_samples c
+         join series s on s.id = c.series_id where s.name = $1",
+    )
+    .bind(counter)
+    .fetch_one(&mut connection)
+    .await?;
+    let recorded: i64 = sqlx::query_scalar("select count(*) from processed_batches")
+        .fetch_one(&mut connection)
+        .await?;
+    assert_eq!(recorded, batches, "batches recorded as stored");
+    assert_eq!(total, expected_total, "stored total");
+    Ok(())
+}
+
 /// Waits until the storage worker's durable `consumer` has been delivered at least
 /// `delivered_at_least` messages and has none pending or unacknowledged. Errors (a NATS server
 /// a fault test is restarting, a consumer not created yet) only mean "not yet", until

@@ -6,11 +6,9 @@
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::{series_aggregate::Aggregate, CounterAggregate};
 use abacus_tests::{single_series_batch, unique_nats_settings, TestDatabase};
-use anyhow::bail;
 use prost::Message;
-use sqlx::{Connection, PgConnection};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Batch `i` counts `i`, so a lost or doubled batch changes the total.
 const BATCHES: u64 = 300;
@@ -53,25 +51,8 @@ fn spawn_worker(nats: &NatsSettings, database_url: &str) -> anyhow::Result<Worke
     Ok(Worker(child))
 }
 
-async fn query_i64(url: &str, sql: &str) -> i64 {
-    let Ok(mut connection) = PgConnection::connect(url).await else {
-        return 0;
-    };
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut connection)
-        .await
-        .unwrap_or(0)
-}
-
 async fn wait_until_stored(url: &str, at_least: i64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + PATIENCE;
-    while query_i64(url, "select count(*) from processed_batches").await < at_least {
-        if Instant::now() >= deadline {
-            bail!("the worker did not store {at_least} batches in time");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    abacus_tests::wait_until_batches_stored(url, at_least, PATIENCE).await
 }
 
 #[tokio::test]
@@ -112,22 +93,16 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() -> anyhow::Resul
     publisher.await??;
 
     // Every batch recorded once; then nothing in flight, then the exact total.
-    wait_until_stored(&database.url, BATCHES as i64).await?;
-    abacus_tests::wait_until_consumer_is_idle(&nats, "abacus-storage-worker", 0).await?;
-    let mut connection = PgConnection::connect(&database.url).await?;
-    let total: f64 = sqlx::query_scalar(
-        "select coalesce(sum(c.count), 0) from counter_samples c
-         join series s on s.id = c.series_id where s.name = $1",
+    abacus_tests::assert_counter_stored_exactly_once(
+        &nats,
+        "abacus-storage-worker",
+        &database.url,
+        COUNTER,
+        BATCHES as i64,
+        (BATCHES * (BATCHES + 1) / 2) as f64,
+        PATIENCE,
     )
-    .bind(COUNTER)
-    .fetch_one(&mut connection)
     .await?;
-    let batches: i64 = sqlx::query_scalar("select count(*) from processed_batches")
-        .fetch_one(&mut connection)
-        .await?;
-    assert_eq!(batches, BATCHES as i64, "batches recorded as stored");
-    assert_eq!(total, (BATCHES * (BATCHES + 1) / 2) as f64, "stored total");
-    drop(connection);
 
     worker.kill()?;
     async_nats::jetstream::new(abacus_proto::stream::connect(&nats).await?)

@@ -11,7 +11,6 @@ use abacus_tests::servers::{PrivateNats, PrivatePostgres};
 use abacus_tests::{single_series_batch, start_storage_worker, unique_nats_settings, TestDatabase};
 use anyhow::{bail, Context};
 use prost::Message;
-use sqlx::{Connection, PgConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,39 +108,9 @@ async fn publish_batches(nats: NatsSettings, published: Arc<AtomicU64>) -> anyho
     Ok(())
 }
 
-/// Connects, retrying while the server is (re)starting.
-async fn connect(url: &str) -> anyhow::Result<PgConnection> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match PgConnection::connect(url).await {
-            Ok(connection) => return Ok(connection),
-            Err(error) if Instant::now() >= deadline => return Err(error.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-/// How many batches the worker has recorded as stored, 0 before its schema exists.
-async fn stored_batches(url: &str) -> i64 {
-    let Ok(mut connection) = PgConnection::connect(url).await else {
-        return 0;
-    };
-    sqlx::query_scalar("select count(*) from processed_batches")
-        .fetch_one(&mut connection)
-        .await
-        .unwrap_or(0)
-}
-
 /// Polls until the worker has stored `at_least` batches.
 async fn wait_until_stored(url: &str, at_least: i64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + PATIENCE;
-    while stored_batches(url).await < at_least {
-        if Instant::now() >= deadline {
-            bail!("the worker did not store {at_least} batches in time");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    abacus_tests::wait_until_batches_stored(url, at_least, PATIENCE).await
 }
 
 /// Waits until every batch was stored and the consumer has nothing pending or unacknowledged,
@@ -151,22 +120,16 @@ async fn assert_totals_exact(
     consumer: &str,
     database_url: &str,
 ) -> anyhow::Result<()> {
-    wait_until_stored(database_url, BATCHES as i64).await?;
-    abacus_tests::wait_until_consumer_is_idle(nats, consumer, 0).await?;
-    let mut database = connect(database_url).await?;
-    let total: f64 = sqlx::query_scalar(
-        "select coalesce(sum(c.count), 0) from counter_samples c
-         join series s on s.id = c.series_id where s.name = $1",
+    abacus_tests::assert_counter_stored_exactly_once(
+        nats,
+        consumer,
+        database_url,
+        COUNTER,
+        BATCHES as i64,
+        expected_total(),
+        PATIENCE,
     )
-    .bind(COUNTER)
-    .fetch_one(&mut database)
-    .await?;
-    let batches: i64 = sqlx::query_scalar("select count(*) from processed_batches")
-        .fetch_one(&mut database)
-        .await?;
-    assert_eq!(batches, BATCHES as i64, "batches recorded as stored");
-    assert_eq!(total, expected_total(), "stored total");
-    Ok(())
+    .await
 }
 
 async fn delete_stream(nats: &NatsSettings) -> anyhow::Result<()> {
