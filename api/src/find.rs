@@ -183,14 +183,15 @@ async fn namespace_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode
     if segments.len() <= 2 {
         // Only whether a kind has any series matters here; reading their names would read the
         // whole catalog.
-        for kind in query::kinds_present(&state.pool, &kinds).await? {
-            let Some(segment) = kind.namespace_segment() else {
-                continue;
-            };
-            nodes.push(match segments.len() {
-                1 => TreeNode::new("stats", false),
-                _ => TreeNode::new(format!("stats.{segment}"), false),
-            });
+        let present = query::kinds_present(&state.pool, &kinds).await?;
+        if segments.len() == 1 {
+            if !present.is_empty() {
+                nodes.push(TreeNode::new("stats", false));
+            }
+            return Ok(nodes);
+        }
+        for segment in present.iter().filter_map(|kind| kind.namespace_segment()) {
+            nodes.push(TreeNode::new(format!("stats.{segment}"), false));
         }
         return Ok(nodes);
     }
