@@ -1,5 +1,5 @@
-//! Parse + aggregate throughput, in lines per second on one core (criterion): the hot path of
-//! the receive loop without the sockets. Counter lines `bench.k<i>:1|c` over 100 and 100,000
+//! Parse + aggregate throughput, in lines per second on one core (criterion): what a UDP
+//! receive worker does with each datagram, without the socket. Counter lines `bench.k<i>:1|c` over 100 and 100,000
 //! keys that are already known to the window ("hot"), so what is measured is the steady state
 //! of a busy aggregator: parse, look the series up, add. A tagged variant measures the cost of
 //! canonicalizing DogStatsD tags, and a mixed one adds timers and gauges.
@@ -14,10 +14,9 @@
 
 mod workloads;
 
-use abacus_aggregator::aggregate::Aggregates;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use workloads::{parse_and_record, workload, CASES, LINES};
+use workloads::{workload, Receiver, CASES, LINES};
 
 /// `0..keys` in a fixed pseudo-random order (Fisher-Yates driven by xorshift64, seeded with
 /// a constant so every run and every build measures the same order).
@@ -37,14 +36,14 @@ fn bench(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("parse_aggregate");
     group.throughput(Throughput::Elements(LINES as u64));
     for (name, keys, line) in CASES {
-        let buffer = workload(keys, line);
+        let datagrams = workload(keys, line);
         // Warm the window with every key so the measurement is of hot keys only.
-        let mut aggregates = Aggregates::default();
-        assert_eq!(parse_and_record(&mut aggregates, &buffer), LINES);
+        let mut receiver = Receiver::default();
+        assert_eq!(receiver.receive(&datagrams), LINES as u64);
         group.bench_function(name, |bencher| {
             bencher.iter_batched_ref(
                 || (),
-                |()| black_box(parse_and_record(&mut aggregates, black_box(&buffer))),
+                |()| black_box(receiver.receive(black_box(&datagrams))),
                 BatchSize::SmallInput,
             )
         });
@@ -54,12 +53,12 @@ fn bench(criterion: &mut Criterion) {
     let created = workload(keys, |_, key| format!("bench.k{key}:1|c"));
     let order = shuffled_keys(keys);
     let visited = workload(keys, |_, key| format!("bench.k{}:1|c", order[key]));
-    let mut aggregates = Aggregates::default();
-    assert_eq!(parse_and_record(&mut aggregates, &created), LINES);
+    let mut receiver = Receiver::default();
+    assert_eq!(receiver.receive(&created), LINES as u64);
     group.bench_function("counters_100k_keys_shuffled", |bencher| {
         bencher.iter_batched_ref(
             || (),
-            |()| black_box(parse_and_record(&mut aggregates, black_box(&visited))),
+            |()| black_box(receiver.receive(black_box(&visited))),
             BatchSize::SmallInput,
         )
     });

@@ -17,15 +17,14 @@
 
 mod workloads;
 
-use abacus_aggregator::aggregate::Aggregates;
 use std::hint::black_box;
-use workloads::{parse_and_record, workload, CASES, LINES};
+use workloads::{workload, Receiver, CASES, LINES};
 
 /// The pass callgrind counts (`--toggle-collect='*measured_pass*'`); never inlined, so it
 /// has a symbol of its own.
 #[inline(never)]
-fn measured_pass(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
-    parse_and_record(aggregates, buffer)
+fn measured_pass(receiver: &mut Receiver, datagrams: &[Vec<u8>]) -> u64 {
+    receiver.receive(datagrams)
 }
 
 fn main() {
@@ -37,11 +36,11 @@ fn main() {
         eprintln!("unknown case {wanted:?}");
         std::process::exit(2);
     };
-    let buffer = workload(keys, line);
-    let mut aggregates = Aggregates::default();
-    assert_eq!(parse_and_record(&mut aggregates, &buffer), LINES);
-    let recorded = measured_pass(&mut aggregates, black_box(&buffer));
-    assert_eq!(recorded, LINES);
+    let datagrams = workload(keys, line);
+    let mut receiver = Receiver::default();
+    assert_eq!(receiver.receive(&datagrams), LINES as u64);
+    let recorded = measured_pass(&mut receiver, black_box(&datagrams));
+    assert_eq!(recorded, LINES as u64);
     println!("{name}: {recorded} lines in the measured pass");
-    black_box(&aggregates);
+    black_box(&receiver);
 }

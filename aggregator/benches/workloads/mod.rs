@@ -1,9 +1,16 @@
 //! The parse + aggregate workloads shared by `parse_aggregate.rs` (criterion, lines per
 //! second) and `parse_aggregate_instructions.rs` (callgrind, instructions per line), so the
-//! two always measure the same lines the same way.
+//! two always measure the same lines the same way. Both run the lines through a receive
+//! worker's own [`Intake`], datagram by datagram, so what they measure is the code a UDP
+//! worker runs for every datagram it reads, only the socket left out.
 
-use abacus_aggregator::aggregate::{Aggregates, RECORD_BATCH};
-use abacus_aggregator::parse::{lines, parse_line, Line};
+use abacus_aggregator::aggregate::AggregationSettings;
+use abacus_aggregator::intake::Intake;
+use abacus_aggregator::stats::{Counter, SelfMetrics};
+use abacus_aggregator::tcp::Protocol;
+use abacus_aggregator::windows::Windows;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Lines per measured pass: enough that per-pass overhead is noise.
 pub const LINES: usize = 100_000;
@@ -33,31 +40,57 @@ pub const CASES: [(&str, usize, LineFn); 5] = [
     }),
 ];
 
-/// One buffer of `LINES` newline-separated lines, cycling through `keys` keys.
-pub fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<u8> {
-    let mut buffer = Vec::with_capacity(LINES * 24);
-    for index in 0..LINES {
-        buffer.extend_from_slice(line(index, index % keys).as_bytes());
-        buffer.push(b'\n');
+/// `LINES` lines cycling through `keys` keys, packed into datagrams of 10 to 30 lines (20 on
+/// average) the way the end-to-end load generator (`statsd-load`) packs them.
+pub fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<Vec<u8>> {
+    let mut datagrams = Vec::new();
+    let mut index = 0;
+    while index < LINES {
+        let count = (10 + datagrams.len() % 21).min(LINES - index);
+        let mut datagram = Vec::with_capacity(count * 24);
+        for _ in 0..count {
+            if !datagram.is_empty() {
+                datagram.push(b'\n');
+            }
+            datagram.extend_from_slice(line(index, index % keys).as_bytes());
+            index += 1;
+        }
+        datagrams.push(datagram);
     }
-    buffer
+    datagrams
 }
 
-/// Parses every line of `buffer` and records it, a batch of samples at a time as the receive
-/// path (`intake`) does; returns how many were recorded.
-pub fn parse_and_record(aggregates: &mut Aggregates, buffer: &[u8]) -> usize {
-    let mut recorded = 0;
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    for line in lines(buffer) {
-        if let Ok(Line::Metric(sample)) = parse_line(line) {
-            batch.push(sample);
-            if batch.len() == RECORD_BATCH {
-                aggregates.record_batch(&batch);
-                batch.clear();
-            }
-            recorded += 1;
+/// What a UDP receive worker runs for each datagram, without the socket: its [`Intake`]
+/// splits, parses, counts and records every line into its windows.
+pub struct Receiver {
+    intake: Intake,
+    metrics: Arc<SelfMetrics>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        let metrics = Arc::new(SelfMetrics::default());
+        let windows = Windows::new(
+            AggregationSettings::default(),
+            Duration::from_secs(10),
+            Duration::from_secs(3600),
+        );
+        Self {
+            intake: Intake::new(windows, metrics.clone()),
+            metrics,
         }
     }
-    aggregates.record_batch(&batch);
-    recorded
+}
+
+impl Receiver {
+    /// Takes every datagram as a receive worker takes one batch; returns how many lines were
+    /// parsed as metrics (the intake's own `metrics_received` count).
+    pub fn receive(&mut self, datagrams: &[Vec<u8>]) -> u64 {
+        let before = self.metrics.counter(Counter::MetricsReceived);
+        for datagram in datagrams {
+            self.intake.datagram(Protocol::Statsd, datagram, false);
+        }
+        self.intake.publish_counts();
+        self.metrics.counter(Counter::MetricsReceived) - before
+    }
 }
