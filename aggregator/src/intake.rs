@@ -66,9 +66,35 @@ impl Intake {
     /// cut to `a:1|c` would count ten times too much — so it is skipped and counted as a bad
     /// line, and the whole lines before it are used.
     pub fn datagram(&mut self, protocol: Protocol, datagram: &[u8], truncated: bool) {
+        let whole_lines = self.whole_lines(datagram, truncated);
+        self.packet(protocol, whole_lines);
+    }
+
+    /// Handles the statsd datagrams one receive call returned, each with whether it was
+    /// truncated (as in [`Self::datagram`]). The current window's samples are recorded
+    /// [`RECORD_BATCH`] at a time across datagram boundaries: a datagram holds 10 to 30 lines,
+    /// and batching each one apart left a short batch, whose lookups barely overlap, at the end
+    /// of nearly every one.
+    pub fn statsd_datagrams<'datagram>(
+        &mut self,
+        datagrams: impl IntoIterator<Item = (&'datagram [u8], bool)>,
+    ) {
+        let mut batch = SmallVec::new();
+        for (datagram, truncated) in datagrams {
+            let whole_lines = self.whole_lines(datagram, truncated);
+            self.statsd_packet(whole_lines, &mut batch);
+        }
+        self.windows.record_current(&batch);
+    }
+
+    /// The whole lines of a datagram, counting and logging the line a truncation cut.
+    fn whole_lines<'datagram>(
+        &mut self,
+        datagram: &'datagram [u8],
+        truncated: bool,
+    ) -> &'datagram [u8] {
         if !truncated {
-            self.packet(protocol, datagram);
-            return;
+            return datagram;
         }
         self.counts.increment(Counter::DatagramsTruncated);
         let whole_lines_end = datagram
@@ -82,33 +108,44 @@ impl Intake {
             &"datagram longer than max_datagram_bytes",
             "line cut off by max_datagram_bytes, skipped",
         );
-        self.packet(protocol, whole_lines);
+        whole_lines
     }
 
     /// Parses every line of one packet into the windows; a bad line is counted and logged and
     /// the rest of the packet is still used.
     pub fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
-        self.counts.increment(Counter::PacketsReceived);
         match protocol {
             Protocol::Statsd => {
-                // Samples of the current window are recorded a batch at a time, so their
-                // lookups overlap (see `Aggregates::record_batch`); everything else as it comes.
-                let mut batch: SmallVec<[Sample<'_>; RECORD_BATCH]> = SmallVec::new();
-                for line in parse::lines(packet) {
-                    self.statsd_line(line, &mut batch);
-                    if batch.len() == RECORD_BATCH {
-                        self.windows.record_current(&batch);
-                        batch.clear();
-                    }
-                }
+                let mut batch = SmallVec::new();
+                self.statsd_packet(packet, &mut batch);
                 self.windows.record_current(&batch);
             }
             Protocol::Graphite => {
+                self.counts.increment(Counter::PacketsReceived);
                 // `-1` means now; one clock read per packet is enough for whole seconds.
                 let now_unix_seconds = unix_now_ms() / 1000;
                 for line in parse::lines(packet) {
                     self.graphite_line(line, now_unix_seconds);
                 }
+            }
+        }
+    }
+
+    /// Parses every line of one statsd packet. Samples of the current window go into `batch`,
+    /// which is recorded whenever it is full (so their lookups overlap, see
+    /// `Aggregates::record_batch`), and the caller records what is left; everything else is
+    /// recorded as it comes.
+    fn statsd_packet<'packet>(
+        &mut self,
+        packet: &'packet [u8],
+        batch: &mut SmallVec<[Sample<'packet>; RECORD_BATCH]>,
+    ) {
+        self.counts.increment(Counter::PacketsReceived);
+        for line in parse::lines(packet) {
+            self.statsd_line(line, batch);
+            if batch.len() == RECORD_BATCH {
+                self.windows.record_current(batch);
+                batch.clear();
             }
         }
     }
@@ -224,18 +261,24 @@ impl RateLimitedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abacus_proto::v1::series_aggregate::Aggregate;
+    use abacus_proto::v1::{CounterAggregate, GaugeAggregate};
 
-    #[test]
-    fn a_truncated_datagram_loses_only_the_line_the_cut_went_through() {
-        let metrics = Arc::new(SelfMetrics::default());
-        let mut intake = Intake::new(
+    fn intake(metrics: &Arc<SelfMetrics>) -> Intake {
+        Intake::new(
             Windows::new(
                 crate::aggregate::AggregationSettings::default(),
                 Duration::from_secs(10),
                 Duration::from_secs(3600),
             ),
             metrics.clone(),
-        );
+        )
+    }
+
+    #[test]
+    fn a_truncated_datagram_loses_only_the_line_the_cut_went_through() {
+        let metrics = Arc::new(SelfMetrics::default());
+        let mut intake = intake(&metrics);
         intake.datagram(Protocol::Statsd, b"a:1|c\nb:2|c\nc:1|c|@0", true);
         intake.datagram(Protocol::Statsd, b"d:1|c|@0.1", true);
         intake.datagram(Protocol::Statsd, b"e:1|c\n", false);
@@ -252,6 +295,52 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["a", "b", "e"]);
+    }
+
+    /// One receive call's datagrams are batched together, yet each is still its own packet:
+    /// samples keep their order across datagrams (the last gauge value wins), a truncated
+    /// datagram loses only its cut line, and a bad line loses nothing around it.
+    #[test]
+    fn datagrams_of_one_receive_call_are_recorded_in_order_and_apart() {
+        let metrics = Arc::new(SelfMetrics::default());
+        let mut intake = intake(&metrics);
+        // More samples than one record batch, so batches cross datagram boundaries.
+        let many_counts: String = (0..RECORD_BATCH + 3).map(|_| "n:1|c\n").collect();
+        let datagrams: [(&[u8], bool); 4] = [
+            (b"g:1|g\nbad line\nn:1|c", false),
+            (many_counts.as_bytes(), false),
+            (b"g:2|g\nn:1|c\nn:5|c|@0.1", true),
+            (b"g:+4|g", false),
+        ];
+        intake.statsd_datagrams(datagrams);
+        intake.publish_counts();
+        assert_eq!(metrics.counter(Counter::PacketsReceived), 4);
+        assert_eq!(metrics.counter(Counter::DatagramsTruncated), 1);
+        assert_eq!(metrics.counter(Counter::BadLinesSeen), 2);
+        let mut values: Vec<(String, Option<Aggregate>)> = intake
+            .windows
+            .current()
+            .take_window(0)
+            .into_iter()
+            .map(|series| (series.name, series.aggregate))
+            .collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected_count = (1 + RECORD_BATCH + 3 + 1) as f64;
+        assert_eq!(
+            values,
+            [
+                (
+                    "g".to_owned(),
+                    Some(Aggregate::Gauge(GaugeAggregate { value: 6.0 }))
+                ),
+                (
+                    "n".to_owned(),
+                    Some(Aggregate::Counter(CounterAggregate {
+                        count: expected_count
+                    }))
+                ),
+            ]
+        );
     }
 
     #[test]

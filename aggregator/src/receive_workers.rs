@@ -15,7 +15,6 @@
 
 use crate::intake::Intake;
 use crate::stats::SelfMetrics;
-use crate::tcp::Protocol;
 use crate::udp::{self, DatagramReceiver};
 use crate::windows::Windows;
 use std::net::UdpSocket;
@@ -184,10 +183,7 @@ impl Worker {
         let mut intake = lock(&self.shard);
         intake.current_window_start_ms = self.current_window_start_ms.load(Ordering::Relaxed);
         let mut datagrams = 0;
-        for (datagram, truncated) in batch {
-            intake.datagram(Protocol::Statsd, datagram, truncated);
-            datagrams += 1;
-        }
+        intake.statsd_datagrams(batch.inspect(|_| datagrams += 1));
         intake.publish_counts();
         drop(intake);
         if datagrams < COALESCE_BELOW_DATAGRAMS {

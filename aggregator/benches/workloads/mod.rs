@@ -7,7 +7,7 @@
 use abacus_aggregator::aggregate::AggregationSettings;
 use abacus_aggregator::intake::Intake;
 use abacus_aggregator::stats::{Counter, SelfMetrics};
-use abacus_aggregator::tcp::Protocol;
+use abacus_aggregator::udp::DATAGRAMS_PER_CALL;
 use abacus_aggregator::windows::Windows;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,8 +60,8 @@ pub fn workload(keys: usize, line: impl Fn(usize, usize) -> String) -> Vec<Vec<u
     datagrams
 }
 
-/// What a UDP receive worker runs for each datagram, without the socket: its [`Intake`]
-/// splits, parses, counts and records every line into its windows.
+/// What a UDP receive worker runs for each batch of datagrams it reads, without the socket:
+/// its [`Intake`] splits, parses, counts and records every line into its windows.
 pub struct Receiver {
     intake: Intake,
     metrics: Arc<SelfMetrics>,
@@ -83,12 +83,14 @@ impl Default for Receiver {
 }
 
 impl Receiver {
-    /// Takes every datagram as a receive worker takes one batch; returns how many lines were
-    /// parsed as metrics (the intake's own `metrics_received` count).
+    /// Takes the datagrams as a receive worker does, [`DATAGRAMS_PER_CALL`] per receive call;
+    /// returns how many lines were parsed as metrics (the intake's own `metrics_received`
+    /// count).
     pub fn receive(&mut self, datagrams: &[Vec<u8>]) -> u64 {
         let before = self.metrics.counter(Counter::MetricsReceived);
-        for datagram in datagrams {
-            self.intake.datagram(Protocol::Statsd, datagram, false);
+        for call in datagrams.chunks(DATAGRAMS_PER_CALL) {
+            self.intake
+                .statsd_datagrams(call.iter().map(|datagram| (datagram.as_slice(), false)));
         }
         self.intake.publish_counts();
         self.metrics.counter(Counter::MetricsReceived) - before
