@@ -159,15 +159,6 @@ fn starts_with_sign(text: &str) -> bool {
 }
 
 impl<'a> PackedValues<'a> {
-    /// One value, already parsed from `text`.
-    fn one(value: f64, text: &'a str) -> Self {
-        Self {
-            first: value,
-            text,
-            first_length: text.len(),
-        }
-    }
-
     /// The text after the first value's `:`, when the line packed several.
     fn rest(&self) -> Option<&'a str> {
         self.text.get(self.first_length + 1..)
@@ -492,24 +483,30 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     }
     let sample_rate = sample_rate.unwrap_or(1.0);
 
-    // The one short value needs no `Result`: building one here, around values held in
-    // registers, would put them through memory.
-    let values = |must_not_be_negative: bool| match short_value {
+    // Both ways give the first value and the length of its text as plain numbers, and the
+    // values are built from them here: a `Result<PackedValues, _>` from either way went
+    // through memory, byte by byte, on every line.
+    let first_value = |must_not_be_negative: bool| match short_value {
         Some(value) if must_not_be_negative && value < 0.0 => Err(ParseError::NegativeTimerValue),
-        Some(value) => Ok(PackedValues::one(value, raw_value)),
+        Some(value) => Ok((value, raw_value.len())),
         None => packed_values(raw_value, must_not_be_negative),
+    };
+    let values = |(first, first_length): (f64, usize)| PackedValues {
+        first,
+        text: raw_value,
+        first_length,
     };
     let value = match metric_type {
         MetricType::Counter => SampleValue::Counter {
-            values: values(false)?,
+            values: values(first_value(false)?),
             sample_rate,
         },
         MetricType::Gauge => SampleValue::Gauge {
-            values: values(false)?,
+            values: values(first_value(false)?),
         },
         MetricType::Timer(kind) => SampleValue::Timer {
             kind,
-            values: values(true)?,
+            values: values(first_value(true)?),
             sample_rate,
         },
         MetricType::Set => SampleValue::Set {
@@ -586,10 +583,11 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Checks every `:`-separated value of a metric line, keeping the first parsed. The general
-/// case, for anything but one short decimal; kept out of line so the common path stays small.
+/// Checks every `:`-separated value of a metric line; returns the first, parsed, and the
+/// length of its text. The general case, for anything but one short decimal; kept out of line
+/// so the common path stays small.
 #[inline(never)]
-fn packed_values(text: &str, must_not_be_negative: bool) -> Result<PackedValues<'_>, ParseError> {
+fn packed_values(text: &str, must_not_be_negative: bool) -> Result<(f64, usize), ParseError> {
     let (first_text, rest) = match split_at_byte(text, b':') {
         Some((first, rest)) => (first, Some(rest)),
         None => (text, None),
@@ -605,11 +603,7 @@ fn packed_values(text: &str, must_not_be_negative: bool) -> Result<PackedValues<
             return Err(ParseError::NegativeTimerValue);
         }
     }
-    Ok(PackedValues {
-        first,
-        text,
-        first_length: first_text.len(),
-    })
+    Ok((first, first_text.len()))
 }
 
 /// Parses a carbon plaintext line, `path value timestamp`, separated by whitespace. A timestamp
@@ -1544,8 +1538,9 @@ mod tests {
         ) {
             let line = format!("k:{text}|{metric_type}");
             let must_not_be_negative = metric_type == "ms";
-            let expected = packed_values(&text, must_not_be_negative)
-                .map(|values| values.iter().collect::<Vec<_>>());
+            let expected = packed_values(&text, must_not_be_negative).map(|(first, first_length)| {
+                PackedValues { first, text: &text, first_length }.iter().collect::<Vec<_>>()
+            });
             let parsed = parse_metric(&line).map(|sample| match sample.value {
                 SampleValue::Counter { values, .. }
                 | SampleValue::Gauge { values }

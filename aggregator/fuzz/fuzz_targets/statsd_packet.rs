@@ -1,6 +1,6 @@
-//! One datagram, as a receive worker handles it: every line through the statsd intake (parser,
-//! batched recording into the worker's shard), twice, the shard merged into the receive loop's
-//! windows after each; every line through the Graphite parser as a raw point; then every window
+//! One receive call's datagrams, as a receive worker handles them: every line through the
+//! statsd intake (parser, batched recording into the worker's shard), twice, then once a
+//! datagram at a time, the shard merged into the receive loop's windows after each; every line through the Graphite parser as a raw point; then every window
 //! is sealed (twice, the second time with nothing new) and its series encoded, as the publisher
 //! does. Any panic — in parsing, in aggregation (packed
 //! values, rates, histograms, sketches, late `|T` windows) or in encoding — is a bug: a
@@ -34,11 +34,24 @@ fuzz_target!(|packet: &[u8]| {
     let mut shard = Intake::new(new_windows(), Arc::new(SelfMetrics::default()));
     shard.current_window_start_ms = NOW_MS;
     let mut windows = new_windows();
+    // The input is one receive call's datagrams, split at 0xff bytes (never valid UTF-8, so
+    // never inside a line that parses); every third is handled as one the kernel truncated.
+    let datagrams = || {
+        packet
+            .split(|byte| *byte == 0xff)
+            .enumerate()
+            .map(|(index, datagram)| (datagram, index % 3 == 2))
+    };
     // Twice: the second time the shard's series are already interned from the first.
     for _ in 0..2 {
-        shard.datagram(Protocol::Statsd, packet, false);
+        shard.statsd_datagrams(datagrams());
         windows.absorb(&mut shard.windows);
     }
+    // And once a datagram at a time, as TCP chunks and Graphite datagrams go.
+    for (datagram, truncated) in datagrams() {
+        shard.datagram(Protocol::Statsd, datagram, truncated);
+    }
+    windows.absorb(&mut shard.windows);
     for line in parse::lines(packet) {
         if let Ok(point) = parse::parse_graphite_line(line, NOW_MS / 1000) {
             windows.record_point(&point);
