@@ -115,11 +115,7 @@ impl Intake {
     /// the rest of the packet is still used.
     pub fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
         match protocol {
-            Protocol::Statsd => {
-                let mut batch = SmallVec::new();
-                self.statsd_packet(packet, &mut batch);
-                self.windows.record_current(&batch);
-            }
+            Protocol::Statsd => self.statsd_datagrams([(packet, false)]),
             Protocol::Graphite => {
                 self.counts.increment(Counter::PacketsReceived);
                 // `-1` means now; one clock read per packet is enough for whole seconds.
