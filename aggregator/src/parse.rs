@@ -379,10 +379,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     // One pass over the key finds where it ends (`:`), where its etsy tags start (the first
     // `;`) and whether sanitizing would change it. The separators are ASCII, so their byte
-    // positions are char boundaries; a plain byte loop is several times cheaper than
-    // `str::split_once` and a separate sanitizing scan on lines this short.
-    // The plain bytes of a key (kept as they are, not a separator) are skipped four at a time
-    // with one test; from the first group holding anything else, byte by byte.
+    // positions are char boundaries; a byte loop over a class table is several times cheaper
+    // than `str::split_once` and a separate sanitizing scan on lines this short. Plain bytes
+    // (kept as they are, not a separator) are skipped four at a time with one test; from the
+    // first group holding anything else, byte by byte.
     let bytes = line.as_bytes();
     let mut plain_prefix = 0;
     for group in bytes.chunks_exact(4) {
