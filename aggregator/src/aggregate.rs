@@ -67,8 +67,8 @@ pub struct Aggregates {
 }
 
 /// One table per metric kind (a counter and a gauge with one name are two series): keys
-/// interned in a [`SeriesTable`] (see there why not a `HashMap<String, V>`), each seeded at
-/// random so a sender cannot precompute colliding keys for an unauthenticated UDP port.
+/// interned in a [`SeriesTable`] (see there why not a `HashMap<String, V>`, and how its hash is
+/// seeded so that a sender cannot precompute colliding keys for an unauthenticated UDP port).
 #[derive(Debug)]
 struct SeriesTables {
     /// An empty histogram of the configured precision, cloned for each new timer series.
@@ -250,32 +250,34 @@ impl Aggregates {
     pub fn absorb(&mut self, shard: &mut Aggregates) -> u64 {
         let merged = &mut self.series;
         let shard_series = &mut shard.series;
-        shard_series.counters.end_window(|key, count, touched| {
-            if touched {
-                let hash = merged.counters.hash(key);
-                *merged.counters.get_or_insert_with(hash, key, || 0.0) += std::mem::take(count);
-            }
-            touched
-        });
-        shard_series.gauges.end_window(|key, update, touched| {
-            let update = std::mem::replace(update, GaugeState::new());
-            if update.updated_in_window {
-                let hash = merged.gauges.hash(key);
-                let gauge = merged.gauges.get_or_insert_with(hash, key, GaugeState::new);
-                gauge.value = if update.relative && gauge.exists() {
-                    gauge.value + update.value
-                } else {
-                    update.value
-                };
-                gauge.updated_in_window = true;
-            }
-            touched
-        });
+        // Every table hashes alike, so the shard's hash of a key is the merged table's too.
+        shard_series
+            .counters
+            .end_window(|key, hash, count, touched| {
+                if touched {
+                    *merged.counters.get_or_insert_with(hash, key, || 0.0) += std::mem::take(count);
+                }
+                touched
+            });
+        shard_series
+            .gauges
+            .end_window(|key, hash, update, touched| {
+                let update = std::mem::replace(update, GaugeState::new());
+                if update.updated_in_window {
+                    let gauge = merged.gauges.get_or_insert_with(hash, key, GaugeState::new);
+                    gauge.value = if update.relative && gauge.exists() {
+                        gauge.value + update.value
+                    } else {
+                        update.value
+                    };
+                    gauge.updated_in_window = true;
+                }
+                touched
+            });
         let empty_histogram = &shard_series.empty_histogram;
-        shard_series.timers.end_window(|key, timer, touched| {
+        shard_series.timers.end_window(|key, hash, timer, touched| {
             if touched {
                 let fresh = TimerState::new(empty_histogram);
-                let hash = merged.timers.hash(key);
                 match merged.timers.get_mut(hash, key) {
                     Some(existing) => {
                         existing.merge(timer);
@@ -289,10 +291,9 @@ impl Aggregates {
             }
             touched
         });
-        shard_series.sets.end_window(|key, sketch, touched| {
+        shard_series.sets.end_window(|key, hash, sketch, touched| {
             if touched {
                 let moved = std::mem::replace(sketch, SetSketch::new());
-                let hash = merged.sets.hash(key);
                 match merged.sets.get_mut(hash, key) {
                     Some(existing) => existing.merge(&moved),
                     None => {
@@ -319,7 +320,7 @@ impl Aggregates {
         let mut series = Vec::with_capacity(
             tables.counters.len() + tables.timers.len() + tables.sets.len() + tables.gauges.len(),
         );
-        tables.counters.end_window(|key, count, touched| {
+        tables.counters.end_window(|key, _, count, touched| {
             if touched {
                 series.push(series_aggregate(
                     key,
@@ -331,7 +332,7 @@ impl Aggregates {
             touched
         });
         let idle_series_expiry_ms = self.idle_series_expiry_ms;
-        tables.gauges.end_window(|key, gauge, _touched| {
+        tables.gauges.end_window(|key, _, gauge, _touched| {
             gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
@@ -348,7 +349,7 @@ impl Aggregates {
                 })
         });
         let empty_histogram = &tables.empty_histogram;
-        tables.timers.end_window(|key, timer, touched| {
+        tables.timers.end_window(|key, _, timer, touched| {
             if !touched {
                 return false;
             }
@@ -374,7 +375,7 @@ impl Aggregates {
             ));
             true
         });
-        tables.sets.end_window(|key, sketch, touched| {
+        tables.sets.end_window(|key, _, sketch, touched| {
             if !touched {
                 return false;
             }
@@ -601,7 +602,14 @@ fn series_key(name: &str, tags: &[Tag]) -> String {
 }
 
 fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
-    let (name, tags) = key.split_once(TAGS_SEPARATOR).unwrap_or((key, ""));
+    let Some((name, tags)) = split_series_key(key) else {
+        // Most keys have no tags: one copy of the name, and no tag list to allocate.
+        return SeriesAggregate {
+            name: key.to_owned(),
+            tags: Vec::new(),
+            aggregate: Some(aggregate),
+        };
+    };
     SeriesAggregate {
         name: name.to_owned(),
         tags: tags
@@ -617,6 +625,24 @@ fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
             .collect(),
         aggregate: Some(aggregate),
     }
+}
+
+/// A canonical key's name and tags, split at the first [`TAGS_SEPARATOR`]; `None` when it has
+/// no tags. What `key.split_once(TAGS_SEPARATOR)` answers, but with a plain scan: keys are
+/// short, and both a substring searcher's set-up and a vectorized search's cost more than the
+/// scan for every series of every window.
+fn split_series_key(key: &str) -> Option<(&str, &str)> {
+    let separator = TAGS_SEPARATOR.as_bytes();
+    let bytes = key.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = bytes[from..].iter().position(|&byte| byte == separator[0]) {
+        let index = from + offset;
+        if bytes[index..].starts_with(separator) {
+            return Some((&key[..index], &key[index + separator.len()..]));
+        }
+        from = index + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -911,6 +937,14 @@ mod tests {
             vec!["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"]
         );
         assert_eq!(series[0].aggregate, Some(counter(2.0)));
+    }
+
+    proptest::proptest! {
+        /// The key is split where `split_once` would split it, also with stray `|` and `#`.
+        #[test]
+        fn a_series_key_splits_at_its_first_tags_separator(key in "[a|#:,]{0,12}") {
+            proptest::prop_assert_eq!(split_series_key(&key), key.split_once(TAGS_SEPARATOR));
+        }
     }
 
     #[test]

@@ -117,14 +117,17 @@ impl WindowContents {
     }
 
     /// Splits the contents into parts that each encode to at most `max_bytes`, halving
-    /// series, events and points alike until every part fits. A part holding a single item
-    /// that is still too big is returned as it is; the caller decides what to do with it.
-    pub fn split_to_fit(self, max_bytes: usize) -> Vec<WindowContents> {
+    /// series, events and points alike until every part fits; each part comes with its
+    /// [`Self::encoded_len`] (a pass over every item, so the caller need not make another).
+    /// A part holding a single item that is still too big is returned as it is; the caller
+    /// decides what to do with it.
+    pub fn split_to_fit(self, max_bytes: usize) -> Vec<(WindowContents, usize)> {
         let mut fitting = Vec::new();
         let mut pending = vec![self];
         while let Some(contents) = pending.pop() {
-            if contents.encoded_len() <= max_bytes || contents.item_count() <= 1 {
-                fitting.push(contents);
+            let encoded_len = contents.encoded_len();
+            if encoded_len <= max_bytes || contents.item_count() <= 1 {
+                fitting.push((contents, encoded_len));
                 continue;
             }
             let (first, second) = contents.halves();
@@ -209,10 +212,15 @@ mod tests {
         let limit = contents.encoded_len() / 5;
         let parts = contents.clone().split_to_fit(limit);
         assert!(parts.len() >= 5, "{} parts", parts.len());
-        assert!(parts.iter().all(|part| part.encoded_len() <= limit));
+        assert!(
+            parts
+                .iter()
+                .all(|(part, encoded_len)| part.encoded_len() == *encoded_len
+                    && *encoded_len <= limit)
+        );
         let rejoined = parts
             .into_iter()
-            .fold(WindowContents::default(), |mut all, part| {
+            .fold(WindowContents::default(), |mut all, (part, _)| {
                 all.series.extend(part.series);
                 all.events.extend(part.events);
                 all.points.extend(part.points);
@@ -227,7 +235,11 @@ mod tests {
             series: vec![counter("a")],
             ..WindowContents::default()
         };
-        assert_eq!(one.clone().split_to_fit(1), vec![one.clone()]);
-        assert_eq!(one.clone().split_to_fit(1 << 20), vec![one]);
+        let encoded_len = one.encoded_len();
+        assert_eq!(
+            one.clone().split_to_fit(1),
+            vec![(one.clone(), encoded_len)]
+        );
+        assert_eq!(one.clone().split_to_fit(1 << 20), vec![(one, encoded_len)]);
     }
 }

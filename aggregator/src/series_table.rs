@@ -17,12 +17,18 @@
 //! caller decides which to keep. So a steady stream of the same keys is interned once rather
 //! than once per window, and memory still only holds what the caller keeps.
 //!
-//! The hash is foldhash, seeded at random per table (as hashbrown's default is): a sender on an
-//! unauthenticated UDP port cannot precompute keys that collide. Probing is linear, at most
-//! half full, so a probe rarely leaves its first cache line.
+//! The hash is foldhash, seeded at random once per process (as hashbrown's default is per map):
+//! a sender on an unauthenticated UDP port cannot precompute keys that collide. Every table of
+//! the process hashes alike, so a window's end hands each series' hash along with its key, and
+//! folding a receive worker's table into the merged one does not hash any key again. Probing is
+//! linear, at most half full, so a probe rarely leaves its first cache line.
 
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
+use std::sync::LazyLock;
+
+/// The one hasher of every series table in the process (see the module header).
+static SERIES_HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::default);
 
 /// A slot of the index. `id == EMPTY` marks a free slot.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +90,7 @@ pub struct SeriesTable<V> {
 impl<V> Default for SeriesTable<V> {
     fn default() -> Self {
         Self {
-            hasher: RandomState::default(),
+            hasher: SERIES_HASHER.clone(),
             slots: Vec::new(),
             keys: String::new(),
             series: Vec::new(),
@@ -162,16 +168,17 @@ impl<V> SeriesTable<V> {
         &mut series.value
     }
 
-    /// Ends a window: calls `visit(key, value, touched)` for every series, in id order, with
-    /// whether a lookup touched it since the last call; keeps the series when `visit` returns
+    /// Ends a window: calls `visit(key, hash, value, touched)` for every series, in id order,
+    /// with the key's [`Self::hash`] (every table's hash of it, all hashing alike) and whether
+    /// a lookup touched it since the last call; keeps the series when `visit` returns
     /// `true` and forgets it otherwise. Touched marks are cleared. When series are forgotten the
     /// table is rebuilt around those kept (a pass over them, no hashing), so its memory follows
     /// what is live.
-    pub fn end_window(&mut self, mut visit: impl FnMut(&str, &mut V, bool) -> bool) {
+    pub fn end_window(&mut self, mut visit: impl FnMut(&str, u64, &mut V, bool) -> bool) {
         let mut forgotten = 0;
         for series in self.series.iter_mut() {
             let key = &self.keys[series.key_range()];
-            let keep = visit(key, &mut series.value, series.touched);
+            let keep = visit(key, series.hash, &mut series.value, series.touched);
             // Until the rebuild below, `touched` says whether to keep it.
             series.touched = keep;
             forgotten += usize::from(!keep);
@@ -229,6 +236,7 @@ impl<V> SeriesTable<V> {
     /// The id of the series with `key`.
     #[inline]
     fn find(&self, hash: u64, key: &str) -> Option<usize> {
+        debug_assert_eq!(hash, self.hash(key), "a hash from this table's hasher");
         if self.slots.is_empty() {
             return None;
         }
@@ -346,7 +354,7 @@ mod tests {
     /// Every series as `(key, value, touched)`, sorted, without changing anything.
     fn contents(table: &mut SeriesTable<i64>) -> Vec<(String, i64, bool)> {
         let mut seen = Vec::new();
-        table.end_window(|key, value, touched| {
+        table.end_window(|key, _, value, touched| {
             seen.push((key.to_owned(), *value, touched));
             true
         });
@@ -392,13 +400,13 @@ mod tests {
         for index in 0..1000 {
             add(&mut table, &format!("series.{index}"), index);
         }
-        table.end_window(|_, _, touched| {
+        table.end_window(|_, _, _, touched| {
             assert!(touched);
             true
         });
         add(&mut table, "series.7", 1);
         let mut touched_keys = Vec::new();
-        table.end_window(|key, value, touched| {
+        table.end_window(|key, _, value, touched| {
             if touched {
                 touched_keys.push((key.to_owned(), *value));
             }
@@ -410,7 +418,7 @@ mod tests {
         assert_eq!(get(&mut table, "series.998"), Some(998));
         assert_eq!(get(&mut table, "series.999"), None);
         assert_eq!(get(&mut table, "series.7"), Some(8));
-        table.end_window(|_, _, _| false);
+        table.end_window(|_, _, _, _| false);
         assert!(table.is_empty());
         add(&mut table, "again", 1);
         assert_eq!(get(&mut table, "again"), Some(1));
@@ -459,7 +467,7 @@ mod tests {
                     }
                     Operation::EndWindow => {
                         let mut visited = Vec::new();
-                        table.end_window(|key, value, touched| {
+                        table.end_window(|key, _, value, touched| {
                             visited.push((key.to_owned(), *value, touched));
                             touched || *value % 2 == 0
                         });

@@ -198,13 +198,13 @@ impl ReceiveLoop {
             return;
         }
         let max_contents_bytes = (self.max_batch_bytes)().saturating_sub(BATCH_ENVELOPE_BYTES);
-        for part in contents.split_to_fit(max_contents_bytes) {
-            if part.encoded_len() > max_contents_bytes {
+        for (part, encoded_len) in contents.split_to_fit(max_contents_bytes) {
+            if encoded_len > max_contents_bytes {
                 // One series, event or point alone is bigger than a message may be.
                 self.metrics.increment(Counter::BatchesDropped);
                 error!(
                     window_start,
-                    bytes = part.encoded_len(),
+                    bytes = encoded_len,
                     max_contents_bytes,
                     "a single series, event or point exceeds the nats max payload, dropped"
                 );

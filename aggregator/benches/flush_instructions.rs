@@ -1,0 +1,182 @@
+//! Instructions per series of a window's end, for valgrind's callgrind (deterministic, where a
+//! time on a shared machine is not). At a moderate rate with many keys the flush is a fixed
+//! cost per series and per window that the lines of the window share, so it shows in the
+//! end-to-end CPU per line (`tests/bench/aggregator.sh` flushes every second).
+//!
+//! Two receive-worker shards each record the same `SERIES` counters, and the window is ended
+//! as the receive loop and the publisher end it: both shards are absorbed into the merged
+//! windows, the merged window is taken, sealed into batches and each batch encoded. A first
+//! window interns every key in the shards and in the merged windows (as a steady stream of the
+//! same keys has them); the second is the one counted, in [`measured_flush`]:
+//!
+//! ```sh
+//! cargo bench -p abacus-aggregator --bench flush_instructions --no-run
+//! valgrind --tool=callgrind --toggle-collect='*measured_flush*' --callgrind-out-file=cg.out \
+//!     target/release/deps/flush_instructions-<hash>
+//! callgrind_annotate cg.out | head   # total Ir / 10,000 series = instructions per series
+//! ```
+//!
+//! Not a criterion benchmark: `harness = false`, plain `main`. Without valgrind it only prints
+//! what the measured window published.
+
+use abacus_aggregator::aggregate::AggregationSettings;
+use abacus_aggregator::flush::{BatchSequencer, WindowContents};
+use abacus_aggregator::intake::Intake;
+use abacus_aggregator::stats::SelfMetrics;
+use abacus_aggregator::windows::Windows;
+use prost::Message;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Distinct counters, as in the end-to-end benchmark's larger key set.
+const SERIES: usize = 10_000;
+/// Lines each shard records per window: 100,000 lines/s over two workers, one-second windows.
+const LINES_PER_SHARD: usize = 50_000;
+/// NATS's default max payload.
+const MAX_CONTENTS_BYTES: usize = 1 << 20;
+const WINDOW_MS: i64 = 1_000;
+
+fn new_windows() -> Windows {
+    Windows::new(
+        AggregationSettings::default(),
+        Duration::from_millis(WINDOW_MS as u64),
+        Duration::from_secs(3600),
+    )
+}
+
+/// The lines of one window of one shard, 20 to a datagram.
+fn datagrams() -> Vec<Vec<u8>> {
+    let lines: Vec<String> = (0..LINES_PER_SHARD)
+        .map(|index| format!("bench.r1.k{}:1|c", index % SERIES))
+        .collect();
+    lines
+        .chunks(20)
+        .map(|chunk| chunk.join("\n").into_bytes())
+        .collect()
+}
+
+/// One window's end: what the bytes published add up to.
+struct Published {
+    batches: usize,
+    series: usize,
+    bytes: usize,
+}
+
+fn end_window(
+    merged: &mut Windows,
+    shards: &mut [Intake],
+    sequencer: &mut BatchSequencer,
+    window_start_ms: i64,
+) -> Published {
+    for shard in shards.iter_mut() {
+        merged.absorb(&mut shard.windows);
+    }
+    let contents = WindowContents {
+        series: merged.current().take_window(window_start_ms),
+        ..WindowContents::default()
+    };
+    let mut published = Published {
+        batches: 0,
+        series: 0,
+        bytes: 0,
+    };
+    for (part, _encoded_len) in contents.split_to_fit(MAX_CONTENTS_BYTES) {
+        let batch = sequencer.seal(window_start_ms, part);
+        published.batches += 1;
+        published.series += batch.series.len();
+        published.bytes += black_box(batch.encode_to_vec()).len();
+    }
+    published
+}
+
+/// The window callgrind counts (`--toggle-collect='*measured_flush*'`); never inlined, so it
+/// has a symbol of its own.
+#[inline(never)]
+fn measured_flush(
+    merged: &mut Windows,
+    shards: &mut [Intake],
+    sequencer: &mut BatchSequencer,
+    window_start_ms: i64,
+) -> Published {
+    end_window(merged, shards, sequencer, window_start_ms)
+}
+
+fn main() {
+    if std::env::args().any(|argument| argument == "--time") {
+        return time_windows();
+    }
+    let metrics = Arc::new(SelfMetrics::default());
+    let mut shards = [
+        Intake::new(new_windows(), metrics.clone()),
+        Intake::new(new_windows(), metrics),
+    ];
+    let mut merged = new_windows();
+    let mut sequencer = BatchSequencer::new("bench".into(), 1, Duration::from_secs(1));
+    let datagrams = datagrams();
+    let record_window = |shards: &mut [Intake]| {
+        for shard in shards.iter_mut() {
+            shard.statsd_datagrams(
+                datagrams
+                    .iter()
+                    .map(|datagram| (datagram.as_slice(), false)),
+            );
+        }
+    };
+    record_window(&mut shards);
+    let first = end_window(&mut merged, &mut shards, &mut sequencer, 0);
+    assert_eq!(first.series, SERIES);
+    record_window(&mut shards);
+    let measured = measured_flush(&mut merged, &mut shards, &mut sequencer, WINDOW_MS);
+    assert_eq!(measured.series, SERIES);
+    println!(
+        "measured window: {} series in {} batch(es), {} bytes",
+        measured.series, measured.batches, measured.bytes
+    );
+}
+
+/// `--time`: the median time per series of a window's end over many windows, the shards
+/// recorded on another thread (as receive workers record them on other cores) and the merged
+/// windows left alone between flushes, so the caches are as the receive loop finds them.
+fn time_windows() {
+    const WINDOWS: usize = 60;
+    let metrics = Arc::new(SelfMetrics::default());
+    let mut shards = [
+        Intake::new(new_windows(), metrics.clone()),
+        Intake::new(new_windows(), metrics),
+    ];
+    let mut merged = new_windows();
+    let mut sequencer = BatchSequencer::new("bench".into(), 1, Duration::from_secs(1));
+    let datagrams = datagrams();
+    let mut nanoseconds_per_series = Vec::with_capacity(WINDOWS);
+    for window in 0..WINDOWS {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for shard in shards.iter_mut() {
+                    shard.statsd_datagrams(
+                        datagrams
+                            .iter()
+                            .map(|datagram| (datagram.as_slice(), false)),
+                    );
+                }
+            });
+        });
+        let started = std::time::Instant::now();
+        let published = end_window(
+            &mut merged,
+            &mut shards,
+            &mut sequencer,
+            window as i64 * WINDOW_MS,
+        );
+        let elapsed = started.elapsed();
+        assert_eq!(published.series, SERIES);
+        nanoseconds_per_series.push(elapsed.as_nanos() as f64 / SERIES as f64);
+    }
+    nanoseconds_per_series.sort_by(f64::total_cmp);
+    println!(
+        "window end: median {:.0} ns per series (quartiles {:.0}..{:.0}) over {WINDOWS} windows",
+        nanoseconds_per_series[WINDOWS / 2],
+        nanoseconds_per_series[WINDOWS / 4],
+        nanoseconds_per_series[3 * WINDOWS / 4]
+    );
+}
