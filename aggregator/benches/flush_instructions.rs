@@ -24,7 +24,6 @@ use abacus_aggregator::flush::{BatchSequencer, WindowContents};
 use abacus_aggregator::intake::Intake;
 use abacus_aggregator::stats::SelfMetrics;
 use abacus_aggregator::windows::Windows;
-use prost::Message;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,10 +71,10 @@ fn end_window(
     for shard in shards.iter_mut() {
         merged.absorb(&mut shard.windows);
     }
-    let contents = WindowContents {
-        series: merged.current().take_window(window_start_ms),
-        ..WindowContents::default()
-    };
+    let mut contents = WindowContents::default();
+    merged
+        .current()
+        .take_window_for_batch(window_start_ms, &mut contents);
     let mut published = Published {
         batches: 0,
         series: 0,
@@ -84,8 +83,8 @@ fn end_window(
     for (part, _encoded_len) in contents.split_to_fit(MAX_CONTENTS_BYTES) {
         let batch = sequencer.seal(window_start_ms, part);
         published.batches += 1;
-        published.series += batch.series.len();
-        published.bytes += black_box(batch.encode_to_vec()).len();
+        published.series += batch.series_count();
+        published.bytes += black_box(batch.encode()).len();
     }
     published
 }

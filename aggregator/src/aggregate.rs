@@ -16,6 +16,7 @@
 //! so the `Aggregates`) a sample belongs to before it is recorded.
 
 use crate::events::wire_event;
+use crate::flush::{EncodedSeries, WindowContents};
 use crate::parse::{Event, Sample, SampleValue};
 use crate::series_table::SeriesTable;
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
@@ -311,23 +312,47 @@ impl Aggregates {
     }
 
     /// Ends the window that started at `window_start_ms`: returns every series that received
-    /// samples in it, resets counters, timers and sets (which stay interned for the next
-    /// window if they received samples in this one, and are forgotten otherwise), keeps gauge
-    /// values so later deltas apply to them, and forgets gauges idle for
-    /// `idle_series_expiry` or longer.
+    /// samples in it (see [`Self::take_window_into`]).
     pub fn take_window(&mut self, window_start_ms: i64) -> Vec<SeriesAggregate> {
-        let tables = &mut self.series;
+        let tables = &self.series;
         let mut series = Vec::with_capacity(
             tables.counters.len() + tables.timers.len() + tables.sets.len() + tables.gauges.len(),
         );
+        self.take_window_into(window_start_ms, |key, aggregate| {
+            series.push(series_aggregate(key, aggregate));
+        });
+        series
+    }
+
+    /// Ends the window that started at `window_start_ms` into a batch's `contents`: gauges as
+    /// values (the publisher checkpoints them from the batch), every other series encoded at
+    /// once ([`EncodedSeries`]).
+    pub fn take_window_for_batch(&mut self, window_start_ms: i64, contents: &mut WindowContents) {
+        self.take_window_into(window_start_ms, |key, aggregate| match aggregate {
+            Aggregate::Gauge(_) => contents.series.push(series_aggregate(key, aggregate)),
+            _ => encode_series(key, &aggregate, &mut contents.encoded_series),
+        });
+    }
+
+    /// Ends the window that started at `window_start_ms`: hands every series that received
+    /// samples in it to `take` as its canonical key and aggregate, resets counters, timers and
+    /// sets (which stay interned for the next window if they received samples in this one, and
+    /// are forgotten otherwise), keeps gauge values so later deltas apply to them, and forgets
+    /// gauges idle for `idle_series_expiry` or longer.
+    pub fn take_window_into(
+        &mut self,
+        window_start_ms: i64,
+        mut take: impl FnMut(&str, Aggregate),
+    ) {
+        let tables = &mut self.series;
         tables.counters.end_window(|key, _, count, touched| {
             if touched {
-                series.push(series_aggregate(
+                take(
                     key,
                     Aggregate::Counter(CounterAggregate {
                         count: std::mem::take(count),
                     }),
-                ));
+                );
             }
             touched
         });
@@ -336,10 +361,7 @@ impl Aggregates {
             gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
-                series.push(series_aggregate(
-                    key,
-                    Aggregate::Gauge(GaugeAggregate { value: gauge.value }),
-                ));
+                take(key, Aggregate::Gauge(GaugeAggregate { value: gauge.value }));
                 return true;
             }
             gauge
@@ -362,7 +384,7 @@ impl Aggregates {
                 tracing::warn!(%error, series = %key, "timer histogram not encodable, sent empty");
                 histogram::encode(empty_histogram).unwrap_or_default()
             });
-            series.push(series_aggregate(
+            take(
                 key,
                 Aggregate::Timer(TimerAggregate {
                     count: timer.count,
@@ -372,22 +394,21 @@ impl Aggregates {
                     max: timer.max,
                     hdr_histogram,
                 }),
-            ));
+            );
             true
         });
         tables.sets.end_window(|key, _, sketch, touched| {
             if !touched {
                 return false;
             }
-            series.push(series_aggregate(
+            take(
                 key,
                 Aggregate::Set(SetAggregate {
                     sketch: std::mem::replace(sketch, SetSketch::new()).to_bytes(),
                 }),
-            ));
+            );
             true
         });
-        series
     }
 }
 
@@ -612,19 +633,30 @@ fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
     };
     SeriesAggregate {
         name: name.to_owned(),
-        tags: tags
-            .split(',')
-            .filter(|tag| !tag.is_empty())
-            .map(|tag| {
-                let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
-                Tag {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                }
+        tags: tag_pairs(tags)
+            .map(|(key, value)| Tag {
+                key: key.to_owned(),
+                value: value.to_owned(),
             })
             .collect(),
         aggregate: Some(aggregate),
     }
+}
+
+/// Appends the series of a canonical key to `encoded`, in the wire form of the
+/// [`series_aggregate`] of the same key.
+fn encode_series(key: &str, aggregate: &Aggregate, encoded: &mut EncodedSeries) {
+    match split_series_key(key) {
+        None => encoded.push(key, std::iter::empty(), aggregate),
+        Some((name, tags)) => encoded.push(name, tag_pairs(tags), aggregate),
+    }
+}
+
+/// The `(key, value)` pairs of a canonical key's tags (`k:v,flag`).
+fn tag_pairs(tags: &str) -> impl Iterator<Item = (&str, &str)> + Clone {
+    tags.split(',')
+        .filter(|tag| !tag.is_empty())
+        .map(|tag| tag.split_once(':').unwrap_or((tag, "")))
 }
 
 /// A canonical key's name and tags, split at the first [`TAGS_SEPARATOR`]; `None` when it has

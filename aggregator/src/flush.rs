@@ -1,7 +1,10 @@
-//! Turning windows into batches: the wall-clock aligned flush schedule and the numbering that
-//! gives every batch an identity unique across restarts.
+//! Turning windows into batches: the wall-clock aligned flush schedule, the numbering that
+//! gives every batch an identity unique across restarts, and the series encoded as they are
+//! taken ([`EncodedSeries`]).
 
-use abacus_proto::v1::{Event, FlushBatch, RawPoint, SeriesAggregate};
+use abacus_proto::v1::{series_aggregate::Aggregate, Event, FlushBatch, RawPoint, SeriesAggregate};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::Message;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the unix epoch, the time unit of the wire schema.
@@ -70,26 +73,159 @@ impl BatchSequencer {
     }
 
     /// Numbers one window's contents as the next batch of this incarnation.
-    pub fn seal(&mut self, interval_start_unix_ms: i64, contents: WindowContents) -> FlushBatch {
+    pub fn seal(&mut self, interval_start_unix_ms: i64, contents: WindowContents) -> SealedBatch {
         self.last_sequence += 1;
-        FlushBatch {
-            schema_version: abacus_proto::SCHEMA_VERSION,
-            aggregator_id: self.aggregator_id.clone(),
-            incarnation: self.incarnation,
-            sequence: self.last_sequence,
-            interval_start_unix_ms,
-            interval_length_ms: self.interval_length_ms,
-            series: contents.series,
-            events: contents.events,
-            points: contents.points,
+        SealedBatch {
+            batch: FlushBatch {
+                schema_version: abacus_proto::SCHEMA_VERSION,
+                aggregator_id: self.aggregator_id.clone(),
+                incarnation: self.incarnation,
+                sequence: self.last_sequence,
+                interval_start_unix_ms,
+                interval_length_ms: self.interval_length_ms,
+                series: contents.series,
+                events: contents.events,
+                points: contents.points,
+            },
+            encoded_series: contents.encoded_series,
         }
     }
+}
+
+/// A numbered batch as the publisher gets it: a [`FlushBatch`] and more of its series already
+/// in their wire form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedBatch {
+    /// The batch's identity, its events and points, and the series kept as values (gauges,
+    /// which the publisher checkpoints from here, self-metrics and late windows').
+    pub batch: FlushBatch,
+    /// The other series of the batch, encoded.
+    pub encoded_series: EncodedSeries,
+}
+
+impl SealedBatch {
+    /// The batch's wire form: `batch` encoded, then the encoded series. A repeated field's
+    /// entries may come anywhere in a message and are read in order of appearance, so this
+    /// decodes as one `FlushBatch` holding both sets of series.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes =
+            Vec::with_capacity(self.batch.encoded_len() + self.encoded_series.bytes.len());
+        self.batch
+            .encode(&mut bytes)
+            .expect("a Vec grows to hold the whole message");
+        bytes.extend_from_slice(&self.encoded_series.bytes);
+        bytes
+    }
+
+    /// How many series the batch carries.
+    pub fn series_count(&self) -> usize {
+        self.batch.series.len() + self.encoded_series.len()
+    }
+}
+
+/// Series in their wire form, each a complete `series` entry (field 7) of a [`FlushBatch`],
+/// written as a window is taken. A window with many series is otherwise built as one
+/// [`SeriesAggregate`] per series, with its own name `String`, then encoded, then freed: three
+/// passes and an allocation per series where this is one pass over bytes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct EncodedSeries {
+    bytes: Vec<u8>,
+    /// Where each entry ends in `bytes`, so the series can be split between batches.
+    ends: Vec<usize>,
+}
+
+/// The `series` field of [`FlushBatch`].
+const FLUSH_BATCH_SERIES_FIELD: u32 = 7;
+/// The fields of [`SeriesAggregate`] and of its tags.
+const SERIES_NAME_FIELD: u32 = 1;
+const SERIES_TAGS_FIELD: u32 = 2;
+const TAG_KEY_FIELD: u32 = 1;
+const TAG_VALUE_FIELD: u32 = 2;
+
+impl EncodedSeries {
+    /// How many series there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Appends the series `name` with `tags` (canonical: sorted, de-duplicated) and
+    /// `aggregate`, encoded exactly as prost encodes the same [`SeriesAggregate`] inside a
+    /// batch.
+    pub fn push<'tag>(
+        &mut self,
+        name: &str,
+        tags: impl Iterator<Item = (&'tag str, &'tag str)> + Clone,
+        aggregate: &Aggregate,
+    ) {
+        let tag_len = |key: &str, value: &str| string_field_len(key) + string_field_len(value);
+        let series_len = string_field_len(name)
+            + tags
+                .clone()
+                .map(|(key, value)| length_delimited_len(tag_len(key, value)))
+                .sum::<usize>()
+            + aggregate.encoded_len();
+        let bytes = &mut self.bytes;
+        encode_key(FLUSH_BATCH_SERIES_FIELD, WireType::LengthDelimited, bytes);
+        encode_varint(series_len as u64, bytes);
+        encode_string_field(SERIES_NAME_FIELD, name, bytes);
+        for (key, value) in tags {
+            encode_key(SERIES_TAGS_FIELD, WireType::LengthDelimited, bytes);
+            encode_varint(tag_len(key, value) as u64, bytes);
+            encode_string_field(TAG_KEY_FIELD, key, bytes);
+            encode_string_field(TAG_VALUE_FIELD, value, bytes);
+        }
+        aggregate.encode(bytes);
+        self.ends.push(bytes.len());
+    }
+
+    /// Moves the last `count` series into a new `EncodedSeries`.
+    fn split_off_last(&mut self, count: usize) -> EncodedSeries {
+        let kept = self.ends.len() - count;
+        let kept_bytes = kept.checked_sub(1).map_or(0, |last| self.ends[last]);
+        let moved = EncodedSeries {
+            bytes: self.bytes.split_off(kept_bytes),
+            ends: self.ends[kept..]
+                .iter()
+                .map(|end| end - kept_bytes)
+                .collect(),
+        };
+        self.ends.truncate(kept);
+        moved
+    }
+}
+
+/// The length of a string field as prost writes it: nothing for an empty string (proto3's
+/// default), else key, length and bytes. Every field number used here fits a one-byte key.
+fn string_field_len(value: &str) -> usize {
+    if value.is_empty() {
+        0
+    } else {
+        key_len(1) + encoded_len_varint(value.len() as u64) + value.len()
+    }
+}
+
+fn length_delimited_len(length: usize) -> usize {
+    key_len(1) + encoded_len_varint(length as u64) + length
+}
+
+fn encode_string_field(field: u32, value: &str, bytes: &mut Vec<u8>) {
+    if value.is_empty() {
+        return;
+    }
+    encode_key(field, WireType::LengthDelimited, bytes);
+    encode_varint(value.len() as u64, bytes);
+    bytes.extend_from_slice(value.as_bytes());
 }
 
 /// What one window produced, before it is numbered into a batch.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct WindowContents {
     pub series: Vec<SeriesAggregate>,
+    pub encoded_series: EncodedSeries,
     pub events: Vec<Event>,
     pub points: Vec<RawPoint>,
 }
@@ -97,14 +233,12 @@ pub struct WindowContents {
 impl WindowContents {
     /// A window without anything in it is not published: quiet intervals cost nothing.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.events.is_empty() && self.points.is_empty()
+        self.item_count() == 0
     }
-}
 
-impl WindowContents {
     /// How many series, events and points there are.
     pub fn item_count(&self) -> usize {
-        self.series.len() + self.events.len() + self.points.len()
+        self.series.len() + self.encoded_series.len() + self.events.len() + self.points.len()
     }
 
     /// The encoded size of these contents inside a batch (the batch's own fields excluded).
@@ -112,6 +246,7 @@ impl WindowContents {
         use prost::encoding::message::encoded_len_repeated;
         // The field numbers only decide the key length, one byte for all three.
         encoded_len_repeated(1, &self.series)
+            + self.encoded_series.bytes.len()
             + encoded_len_repeated(1, &self.events)
             + encoded_len_repeated(1, &self.points)
     }
@@ -145,6 +280,9 @@ impl WindowContents {
         let mut second = WindowContents::default();
         move_tail(&mut self.points, &mut second.points, &mut items_to_move);
         move_tail(&mut self.events, &mut second.events, &mut items_to_move);
+        let encoded_to_move = items_to_move.min(self.encoded_series.len());
+        second.encoded_series = self.encoded_series.split_off_last(encoded_to_move);
+        items_to_move -= encoded_to_move;
         move_tail(&mut self.series, &mut second.series, &mut items_to_move);
         (self, second)
     }
@@ -185,9 +323,9 @@ mod tests {
         let mut sequencer = BatchSequencer::new("a".into(), 42, Duration::from_secs(10));
         let first = sequencer.seal(0, WindowContents::default());
         let second = sequencer.seal(10_000, WindowContents::default());
-        assert_eq!((first.sequence, second.sequence), (1, 2));
-        assert_eq!(abacus_proto::batch_id(&second), "a-42-2");
-        assert_eq!(second.interval_length_ms, 10_000);
+        assert_eq!((first.batch.sequence, second.batch.sequence), (1, 2));
+        assert_eq!(abacus_proto::batch_id(&second.batch), "a-42-2");
+        assert_eq!(second.batch.interval_length_ms, 10_000);
     }
 
     fn counter(name: &str) -> SeriesAggregate {
@@ -200,12 +338,76 @@ mod tests {
         }
     }
 
+    fn encoded(series: &[SeriesAggregate]) -> EncodedSeries {
+        let mut encoded = EncodedSeries::default();
+        for one in series {
+            let tags = one
+                .tags
+                .iter()
+                .map(|tag| (tag.key.as_str(), tag.value.as_str()));
+            encoded.push(&one.name, tags, one.aggregate.as_ref().unwrap());
+        }
+        encoded
+    }
+
+    /// Encoded series are byte for byte what prost writes for the same series in a batch,
+    /// empty names, tags without values and multi-byte lengths included.
+    #[test]
+    fn encoded_series_are_what_prost_encodes() {
+        use abacus_proto::v1::{GaugeAggregate, SetAggregate, Tag, TimerAggregate};
+        let tag = |key: &str, value: &str| Tag {
+            key: key.into(),
+            value: value.into(),
+        };
+        let series = vec![
+            counter("requests"),
+            counter(""),
+            SeriesAggregate {
+                name: "latency".into(),
+                tags: vec![tag("env", "prod"), tag("canary", ""), tag("", "x")],
+                aggregate: Some(Aggregate::Timer(TimerAggregate {
+                    count: 3.0,
+                    sum: 600.0,
+                    sum_of_squares: 140_000.0,
+                    min: 100.0,
+                    max: 300.0,
+                    hdr_histogram: vec![7; 300],
+                })),
+            },
+            SeriesAggregate {
+                name: "n".repeat(200),
+                tags: vec![],
+                aggregate: Some(Aggregate::Gauge(GaugeAggregate { value: 0.0 })),
+            },
+            SeriesAggregate {
+                name: "users".into(),
+                tags: vec![tag("k", "v".repeat(130).as_str())],
+                aggregate: Some(Aggregate::Set(SetAggregate { sketch: vec![1, 2] })),
+            },
+        ];
+        let batch = FlushBatch {
+            series: series.clone(),
+            ..FlushBatch::default()
+        };
+        let sealed = SealedBatch {
+            batch: FlushBatch::default(),
+            encoded_series: encoded(&series),
+        };
+        assert_eq!(sealed.encode(), batch.encode_to_vec());
+        assert_eq!(sealed.series_count(), series.len());
+    }
+
     #[test]
     fn contents_too_big_are_split_in_order_into_parts_that_fit() {
         let contents = WindowContents {
             series: (0..100)
                 .map(|index| counter(&format!("series.{index:03}")))
                 .collect(),
+            encoded_series: encoded(
+                &(0..50)
+                    .map(|index| counter(&format!("encoded.{index:03}")))
+                    .collect::<Vec<_>>(),
+            ),
             events: vec![Event::default()],
             points: vec![RawPoint::default(); 3],
         };
@@ -222,6 +424,13 @@ mod tests {
             .into_iter()
             .fold(WindowContents::default(), |mut all, (part, _)| {
                 all.series.extend(part.series);
+                all.encoded_series
+                    .bytes
+                    .extend_from_slice(&part.encoded_series.bytes);
+                let offset = all.encoded_series.ends.last().copied().unwrap_or(0);
+                all.encoded_series
+                    .ends
+                    .extend(part.encoded_series.ends.iter().map(|end| end + offset));
                 all.events.extend(part.events);
                 all.points.extend(part.points);
                 all

@@ -8,13 +8,12 @@
 //! task ends when the buffer is closed and drained; at shutdown the caller bounds how long that
 //! may take.
 
+use crate::flush::SealedBatch;
 use crate::gauge_checkpoint::GaugeCheckpoints;
 use crate::publish_buffer::PublishBuffer;
 use crate::stats::{Counter, Gauge, SelfMetrics};
 use abacus_proto::settings::NatsSettings;
-use abacus_proto::v1::FlushBatch;
 use async_nats::jetstream::{self, message::PublishMessage};
-use prost::Message;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -40,7 +39,7 @@ pub async fn run(
     while let Some(batch) = batches.next().await {
         let started = Instant::now();
         publish_until_acknowledged(&context, &subject, &batch, &metrics).await;
-        gauge_checkpoints.save(&batch, &metrics).await;
+        gauge_checkpoints.save(&batch.batch, &metrics).await;
         batches.acknowledged();
         metrics.set(Gauge::FlushTime, started.elapsed().as_secs_f64() * 1000.0);
     }
@@ -50,11 +49,11 @@ pub async fn run(
 async fn publish_until_acknowledged(
     context: &jetstream::Context,
     subject: &str,
-    batch: &FlushBatch,
+    batch: &SealedBatch,
     metrics: &SelfMetrics,
 ) {
-    let batch_id = abacus_proto::batch_id(batch);
-    let payload = bytes::Bytes::from(batch.encode_to_vec());
+    let batch_id = abacus_proto::batch_id(&batch.batch);
+    let payload = bytes::Bytes::from(batch.encode());
     let mut retry_delay = FIRST_RETRY_DELAY;
     let mut failures = 0u32;
     loop {
@@ -72,7 +71,7 @@ async fn publish_until_acknowledged(
                 }
                 debug!(
                     batch_id,
-                    series = batch.series.len(),
+                    series = batch.series_count(),
                     duplicate = acknowledgement.duplicate,
                     "batch published"
                 );

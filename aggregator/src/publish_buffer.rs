@@ -12,8 +12,8 @@
 //! publisher's feet, which would break "published in order, each once"); it is tracked as in
 //! flight so that giving up at shutdown counts it too.
 
+use crate::flush::SealedBatch;
 use crate::stats::{Counter, Gauge, SelfMetrics};
-use abacus_proto::v1::FlushBatch;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
@@ -29,7 +29,7 @@ pub struct PublishBuffer {
 
 #[derive(Debug, Default)]
 struct BufferState {
-    batches: VecDeque<FlushBatch>,
+    batches: VecDeque<SealedBatch>,
     /// The publisher holds a batch it has not got acknowledged yet.
     in_flight: bool,
     /// No more batches will be pushed.
@@ -55,14 +55,14 @@ impl PublishBuffer {
     }
 
     /// Adds a finished batch; never waits. When the buffer is full the oldest batch is dropped.
-    pub fn push(&self, batch: FlushBatch) {
+    pub fn push(&self, batch: SealedBatch) {
         let mut state = self.state();
         if state.batches.len() >= self.capacity {
             if let Some(dropped) = state.batches.pop_front() {
                 self.metrics.increment(Counter::BatchesDropped);
                 // At most one line per flush interval, so this needs no rate limit.
                 error!(
-                    batch_id = abacus_proto::batch_id(&dropped),
+                    batch_id = abacus_proto::batch_id(&dropped.batch),
                     capacity = self.capacity,
                     dropped_total = self.metrics.counter(Counter::BatchesDropped),
                     "publish buffer full, oldest batch dropped"
@@ -84,7 +84,7 @@ impl PublishBuffer {
 
     /// The oldest batch, waiting for one; `None` once closed and empty. The batch is in flight
     /// until [`Self::acknowledged`].
-    pub async fn next(&self) -> Option<FlushBatch> {
+    pub async fn next(&self) -> Option<SealedBatch> {
         loop {
             {
                 let mut state = self.state();
@@ -127,10 +127,13 @@ impl PublishBuffer {
 mod tests {
     use super::*;
 
-    fn batch(sequence: u64) -> FlushBatch {
-        FlushBatch {
-            sequence,
-            ..FlushBatch::default()
+    fn batch(sequence: u64) -> SealedBatch {
+        SealedBatch {
+            batch: abacus_proto::v1::FlushBatch {
+                sequence,
+                ..Default::default()
+            },
+            encoded_series: Default::default(),
         }
     }
 
@@ -142,8 +145,8 @@ mod tests {
             buffer.push(batch(sequence));
         }
         buffer.close();
-        assert_eq!(buffer.next().await.map(|b| b.sequence), Some(3));
-        assert_eq!(buffer.next().await.map(|b| b.sequence), Some(4));
+        assert_eq!(buffer.next().await.map(|b| b.batch.sequence), Some(3));
+        assert_eq!(buffer.next().await.map(|b| b.batch.sequence), Some(4));
         assert_eq!(buffer.next().await, None);
         assert_eq!(metrics.counter(Counter::BatchesDropped), 2);
     }
@@ -154,7 +157,7 @@ mod tests {
         let buffer = PublishBuffer::new(10, metrics.clone());
         buffer.push(batch(1));
         buffer.push(batch(2));
-        assert_eq!(buffer.next().await.map(|b| b.sequence), Some(1));
+        assert_eq!(buffer.next().await.map(|b| b.batch.sequence), Some(1));
         assert_eq!(buffer.abandon(), 2);
         assert_eq!(metrics.counter(Counter::BatchesDropped), 2);
         assert_eq!(metrics.gauge(Gauge::BatchesBuffered), 0.0);
@@ -166,7 +169,7 @@ mod tests {
         let buffer = Arc::new(PublishBuffer::new(10, metrics));
         let waiting = tokio::spawn({
             let buffer = buffer.clone();
-            async move { buffer.next().await.map(|b| b.sequence) }
+            async move { buffer.next().await.map(|b| b.batch.sequence) }
         });
         tokio::task::yield_now().await;
         buffer.push(batch(7));

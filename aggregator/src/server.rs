@@ -170,11 +170,12 @@ impl ReceiveLoop {
         let points = intake.windows.take_points();
         let current = intake.windows.current();
         let mut contents = WindowContents {
-            series: current.take_window(window_start),
             events: current.take_events(),
             points,
+            ..WindowContents::default()
         };
-        series_sealed += contents.series.len();
+        current.take_window_for_batch(window_start, &mut contents);
+        series_sealed += contents.series.len() + contents.encoded_series.len();
         // Set before the self-metrics are taken, so the batch reports this flush's work; the
         // time is the sealing so far, which is nearly all of it.
         self.metrics.set(Gauge::Series, series_sealed as f64);
@@ -213,10 +214,10 @@ impl ReceiveLoop {
             let batch = self.sequencer.seal(window_start, part);
             debug!(
                 window_start,
-                sequence = batch.sequence,
-                series = batch.series.len(),
-                events = batch.events.len(),
-                points = batch.points.len(),
+                sequence = batch.batch.sequence,
+                series = batch.series_count(),
+                events = batch.batch.events.len(),
+                points = batch.batch.points.len(),
                 "window sealed"
             );
             self.batches.push(batch);
