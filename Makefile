@@ -45,9 +45,10 @@ build: ## Build the release binaries
 
 # Micro-benchmarks first (no services needed), then the end-to-end run against NATS and etsy
 # statsd. See tests/bench/aggregator.sh for what is measured and how.
-bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, UDP load vs etsy statsd
+bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, window end, UDP load vs etsy statsd
 	cargo bench -p abacus-aggregator --bench parse_aggregate -- --warm-up-time 1 --measurement-time 3
 	cargo bench -p abacus-aggregator --bench series_memory
+	cargo bench -p abacus-aggregator --bench flush_instructions -- --time
 	$(WITH_SERVICES) bash tests/bench/aggregator.sh
 
 # Seconds per fuzz target; raise it for a longer hunt (`make fuzz FUZZ_SECONDS=3600`).

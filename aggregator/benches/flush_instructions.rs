@@ -72,67 +72,30 @@ enum Way {
     ValuesThenEncoded,
 }
 
-fn end_window(
-    merged: &mut Windows,
-    shards: &mut [Intake],
-    sequencer: &mut BatchSequencer,
-    window_start_ms: i64,
-    way: Way,
-) -> Published {
-    for shard in shards.iter_mut() {
-        merged.absorb(&mut shard.windows);
-    }
-    let mut contents = WindowContents::default();
-    let current = merged.current();
-    match way {
-        Way::EncodedAsTaken => current.take_window_for_batch(window_start_ms, &mut contents),
-        Way::ValuesThenEncoded => contents.series = current.take_window(window_start_ms),
-    }
-    let mut published = Published {
-        batches: 0,
-        series: 0,
-        bytes: 0,
-    };
-    for (part, _encoded_len) in contents.split_to_fit(MAX_CONTENTS_BYTES) {
-        let batch = sequencer.seal(window_start_ms, part);
-        published.batches += 1;
-        published.series += batch.series_count();
-        published.bytes += black_box(batch.encode()).len();
-    }
-    published
+/// Two receive workers' shards, the receive loop's merged windows and its sequencer.
+struct Aggregator {
+    shards: [Intake; 2],
+    merged: Windows,
+    sequencer: BatchSequencer,
+    datagrams: Vec<Vec<u8>>,
 }
 
-/// The window callgrind counts (`--toggle-collect='*measured_flush*'`); never inlined, so it
-/// has a symbol of its own.
-#[inline(never)]
-fn measured_flush(
-    merged: &mut Windows,
-    shards: &mut [Intake],
-    sequencer: &mut BatchSequencer,
-    window_start_ms: i64,
-) -> Published {
-    end_window(
-        merged,
-        shards,
-        sequencer,
-        window_start_ms,
-        Way::EncodedAsTaken,
-    )
-}
-
-fn main() {
-    if std::env::args().any(|argument| argument == "--time") {
-        return time_windows();
+impl Aggregator {
+    fn new() -> Self {
+        let metrics = Arc::new(SelfMetrics::default());
+        Self {
+            shards: [
+                Intake::new(new_windows(), metrics.clone()),
+                Intake::new(new_windows(), metrics),
+            ],
+            merged: new_windows(),
+            sequencer: BatchSequencer::new("bench".into(), 1, Duration::from_secs(1)),
+            datagrams: datagrams(),
+        }
     }
-    let metrics = Arc::new(SelfMetrics::default());
-    let mut shards = [
-        Intake::new(new_windows(), metrics.clone()),
-        Intake::new(new_windows(), metrics),
-    ];
-    let mut merged = new_windows();
-    let mut sequencer = BatchSequencer::new("bench".into(), 1, Duration::from_secs(1));
-    let datagrams = datagrams();
-    let record_window = |shards: &mut [Intake]| {
+
+    /// Both shards record a window's lines.
+    fn record_window(shards: &mut [Intake], datagrams: &[Vec<u8>]) {
         for shard in shards.iter_mut() {
             shard.statsd_datagrams(
                 datagrams
@@ -140,18 +103,50 @@ fn main() {
                     .map(|datagram| (datagram.as_slice(), false)),
             );
         }
-    };
-    record_window(&mut shards);
-    let first = end_window(
-        &mut merged,
-        &mut shards,
-        &mut sequencer,
-        0,
-        Way::EncodedAsTaken,
-    );
+    }
+
+    fn end_window(&mut self, window_start_ms: i64, way: Way) -> Published {
+        for shard in self.shards.iter_mut() {
+            self.merged.absorb(&mut shard.windows);
+        }
+        let mut contents = WindowContents::default();
+        let current = self.merged.current();
+        match way {
+            Way::EncodedAsTaken => current.take_window_for_batch(window_start_ms, &mut contents),
+            Way::ValuesThenEncoded => contents.series = current.take_window(window_start_ms),
+        }
+        let mut published = Published {
+            batches: 0,
+            series: 0,
+            bytes: 0,
+        };
+        for (part, _encoded_len) in contents.split_to_fit(MAX_CONTENTS_BYTES) {
+            let batch = self.sequencer.seal(window_start_ms, part);
+            published.batches += 1;
+            published.series += batch.series_count();
+            published.bytes += black_box(batch.encode()).len();
+        }
+        published
+    }
+}
+
+/// The window callgrind counts (`--toggle-collect='*measured_flush*'`); never inlined, so it
+/// has a symbol of its own.
+#[inline(never)]
+fn measured_flush(aggregator: &mut Aggregator, window_start_ms: i64) -> Published {
+    aggregator.end_window(window_start_ms, Way::EncodedAsTaken)
+}
+
+fn main() {
+    if std::env::args().any(|argument| argument == "--time") {
+        return time_windows();
+    }
+    let mut aggregator = Aggregator::new();
+    Aggregator::record_window(&mut aggregator.shards, &aggregator.datagrams);
+    let first = aggregator.end_window(0, Way::EncodedAsTaken);
     assert_eq!(first.series, SERIES);
-    record_window(&mut shards);
-    let measured = measured_flush(&mut merged, &mut shards, &mut sequencer, WINDOW_MS);
+    Aggregator::record_window(&mut aggregator.shards, &aggregator.datagrams);
+    let measured = measured_flush(&mut aggregator, WINDOW_MS);
     assert_eq!(measured.series, SERIES);
     println!(
         "measured window: {} series in {} batch(es), {} bytes",
@@ -165,27 +160,15 @@ fn main() {
 /// windows left alone between flushes, so the caches are as the receive loop finds them.
 fn time_windows() {
     const WINDOWS: usize = 120;
-    let metrics = Arc::new(SelfMetrics::default());
-    let mut shards = [
-        Intake::new(new_windows(), metrics.clone()),
-        Intake::new(new_windows(), metrics),
-    ];
-    let mut merged = new_windows();
-    let mut sequencer = BatchSequencer::new("bench".into(), 1, Duration::from_secs(1));
-    let datagrams = datagrams();
+    let mut aggregator = Aggregator::new();
     let mut encoded_as_taken = Vec::with_capacity(WINDOWS / 2);
     let mut values_then_encoded = Vec::with_capacity(WINDOWS / 2);
     for window in 0..WINDOWS {
         std::thread::scope(|scope| {
-            scope.spawn(|| {
-                for shard in shards.iter_mut() {
-                    shard.statsd_datagrams(
-                        datagrams
-                            .iter()
-                            .map(|datagram| (datagram.as_slice(), false)),
-                    );
-                }
-            });
+            let Aggregator {
+                shards, datagrams, ..
+            } = &mut aggregator;
+            scope.spawn(|| Aggregator::record_window(shards, datagrams));
         });
         let (way, times) = if window % 2 == 0 {
             (Way::EncodedAsTaken, &mut encoded_as_taken)
@@ -193,13 +176,7 @@ fn time_windows() {
             (Way::ValuesThenEncoded, &mut values_then_encoded)
         };
         let started = std::time::Instant::now();
-        let published = end_window(
-            &mut merged,
-            &mut shards,
-            &mut sequencer,
-            window as i64 * WINDOW_MS,
-            way,
-        );
+        let published = aggregator.end_window(window as i64 * WINDOW_MS, way);
         let elapsed = started.elapsed();
         assert_eq!(published.series, SERIES);
         times.push(elapsed.as_nanos() as f64 / SERIES as f64);
