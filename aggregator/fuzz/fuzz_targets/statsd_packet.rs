@@ -2,18 +2,21 @@
 //! statsd intake (parser, batched recording into the worker's shard), twice, then once a
 //! datagram at a time, the shard merged into the receive loop's windows after each; every line through the Graphite parser as a raw point; then every window
 //! is sealed (twice, the second time with nothing new) and its series encoded, as the publisher
-//! does. Any panic — in parsing, in aggregation (packed
+//! does; the current window's batch, most of its series encoded as they were taken, must decode
+//! to the same series as the same window taken as values and encoded by prost. Any panic — in parsing, in aggregation (packed
 //! values, rates, histograms, sketches, late `|T` windows) or in encoding — is a bug: a
 //! malformed line must only ever be counted as bad.
 
 #![no_main]
 
 use abacus_aggregator::aggregate::AggregationSettings;
+use abacus_aggregator::flush::{BatchSequencer, WindowContents};
 use abacus_aggregator::intake::Intake;
 use abacus_aggregator::parse;
 use abacus_aggregator::stats::SelfMetrics;
 use abacus_aggregator::tcp::Protocol;
 use abacus_aggregator::windows::Windows;
+use abacus_proto::v1::{FlushBatch, SeriesAggregate};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use std::sync::Arc;
@@ -30,7 +33,8 @@ fn new_windows() -> Windows {
     )
 }
 
-fuzz_target!(|packet: &[u8]| {
+/// The receive loop's windows after `packet` went through a worker's shard as described above.
+fn received(packet: &[u8]) -> Windows {
     let mut shard = Intake::new(new_windows(), Arc::new(SelfMetrics::default()));
     shard.current_window_start_ms = NOW_MS;
     let mut windows = new_windows();
@@ -57,6 +61,19 @@ fuzz_target!(|packet: &[u8]| {
             windows.record_point(&point);
         }
     }
+    windows
+}
+
+/// Every series, each encoded on its own, sorted: the same series in any order compare equal
+/// (and a NaN value equals itself).
+fn sorted_encodings(series: &[SeriesAggregate]) -> Vec<Vec<u8>> {
+    let mut encodings: Vec<Vec<u8>> = series.iter().map(Message::encode_to_vec).collect();
+    encodings.sort();
+    encodings
+}
+
+fuzz_target!(|packet: &[u8]| {
+    let mut windows = received(packet);
     for (_window_start, series) in windows.take_late_windows() {
         for aggregate in series {
             aggregate.encode_to_vec();
@@ -64,17 +81,22 @@ fuzz_target!(|packet: &[u8]| {
     }
     let points = windows.take_points();
     let current = windows.current();
-    for aggregate in current.take_window(NOW_MS) {
-        aggregate.encode_to_vec();
-    }
-    for event in current.take_events() {
-        event.encode_to_vec();
-    }
+    // The current window as the receive loop seals it (most series encoded as they are
+    // taken), against the same window taken as values: one batch, the same series.
+    let mut contents = WindowContents {
+        events: current.take_events(),
+        points,
+        ..WindowContents::default()
+    };
+    current.take_window_for_batch(NOW_MS, &mut contents);
+    let sealed =
+        BatchSequencer::new("fuzz".into(), 1, Duration::from_secs(10)).seal(NOW_MS, contents);
+    let decoded = FlushBatch::decode(sealed.encode().as_slice()).expect("a sealed batch decodes");
+    let mut as_values = received(packet);
+    let values = as_values.current().take_window(NOW_MS);
+    assert_eq!(sorted_encodings(&decoded.series), sorted_encodings(&values));
     // A window with nothing new: idle series are forgotten, gauges kept.
     for aggregate in current.take_window(NOW_MS + 10_000) {
         aggregate.encode_to_vec();
-    }
-    for point in points {
-        point.encode_to_vec();
     }
 });
