@@ -339,11 +339,7 @@ impl Aggregates {
     /// sets (which stay interned for the next window if they received samples in this one, and
     /// are forgotten otherwise), keeps gauge values so later deltas apply to them, and forgets
     /// gauges idle for `idle_series_expiry` or longer.
-    pub fn take_window_into(
-        &mut self,
-        window_start_ms: i64,
-        mut take: impl FnMut(&str, Aggregate),
-    ) {
+    fn take_window_into(&mut self, window_start_ms: i64, mut take: impl FnMut(&str, Aggregate)) {
         let tables = &mut self.series;
         tables.counters.end_window(|key, _, count, touched| {
             if touched {
