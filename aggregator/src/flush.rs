@@ -199,15 +199,16 @@ impl EncodedSeries {
 }
 
 /// The length of a string field as prost writes it: nothing for an empty string (proto3's
-/// default), else key, length and bytes. Every field number used here fits a one-byte key.
+/// default), else a length-delimited field.
 fn string_field_len(value: &str) -> usize {
     if value.is_empty() {
         0
     } else {
-        key_len(1) + encoded_len_varint(value.len() as u64) + value.len()
+        length_delimited_len(value.len())
     }
 }
 
+/// Key, length and `length` bytes. Every field number used here fits a one-byte key.
 fn length_delimited_len(length: usize) -> usize {
     key_len(1) + encoded_len_varint(length as u64) + length
 }
