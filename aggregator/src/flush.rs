@@ -152,6 +152,14 @@ impl EncodedSeries {
         self.ends.is_empty()
     }
 
+    /// Makes room for `series` more series of `bytes` in all, so a window of many series is
+    /// written into one allocation rather than one that doubles (and, past glibc's mmap
+    /// threshold, is moved by `mremap`) a dozen times.
+    pub fn reserve(&mut self, series: usize, bytes: usize) {
+        self.ends.reserve(series);
+        self.bytes.reserve(bytes);
+    }
+
     /// Appends the series `name` with `tags` (canonical: sorted, de-duplicated) and
     /// `aggregate`, encoded exactly as prost encodes the same [`SeriesAggregate`] inside a
     /// batch.

@@ -108,6 +108,12 @@ impl<V> SeriesTable<V> {
         self.series.is_empty()
     }
 
+    /// The bytes of every key the table holds, with their padding: what writing them all out
+    /// takes, give or take a few bytes per key.
+    pub fn key_bytes(&self) -> usize {
+        self.keys.len()
+    }
+
     /// The hash every other method takes with `key`; computed once per sample.
     #[inline]
     pub fn hash(&self, key: &str) -> u64 {
