@@ -650,12 +650,12 @@ fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
     }
 }
 
-/// Appends the series of a canonical key to `encoded`, in the wire form of the
-/// [`series_aggregate`] of the same key.
 /// What an encoded counter takes beyond its key's bytes: the series field's key and length
 /// (3), the name's (2), the aggregate's (2) and the count's key and value (9).
 const ENCODED_SERIES_OVERHEAD_BYTES: usize = 16;
 
+/// Appends the series of a canonical key to `encoded`, in the wire form of the
+/// [`series_aggregate`] of the same key.
 fn encode_series(key: &str, aggregate: &Aggregate, encoded: &mut EncodedSeries) {
     match split_series_key(key) {
         None => encoded.push(key, std::iter::empty(), aggregate),

@@ -153,8 +153,8 @@ impl EncodedSeries {
     }
 
     /// Makes room for `series` more series of `bytes` in all, so a window of many series is
-    /// written into one allocation rather than one that doubles (and, past glibc's mmap
-    /// threshold, is moved by `mremap`) a dozen times.
+    /// written into one allocation rather than one that doubles a dozen times, copying what
+    /// it holds each time.
     pub fn reserve(&mut self, series: usize, bytes: usize) {
         self.ends.reserve(series);
         self.bytes.reserve(bytes);
