@@ -329,16 +329,10 @@ impl Aggregates {
     /// once ([`EncodedSeries`]).
     pub fn take_window_for_batch(&mut self, window_start_ms: i64, contents: &mut WindowContents) {
         let tables = &self.series;
-        let encoded_series = tables.counters.len() + tables.timers.len() + tables.sets.len();
-        // Each series' key, plus its field keys and lengths and a counter's value; a timer's
-        // histogram or a set's sketch is more, and the buffer grows for those.
-        let encoded_bytes = tables.counters.key_bytes()
-            + tables.timers.key_bytes()
-            + tables.sets.key_bytes()
-            + ENCODED_SERIES_OVERHEAD_BYTES * encoded_series;
-        contents
-            .encoded_series
-            .reserve(encoded_series, encoded_bytes);
+        contents.encoded_series.reserve(
+            tables.counters.len() + tables.timers.len() + tables.sets.len(),
+            tables.counters.key_bytes() + tables.timers.key_bytes() + tables.sets.key_bytes(),
+        );
         self.take_window_into(window_start_ms, |key, aggregate| match aggregate {
             Aggregate::Gauge(_) => contents.series.push(series_aggregate(key, aggregate)),
             _ => encode_series(key, &aggregate, &mut contents.encoded_series),
@@ -649,10 +643,6 @@ fn series_aggregate(key: &str, aggregate: Aggregate) -> SeriesAggregate {
         aggregate: Some(aggregate),
     }
 }
-
-/// What an encoded counter takes beyond its key's bytes: the series field's key and length
-/// (3), the name's (2), the aggregate's (2) and the count's key and value (9).
-const ENCODED_SERIES_OVERHEAD_BYTES: usize = 16;
 
 /// Appends the series of a canonical key to `encoded`, in the wire form of the
 /// [`series_aggregate`] of the same key.

@@ -141,6 +141,9 @@ const SERIES_NAME_FIELD: u32 = 1;
 const SERIES_TAGS_FIELD: u32 = 2;
 const TAG_KEY_FIELD: u32 = 1;
 const TAG_VALUE_FIELD: u32 = 2;
+/// What an encoded counter takes beyond its key's bytes: the series field's key and length
+/// (3), the name's (2), the aggregate's (2) and the count's key and value (9).
+const ENCODED_COUNTER_OVERHEAD_BYTES: usize = 16;
 
 impl EncodedSeries {
     /// How many series there are.
@@ -152,12 +155,14 @@ impl EncodedSeries {
         self.ends.is_empty()
     }
 
-    /// Makes room for `series` more series of `bytes` in all, so a window of many series is
-    /// written into one allocation rather than one that doubles a dozen times, copying what
-    /// it holds each time.
-    pub fn reserve(&mut self, series: usize, bytes: usize) {
+    /// Makes room for `series` more series whose keys take `key_bytes` in all, so a window of
+    /// many series is written into one allocation rather than one that doubles a dozen times,
+    /// copying what it holds each time. The room is what as many counters take; a timer's
+    /// histogram or a set's sketch is more, and the buffer grows for those.
+    pub fn reserve(&mut self, series: usize, key_bytes: usize) {
         self.ends.reserve(series);
-        self.bytes.reserve(bytes);
+        self.bytes
+            .reserve(key_bytes + ENCODED_COUNTER_OVERHEAD_BYTES * series);
     }
 
     /// Appends the series `name` with `tags` (canonical: sorted, de-duplicated) and
