@@ -17,10 +17,41 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 /// How long a stopped server may take to exit.
 const EXIT_WITHIN: Duration = Duration::from_secs(30);
 
-/// A free TCP port on loopback. Another process could take it before the server binds it;
-/// the server then fails to start and the test says so, which is rare enough.
+/// The lowest port a private server is given; below it are the well-known and registered
+/// services people run on their machines.
+const LOWEST_PRIVATE_PORT: u16 = 10_000;
+
+/// A free TCP port on loopback for a private server, chosen below the kernel's ephemeral range.
+///
+/// The server binds the port seconds later (after `initdb`, say), and it binds it again after
+/// every restart. A port from the ephemeral range could meanwhile be handed to anyone binding
+/// port 0 — the tests' own HTTP listeners do, many at a time — and the server would then fail
+/// to start while a readiness probe found some other program answering on its port. Below
+/// the ephemeral range the kernel hands out no port by itself, so only another test's private
+/// server could take it, and the random choice makes that as unlikely as it needs to be.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let ephemeral_start = ephemeral_port_range_start();
+    let candidates = ephemeral_start.saturating_sub(LOWEST_PRIVATE_PORT);
+    if candidates < 1000 {
+        // The machine gives nearly every port to the ephemeral range; take one from it.
+        return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    }
+    for _ in 0..1000 {
+        let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(candidates)) as u16;
+        let port = LOWEST_PRIVATE_PORT + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port between {LOWEST_PRIVATE_PORT} and {ephemeral_start} after 1000 tries")
+}
+
+/// Where the kernel's ephemeral ports begin (Linux's default when it cannot be read).
+fn ephemeral_port_range_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A fresh directory under the system temporary directory; short, because a Unix socket path
@@ -196,9 +227,17 @@ impl PrivatePostgres {
         .await?;
         // The port opens before recovery ends; connect until a session is accepted.
         use sqlx::Connection as _;
-        while sqlx::PgConnection::connect(&url).await.is_err() {
+        loop {
+            let refusal = match sqlx::PgConnection::connect(&url).await {
+                Ok(_) => break,
+                Err(error) => error,
+            };
+            if let Some(status) = child.try_wait()? {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("postgres exited during start-up ({status}); its log:\n{log}");
+            }
             if Instant::now() >= deadline {
-                bail!("postgres on port {} refuses sessions", self.port);
+                bail!("postgres on port {} refuses sessions: {refusal}", self.port);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
