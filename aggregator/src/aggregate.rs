@@ -251,21 +251,23 @@ impl Aggregates {
     pub fn absorb(&mut self, shard: &mut Aggregates) -> u64 {
         let merged = &mut self.series;
         let shard_series = &mut shard.series;
-        // Every table hashes alike, so the shard's hash of a key is the merged table's too.
-        shard_series
-            .counters
-            .end_window(|key, hash, count, touched| {
+        // Every table hashes alike and each shard series remembers where its key is in the
+        // merged table, so a key folded before is neither hashed nor probed for again.
+        shard_series.counters.end_window_into(
+            &mut merged.counters,
+            |count, touched, merged_count| {
                 if touched {
-                    *merged.counters.get_or_insert_with(hash, key, || 0.0) += std::mem::take(count);
+                    *merged_count.get_or_insert_with(|| 0.0) += std::mem::take(count);
                 }
                 touched
-            });
+            },
+        );
         shard_series
             .gauges
-            .end_window(|key, hash, update, touched| {
+            .end_window_into(&mut merged.gauges, |update, touched, merged_gauge| {
                 let update = std::mem::replace(update, GaugeState::new());
                 if update.updated_in_window {
-                    let gauge = merged.gauges.get_or_insert_with(hash, key, GaugeState::new);
+                    let gauge = merged_gauge.get_or_insert_with(GaugeState::new);
                     gauge.value = if update.relative && gauge.exists() {
                         gauge.value + update.value
                     } else {
@@ -276,34 +278,40 @@ impl Aggregates {
                 touched
             });
         let empty_histogram = &shard_series.empty_histogram;
-        shard_series.timers.end_window(|key, hash, timer, touched| {
-            if touched {
-                let fresh = TimerState::new(empty_histogram);
-                match merged.timers.get_mut(hash, key) {
-                    Some(existing) => {
-                        existing.merge(timer);
-                        *timer = fresh;
-                    }
-                    None => {
-                        let moved = std::mem::replace(timer, fresh);
-                        merged.timers.get_or_insert_with(hash, key, || moved);
-                    }
-                }
-            }
-            touched
-        });
-        shard_series.sets.end_window(|key, hash, sketch, touched| {
-            if touched {
-                let moved = std::mem::replace(sketch, SetSketch::new());
-                match merged.sets.get_mut(hash, key) {
-                    Some(existing) => existing.merge(&moved),
-                    None => {
-                        merged.sets.get_or_insert_with(hash, key, || moved);
+        shard_series.timers.end_window_into(
+            &mut merged.timers,
+            |timer, touched, mut merged_timer| {
+                if touched {
+                    let fresh = TimerState::new(empty_histogram);
+                    match merged_timer.get_mut() {
+                        Some(existing) => {
+                            existing.merge(timer);
+                            *timer = fresh;
+                        }
+                        None => {
+                            let moved = std::mem::replace(timer, fresh);
+                            merged_timer.get_or_insert_with(|| moved);
+                        }
                     }
                 }
-            }
-            touched
-        });
+                touched
+            },
+        );
+        shard_series.sets.end_window_into(
+            &mut merged.sets,
+            |sketch, touched, mut merged_sketch| {
+                if touched {
+                    let moved = std::mem::replace(sketch, SetSketch::new());
+                    match merged_sketch.get_mut() {
+                        Some(existing) => existing.merge(&moved),
+                        None => {
+                            merged_sketch.get_or_insert_with(|| moved);
+                        }
+                    }
+                }
+                touched
+            },
+        );
         let room = MAX_EVENTS_PER_WINDOW.saturating_sub(self.events.len());
         let dropped = shard.events.len().saturating_sub(room) as u64;
         self.events.extend(shard.events.drain(..).take(room));
@@ -346,7 +354,7 @@ impl Aggregates {
     /// gauges idle for `idle_series_expiry` or longer.
     fn take_window_into(&mut self, window_start_ms: i64, mut take: impl FnMut(&str, Aggregate)) {
         let tables = &mut self.series;
-        tables.counters.end_window(|key, _, count, touched| {
+        tables.counters.end_window(|key, count, touched| {
             if touched {
                 take(
                     key,
@@ -358,7 +366,7 @@ impl Aggregates {
             touched
         });
         let idle_series_expiry_ms = self.idle_series_expiry_ms;
-        tables.gauges.end_window(|key, _, gauge, _touched| {
+        tables.gauges.end_window(|key, gauge, _touched| {
             gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
@@ -372,7 +380,7 @@ impl Aggregates {
                 })
         });
         let empty_histogram = &tables.empty_histogram;
-        tables.timers.end_window(|key, _, timer, touched| {
+        tables.timers.end_window(|key, timer, touched| {
             if !touched {
                 return false;
             }
@@ -398,7 +406,7 @@ impl Aggregates {
             );
             true
         });
-        tables.sets.end_window(|key, _, sketch, touched| {
+        tables.sets.end_window(|key, sketch, touched| {
             if !touched {
                 return false;
             }

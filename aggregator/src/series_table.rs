@@ -19,16 +19,40 @@
 //!
 //! The hash is foldhash, seeded at random once per process (as hashbrown's default is per map):
 //! a sender on an unauthenticated UDP port cannot precompute keys that collide. Every table of
-//! the process hashes alike, so a window's end hands each series' hash along with its key, and
-//! folding a receive worker's table into the merged one does not hash any key again. Probing is
-//! linear, at most half full, so a probe rarely leaves its first cache line.
+//! the process hashes alike, so folding a receive worker's table into the merged one
+//! ([`SeriesTable::end_window_into`]) does not hash any key again. Probing is linear, at most
+//! half full, so a probe rarely leaves its first cache line.
+//!
+//! Folding does not probe again either, once a key has been folded: each series remembers the
+//! id its key has in the table it is folded into. A worker sees mostly the same keys window
+//! after window, so most of a window's end is then one access per series to a value whose
+//! address is known, and can be prefetched, instead of a probe of the other table's index and
+//! a comparison with its key bytes (two more cache misses with many keys). Ids only change when
+//! a table forgets series and is rebuilt, so every table carries a [`SeriesTable::generation`],
+//! new at each rebuild, and remembered ids are trusted only for the generation they were
+//! found in.
 
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 /// The one hasher of every series table in the process (see the module header).
 static SERIES_HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::default);
+
+/// The last [`SeriesTable::generation`] handed out: each is unique in the process.
+static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn new_generation() -> u64 {
+    LAST_GENERATION.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// How many series ahead a fold prefetches the value it will add to.
+const FOLD_PREFETCH_AHEAD: usize = 8;
+
+/// A rebuilt table keeps its index unless the index is more than this many times the size the
+/// kept series need (see [`SeriesTable::keep_marked`]).
+const SHRINK_WHEN_INDEX_EXCEEDS: usize = 4;
 
 /// A slot of the index. `id == EMPTY` marks a free slot.
 #[derive(Debug, Clone, Copy)]
@@ -58,13 +82,17 @@ const KEY_ALIGN: usize = 8;
 const MIN_SLOTS: usize = 16;
 
 /// One series: its key's place in the arena, its hash (kept so the index can be rebuilt
-/// without hashing again), whether the current window touched it, and its value.
+/// without hashing again), whether the current window touched it, the id of its key in the
+/// table it is folded into, and its value.
 #[derive(Debug)]
 struct Series<V> {
     hash: u64,
     /// As in [`Slot`]: in units of [`KEY_ALIGN`] bytes.
     key_start: u32,
     key_len: u32,
+    /// The id of this key in the table of generation [`SeriesTable::fold_target_generation`],
+    /// or `EMPTY` when not known yet. (It fits in the padding before `value`.)
+    fold_target_id: u32,
     touched: bool,
     value: V,
 }
@@ -85,6 +113,11 @@ pub struct SeriesTable<V> {
     /// arena stays valid UTF-8 and every key is a `&str` slice of it.
     keys: String,
     series: Vec<Series<V>>,
+    /// Names the ids of this table as they are now (see the module header).
+    generation: u64,
+    /// The generation of the table this one was last folded into, which every
+    /// [`Series::fold_target_id`] refers to.
+    fold_target_generation: u64,
 }
 
 impl<V> Default for SeriesTable<V> {
@@ -94,6 +127,8 @@ impl<V> Default for SeriesTable<V> {
             slots: Vec::new(),
             keys: String::new(),
             series: Vec::new(),
+            generation: new_generation(),
+            fold_target_generation: 0,
         }
     }
 }
@@ -151,9 +186,7 @@ impl<V> SeriesTable<V> {
     #[inline]
     pub fn get_mut(&mut self, hash: u64, key: &str) -> Option<&mut V> {
         let id = self.find(hash, key)?;
-        let series = &mut self.series[id];
-        series.touched = true;
-        Some(&mut series.value)
+        Some(self.touch(id))
     }
 
     /// The value of `key`, inserted as `new_value()` when the table has no such series; marked
@@ -169,48 +202,123 @@ impl<V> SeriesTable<V> {
             Some(id) => id,
             None => self.insert_new(hash, key, new_value()),
         };
+        self.touch(id)
+    }
+
+    /// The value of series `id`, marked as touched in this window.
+    #[inline]
+    fn touch(&mut self, id: usize) -> &mut V {
         let series = &mut self.series[id];
         series.touched = true;
         &mut series.value
     }
 
-    /// Ends a window: calls `visit(key, hash, value, touched)` for every series, in id order,
-    /// with the key's [`Self::hash`] (every table's hash of it, all hashing alike) and whether
-    /// a lookup touched it since the last call; keeps the series when `visit` returns
+    /// Ends a window: calls `visit(key, value, touched)` for every series, in id order, with
+    /// whether a lookup touched it since the last call; keeps the series when `visit` returns
     /// `true` and forgets it otherwise. Touched marks are cleared. When series are forgotten the
     /// table is rebuilt around those kept (a pass over them, no hashing), so its memory follows
-    /// what is live.
-    pub fn end_window(&mut self, mut visit: impl FnMut(&str, u64, &mut V, bool) -> bool) {
+    /// what is live (within a factor of [`SHRINK_WHEN_INDEX_EXCEEDS`], see `keep_marked`).
+    pub fn end_window(&mut self, mut visit: impl FnMut(&str, &mut V, bool) -> bool) {
         let mut forgotten = 0;
         for series in self.series.iter_mut() {
             let key = &self.keys[series.key_range()];
-            let keep = visit(key, series.hash, &mut series.value, series.touched);
-            // Until the rebuild below, `touched` says whether to keep it.
+            let keep = visit(key, &mut series.value, series.touched);
+            // Until `keep_marked`, `touched` says whether to keep it.
             series.touched = keep;
             forgotten += usize::from(!keep);
         }
+        self.keep_marked(forgotten);
+    }
+
+    /// Ends a window as [`Self::end_window`] does, folding it into `target`: `visit(value,
+    /// touched, in_target)` is given, with each series, the series of the same key in `target`
+    /// (found when first asked for, without hashing the key again; see the module header).
+    pub fn end_window_into<W>(
+        &mut self,
+        target: &mut SeriesTable<W>,
+        mut visit: impl FnMut(&mut V, bool, SameKey<'_, W>) -> bool,
+    ) {
+        if self.fold_target_generation != target.generation {
+            for series in self.series.iter_mut() {
+                series.fold_target_id = EMPTY;
+            }
+            self.fold_target_generation = target.generation;
+        }
+        let mut forgotten = 0;
+        for index in 0..self.series.len() {
+            if let Some(ahead) = self.series.get(index + FOLD_PREFETCH_AHEAD) {
+                if let Some(target_series) = target.series.get(ahead.fold_target_id as usize) {
+                    prefetch(target_series);
+                }
+            }
+            let series = &mut self.series[index];
+            let in_target = SameKey {
+                table: &mut *target,
+                hash: series.hash,
+                key: &self.keys[series.key_range()],
+                id: &mut series.fold_target_id,
+            };
+            let keep = visit(&mut series.value, series.touched, in_target);
+            series.touched = keep;
+            forgotten += usize::from(!keep);
+        }
+        self.keep_marked(forgotten);
+    }
+
+    /// Clears the touched marks, which a window's end has set to whether to keep each series,
+    /// and when `forgotten` are not kept, rebuilds the table around the kept ones.
+    ///
+    /// The rebuild works in place: the kept series and their keys keep their order and move
+    /// towards the start, and the index is refilled in the memory it has, unless that is more
+    /// than [`SHRINK_WHEN_INDEX_EXCEEDS`] times what the kept series need. So a table whose keys
+    /// change from one window to the next (a new key set replacing the old, which both live in
+    /// the window of the change) does not double its index and place every series again at
+    /// every change, while its memory still follows what is live: an index over four times
+    /// what the kept series need is given back, with the unused room of the series and the
+    /// keys.
+    fn keep_marked(&mut self, forgotten: usize) {
         if forgotten == 0 {
             for series in self.series.iter_mut() {
                 series.touched = false;
             }
             return;
         }
-        let old_keys = std::mem::take(&mut self.keys);
-        let kept: Vec<Series<V>> = std::mem::take(&mut self.series)
-            .into_iter()
-            .filter(|series| series.touched)
-            .collect();
-        self.slots = if kept.is_empty() {
-            Vec::new()
-        } else {
-            vec![FREE_SLOT; index_size(kept.len())]
-        };
-        self.series = Vec::with_capacity(kept.len());
-        self.keys = String::with_capacity(old_keys.len());
-        for series in kept {
-            let key = &old_keys[series.key_range()];
-            self.insert_new(series.hash, key, series.value);
+        // The kept series get new ids: what tables folded into this one remember is stale.
+        self.generation = new_generation();
+        let mut keys = std::mem::take(&mut self.keys).into_bytes();
+        let mut kept_keys_end: usize = 0;
+        self.series.retain_mut(|series| {
+            if !series.touched {
+                return false;
+            }
+            series.touched = false;
+            // A kept key never moves past where it was: the keys before it are a subset of
+            // those that were before it, and its old start is aligned.
+            let start = kept_keys_end.next_multiple_of(KEY_ALIGN);
+            keys[kept_keys_end..start].fill(0);
+            keys.copy_within(series.key_range(), start);
+            series.key_start = (start / KEY_ALIGN) as u32;
+            kept_keys_end = start + series.key_len as usize;
+            true
+        });
+        keys.truncate(kept_keys_end);
+        self.keys = String::from_utf8(keys).expect("whole keys and NUL padding are UTF-8");
+        if self.series.is_empty() {
+            // Nothing kept: every allocation is given back.
+            self.slots = Vec::new();
+            self.series = Vec::new();
+            self.keys = String::new();
+            return;
         }
+        let needed = index_size(self.series.len());
+        if self.slots.len() > needed * SHRINK_WHEN_INDEX_EXCEEDS {
+            self.slots = vec![FREE_SLOT; needed];
+            self.series.shrink_to_fit();
+            self.keys.shrink_to_fit();
+        } else {
+            self.slots.fill(FREE_SLOT);
+        }
+        self.place_all();
     }
 
     fn home(&self, hash: u64) -> usize {
@@ -282,6 +390,7 @@ impl<V> SeriesTable<V> {
             hash,
             key_start,
             key_len: u32::try_from(key.len()).expect("a key is shorter than a datagram or a line"),
+            fold_target_id: EMPTY,
             touched: false,
             value,
         });
@@ -312,9 +421,62 @@ impl<V> SeriesTable<V> {
     /// Doubles the index (or creates it) and places every series again.
     fn grow_index(&mut self) {
         self.slots = vec![FREE_SLOT; index_size(self.series.len() + 1)];
+        self.place_all();
+    }
+
+    /// Places every series into an index of free slots.
+    fn place_all(&mut self) {
         for id in 0..self.series.len() {
             self.place(id);
         }
+    }
+}
+
+/// The series of one key in the table a window is folded into (see
+/// [`SeriesTable::end_window_into`]): looked up when first asked for, and remembered.
+pub struct SameKey<'table, V> {
+    table: &'table mut SeriesTable<V>,
+    hash: u64,
+    key: &'table str,
+    /// The folded series' [`Series::fold_target_id`].
+    id: &'table mut u32,
+}
+
+impl<'table, V> SameKey<'table, V> {
+    /// The key's id in the table, if it holds the key.
+    #[inline]
+    fn find(&mut self) -> Option<usize> {
+        if *self.id != EMPTY {
+            let id = *self.id as usize;
+            debug_assert_eq!(self.table.find(self.hash, self.key), Some(id));
+            return Some(id);
+        }
+        let id = self.table.find(self.hash, self.key)?;
+        *self.id = id as u32;
+        Some(id)
+    }
+
+    /// The value of the key, marked as touched in this window, if the table holds the key.
+    #[inline]
+    pub fn get_mut(&mut self) -> Option<&mut V> {
+        let id = self.find()?;
+        Some(self.table.touch(id))
+    }
+
+    /// The value of the key, inserted as `new_value()` when the table has no such series;
+    /// marked as touched in this window.
+    #[inline]
+    pub fn get_or_insert_with(mut self, new_value: impl FnOnce() -> V) -> &'table mut V {
+        let id = match self.find() {
+            Some(id) => id,
+            None => {
+                let id = self.table.insert_new(self.hash, self.key, new_value());
+                *self.id = id as u32;
+                id
+            }
+        };
+        let SameKey { table, .. } = self;
+        table.touch(id)
     }
 }
 
@@ -360,7 +522,7 @@ mod tests {
     /// Every series as `(key, value, touched)`, sorted, without changing anything.
     fn contents(table: &mut SeriesTable<i64>) -> Vec<(String, i64, bool)> {
         let mut seen = Vec::new();
-        table.end_window(|key, _, value, touched| {
+        table.end_window(|key, value, touched| {
             seen.push((key.to_owned(), *value, touched));
             true
         });
@@ -406,13 +568,13 @@ mod tests {
         for index in 0..1000 {
             add(&mut table, &format!("series.{index}"), index);
         }
-        table.end_window(|_, _, _, touched| {
+        table.end_window(|_, _, touched| {
             assert!(touched);
             true
         });
         add(&mut table, "series.7", 1);
         let mut touched_keys = Vec::new();
-        table.end_window(|key, _, value, touched| {
+        table.end_window(|key, value, touched| {
             if touched {
                 touched_keys.push((key.to_owned(), *value));
             }
@@ -424,10 +586,63 @@ mod tests {
         assert_eq!(get(&mut table, "series.998"), Some(998));
         assert_eq!(get(&mut table, "series.999"), None);
         assert_eq!(get(&mut table, "series.7"), Some(8));
-        table.end_window(|_, _, _, _| false);
+        table.end_window(|_, _, _| false);
         assert!(table.is_empty());
         add(&mut table, "again", 1);
         assert_eq!(get(&mut table, "again"), Some(1));
+    }
+
+    #[test]
+    fn a_new_key_set_replacing_the_old_does_not_grow_the_index_again_and_memory_follows_what_is_live(
+    ) {
+        let mut table = SeriesTable::default();
+        let key_set = |set: usize| (0..1000).map(move |key| format!("set{set}.series.{key}"));
+        for key in key_set(0) {
+            add(&mut table, &key, 1);
+        }
+        table.end_window(|_, _, touched| touched);
+        // In the window of the change both key sets live; at its end the old one is forgotten.
+        for key in key_set(1) {
+            add(&mut table, &key, 1);
+        }
+        table.end_window(|_, _, touched| touched);
+        let index_after_first_change = table.slots.len();
+        assert_eq!(index_after_first_change, index_size(2000));
+        for set in 2..6 {
+            for key in key_set(set) {
+                add(&mut table, &key, 1);
+            }
+            table.end_window(|_, _, touched| touched);
+            assert_eq!(table.len(), 1000);
+            assert_eq!(
+                table.slots.len(),
+                index_after_first_change,
+                "no growth at change {set}"
+            );
+        }
+        assert_eq!(get(&mut table, "set5.series.999"), Some(1));
+        assert_eq!(get(&mut table, "set4.series.999"), None);
+        // Down to a handful of series, the index and the arenas are given back.
+        table.end_window(|key, _, _| key.ends_with(".7"));
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.slots.len(), index_size(1));
+        assert!(
+            table.series.capacity() < 1000,
+            "{}",
+            table.series.capacity()
+        );
+        assert!(table.keys.capacity() < 1000, "{}", table.keys.capacity());
+        assert_eq!(get(&mut table, "set5.series.7"), Some(1));
+        table.end_window(|_, _, _| false);
+        assert!(table.is_empty());
+        assert_eq!(
+            (
+                table.slots.capacity(),
+                table.series.capacity(),
+                table.keys.capacity()
+            ),
+            (0, 0, 0)
+        );
     }
 
     #[derive(Debug, Clone)]
@@ -446,6 +661,61 @@ mod tests {
             3 => key.prop_map(Operation::Get),
             1 => Just(Operation::EndWindow),
         ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum FoldOperation {
+        /// Adds to a key in one of two source tables.
+        Add(usize, String, i64),
+        /// Folds a source table into the target as a receive worker's shard is: its touched
+        /// series added to the target and kept, the others forgotten.
+        Fold(usize),
+        /// Ends the target's window keeping touched series and those whose value is even: ids
+        /// of the target change, and what the sources remember of them is stale.
+        EndTargetWindow,
+    }
+
+    fn fold_operation() -> impl Strategy<Value = FoldOperation> {
+        let key = "[ab;]{0,3}";
+        prop_oneof![
+            6 => (0..2usize, key, -5i64..5)
+                .prop_map(|(source, key, amount)| FoldOperation::Add(source, key, amount)),
+            2 => (0..2usize).prop_map(FoldOperation::Fold),
+            1 => Just(FoldOperation::EndTargetWindow),
+        ]
+    }
+
+    /// Folds `source` into `target` as [`crate::aggregate::Aggregates::absorb`] folds counters.
+    fn fold(source: &mut SeriesTable<i64>, target: &mut SeriesTable<i64>) {
+        source.end_window_into(target, |value, touched, in_target| {
+            if touched {
+                *in_target.get_or_insert_with(|| 0) += std::mem::take(value);
+            }
+            touched
+        });
+    }
+
+    #[test]
+    fn a_fold_after_the_target_forgot_series_lands_on_the_right_keys() {
+        let key = |index: usize| format!("series.{index:03}");
+        let mut source = SeriesTable::default();
+        let mut target = SeriesTable::default();
+        for index in 0..100 {
+            add(&mut source, &key(index), 1);
+        }
+        fold(&mut source, &mut target);
+        // The target forgets the even series, so every id it gave the odd ones changes, while
+        // the source still remembers the old ids.
+        target.end_window(|key, _, _| key.ends_with(['1', '3', '5', '7', '9']));
+        assert_eq!(target.len(), 50);
+        for index in 0..100 {
+            add(&mut source, &key(index), 10);
+        }
+        fold(&mut source, &mut target);
+        let expected: Vec<(String, i64, bool)> = (0..100)
+            .map(|index| (key(index), if index % 2 == 1 { 11 } else { 10 }, true))
+            .collect();
+        assert_eq!(contents(&mut target), expected);
     }
 
     proptest! {
@@ -473,7 +743,7 @@ mod tests {
                     }
                     Operation::EndWindow => {
                         let mut visited = Vec::new();
-                        table.end_window(|key, _, value, touched| {
+                        table.end_window(|key, value, touched| {
                             visited.push((key.to_owned(), *value, touched));
                             touched || *value % 2 == 0
                         });
@@ -498,6 +768,62 @@ mod tests {
                 .collect();
             expected.sort();
             prop_assert_eq!(contents(&mut table), expected);
+        }
+
+        /// Folding source tables into a target agrees with `HashMap` models, whatever the
+        /// sources and the target forgot in between (see the module header on remembered ids).
+        #[test]
+        fn folds_agree_with_hash_maps(operations in prop::collection::vec(fold_operation(), 0..300)) {
+            let mut sources = [SeriesTable::default(), SeriesTable::default()];
+            let mut target = SeriesTable::default();
+            let mut source_models: [HashMap<String, (i64, bool)>; 2] = Default::default();
+            let mut target_model: HashMap<String, (i64, bool)> = HashMap::new();
+            for operation in operations {
+                match operation {
+                    FoldOperation::Add(source, key, amount) => {
+                        add(&mut sources[source], &key, amount);
+                        let entry = source_models[source].entry(key).or_insert((0, false));
+                        entry.0 += amount;
+                        entry.1 = true;
+                    }
+                    FoldOperation::Fold(source) => {
+                        fold(&mut sources[source], &mut target);
+                        let model = &mut source_models[source];
+                        for (key, (value, touched)) in model.iter_mut() {
+                            if *touched {
+                                let entry = target_model.entry(key.clone()).or_insert((0, false));
+                                entry.0 += std::mem::take(value);
+                                entry.1 = true;
+                            }
+                        }
+                        model.retain(|_, (_, touched)| *touched);
+                        for entry in model.values_mut() {
+                            entry.1 = false;
+                        }
+                    }
+                    FoldOperation::EndTargetWindow => {
+                        target.end_window(|_, value, touched| touched || *value % 2 == 0);
+                        target_model.retain(|_, (value, touched)| *touched || *value % 2 == 0);
+                        for entry in target_model.values_mut() {
+                            entry.1 = false;
+                        }
+                    }
+                }
+                for (source, model) in sources.iter_mut().zip(&source_models) {
+                    let mut expected: Vec<(String, i64, bool)> = model
+                        .iter()
+                        .map(|(key, (value, touched))| (key.clone(), *value, *touched))
+                        .collect();
+                    expected.sort();
+                    prop_assert_eq!(contents(source), expected);
+                }
+                let mut expected: Vec<(String, i64, bool)> = target_model
+                    .iter()
+                    .map(|(key, (value, touched))| (key.clone(), *value, *touched))
+                    .collect();
+                expected.sort();
+                prop_assert_eq!(contents(&mut target), expected);
+            }
         }
     }
 }
