@@ -49,6 +49,7 @@ bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, window end,
 	cargo bench -p abacus-aggregator --bench parse_aggregate -- --warm-up-time 1 --measurement-time 3
 	cargo bench -p abacus-aggregator --bench series_memory
 	cargo bench -p abacus-aggregator --bench flush_instructions -- --time
+	cargo bench -p abacus-aggregator --bench key_set_change -- --warm-up-time 1 --measurement-time 3
 	$(WITH_SERVICES) bash tests/bench/aggregator.sh
 
 # Seconds per fuzz target; raise it for a longer hunt (`make fuzz FUZZ_SECONDS=3600`).
