@@ -278,40 +278,41 @@ impl Aggregates {
                 touched
             });
         let empty_histogram = &shard_series.empty_histogram;
-        shard_series.timers.end_window_into(
-            &mut merged.timers,
-            |timer, touched, mut merged_timer| {
+        shard_series
+            .timers
+            .end_window_into(&mut merged.timers, |timer, touched, merged_timer| {
                 if touched {
-                    let fresh = TimerState::new(empty_histogram);
-                    match merged_timer.get_mut() {
-                        Some(existing) => {
-                            existing.merge(timer);
-                            *timer = fresh;
-                        }
-                        None => {
-                            let moved = std::mem::replace(timer, fresh);
-                            merged_timer.get_or_insert_with(|| moved);
-                        }
+                    // A key new to the merged table takes the shard's timer as it is; merging
+                    // it into an empty one would cost a histogram merge for nothing.
+                    let mut moved = false;
+                    let merged_timer = merged_timer.get_or_insert_with(|| {
+                        moved = true;
+                        std::mem::replace(timer, TimerState::new(empty_histogram))
+                    });
+                    if !moved {
+                        merged_timer.merge(timer);
+                        *timer = TimerState::new(empty_histogram);
                     }
                 }
                 touched
-            },
-        );
-        shard_series.sets.end_window_into(
-            &mut merged.sets,
-            |sketch, touched, mut merged_sketch| {
+            });
+        shard_series
+            .sets
+            .end_window_into(&mut merged.sets, |sketch, touched, merged_sketch| {
                 if touched {
-                    let moved = std::mem::replace(sketch, SetSketch::new());
-                    match merged_sketch.get_mut() {
-                        Some(existing) => existing.merge(&moved),
-                        None => {
-                            merged_sketch.get_or_insert_with(|| moved);
-                        }
+                    // As for timers: a new key takes the shard's sketch as it is.
+                    let mut moved = false;
+                    let merged_sketch = merged_sketch.get_or_insert_with(|| {
+                        moved = true;
+                        std::mem::replace(sketch, SetSketch::new())
+                    });
+                    if !moved {
+                        merged_sketch.merge(sketch);
+                        *sketch = SetSketch::new();
                     }
                 }
                 touched
-            },
-        );
+            });
         let room = MAX_EVENTS_PER_WINDOW.saturating_sub(self.events.len());
         let dropped = shard.events.len().saturating_sub(room) as u64;
         self.events.extend(shard.events.drain(..).take(room));
@@ -1057,6 +1058,41 @@ mod tests {
         }
         assert_eq!(merged_series, single_series);
         assert_eq!(merged_series.len(), 5);
+    }
+
+    /// A worker's shard lives on from window to window. Its timers and sets are handed over
+    /// at each window's end, whether their key is new to the merged table (moved) or already
+    /// there (merged), and either way the shard starts the next window without them.
+    #[test]
+    fn a_shard_hands_over_its_timers_and_sets_whole_at_every_window_end() {
+        let mut merged = Aggregates::default();
+        let mut shard = Aggregates::default();
+        for window in 0..3 {
+            // From the second window on, the merged table already holds both keys when the
+            // shard is absorbed: the first window moves them, the later ones merge.
+            if window > 0 {
+                aggregate_lines(&mut merged, &["t:50|ms", "u:a|s"]);
+            }
+            // New members every window: a sketch the shard kept would show in the count.
+            let members = [format!("u:b{window}|s"), format!("u:c{window}|s")];
+            aggregate_lines(
+                &mut shard,
+                &["t:100|ms", "t:300|ms", &members[0], &members[1]],
+            );
+            merged.absorb(&mut shard);
+            let series = values(merged.take_window(window * 1000));
+            let [(t_name, _, t), (u_name, _, u)] = <[_; 2]>::try_from(series).unwrap();
+            assert_eq!((t_name.as_str(), u_name.as_str()), ("t", "u"));
+            let t = timer(t);
+            let (count, sum) = if window == 0 {
+                (2.0, 400.0)
+            } else {
+                (3.0, 450.0)
+            };
+            assert_eq!((t.count, t.sum), (count, sum), "window {window}");
+            let members = if window == 0 { 2 } else { 3 };
+            assert_eq!(set_cardinality(u), members, "window {window}");
+        }
     }
 
     #[test]

@@ -456,13 +456,6 @@ impl<'table, V> SameKey<'table, V> {
         Some(id)
     }
 
-    /// The value of the key, marked as touched in this window, if the table holds the key.
-    #[inline]
-    pub fn get_mut(&mut self) -> Option<&mut V> {
-        let id = self.find()?;
-        Some(self.table.touch(id))
-    }
-
     /// The value of the key, inserted as `new_value()` when the table has no such series;
     /// marked as touched in this window.
     #[inline]
