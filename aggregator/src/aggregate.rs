@@ -282,17 +282,8 @@ impl Aggregates {
             .timers
             .end_window_into(&mut merged.timers, |timer, touched, merged_timer| {
                 if touched {
-                    // A key new to the merged table takes the shard's timer as it is; merging
-                    // it into an empty one would cost a histogram merge for nothing.
-                    let mut moved = false;
-                    let merged_timer = merged_timer.get_or_insert_with(|| {
-                        moved = true;
-                        std::mem::replace(timer, TimerState::new(empty_histogram))
-                    });
-                    if !moved {
-                        merged_timer.merge(timer);
-                        *timer = TimerState::new(empty_histogram);
-                    }
+                    let fresh = || TimerState::new(empty_histogram);
+                    merged_timer.move_or_merge(timer, fresh, TimerState::merge);
                 }
                 touched
             });
@@ -300,16 +291,7 @@ impl Aggregates {
             .sets
             .end_window_into(&mut merged.sets, |sketch, touched, merged_sketch| {
                 if touched {
-                    // As for timers: a new key takes the shard's sketch as it is.
-                    let mut moved = false;
-                    let merged_sketch = merged_sketch.get_or_insert_with(|| {
-                        moved = true;
-                        std::mem::replace(sketch, SetSketch::new())
-                    });
-                    if !moved {
-                        merged_sketch.merge(sketch);
-                        *sketch = SetSketch::new();
-                    }
+                    merged_sketch.move_or_merge(sketch, SetSketch::new, SetSketch::merge);
                 }
                 touched
             });

@@ -460,15 +460,46 @@ impl<'table, V> SameKey<'table, V> {
     /// marked as touched in this window.
     #[inline]
     pub fn get_or_insert_with(mut self, new_value: impl FnOnce() -> V) -> &'table mut V {
-        let id = match self.find() {
-            Some(id) => id,
-            None => {
-                let id = self.table.insert_new(self.hash, self.key, new_value());
-                *self.id = id as u32;
-                id
+        match self.find() {
+            Some(id) => {
+                let SameKey { table, .. } = self;
+                table.touch(id)
             }
-        };
-        let SameKey { table, .. } = self;
+            None => self.insert(new_value()),
+        }
+    }
+
+    /// Hands `value` over to the key, marked as touched in this window: moved in when the
+    /// table has no such series (merging into an empty value would be work for nothing),
+    /// merged into the one it has otherwise. Either way `value` is `fresh()` afterwards.
+    #[inline]
+    pub fn move_or_merge(
+        mut self,
+        value: &mut V,
+        fresh: impl FnOnce() -> V,
+        merge: impl FnOnce(&mut V, &V),
+    ) {
+        match self.find() {
+            Some(id) => {
+                merge(self.table.touch(id), value);
+                *value = fresh();
+            }
+            None => {
+                self.insert(std::mem::replace(value, fresh()));
+            }
+        }
+    }
+
+    /// Adds the key, which the table does not hold, with `value`, and remembers its id.
+    fn insert(self, value: V) -> &'table mut V {
+        let SameKey {
+            table,
+            hash,
+            key,
+            id: remembered_id,
+        } = self;
+        let id = table.insert_new(hash, key, value);
+        *remembered_id = id as u32;
         table.touch(id)
     }
 }
