@@ -742,20 +742,46 @@ mod tests {
         assert_eq!(contents(&mut target), expected);
     }
 
+    /// What [`SeriesTable`] is checked against: each key's value and whether it was touched.
+    type Model = HashMap<String, (i64, bool)>;
+
+    /// [`add`], on a model.
+    fn model_add(model: &mut Model, key: String, amount: i64) {
+        let entry = model.entry(key).or_insert((0, false));
+        entry.0 += amount;
+        entry.1 = true;
+    }
+
+    /// A window's end on a model: keeps the series `keep(value, touched)` says, untouched.
+    fn model_end_window(model: &mut Model, keep: impl Fn(i64, bool) -> bool) {
+        model.retain(|_, (value, touched)| keep(*value, *touched));
+        for entry in model.values_mut() {
+            entry.1 = false;
+        }
+    }
+
+    /// A model as [`contents`] gives a table: every `(key, value, touched)`, sorted.
+    fn model_contents(model: &Model) -> Vec<(String, i64, bool)> {
+        let mut entries: Vec<(String, i64, bool)> = model
+            .iter()
+            .map(|(key, (value, touched))| (key.clone(), *value, *touched))
+            .collect();
+        entries.sort();
+        entries
+    }
+
     proptest! {
         /// The table agrees with a `HashMap` model through any sequence of adds, lookups and
         /// window ends (which forget some series and rebuild the table).
         #[test]
         fn the_table_agrees_with_a_hash_map(operations in prop::collection::vec(operation(), 0..300)) {
             let mut table = SeriesTable::default();
-            let mut model: HashMap<String, (i64, bool)> = HashMap::new();
+            let mut model = Model::new();
             for operation in operations {
                 match operation {
                     Operation::Add(key, amount) => {
                         add(&mut table, &key, amount);
-                        let entry = model.entry(key).or_insert((0, false));
-                        entry.0 += amount;
-                        entry.1 = true;
+                        model_add(&mut model, key, amount);
                     }
                     Operation::Get(key) => {
                         let found = get(&mut table, &key);
@@ -772,26 +798,13 @@ mod tests {
                             touched || *value % 2 == 0
                         });
                         visited.sort();
-                        let mut expected: Vec<(String, i64, bool)> = model
-                            .iter()
-                            .map(|(key, (value, touched))| (key.clone(), *value, *touched))
-                            .collect();
-                        expected.sort();
-                        prop_assert_eq!(visited, expected);
-                        model.retain(|_, (value, touched)| *touched || *value % 2 == 0);
-                        for entry in model.values_mut() {
-                            entry.1 = false;
-                        }
+                        prop_assert_eq!(visited, model_contents(&model));
+                        model_end_window(&mut model, |value, touched| touched || value % 2 == 0);
                     }
                 }
                 prop_assert_eq!(table.len(), model.len());
             }
-            let mut expected: Vec<(String, i64, bool)> = model
-                .into_iter()
-                .map(|(key, (value, touched))| (key, value, touched))
-                .collect();
-            expected.sort();
-            prop_assert_eq!(contents(&mut table), expected);
+            prop_assert_eq!(contents(&mut table), model_contents(&model));
         }
 
         /// Folding source tables into a target agrees with `HashMap` models, whatever the
@@ -800,53 +813,33 @@ mod tests {
         fn folds_agree_with_hash_maps(operations in prop::collection::vec(fold_operation(), 0..300)) {
             let mut sources = [SeriesTable::default(), SeriesTable::default()];
             let mut target = SeriesTable::default();
-            let mut source_models: [HashMap<String, (i64, bool)>; 2] = Default::default();
-            let mut target_model: HashMap<String, (i64, bool)> = HashMap::new();
+            let mut source_models: [Model; 2] = Default::default();
+            let mut target_model = Model::new();
             for operation in operations {
                 match operation {
                     FoldOperation::Add(source, key, amount) => {
                         add(&mut sources[source], &key, amount);
-                        let entry = source_models[source].entry(key).or_insert((0, false));
-                        entry.0 += amount;
-                        entry.1 = true;
+                        model_add(&mut source_models[source], key, amount);
                     }
                     FoldOperation::Fold(source) => {
                         fold(&mut sources[source], &mut target);
                         let model = &mut source_models[source];
                         for (key, (value, touched)) in model.iter_mut() {
                             if *touched {
-                                let entry = target_model.entry(key.clone()).or_insert((0, false));
-                                entry.0 += std::mem::take(value);
-                                entry.1 = true;
+                                model_add(&mut target_model, key.clone(), std::mem::take(value));
                             }
                         }
-                        model.retain(|_, (_, touched)| *touched);
-                        for entry in model.values_mut() {
-                            entry.1 = false;
-                        }
+                        model_end_window(model, |_, touched| touched);
                     }
                     FoldOperation::EndTargetWindow => {
                         target.end_window(|_, value, touched| touched || *value % 2 == 0);
-                        target_model.retain(|_, (value, touched)| *touched || *value % 2 == 0);
-                        for entry in target_model.values_mut() {
-                            entry.1 = false;
-                        }
+                        model_end_window(&mut target_model, |value, touched| touched || value % 2 == 0);
                     }
                 }
                 for (source, model) in sources.iter_mut().zip(&source_models) {
-                    let mut expected: Vec<(String, i64, bool)> = model
-                        .iter()
-                        .map(|(key, (value, touched))| (key.clone(), *value, *touched))
-                        .collect();
-                    expected.sort();
-                    prop_assert_eq!(contents(source), expected);
+                    prop_assert_eq!(contents(source), model_contents(model));
                 }
-                let mut expected: Vec<(String, i64, bool)> = target_model
-                    .iter()
-                    .map(|(key, (value, touched))| (key.clone(), *value, *touched))
-                    .collect();
-                expected.sort();
-                prop_assert_eq!(contents(&mut target), expected);
+                prop_assert_eq!(contents(&mut target), model_contents(&target_model));
             }
         }
     }
