@@ -10,10 +10,13 @@
 //!   shared by the aggregator that records them and the readers that merge them.
 //! * [`sketch`]: the set cardinality sketch (exact while small, HyperLogLog beyond) and its
 //!   versioned byte format.
+//! * [`limits`]: what a name, tag, event field or timestamp on the stream may be; every edge
+//!   (aggregator, API, storage worker) checks records against these same limits.
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 
 pub mod histogram;
+pub mod limits;
 pub mod settings;
 pub mod shutdown;
 pub mod sketch;
