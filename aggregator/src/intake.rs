@@ -12,7 +12,7 @@ use crate::flush::unix_now_ms;
 use crate::parse::{self, Line, ParseError, Sample};
 use crate::stats::{Counter, PendingCounts, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
-use crate::windows::{Windows, MAX_POINTS_PER_WINDOW};
+use crate::windows::{WhenFull, Windows, MAX_POINTS_PER_WINDOW};
 use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,8 +56,12 @@ impl Intake {
                 );
             }
         }
-        if !chunk.lines.is_empty() {
-            self.packet(chunk.protocol, &chunk.lines);
+        if chunk.lines.is_empty() {
+            return;
+        }
+        match chunk.protocol {
+            Protocol::Statsd => self.statsd_datagrams([(&chunk.lines[..], false)]),
+            Protocol::Graphite => self.graphite_packet(&chunk.lines, WhenFull::Keep),
         }
     }
 
@@ -116,14 +120,17 @@ impl Intake {
     pub fn packet(&mut self, protocol: Protocol, packet: &[u8]) {
         match protocol {
             Protocol::Statsd => self.statsd_datagrams([(packet, false)]),
-            Protocol::Graphite => {
-                self.counts.increment(Counter::PacketsReceived);
-                // `-1` means now; one clock read per packet is enough for whole seconds.
-                let now_unix_seconds = unix_now_ms() / 1000;
-                for line in parse::lines(packet) {
-                    self.graphite_line(line, now_unix_seconds);
-                }
-            }
+            Protocol::Graphite => self.graphite_packet(packet, WhenFull::Drop),
+        }
+    }
+
+    /// Parses every line of one Graphite packet into the window's points.
+    fn graphite_packet(&mut self, packet: &[u8], when_full: WhenFull) {
+        self.counts.increment(Counter::PacketsReceived);
+        // `-1` means now; one clock read per packet is enough for whole seconds.
+        let now_unix_seconds = unix_now_ms() / 1000;
+        for line in parse::lines(packet) {
+            self.graphite_line(line, now_unix_seconds, when_full);
         }
     }
 
@@ -186,11 +193,11 @@ impl Intake {
         }
     }
 
-    fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64) {
+    fn graphite_line(&mut self, line: &[u8], now_unix_seconds: i64, when_full: WhenFull) {
         match parse::parse_graphite_line(line, now_unix_seconds) {
             Ok(point) => {
                 self.counts.increment(Counter::PointsReceived);
-                if !self.windows.record_point(&point) {
+                if !self.windows.record_point(&point, when_full) {
                     self.counts.increment(Counter::EventsAndPointsDropped);
                     let reason = format!("more than {MAX_POINTS_PER_WINDOW} points in one window");
                     self.log_dropped_line(line, &reason, "graphite point dropped");

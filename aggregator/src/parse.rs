@@ -46,6 +46,7 @@
 //!
 //! [`parse_graphite_line`] reads `path value timestamp`, the carbon plaintext protocol.
 
+use abacus_proto::limits::{self, LimitError};
 use std::borrow::Cow;
 
 /// One parsed line: a metric sample or an event.
@@ -351,6 +352,10 @@ pub enum ParseError {
     InvalidServiceCheckStatus,
     #[error("graphite line must be 'path value timestamp'")]
     GraphiteFieldCount,
+    /// A name, tag, set member, event field or timestamp breaks one of the limits every record
+    /// on the stream keeps (`abacus_proto::limits`).
+    #[error(transparent)]
+    OverLimit(#[from] LimitError),
 }
 
 /// Parses one line (without its newline): a metric, an event (`_e{`) or a service check
@@ -423,6 +428,14 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     };
     if name.is_empty() {
         return Err(ParseError::EmptyName);
+    }
+    if name.len() > limits::MAX_NAME_BYTES {
+        return Err(LimitError::TooLong {
+            field: "metric name",
+            bytes: name.len(),
+            limit: limits::MAX_NAME_BYTES,
+        }
+        .into());
     }
 
     // Nearly every value is one short decimal ended by the type's `|` (`1|c`, `-3|g`,
@@ -509,9 +522,19 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
             values: values(first_value(true)?),
             sample_rate,
         },
-        MetricType::Set => SampleValue::Set {
-            member: if raw_value.is_empty() { "0" } else { raw_value },
-        },
+        MetricType::Set => {
+            // A member is only hashed, never stored, but a NUL byte in it is no more a
+            // member than it is a name.
+            if memchr::memchr(0, raw_value.as_bytes()).is_some() {
+                return Err(LimitError::NulByte {
+                    field: "set member",
+                }
+                .into());
+            }
+            SampleValue::Set {
+                member: if raw_value.is_empty() { "0" } else { raw_value },
+            }
+        }
     };
     let takes_timestamp = matches!(
         value,
@@ -520,13 +543,32 @@ pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     if timestamp.is_some() && !takes_timestamp {
         return Err(ParseError::TimestampNotAllowed);
     }
-    Ok(Sample {
+    let sample = Sample {
         name,
         name_tags,
         tags: tags.unwrap_or_default(),
         value,
         timestamp_unix_seconds: timestamp,
-    })
+    };
+    if !sample.tags.is_empty() || !sample.name_tags.is_empty() {
+        check_sample_tags(&sample)?;
+    }
+    Ok(sample)
+}
+
+/// The tags of a tagged sample against [`limits::check_tags`]. The etsy tags in the name are
+/// sanitized (no NUL can be left in them), so a short tag list needs only its `#` part
+/// searched for a NUL byte: under `2 * MAX_TAGS` bytes it cannot hold more tags, or a longer
+/// tag, or more bytes in all, than the limits allow. Only a long list is walked tag by tag.
+#[inline(never)]
+fn check_sample_tags(sample: &Sample<'_>) -> Result<(), LimitError> {
+    if sample.tags.len() + sample.name_tags.len() < 2 * limits::MAX_TAGS {
+        if memchr::memchr(0, sample.tags.as_bytes()).is_some() {
+            return Err(LimitError::NulByte { field: "tags" });
+        }
+        return Ok(());
+    }
+    limits::check_tags("tags", sample.tag_pairs())
 }
 
 /// `text` before and after the first `separator` (an ASCII byte), like `str::split_once`.
@@ -625,12 +667,28 @@ pub fn parse_graphite_line(
         now_unix_seconds
     } else {
         let seconds = parse_number(raw_timestamp).map_err(|_| ParseError::InvalidTimestamp)?;
-        // Above 2^62 seconds is no date; the bound also keeps the cast exact.
-        if !(0.0..4.6e18).contains(&seconds) {
-            return Err(ParseError::InvalidTimestamp);
+        // The bound also keeps the cast exact.
+        let earliest = limits::EARLIEST_UNIX_SECONDS as f64;
+        let latest = limits::LATEST_UNIX_SECONDS as f64;
+        if !(earliest..latest + 1.0).contains(&seconds) {
+            return Err(LimitError::TimeOutOfRange {
+                field: "graphite timestamp",
+                unix_ms: (seconds * 1000.0) as i64,
+            }
+            .into());
         }
         seconds.trunc() as i64
     };
+    let (name, tags) = path.split_once(';').unwrap_or((path, ""));
+    limits::check_name("graphite path", name)?;
+    if !tags.is_empty() {
+        limits::check_tags(
+            "graphite tags",
+            tags.split(';')
+                .filter(|tag| !tag.is_empty())
+                .map(|tag| tag.split_once('=').unwrap_or((tag, ""))),
+        )?;
+    }
     Ok(GraphitePoint {
         path,
         value,
@@ -734,7 +792,39 @@ fn parse_event(line: &str) -> Result<EventMessage<'_>, ParseError> {
     event.priority = priority.unwrap_or(EventPriority::Normal);
     event.alert_type = alert_type.unwrap_or(EventAlertType::Info);
     event.tags = Cow::Borrowed(tags.unwrap_or_default());
+    limits::check_text("event title", &event.title, limits::MAX_EVENT_TITLE_BYTES)?;
+    limits::check_text("event text", &event.text, limits::MAX_EVENT_TEXT_BYTES)?;
+    check_event_fields(
+        event.timestamp_unix_seconds,
+        [
+            ("event host", event.host.as_deref()),
+            ("event aggregation key", event.aggregation_key.as_deref()),
+            ("event source type", event.source_type.as_deref()),
+        ],
+        &event.tags,
+    )?;
     Ok(event)
+}
+
+/// The limits the fields an event and a service check share must keep: the `d:` time, the
+/// short text fields (host, aggregation key, source type) and the `#` tags.
+fn check_event_fields<const N: usize>(
+    timestamp_unix_seconds: Option<i64>,
+    short_fields: [(&'static str, Option<&str>); N],
+    tags: &str,
+) -> Result<(), LimitError> {
+    if let Some(seconds) = timestamp_unix_seconds {
+        limits::check_time_ms("event time (d:)", seconds.saturating_mul(1000))?;
+    }
+    for (field, text) in short_fields {
+        limits::check_name(field, text.unwrap_or_default())?;
+    }
+    limits::check_tags(
+        "event tags",
+        split_ascii(tags, b',')
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| split_at_byte(tag, b':').unwrap_or((tag, ""))),
+    )
 }
 
 /// `body` is the line after `_sc|`.
@@ -792,6 +882,21 @@ fn parse_service_check(body: &str) -> Result<ServiceCheck<'_>, ParseError> {
         }
     }
     check.tags = Cow::Borrowed(tags.unwrap_or_default());
+    limits::check_text(
+        "service check name",
+        &check.name,
+        limits::MAX_EVENT_TITLE_BYTES,
+    )?;
+    limits::check_text(
+        "service check message",
+        check.message.as_deref().unwrap_or_default(),
+        limits::MAX_EVENT_TEXT_BYTES,
+    )?;
+    check_event_fields(
+        check.timestamp_unix_seconds,
+        [("service check host", check.host.as_deref())],
+        &check.tags,
+    )?;
     Ok(check)
 }
 
@@ -1272,6 +1377,112 @@ mod tests {
             (b"a:1|ms|T1700000000", ParseError::TimestampNotAllowed),
             (b"a:x|s|T1700000000", ParseError::TimestampNotAllowed),
             (b"a:\xff|c", ParseError::NotUtf8),
+            (b"a:1|c|#env:pr\0d", nul("tags")),
+            (b"a;k=v:1|c|#\0", nul("tags")),
+            (b"ids:us\0er|s", nul("set member")),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(
+                parse_line(line),
+                Err(*expected),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    fn nul(field: &'static str) -> ParseError {
+        ParseError::OverLimit(LimitError::NulByte { field })
+    }
+
+    fn out_of_range(field: &'static str, unix_ms: i64) -> ParseError {
+        ParseError::OverLimit(LimitError::TimeOutOfRange { field, unix_ms })
+    }
+
+    /// Lines at and just past each limit: the largest allowed parses, one byte or tag more is
+    /// refused with the limit named.
+    #[test]
+    fn lines_at_and_past_the_limits() {
+        let longest_name = "n".repeat(limits::MAX_NAME_BYTES);
+        assert!(parse_line(format!("{longest_name}:1|c").as_bytes()).is_ok());
+        assert_eq!(
+            parse_line(format!("{longest_name}x:1|c").as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooLong {
+                field: "metric name",
+                bytes: limits::MAX_NAME_BYTES + 1,
+                limit: limits::MAX_NAME_BYTES,
+            }))
+        );
+        // A 60,000-byte name, as a careless client sent it.
+        let huge = format!("{}:1|c", "x".repeat(60_000));
+        assert!(matches!(
+            parse_line(huge.as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooLong { .. }))
+        ));
+
+        let tags = |count: usize| {
+            (0..count)
+                .map(|index| format!("t{index}:v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let most_tags = format!("a:1|c|#{}", tags(limits::MAX_TAGS));
+        assert!(parse_line(most_tags.as_bytes()).is_ok());
+        let too_many = format!("a:1|c|#{}", tags(limits::MAX_TAGS + 1));
+        assert_eq!(
+            parse_line(too_many.as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooManyTags {
+                field: "tags",
+                count: limits::MAX_TAGS + 1,
+                limit: limits::MAX_TAGS,
+            }))
+        );
+        // 10,000 tags, half of them etsy style in the name.
+        let etsy_tags: String = (0..5_000).map(|index| format!(";e{index}=v")).collect();
+        let flood = format!("a{etsy_tags}:1|c|#{}", tags(5_000));
+        assert!(matches!(
+            parse_line(flood.as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooManyTags {
+                count: 10_000,
+                ..
+            }))
+        ));
+        let long_tag = format!("a:1|c|#k:{}", "v".repeat(limits::MAX_TAG_BYTES));
+        assert!(matches!(
+            parse_line(long_tag.as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooLong {
+                field: "tags",
+                ..
+            }))
+        ));
+        // A NUL byte past the short-list fast path is found by the walk.
+        let long_list_with_nul = format!("a:1|c|#{},k:\0", tags(30));
+        assert_eq!(parse_line(long_list_with_nul.as_bytes()), Err(nul("tags")));
+
+        let long_title = "t".repeat(limits::MAX_EVENT_TITLE_BYTES + 1);
+        let event = format!("_e{{{},1}}:{long_title}|x", long_title.len());
+        assert!(matches!(
+            parse_line(event.as_bytes()),
+            Err(ParseError::OverLimit(LimitError::TooLong {
+                field: "event title",
+                ..
+            }))
+        ));
+        let cases: &[(&[u8], ParseError)] = &[
+            (b"_e{5,4}:ti\0le|text", nul("event title")),
+            (b"_e{5,4}:title|te\0t", nul("event text")),
+            (b"_e{5,4}:title|text|h:\0", nul("event host")),
+            (b"_e{5,4}:title|text|#env:\0", nul("event tags")),
+            (
+                b"_e{5,4}:title|text|d:99999999999999",
+                out_of_range("event time (d:)", 99_999_999_999_999_000),
+            ),
+            (b"_sc|na\0e|0", nul("service check name")),
+            (b"_sc|name|0|m:\0", nul("service check message")),
+            (
+                b"_sc|name|0|d:99999999999999",
+                out_of_range("event time (d:)", 99_999_999_999_999_000),
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(
@@ -1456,9 +1667,26 @@ mod tests {
             ("a b 3 1700000000", Err(ParseError::GraphiteFieldCount)),
             ("a.b x 1700000000", Err(ParseError::InvalidValue)),
             ("a.b nan 1700000000", Err(ParseError::InvalidValue)),
-            ("a.b 1 -2", Err(ParseError::InvalidTimestamp)),
+            ("a.b 1 -2", Err(out_of_range("graphite timestamp", -2_000))),
             ("a.b 1 soon", Err(ParseError::InvalidTimestamp)),
-            ("a.b 1 1e300", Err(ParseError::InvalidTimestamp)),
+            (
+                "a.b 1 1e300",
+                Err(out_of_range("graphite timestamp", i64::MAX)),
+            ),
+            (
+                "a.b 1 1e14",
+                Err(out_of_range("graphite timestamp", 100_000_000_000_000_000)),
+            ),
+            (
+                "a.b 1 253402300799",
+                Ok(("a.b", 1.0, limits::LATEST_UNIX_SECONDS)),
+            ),
+            (
+                "a.b 1 253402300800",
+                Err(out_of_range("graphite timestamp", 253_402_300_800_000)),
+            ),
+            ("a\0.b 1 -1", Err(nul("graphite path"))),
+            ("a.b;k=\0 1 -1", Err(nul("graphite tags"))),
         ];
         for (line, expected) in cases {
             let parsed = parse_graphite_line(line.as_bytes(), now)

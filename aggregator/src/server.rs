@@ -124,7 +124,8 @@ impl ReceiveLoop {
                     let until_next_end = clock.time_until_window_end(unix_now_ms());
                     window_end.as_mut().reset(tokio::time::Instant::now() + until_next_end);
                 }
-                Some(chunk) = self.tcp_chunks.recv() => {
+                // While the window is full of points, TCP lines wait (see `windows`).
+                Some(chunk) = self.tcp_chunks.recv(), if intake.windows.has_room_for_points() => {
                     intake.chunk(&chunk);
                     intake.publish_counts();
                 }

@@ -8,7 +8,11 @@
 //! on time and late data still lands in the interval it belongs to.
 //!
 //! Graphite plaintext points are not aggregated: they carry their own timestamps, so they all
-//! ride in the current window's batch, at most [`MAX_POINTS_PER_WINDOW`] of them.
+//! ride in the current window's batch (several batches when they do not fit in one message).
+//! A window holds at most [`MAX_POINTS_PER_WINDOW`] points received over UDP; beyond that
+//! they are dropped and counted. Over TCP nothing is dropped: once the window is full the
+//! receive loop stops taking TCP lines until the window ends (see [`Windows::has_room_for_points`]),
+//! so senders are slowed down by TCP's flow control and their points go into the next batches.
 //!
 //! Rules:
 //! * A timestamp in the current window or in the future goes into the current window. A future
@@ -37,9 +41,19 @@ pub struct TooOld {
     pub lag_ms: i64,
 }
 
-/// At most this many raw points ride in one batch; more are dropped and counted, so a flood
-/// cannot grow memory (or a batch beyond what NATS accepts) without bound.
-pub const MAX_POINTS_PER_WINDOW: usize = 10_000;
+/// A window holds this many points before UDP points are dropped and TCP lines wait: about
+/// 10 MB, so a flood cannot grow memory without bound.
+pub const MAX_POINTS_PER_WINDOW: usize = 100_000;
+
+/// What to do with a Graphite point when the window already holds [`MAX_POINTS_PER_WINDOW`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// A UDP datagram cannot be asked to wait: its points are dropped and counted.
+    Drop,
+    /// Lines a TCP connection handed over are kept: the receive loop takes no more until the
+    /// window ends, so the window goes over the limit by at most one chunk of lines.
+    Keep,
+}
 
 #[derive(Debug)]
 pub struct Windows {
@@ -120,13 +134,19 @@ impl Windows {
     }
 
     /// Keeps a Graphite point for the current window's batch; `false` when the window already
-    /// holds [`MAX_POINTS_PER_WINDOW`] and the point was dropped.
-    pub fn record_point(&mut self, point: &GraphitePoint<'_>) -> bool {
-        if self.points.len() >= MAX_POINTS_PER_WINDOW {
+    /// holds [`MAX_POINTS_PER_WINDOW`] and the point was dropped ([`WhenFull::Drop`]).
+    pub fn record_point(&mut self, point: &GraphitePoint<'_>, when_full: WhenFull) -> bool {
+        if when_full == WhenFull::Drop && !self.has_room_for_points() {
             return false;
         }
         self.points.push(raw_point(point));
         true
+    }
+
+    /// Whether the window holds fewer than [`MAX_POINTS_PER_WINDOW`] points; the receive loop
+    /// takes TCP lines only while it does.
+    pub fn has_room_for_points(&self) -> bool {
+        self.points.len() < MAX_POINTS_PER_WINDOW
     }
 
     /// The points recorded since the last call, in arrival order.

@@ -207,8 +207,9 @@ proptest! {
 
     #[test]
     fn events_round_trip(
-        title in "[^\\\\\n]{1,20}",
-        text in "[^\\\\\n]{0,40}",
+        // Any text but a backslash (the `\n` escape), a newline or a NUL byte (refused).
+        title in "[^\\\\\n\u{0}]{1,20}",
+        text in "[^\\\\\n\u{0}]{0,40}",
         host in "[a-z0-9.-]{1,12}",
         tags in dogstatsd_tags(),
     ) {

@@ -33,7 +33,7 @@ pub const EARLIEST_UNIX_SECONDS: i64 = 0;
 pub const LATEST_UNIX_SECONDS: i64 = 253_402_300_799;
 
 /// Why a record breaks a limit; the message names the field and the limit.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     #[error("{field} contains a NUL byte")]
     NulByte { field: &'static str },

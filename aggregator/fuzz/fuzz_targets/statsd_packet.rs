@@ -58,7 +58,7 @@ fn received(packet: &[u8]) -> Windows {
     windows.absorb(&mut shard.windows);
     for line in parse::lines(packet) {
         if let Ok(point) = parse::parse_graphite_line(line, NOW_MS / 1000) {
-            windows.record_point(&point);
+            windows.record_point(&point, abacus_aggregator::windows::WhenFull::Drop);
         }
     }
     windows
