@@ -14,6 +14,10 @@
 //!     it, making the counter `Infinity`, which no backend can store.
 //!   - Numbers are decimal only: JavaScript's `isNaN` also lets through hex (`0x10`),
 //!     `Infinity` and surrounding spaces, none of which a statsd client sends on purpose.
+//!   - Names, tags, set members, event fields and timestamps are held to the limits of every
+//!     record on the stream (`abacus_proto::limits`: no NUL byte, names up to 1,024 bytes, 64
+//!     tags, times from 1970 to 9999), refused as [`ParseError::OverLimit`]: PostgreSQL would
+//!     refuse them later, and etsy passes them on to a backend that chokes on them.
 //!   - Histograms and distributions must be `>= 0` like timers: DogStatsD allows negative ones,
 //!     but the histogram encoding contract (`abacus_proto::histogram`) holds only values >= 0,
 //!     and refusing is better than silently clamping.

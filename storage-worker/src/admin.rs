@@ -51,9 +51,17 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Dead letters do not make the worker unready (it goes on storing), but an operator
+    // looking at readiness should see them.
     (
         status,
-        format!("database: {}\nnats: {}\n", word(database_ok), word(nats_ok)),
+        format!(
+            "database: {}\nnats: {}\ndead-lettered messages: {}\ndead-lettered records: {}\n",
+            word(database_ok),
+            word(nats_ok),
+            state.metrics.dead_lettered(),
+            state.metrics.records_dead_lettered(),
+        ),
     )
 }
 

@@ -37,6 +37,9 @@ pub struct StorageWorkerSettings {
     /// Longest wait between two attempts to store a batch while PostgreSQL is failing.
     #[serde(with = "humantime_serde")]
     pub max_retry_delay: Duration,
+    /// How many times one batch may fail to be stored while PostgreSQL answers (so the
+    /// failure is the batch's, not an outage's) before it is dead-lettered instead of retried.
+    pub max_failed_deliveries: u32,
     /// How long the id of a stored batch is remembered; must exceed `nats.max_age`, the
     /// longest a batch can stay in the stream and be redelivered.
     #[serde(with = "humantime_serde")]
@@ -67,6 +70,7 @@ impl Default for StorageWorkerSettings {
             transaction_linger: Duration::from_millis(50),
             ack_wait: Duration::from_secs(30),
             max_retry_delay: Duration::from_secs(5),
+            max_failed_deliveries: 10,
             processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
             maintenance_interval: Duration::from_secs(600),
             retentions: crate::retentions::DEFAULT_RETENTIONS.into(),
@@ -115,6 +119,12 @@ impl Validate for Config {
         }
         if settings.ack_wait < Duration::from_secs(1) {
             return Err(invalid("storage_worker.ack_wait", "must be at least 1s"));
+        }
+        if self.storage_worker.max_failed_deliveries == 0 {
+            return Err(invalid(
+                "storage_worker.max_failed_deliveries",
+                "must be at least 1",
+            ));
         }
         if settings.processed_batch_retention <= self.nats.max_age {
             return Err(invalid(

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod consume;
+pub mod isolate;
 pub mod maintenance;
 pub mod metrics;
 pub mod partitions;
@@ -114,6 +115,7 @@ pub async fn run(
         store: store::StoreContext::new(partitions, retentions),
         metrics,
         shutdown: shutdown.clone(),
+        failures: Default::default(),
     };
     let consumed = consume_loop.run().await;
     // However the loop ended, the other tasks stop with it.

@@ -19,6 +19,20 @@ pub enum Event<'a> {
     StoreFailed { batches: usize, error: &'a str },
     /// The message can never be stored and was moved to the dead-letter subject.
     DeadLettered { reason: &'a str },
+    /// Records of a stored batch that can never be stored were moved to the dead-letter
+    /// subject, as a batch of their own.
+    RecordsDeadLettered {
+        batch_id: &'a str,
+        records: usize,
+        reasons: &'a str,
+    },
+    /// Storing one batch failed while PostgreSQL answered; it was handed back to be tried
+    /// again later, `failures` times so far.
+    BatchFailed {
+        batch_id: &'a str,
+        failures: u32,
+        error: &'a str,
+    },
     /// Moving a message to the dead-letter subject failed; it was handed back.
     DeadLetterFailed { error: &'a str },
 }
@@ -29,6 +43,8 @@ pub struct WorkerMetrics {
     batches_stored: AtomicU64,
     duplicates: AtomicU64,
     dead_lettered: AtomicU64,
+    records_dead_lettered: AtomicU64,
+    batch_failures: AtomicU64,
     store_retries: AtomicU64,
     /// Set by the first failed store, cleared by the next successful one.
     database_failing: AtomicBool,
@@ -70,6 +86,36 @@ impl WorkerMetrics {
                     dead_lettered, "message moved to the dead-letter subject"
                 );
             }
+            Event::RecordsDeadLettered {
+                batch_id,
+                records,
+                reasons,
+            } => {
+                let dead_lettered = self
+                    .records_dead_lettered
+                    .fetch_add(records as u64, Ordering::Relaxed)
+                    + records as u64;
+                error!(
+                    batch_id,
+                    records,
+                    reasons,
+                    dead_lettered,
+                    "records that can never be stored moved to the dead-letter subject, the rest of the batch stored"
+                );
+            }
+            Event::BatchFailed {
+                batch_id,
+                failures,
+                error,
+            } => {
+                self.batch_failures.fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    batch_id,
+                    failures,
+                    error,
+                    "storing a batch failed while the database answers, retrying later"
+                );
+            }
             Event::DeadLetterFailed { error } => {
                 warn!(error, "dead-lettering failed, retrying later");
             }
@@ -89,6 +135,16 @@ impl WorkerMetrics {
 
     pub fn batches_stored(&self) -> u64 {
         self.batches_stored.load(Ordering::Relaxed)
+    }
+
+    /// Messages moved whole to the dead-letter subject.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+
+    /// Records moved to the dead-letter subject out of batches whose rest was stored.
+    pub fn records_dead_lettered(&self) -> u64 {
+        self.records_dead_lettered.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition of the counters, states and rollup lags.
@@ -117,6 +173,18 @@ impl WorkerMetrics {
             "counter",
             "Messages moved to the dead-letter subject.",
             self.dead_lettered.load(Ordering::Relaxed),
+        );
+        metric(
+            "abacus_storage_records_dead_lettered_total",
+            "counter",
+            "Records that can never be stored moved to the dead-letter subject, the rest of their batch stored.",
+            self.records_dead_lettered(),
+        );
+        metric(
+            "abacus_storage_batch_failures_total",
+            "counter",
+            "Times storing one batch failed while the database answered (it is retried, then dead-lettered).",
+            self.batch_failures.load(Ordering::Relaxed),
         );
         metric(
             "abacus_storage_store_retries_total",

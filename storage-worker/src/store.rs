@@ -1,8 +1,11 @@
 //! Writing batches to PostgreSQL, many per transaction, each exactly once in effect.
 //!
 //! A message is first turned into a [`ValidBatch`] (outside any transaction, so a poison message
-//! is found before it can spoil the others). The batches gathered for one transaction are then
-//! written by [`store_batches`]:
+//! is found before it can spoil the others). A record of it that breaks the stream's limits
+//! (`abacus_proto::limits`: a NUL byte, a name or tag list too long for the catalog's index, a
+//! time outside what PostgreSQL stores) is moved into the batch's [`RejectedRecords`], to be
+//! dead-lettered, and the rest of the batch is stored as usual. The batches gathered for one
+//! transaction are then written by [`store_batches`]:
 //!
 //! 1. Their day partitions are created first, outside the transaction (see `partitions`).
 //! 2. All their ids are inserted into `processed_batches` by one statement
@@ -27,8 +30,10 @@
 use crate::catalog::{SeenSeries, SeriesCache, SeriesKey};
 use crate::partitions::PartitionCache;
 use crate::retentions::Retentions;
+use abacus_proto::limits;
 use abacus_proto::v1::{
-    event, series_aggregate::Aggregate, Event, FlushBatch, SetAggregate, Tag, TimerAggregate,
+    event, series_aggregate::Aggregate, Event, FlushBatch, RawPoint, SeriesAggregate, SetAggregate,
+    Tag, TimerAggregate,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -59,9 +64,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same batches later can succeed.
+    /// Whether retrying the same batches later can succeed: PostgreSQL failed for a reason of
+    /// its own (unreachable, shutting down, a serialization failure, out of resources), not
+    /// because it refused the data.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Database(_))
+        matches!(self, StoreError::Database(_)) && !self.is_refused_data()
+    }
+
+    /// Whether PostgreSQL refused the data itself: a data exception (SQLSTATE class 22: a NUL
+    /// byte, a time out of range, a value out of range), an integrity constraint (23) or a
+    /// program limit (54: an index row too large). Retrying the same rows fails the same way;
+    /// only the records at fault must go, the rest can be stored. Errors of other classes (a
+    /// missing table, say) are no record's fault and never make a record dead-lettered.
+    pub fn is_refused_data(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(error)) = self else {
+            return false;
+        };
+        matches!(
+            error.code().as_deref().and_then(|code| code.get(..2)),
+            Some("22" | "23" | "54")
+        )
     }
 }
 
@@ -119,11 +141,124 @@ pub struct ValidBatch {
     /// The time of each of `batch.points`.
     point_times: Vec<DateTime<Utc>>,
     events: EventColumns,
+    /// The records taken out of the batch because they can never be stored.
+    rejected: RejectedRecords,
+}
+
+/// Records of a batch that can never be stored, as a batch of their own (the same aggregator,
+/// incarnation, sequence and interval, only these records) with the reason for each: what the
+/// consume loop dead-letters, while the rest of the batch is stored.
+#[derive(Debug, Default)]
+pub struct RejectedRecords {
+    pub batch: FlushBatch,
+    pub reasons: Vec<String>,
+}
+
+impl RejectedRecords {
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    /// How many records were rejected.
+    pub fn len(&self) -> usize {
+        self.reasons.len()
+    }
+}
+
+/// A record's name for a reason: quoted, and cut short (it may be the 60,000-byte name that
+/// was refused).
+fn shown(name: &str) -> String {
+    let mut end = name.len().min(80);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let ellipsis = if end < name.len() { "…" } else { "" };
+    format!("{:?}{ellipsis}", &name[..end])
+}
+
+fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .map(|tag| (tag.key.as_str(), tag.value.as_str()))
+}
+
+/// The time of each point, checked before by [`point_problem`] to be one `DateTime` holds.
+fn point_times(points: &[RawPoint]) -> Vec<DateTime<Utc>> {
+    points
+        .iter()
+        .map(|point| {
+            DateTime::<Utc>::from_timestamp_millis(point.timestamp_unix_ms).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Why a series can never be stored, if it cannot.
+fn series_problem(series: &SeriesAggregate) -> Option<String> {
+    let problem = match &series.aggregate {
+        None => "has no aggregate".to_owned(),
+        Some(Aggregate::Timer(timer)) if timer.hdr_histogram.is_empty() => {
+            "is a timer without a histogram".to_owned()
+        }
+        Some(Aggregate::Set(set)) if set.sketch.is_empty() => {
+            "is a set without a sketch".to_owned()
+        }
+        Some(_) => match limits::check_name("name", &series.name)
+            .and_then(|()| limits::check_tags("tags", tag_pairs(&series.tags)))
+        {
+            Ok(()) => return None,
+            Err(error) => error.to_string(),
+        },
+    };
+    Some(format!("series {}: {problem}", shown(&series.name)))
+}
+
+/// Why a raw point can never be stored, if it cannot.
+fn point_problem(point: &RawPoint) -> Option<String> {
+    let checked = limits::check_name("name", &point.name)
+        .and_then(|()| limits::check_tags("tags", tag_pairs(&point.tags)))
+        .and_then(|()| limits::check_time_ms("time", point.timestamp_unix_ms))
+        .and_then(|()| limits::check_value("value", point.value));
+    let error = checked.err()?;
+    Some(format!("point {}: {error}", shown(&point.name)))
+}
+
+/// Why an event or service check can never be stored, if it cannot.
+fn event_problem(event: &Event) -> Option<String> {
+    let problem = match event.kind() {
+        event::Kind::Unspecified => "has no kind".to_owned(),
+        event::Kind::ServiceCheck if event.service_check_status > 3 => {
+            format!("status {} is not 0-3", event.service_check_status)
+        }
+        _ => {
+            let checked = limits::check_text("title", &event.title, limits::MAX_EVENT_TITLE_BYTES)
+                .and_then(|()| {
+                    limits::check_text("text", &event.text, limits::MAX_EVENT_TEXT_BYTES)
+                })
+                .and_then(|()| {
+                    [
+                        ("host", &event.host),
+                        ("aggregation key", &event.aggregation_key),
+                        ("priority", &event.priority),
+                        ("source type", &event.source_type),
+                        ("alert type", &event.alert_type),
+                    ]
+                    .into_iter()
+                    .try_for_each(|(field, text)| limits::check_name(field, text))
+                })
+                .and_then(|()| limits::check_tags("tags", tag_pairs(&event.tags)))
+                .and_then(|()| limits::check_time_ms("time", event.timestamp_unix_ms));
+            match checked {
+                Ok(()) => return None,
+                Err(error) => error.to_string(),
+            }
+        }
+    };
+    Some(format!("event {}: {problem}", shown(&event.title)))
 }
 
 impl ValidBatch {
-    /// Checks a batch; an error says why it can never be stored.
-    pub fn new(batch: FlushBatch) -> Result<Self, StoreError> {
+    /// Checks a batch; an error says why none of it can ever be stored. Records that cannot
+    /// be stored by themselves are moved into [`Self::rejected`], and the rest is valid.
+    pub fn new(mut batch: FlushBatch) -> Result<Self, StoreError> {
         if batch.schema_version != abacus_proto::SCHEMA_VERSION {
             return Err(StoreError::InvalidBatch(format!(
                 "schema version {} is not {}",
@@ -140,58 +275,147 @@ impl ValidBatch {
                 batch.interval_length_ms
             )));
         }
+        limits::check_time_ms("interval start", batch.interval_start_unix_ms)
+            .map_err(|error| StoreError::InvalidBatch(error.to_string()))?;
         let interval_start =
             DateTime::<Utc>::from_timestamp_millis(batch.interval_start_unix_ms)
                 .ok_or_else(|| StoreError::InvalidBatch("interval start out of range".into()))?;
-        for series in &batch.series {
-            match &series.aggregate {
-                None => {
-                    return Err(StoreError::InvalidBatch(format!(
-                        "series {:?} has no aggregate",
-                        series.name
-                    )));
-                }
-                Some(Aggregate::Timer(timer)) if timer.hdr_histogram.is_empty() => {
-                    return Err(StoreError::InvalidBatch(format!(
-                        "timer {:?} has no histogram",
-                        series.name
-                    )));
-                }
-                Some(Aggregate::Set(set)) if set.sketch.is_empty() => {
-                    return Err(StoreError::InvalidBatch(format!(
-                        "set {:?} has no sketch",
-                        series.name
-                    )));
-                }
-                Some(_) => {}
-            }
+        if limits::check_text(
+            "aggregator id",
+            &batch.aggregator_id,
+            limits::MAX_NAME_BYTES,
+        )
+        .is_err()
+        {
+            return Err(StoreError::InvalidBatch(
+                "aggregator id is longer than a name may be or holds a NUL byte".into(),
+            ));
         }
-        let mut point_times = Vec::with_capacity(batch.points.len());
-        for point in &batch.points {
-            let time = DateTime::<Utc>::from_timestamp_millis(point.timestamp_unix_ms).ok_or_else(
-                || StoreError::InvalidBatch(format!("point {:?}: time out of range", point.name)),
-            )?;
-            if !point.value.is_finite() {
-                return Err(StoreError::InvalidBatch(format!(
-                    "point {:?}: value is not a finite number",
-                    point.name
-                )));
-            }
-            point_times.push(time);
-        }
+        let mut rejected = RejectedRecords {
+            batch: FlushBatch {
+                series: Vec::new(),
+                points: Vec::new(),
+                events: Vec::new(),
+                ..batch.clone()
+            },
+            reasons: Vec::new(),
+        };
+        batch.series = std::mem::take(&mut batch.series)
+            .into_iter()
+            .filter_map(|series| match series_problem(&series) {
+                None => Some(series),
+                Some(reason) => {
+                    rejected.batch.series.push(series);
+                    rejected.reasons.push(reason);
+                    None
+                }
+            })
+            .collect();
+        batch.points = std::mem::take(&mut batch.points)
+            .into_iter()
+            .filter_map(|point| match point_problem(&point) {
+                None => Some(point),
+                Some(reason) => {
+                    rejected.batch.points.push(point);
+                    rejected.reasons.push(reason);
+                    None
+                }
+            })
+            .collect();
+        batch.events = std::mem::take(&mut batch.events)
+            .into_iter()
+            .filter_map(|event| match event_problem(&event) {
+                None => Some(event),
+                Some(reason) => {
+                    rejected.batch.events.push(event);
+                    rejected.reasons.push(reason);
+                    None
+                }
+            })
+            .collect();
+        let point_times = point_times(&batch.points);
         let mut events = EventColumns::default();
-        events.push_events(&batch.events, &batch.aggregator_id)?;
+        events.push_events(&batch.events, &batch.aggregator_id);
         Ok(Self {
             batch_id: abacus_proto::batch_id(&batch),
             batch,
             interval_start,
             point_times,
             events,
+            rejected,
         })
     }
 
     pub fn batch_id(&self) -> &str {
         &self.batch_id
+    }
+
+    /// The records taken out of the batch because they can never be stored.
+    pub fn rejected(&self) -> &RejectedRecords {
+        &self.rejected
+    }
+
+    /// How many records (series, points, events) the batch holds.
+    pub(crate) fn record_count(&self) -> usize {
+        self.batch.series.len() + self.batch.points.len() + self.batch.events.len()
+    }
+
+    /// A batch of the same identity holding only the records at `indices` (in increasing
+    /// order), numbered series first, then points, then events.
+    pub(crate) fn with_records(&self, indices: &[usize]) -> ValidBatch {
+        let mut part = FlushBatch {
+            series: Vec::new(),
+            points: Vec::new(),
+            events: Vec::new(),
+            ..self.batch.clone()
+        };
+        let (series, points) = (self.batch.series.len(), self.batch.points.len());
+        for &index in indices {
+            if index < series {
+                part.series.push(self.batch.series[index].clone());
+            } else if index < series + points {
+                part.points.push(self.batch.points[index - series].clone());
+            } else if let Some(event) = self.batch.events.get(index - series - points) {
+                part.events.push(event.clone());
+            }
+        }
+        // Every record of `self` passed the checks, so the part's records need none.
+        let mut events = EventColumns::default();
+        events.push_events(&part.events, &part.aggregator_id);
+        ValidBatch {
+            point_times: point_times(&part.points),
+            batch: part,
+            batch_id: self.batch_id.clone(),
+            interval_start: self.interval_start,
+            events,
+            rejected: RejectedRecords::default(),
+        }
+    }
+
+    /// Moves the records at `indices` (as in [`Self::with_records`]) into the rejected ones,
+    /// each with its reason: PostgreSQL refused them.
+    pub(crate) fn reject_records(&mut self, refused: Vec<(usize, String)>) {
+        let (series, points) = (self.batch.series.len(), self.batch.points.len());
+        for (index, reason) in refused {
+            if index < series {
+                let record = &self.batch.series[index];
+                self.rejected.batch.series.push(record.clone());
+                self.rejected
+                    .reasons
+                    .push(format!("series {}: {reason}", shown(&record.name)));
+            } else if index < series + points {
+                let record = &self.batch.points[index - series];
+                self.rejected.batch.points.push(record.clone());
+                self.rejected
+                    .reasons
+                    .push(format!("point {}: {reason}", shown(&record.name)));
+            } else if let Some(record) = self.batch.events.get(index - series - points) {
+                self.rejected.batch.events.push(record.clone());
+                self.rejected
+                    .reasons
+                    .push(format!("event {}: {reason}", shown(&record.title)));
+            }
+        }
     }
 
     fn interval_ms(&self) -> i32 {
@@ -317,30 +541,13 @@ struct EventColumns {
 }
 
 impl EventColumns {
-    /// Checks the events of one batch and adds them.
-    fn push_events(&mut self, events: &[Event], source: &str) -> Result<(), StoreError> {
+    /// Adds the events of one batch, checked before by [`event_problem`].
+    fn push_events(&mut self, events: &[Event], source: &str) {
         let present = |text: &str| (!text.is_empty()).then(|| text.to_owned());
         for event in events {
-            let is_service_check = match event.kind() {
-                event::Kind::Event => false,
-                event::Kind::ServiceCheck => true,
-                event::Kind::Unspecified => {
-                    return Err(StoreError::InvalidBatch(format!(
-                        "event {:?} has no kind",
-                        event.title
-                    )));
-                }
-            };
-            if is_service_check && event.service_check_status > 3 {
-                return Err(StoreError::InvalidBatch(format!(
-                    "service check {:?}: status {} is not 0-3",
-                    event.title, event.service_check_status
-                )));
-            }
-            let occurred_at = DateTime::<Utc>::from_timestamp_millis(event.timestamp_unix_ms)
-                .ok_or_else(|| {
-                    StoreError::InvalidBatch(format!("event {:?}: time out of range", event.title))
-                })?;
+            let is_service_check = event.kind() == event::Kind::ServiceCheck;
+            let occurred_at =
+                DateTime::<Utc>::from_timestamp_millis(event.timestamp_unix_ms).unwrap_or_default();
             self.kinds.push(if is_service_check {
                 "service_check"
             } else {
@@ -359,7 +566,6 @@ impl EventColumns {
             self.tags.push(catalog_tags(&event.tags).join(","));
             self.sources.push(source.to_owned());
         }
-        Ok(())
     }
 
     fn extend(&mut self, other: &EventColumns) {
@@ -398,6 +604,23 @@ impl StoreContext {
             series: Arc::default(),
         }
     }
+
+    /// Creates the day partitions the batches' rows need. Before the transaction, so that the
+    /// rows land in their day partitions: DDL inside the transaction would hold locks on the
+    /// parent tables until it commits.
+    pub(crate) async fn ensure_partitions(
+        &self,
+        pool: &PgPool,
+        batches: &[ValidBatch],
+    ) -> Result<(), StoreError> {
+        let times = batches.iter().flat_map(|batch| {
+            std::iter::once(batch.interval_start).chain(batch.point_times.iter().copied())
+        });
+        self.partitions
+            .ensure_raw_days(pool, self.retentions.raw.retention, times)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Checks and stores one batch, or recognizes it as already stored.
@@ -418,16 +641,7 @@ pub async fn store_batches(
     context: &StoreContext,
     batches: &[ValidBatch],
 ) -> Result<Vec<StoreOutcome>, StoreError> {
-    // Before the transaction, so that the batches' rows land in their day partitions: DDL
-    // inside the transaction would hold locks on the parent tables until it commits.
-    let times = batches.iter().flat_map(|batch| {
-        std::iter::once(batch.interval_start).chain(batch.point_times.iter().copied())
-    });
-    context
-        .partitions
-        .ensure_raw_days(pool, context.retentions.raw.retention, times)
-        .await?;
-
+    context.ensure_partitions(pool, batches).await?;
     let mut transaction = pool.begin().await?;
     let newly_recorded = record_batch_ids(&mut transaction, batches).await?;
     // The first copy of a batch id that this transaction recorded is written; any other copy
@@ -449,11 +663,24 @@ pub async fn store_batches(
         transaction.commit().await?;
         return Ok(outcomes);
     }
+    let resolved = write_batches(&mut transaction, context, &to_write).await?;
+    transaction.commit().await?;
+    context.series.remember(resolved);
+    Ok(outcomes)
+}
 
-    let rows = TransactionRows::from_batches(&to_write);
+/// Writes the records of `to_write`, whose ids the transaction has recorded: series ids,
+/// rollup keys to recompute, then one statement per kind. Returns the series ids it learnt,
+/// to be remembered once the transaction has committed.
+pub(crate) async fn write_batches(
+    transaction: &mut PgConnection,
+    context: &StoreContext,
+    to_write: &[&ValidBatch],
+) -> Result<crate::catalog::ResolvedSeries, StoreError> {
+    let rows = TransactionRows::from_batches(to_write);
     let (series_ids, resolved) = context
         .series
-        .resolve(&mut transaction, &rows.series)
+        .resolve(&mut *transaction, &rows.series)
         .await?;
     // Raw points are not rolled up; every other kind is.
     let mut rolled_keys: Vec<(i64, DateTime<Utc>)> = rows
@@ -474,25 +701,23 @@ pub async fn store_batches(
         .collect();
     rolled_keys.sort_unstable();
     rolled_keys.dedup();
-    crate::rollup::mark_late_keys(&mut transaction, &context.retentions, &rolled_keys).await?;
-    write_counters(&mut transaction, &rows.counters, &series_ids).await?;
-    write_gauges(&mut transaction, &rows.gauges, &series_ids).await?;
-    write_timers(&mut transaction, &rows.timers, &series_ids, &to_write).await?;
-    write_sets(&mut transaction, &rows.sets, &series_ids, &to_write).await?;
-    write_points(&mut transaction, &rows.points, &series_ids, &to_write).await?;
+    crate::rollup::mark_late_keys(&mut *transaction, &context.retentions, &rolled_keys).await?;
+    write_counters(&mut *transaction, &rows.counters, &series_ids).await?;
+    write_gauges(&mut *transaction, &rows.gauges, &series_ids).await?;
+    write_timers(&mut *transaction, &rows.timers, &series_ids, to_write).await?;
+    write_sets(&mut *transaction, &rows.sets, &series_ids, to_write).await?;
+    write_points(&mut *transaction, &rows.points, &series_ids, to_write).await?;
     let mut events = EventColumns::default();
-    for batch in &to_write {
+    for batch in to_write {
         events.extend(&batch.events);
     }
-    write_events(&mut transaction, &events).await?;
-    transaction.commit().await?;
-    context.series.remember(resolved);
-    Ok(outcomes)
+    write_events(&mut *transaction, &events).await?;
+    Ok(resolved)
 }
 
 /// Inserts the ids of `batches` into `processed_batches`, in id order (so racing transactions
 /// wait on each other's ids in one order); returns the ids this statement inserted.
-async fn record_batch_ids(
+pub(crate) async fn record_batch_ids(
     transaction: &mut PgConnection,
     batches: &[ValidBatch],
 ) -> Result<HashSet<String>, sqlx::Error> {
@@ -839,24 +1064,90 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_without_an_aggregate_or_with_a_bad_interval_is_invalid() {
+    fn a_bad_interval_spoils_a_batch_and_a_bad_record_only_itself() {
+        let good = abacus_proto::v1::SeriesAggregate {
+            name: "good".into(),
+            tags: vec![],
+            aggregate: Some(Aggregate::Counter(abacus_proto::v1::CounterAggregate {
+                count: 2.0,
+            })),
+        };
+        let without_aggregate = abacus_proto::v1::SeriesAggregate {
+            name: "c".into(),
+            tags: vec![],
+            aggregate: None,
+        };
         let mut batch = FlushBatch {
             schema_version: abacus_proto::SCHEMA_VERSION,
             aggregator_id: "a".into(),
             interval_length_ms: 10_000,
-            series: vec![abacus_proto::v1::SeriesAggregate {
-                name: "c".into(),
-                tags: vec![],
-                aggregate: None,
+            series: vec![without_aggregate.clone(), good.clone()],
+            ..Default::default()
+        };
+        let valid = ValidBatch::new(batch.clone()).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(valid.batch.series, vec![good.clone()]);
+        assert_eq!(valid.rejected().batch.series, vec![without_aggregate]);
+        assert_eq!(
+            valid.rejected().reasons,
+            vec!["series \"c\": has no aggregate"]
+        );
+
+        batch.series.clear();
+        batch.interval_length_ms = u32::MAX;
+        let error = ValidBatch::new(batch.clone()).unwrap_err();
+        assert!(!error.is_transient(), "{error}");
+        batch.interval_length_ms = 10_000;
+        batch.interval_start_unix_ms = -10_000;
+        assert!(ValidBatch::new(batch.clone()).is_err(), "before the epoch");
+        batch.interval_start_unix_ms = 1_700_000_000_000;
+        assert!(ValidBatch::new(batch).is_ok());
+    }
+
+    #[test]
+    fn a_part_of_a_batch_keeps_its_identity_and_only_the_records_asked_for() {
+        let counter = |name: &str| abacus_proto::v1::SeriesAggregate {
+            name: name.into(),
+            tags: vec![],
+            aggregate: Some(Aggregate::Counter(abacus_proto::v1::CounterAggregate {
+                count: 1.0,
+            })),
+        };
+        let point = |name: &str| RawPoint {
+            name: name.into(),
+            tags: vec![],
+            timestamp_unix_ms: 1_700_000_000_000,
+            value: 1.0,
+        };
+        let batch = FlushBatch {
+            schema_version: abacus_proto::SCHEMA_VERSION,
+            aggregator_id: "a".into(),
+            sequence: 9,
+            interval_start_unix_ms: 1_700_000_000_000,
+            interval_length_ms: 10_000,
+            series: vec![counter("s0"), counter("s1")],
+            points: vec![point("p0"), point("p1")],
+            events: vec![Event {
+                kind: event::Kind::Event.into(),
+                title: "e0".into(),
+                timestamp_unix_ms: 1_700_000_000_000,
+                ..Default::default()
             }],
             ..Default::default()
         };
-        let error = ValidBatch::new(batch.clone()).unwrap_err();
-        assert!(!error.is_transient(), "{error}");
-        batch.series.clear();
-        batch.interval_length_ms = u32::MAX;
-        assert!(ValidBatch::new(batch.clone()).is_err());
-        batch.interval_length_ms = 10_000;
-        assert!(ValidBatch::new(batch).is_ok());
+        let mut valid = ValidBatch::new(batch).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(valid.record_count(), 5);
+        let part = valid.with_records(&[1, 3, 4]);
+        assert_eq!(part.batch_id(), valid.batch_id());
+        assert_eq!(part.batch.series, vec![counter("s1")]);
+        assert_eq!(part.batch.points, vec![point("p1")]);
+        assert_eq!(part.point_times.len(), 1);
+        assert_eq!(part.events.titles, vec!["e0"]);
+        valid.reject_records(vec![(0, "refused".into()), (2, "refused too".into())]);
+        assert_eq!(valid.rejected().batch.series, vec![counter("s0")]);
+        assert_eq!(valid.rejected().batch.points, vec![point("p0")]);
+        assert_eq!(
+            valid.rejected().reasons,
+            vec!["series \"s0\": refused", "point \"p0\": refused too"]
+        );
     }
 }
