@@ -17,6 +17,7 @@
 
 use crate::events::wire_event;
 use crate::flush::{EncodedSeries, WindowContents};
+use crate::gauge_updates::GaugeUpdates;
 use crate::parse::{Event, Sample, SampleValue};
 use crate::series_table::SeriesTable;
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
@@ -74,6 +75,9 @@ pub struct Aggregates {
 struct SeriesTables {
     /// An empty histogram of the configured precision, cloned for each new timer series.
     empty_histogram: Histogram<u64>,
+    /// When the samples being recorded were received (`gauge_updates::ReceiveClock`): gauge updates of
+    /// several shards are applied in this order.
+    receive_time: u64,
     counters: SeriesTable<f64>,
     gauges: SeriesTable<GaugeState>,
     timers: SeriesTable<TimerState>,
@@ -82,13 +86,14 @@ struct SeriesTables {
 
 #[derive(Debug)]
 struct GaugeState {
+    /// The value after the last window that updated it. Only the aggregates that outlive a
+    /// window (the receive loop's) remember it; a receive worker's shard hands its updates over
+    /// instead.
     value: f64,
     updated_in_window: bool,
-    /// This window's value is only deltas applied to a gauge that did not exist here: it is
-    /// the sum of those deltas. Only a receive worker's shard (which never remembers gauges
-    /// across windows) has such gauges; [`Aggregates::absorb`] adds them to the gauge's value
-    /// in the aggregates that do remember it.
-    relative: bool,
+    /// This window's updates with their receive times, so that those of several shards apply
+    /// in the order they were received.
+    window: GaugeUpdates,
     /// Start of the last window in which the gauge was updated; `None` until its first flush.
     last_updated_window_start_ms: Option<i64>,
 }
@@ -125,6 +130,7 @@ impl Aggregates {
             series: SeriesTables {
                 empty_histogram: histogram::new_histogram(significant_digits)
                     .expect("precisions in SIGNIFICANT_DIGITS_RANGE are valid for hdrhistogram"),
+                receive_time: 0,
                 counters: SeriesTable::default(),
                 gauges: SeriesTable::default(),
                 timers: SeriesTable::default(),
@@ -134,6 +140,12 @@ impl Aggregates {
             events: Vec::new(),
             events_dropped: 0,
         }
+    }
+
+    /// Says when the samples recorded next were received (`ReceiveClock::now_micros`), once
+    /// per receive call: gauge updates are ordered by it when shards are merged.
+    pub fn set_receive_time(&mut self, received_at: u64) {
+        self.series.receive_time = received_at;
     }
 
     /// Folds one sample (all of its packed values) into the current window.
@@ -224,7 +236,7 @@ impl Aggregates {
         gauges.get_or_insert_with(hash, &key, || GaugeState {
             value,
             updated_in_window: false,
-            relative: false,
+            window: GaugeUpdates::default(),
             last_updated_window_start_ms: Some(window_start_ms),
         });
     }
@@ -241,13 +253,10 @@ impl Aggregates {
     /// window already holds [`MAX_EVENTS_PER_WINDOW`].
     ///
     /// Counters add, timers add their moments and histograms, sets union. Gauges: the shard
-    /// remembers nothing across windows, so a gauge it saw only deltas for (the sum of them,
-    /// [`GaugeState::relative`]) changes the value remembered here, or sets it when there is
-    /// none (etsy's rule for a delta on an unknown gauge); a gauge it was given a value for
-    /// takes that value, with the deltas after it applied. Shards are absorbed in worker order,
-    /// so when two workers set one gauge in one window the later worker's value wins: which
-    /// datagram arrived last at two different sockets is not observable anyway (senders are
-    /// spread over the workers by their address, so one sender's updates stay in order).
+    /// remembers nothing across windows; its updates of the window, with their receive times,
+    /// are merged with those recorded here and in other shards (see [`GaugeUpdates`]), so the
+    /// window's value is that of applying every update in the order it was received, whichever
+    /// socket it came in on and whichever shard is absorbed first.
     pub fn absorb(&mut self, shard: &mut Aggregates) -> u64 {
         let merged = &mut self.series;
         let shard_series = &mut shard.series;
@@ -268,11 +277,7 @@ impl Aggregates {
                 let update = std::mem::replace(update, GaugeState::new());
                 if update.updated_in_window {
                     let gauge = merged_gauge.get_or_insert_with(GaugeState::new);
-                    gauge.value = if update.relative && gauge.exists() {
-                        gauge.value + update.value
-                    } else {
-                        update.value
-                    };
+                    gauge.window.merge(update.window);
                     gauge.updated_in_window = true;
                 }
                 touched
@@ -350,8 +355,14 @@ impl Aggregates {
         });
         let idle_series_expiry_ms = self.idle_series_expiry_ms;
         tables.gauges.end_window(|key, gauge, _touched| {
-            gauge.relative = false;
             if std::mem::take(&mut gauge.updated_in_window) {
+                // A gauge set in an earlier window (or restored) is changed by a delta; one
+                // that does not exist is set by it, as etsy does.
+                let remembered = gauge
+                    .last_updated_window_start_ms
+                    .is_some()
+                    .then_some(gauge.value);
+                gauge.value = gauge.window.apply(remembered);
                 gauge.last_updated_window_start_ms = Some(window_start_ms);
                 take(key, Aggregate::Gauge(GaugeAggregate { value: gauge.value }));
                 return true;
@@ -448,18 +459,16 @@ impl SeriesTables {
                 *self.counters.get_or_insert_with(hash, key, || 0.0) += increment;
             }
             SampleValue::Gauge { values } => {
+                let received_at = self.receive_time;
                 let gauge = self.gauges.get_or_insert_with(hash, key, GaugeState::new);
-                // etsy statsd: a signed value changes an existing gauge and sets a new one.
-                // "Existing" includes a gauge set earlier in this same line.
-                let mut exists = gauge.exists();
+                // etsy statsd: a signed value changes an existing gauge and sets a new one;
+                // which it does is decided when the window ends (`GaugeUpdates::apply`).
                 for number in values.iter() {
-                    if number.is_delta && exists {
-                        gauge.value += number.value;
+                    if number.is_delta {
+                        gauge.window.add(received_at, number.value);
                     } else {
-                        gauge.value = number.value;
-                        gauge.relative = number.is_delta;
+                        gauge.window.set(received_at, number.value);
                     }
-                    exists = true;
                 }
                 gauge.updated_in_window = true;
             }
@@ -498,15 +507,9 @@ impl GaugeState {
         Self {
             value: 0.0,
             updated_in_window: false,
-            relative: false,
+            window: GaugeUpdates::default(),
             last_updated_window_start_ms: None,
         }
-    }
-
-    /// Whether a delta changes this gauge (rather than setting it): it was set in this window
-    /// or in an earlier one that has not expired.
-    fn exists(&self) -> bool {
-        self.updated_in_window || self.last_updated_window_start_ms.is_some()
     }
 }
 

@@ -9,6 +9,7 @@
 
 use crate::aggregate::RECORD_BATCH;
 use crate::flush::unix_now_ms;
+use crate::gauge_updates::ReceiveClock;
 use crate::parse::{self, Line, ParseError, Sample};
 use crate::stats::{Counter, PendingCounts, SelfMetrics};
 use crate::tcp::{LineChunk, Protocol};
@@ -59,6 +60,7 @@ impl Intake {
         if chunk.lines.is_empty() {
             return;
         }
+        self.windows.set_receive_time(ReceiveClock::now_micros());
         match chunk.protocol {
             Protocol::Statsd => self.statsd_datagrams([(&chunk.lines[..], false)]),
             Protocol::Graphite => self.graphite_packet(&chunk.lines, WhenFull::Keep),
@@ -71,6 +73,7 @@ impl Intake {
     /// line, and the whole lines before it are used.
     pub fn datagram(&mut self, protocol: Protocol, datagram: &[u8], truncated: bool) {
         let whole_lines = self.whole_lines(datagram, truncated);
+        self.windows.set_receive_time(ReceiveClock::now_micros());
         self.packet(protocol, whole_lines);
     }
 
@@ -84,6 +87,9 @@ impl Intake {
         datagrams: impl IntoIterator<Item = (&'datagram [u8], bool)>,
     ) {
         let mut batch = SmallVec::new();
+        // One reading for the whole receive call: the order gauge updates of several workers
+        // are applied in (see `gauge_updates`).
+        self.windows.set_receive_time(ReceiveClock::now_micros());
         for (datagram, truncated) in datagrams {
             let whole_lines = self.whole_lines(datagram, truncated);
             self.statsd_packet(whole_lines, &mut batch);

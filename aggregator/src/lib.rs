@@ -24,6 +24,7 @@ pub mod config;
 pub mod events;
 pub mod flush;
 pub mod gauge_checkpoint;
+pub mod gauge_updates;
 pub mod graphite;
 pub mod intake;
 pub mod parse;

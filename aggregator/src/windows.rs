@@ -63,6 +63,8 @@ pub struct Windows {
     current: Aggregates,
     late: BTreeMap<i64, Aggregates>,
     points: Vec<RawPoint>,
+    /// When the samples being recorded were received (see `gauge_updates`).
+    receive_time: u64,
 }
 
 impl Windows {
@@ -78,7 +80,15 @@ impl Windows {
             current: Aggregates::new(settings),
             late: BTreeMap::new(),
             points: Vec::new(),
+            receive_time: 0,
         }
+    }
+
+    /// Says when the samples recorded next were received, once per receive call: gauge
+    /// updates of several receive workers are applied in this order.
+    pub fn set_receive_time(&mut self, received_at: u64) {
+        self.receive_time = received_at;
+        self.current.set_receive_time(received_at);
     }
 
     /// The current window's state, for what has no timestamp of its own (and for events).
@@ -105,10 +115,12 @@ impl Windows {
             return Err(TooOld { lag_ms });
         }
         let settings = self.settings;
-        self.late
+        let late = self
+            .late
             .entry(window_start_ms)
-            .or_insert_with(|| Aggregates::new(settings))
-            .record(sample);
+            .or_insert_with(|| Aggregates::new(settings));
+        late.set_receive_time(self.receive_time);
+        late.record(sample);
         Ok(())
     }
 
