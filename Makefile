@@ -38,6 +38,8 @@ bench-api: ## Query latency of the API beside the bare SQL fetching the same row
 lint: ## Check formatting and run clippy with warnings as errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The wire contract builds without the services' runtime (see proto/Cargo.toml).
+	cargo clippy -p abacus-proto --no-default-features -- -D warnings
 
 build: ## Build the release binaries
 	cargo build --workspace --release --bins

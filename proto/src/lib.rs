@@ -14,13 +14,22 @@
 //!   (aggregator, API, storage worker) checks records against these same limits.
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
+//!
+//! The wire contract (`v1`, `batch_id`, `histogram`, `sketch`, `limits`) builds alone; `stream`,
+//! `settings`, `telemetry` and `shutdown` are the services' runtime and come with the default
+//! `runtime` feature, so a reader of the stream that takes `default-features = false` does not
+//! compile clap, config, tokio or tracing-subscriber.
 
 pub mod histogram;
 pub mod limits;
+#[cfg(feature = "runtime")]
 pub mod settings;
+#[cfg(feature = "runtime")]
 pub mod shutdown;
 pub mod sketch;
+#[cfg(feature = "runtime")]
 pub mod stream;
+#[cfg(feature = "runtime")]
 pub mod telemetry;
 
 /// Messages of version 1 of the wire schema.
