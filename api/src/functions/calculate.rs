@@ -17,10 +17,11 @@ pub(crate) enum Window {
 }
 
 /// graphite-web's `movingWindow` with the average: each point is the average of the
-/// `window` points *before* it (the point itself excluded); null when none of them has a value
-/// or fewer than `x_files_factor` of them do. `series` must start early enough (a window
-/// before `from`); the result starts at the first point at or after `from` that has a whole
-/// window behind it.
+/// `window` points up to and including it (graphite-web 1.1.9 and later; earlier versions
+/// left the point itself out, one step behind); null when none of them has a value or fewer
+/// than `x_files_factor` of them do. `series` must start early enough (a window before
+/// `from`); the result starts at the first point at or after `from` that has a whole window
+/// up to it.
 ///
 /// graphite-web starts the result at `start + window seconds`, which is off the step grid for
 /// windows that are not a whole number of steps; here it stays on the grid.
@@ -46,13 +47,16 @@ pub(crate) fn moving_average(
                     text.clone(),
                 ),
             };
-            let aligned_from = from.div_euclid(step) * step;
+            // The first point of the range is the first after `from`, as on the whisper-style
+            // grid every series is read on (`grid::StepGrid`).
+            let first_after_from = from.div_euclid(step) * step + step;
             let first_in_range =
-                usize::try_from((aligned_from - one.start).div_euclid(step)).unwrap_or(0);
-            let first = window_points.max(first_in_range);
+                usize::try_from((first_after_from - one.start).div_euclid(step)).unwrap_or(0);
+            let first = window_points.saturating_sub(1).max(first_in_range);
             let values = (first..one.values.len())
                 .map(|index| {
-                    let window_values = &one.values[index - window_points..index];
+                    let window_values =
+                        &one.values[(index + 1).saturating_sub(window_points)..=index];
                     let present: Vec<f64> = window_values.iter().flatten().copied().collect();
                     let share = present.len() as f64 / window_points.max(1) as f64;
                     let enough = !present.is_empty()
@@ -116,26 +120,29 @@ mod tests {
             now: START + 10 * STEP,
         };
         let cases: &[(&str, &str, &[Option<f64>])] = &[
-            // At 6 (index 5) the three points before are 3, 4, 5.
+            // The range holds the points after `from` (7 to 10, as on the whisper-style grid);
+            // at 7 the three points up to it are 5, 6 and 7, as graphite-web 1.1.9 and later
+            // count them.
             (
                 "movingAverage(m,3)",
                 "movingAverage(m,3)",
-                &[Some(4.0), Some(5.0), Some(6.0), Some(7.0), Some(8.0)],
+                &[Some(6.0), Some(7.0), Some(8.0), Some(9.0)],
             ),
             (
                 "movingAverage(m,'30s')",
                 "movingAverage(m,\"30s\")",
-                &[Some(4.0), Some(5.0), Some(6.0), Some(7.0), Some(8.0)],
+                &[Some(6.0), Some(7.0), Some(8.0), Some(9.0)],
             ),
+            // A window of one point is the point itself.
             (
                 "movingAverage(m,1)",
                 "movingAverage(m,1)",
-                &[Some(5.0), Some(6.0), Some(7.0), Some(8.0), Some(9.0)],
+                &[Some(7.0), Some(8.0), Some(9.0), Some(10.0)],
             ),
             (
                 "movingAverage(m,windowSize='20s')",
                 "movingAverage(m,\"20s\")",
-                &[Some(4.5), Some(5.5), Some(6.5), Some(7.5), Some(8.5)],
+                &[Some(6.5), Some(7.5), Some(8.5), Some(9.5)],
             ),
         ];
         for (target, name, expected) in cases {
@@ -143,7 +150,7 @@ mod tests {
             assert_eq!(result.len(), 1, "{target}");
             assert_eq!(result[0].name, *name, "{target}");
             assert_eq!(result[0].values, *expected, "{target}");
-            assert_eq!(result[0].start, START + 5 * STEP, "{target}");
+            assert_eq!(result[0].start, START + 6 * STEP, "{target}");
         }
     }
 
@@ -159,39 +166,22 @@ mod tests {
             now: START + 8 * STEP,
         };
         let cases: &[(&str, &[Option<f64>])] = &[
-            // Before the first point there is no history: the first window is all null.
+            // Each window is the point and the one before it, from the first point after
+            // `from` on.
             (
                 "movingAverage(n,2)",
-                &[
-                    None,
-                    Some(2.0),
-                    Some(2.0),
-                    None,
-                    Some(4.0),
-                    Some(4.0),
-                    None,
-                    None,
-                ],
+                &[Some(2.0), None, Some(4.0), Some(4.0), None, None, None],
             ),
             // Half the window must hold values.
             (
                 "movingAverage(n,2,0.5)",
-                &[
-                    None,
-                    Some(2.0),
-                    Some(2.0),
-                    None,
-                    Some(4.0),
-                    Some(4.0),
-                    None,
-                    None,
-                ],
+                &[Some(2.0), None, Some(4.0), Some(4.0), None, None, None],
             ),
             (
                 "movingAverage(n,2,1)",
-                &[None, None, None, None, None, None, None, None],
+                &[None, None, None, None, None, None, None],
             ),
-            ("movingAverage(n,0)", &[None; 8]),
+            ("movingAverage(n,0)", &[None; 7]),
         ];
         for (target, expected) in cases {
             let result = evaluate_with(target, &stored, &context).await.unwrap();

@@ -246,8 +246,9 @@ async fn time_shift<S: SeriesSource>(
             let step = one.step.max(1);
             let mut values = one.values;
             if reset_end {
-                // Like graphite-web, the shifted series ends where the unshifted range ends.
-                let kept = (context.until.saturating_sub(start) + step - 1).div_euclid(step);
+                // Like graphite-web, the shifted series ends where the unshifted range ends:
+                // with the point at `until` when there is one, as the unshifted series has.
+                let kept = context.until.saturating_sub(start).div_euclid(step) + 1;
                 values.truncate(usize::try_from(kept).unwrap_or(0));
             }
             let name = format!("timeShift({}, \"{shift_text}\")", one.name);

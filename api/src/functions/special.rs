@@ -15,7 +15,8 @@ pub(crate) fn constant_line(
     context: &EvaluationContext,
 ) -> SeriesResult {
     let (value, text) = match arguments.any(0) {
-        Some(Value::Integer(integer)) => (integer as f64, integer.to_string()),
+        // graphite-web takes the value as a float, so `constantLine(42)` is named `42.0`.
+        Some(Value::Integer(integer)) => (integer as f64, format_python_float(integer as f64)),
         Some(Value::Float(float)) => (float, format_python_float(float)),
         _ => {
             return Err(super::error::EvaluationError::WrongArgumentType {
@@ -44,7 +45,7 @@ mod tests {
             now: 1_600,
         };
         let cases = [
-            ("constantLine(100)", "100", 100.0),
+            ("constantLine(100)", "100.0", 100.0),
             ("constantLine(-2.5)", "-2.5", -2.5),
             ("constantLine(3.0)", "3.0", 3.0),
         ];
@@ -60,7 +61,10 @@ mod tests {
         let names = evaluate_with("sumSeries(constantLine(1),constantLine(2))", &[], &context)
             .await
             .unwrap();
-        assert_eq!(names[0].name, "sumSeries(constantLine(1),constantLine(2))");
+        assert_eq!(
+            names[0].name,
+            "sumSeries(constantLine(1.0),constantLine(2.0))"
+        );
         assert_eq!(names[0].values, vec![Some(3.0); 3]);
         let error = evaluate_with("constantLine('x')", &[], &context)
             .await
