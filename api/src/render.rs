@@ -185,13 +185,20 @@ async fn fetch_targets(
         let series = functions::evaluate(&expression, &context, &source)
             .await
             .map_err(|error| evaluation_error(target, error))?;
-        all.extend(series.into_iter().map(|one| match request.max_data_points {
-            Some(max_data_points) => functions::consolidate(&one, max_data_points),
-            None => one,
-        }));
+        all.extend(series);
         check_limits(state, &all)?;
     }
-    Ok(all)
+    let Some(max_data_points) = request.max_data_points else {
+        return Ok(all);
+    };
+    // graphite-web consolidates over the time range of the whole answer.
+    let earliest_start = all.iter().map(|one| one.start).min().unwrap_or(0);
+    let latest_end = all.iter().map(TimeSeries::end).max().unwrap_or(0);
+    let time_range = latest_end - earliest_start;
+    Ok(all
+        .iter()
+        .map(|one| functions::consolidate(one, max_data_points, time_range))
+        .collect())
 }
 
 fn evaluation_error(target: &str, error: EvaluationError) -> ApiError {

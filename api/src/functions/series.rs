@@ -126,25 +126,53 @@ pub(crate) fn tags_from_name(name: &str) -> BTreeMap<String, String> {
     tags
 }
 
-/// Graphite's `maxDataPoints` consolidation: when the series has more points than
-/// `max_data_points`, every `ceil(len / max)` consecutive points (from the first) become one,
-/// merged by the series' consolidation function; the step is multiplied and the start kept.
-///
-/// graphite-web also nudges the start so that buckets stay put between refreshes; here the
-/// caller owns alignment (the lead's render aligns `from` to the step), so the start is kept.
-pub fn consolidate(series: &TimeSeries, max_data_points: usize) -> TimeSeries {
+/// Graphite's `maxDataPoints` consolidation, as graphite-web's JSON renderer does it: when
+/// `time_range` (the latest end less the earliest start of all the answer's series) holds
+/// more than `max_data_points` of the series' steps, every `ceil(points / max)` points become
+/// one, merged by the series' consolidation function. The buckets are aligned to multiples of
+/// the widened step, so they stay put from one refresh to the next: the start is nudged on to
+/// the next multiple, and the point labelled `t` merges the points from `t - step` on (the
+/// first point of each bucket is the one before its label, as in graphite-web). With
+/// `max_data_points` 1 the whole series is one point.
+pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64) -> TimeSeries {
+    let step = series.step.max(1);
     let length = series.values.len();
-    if max_data_points == 0 || length <= max_data_points {
+    if max_data_points == 0 || length == 0 {
         return series.clone();
     }
-    let points_per_bucket = length.div_ceil(max_data_points);
-    let values = series
-        .values
-        .chunks(points_per_bucket)
+    if max_data_points == 1 {
+        return TimeSeries {
+            step: step.saturating_mul(length as i64),
+            values: vec![series.consolidation.merge(&series.values)],
+            ..series.clone()
+        };
+    }
+    let number_of_points = time_range as f64 / step as f64;
+    if max_data_points as f64 >= number_of_points {
+        return series.clone();
+    }
+    let values_per_point = (number_of_points / max_data_points as f64).ceil().max(1.0) as i64;
+    let seconds_per_point = values_per_point.saturating_mul(step);
+    let nudge = seconds_per_point + series.start.rem_euclid(step)
+        - series.start.rem_euclid(seconds_per_point);
+    let start = series.start + nudge;
+    // graphite-web deletes one point fewer than the nudge covers.
+    let skipped = usize::try_from(nudge / step - 1).unwrap_or(0).min(length);
+    let end = series.start + length as i64 * step;
+    // As many points as graphite-web has timestamps for: `range(start, end + 1, seconds)`.
+    let timestamps = if end >= start {
+        usize::try_from((end - start) / seconds_per_point + 1).unwrap_or(0)
+    } else {
+        0
+    };
+    let values = series.values[skipped..]
+        .chunks(values_per_point as usize)
         .map(|bucket| series.consolidation.merge(bucket))
+        .take(timestamps)
         .collect();
     TimeSeries {
-        step: series.step.saturating_mul(points_per_bucket as i64),
+        start,
+        step: seconds_per_point,
         values,
         ..series.clone()
     }
@@ -450,72 +478,41 @@ mod tests {
 
     #[test]
     fn consolidation_table() {
+        // Points at 1000, 1010, ..., 1060. At most 3: 3 a bucket, 30 s, aligned to multiples
+        // of 30: the start moves on to 1020, and the bucket labelled 1020 merges the points of
+        // 1010, 1020 and 1030, the one labelled 1050 those of 1040 to 1060.
         let values = [Some(1.0), None, Some(3.0), Some(4.0), None, None, Some(7.0)];
-        let cases: &[(Consolidation, usize, i64, &[Option<f64>])] = &[
-            // 7 points into at most 3: ceil(7/3) = 3 per bucket.
-            (
-                Consolidation::Average,
-                3,
-                30,
-                &[Some(2.0), Some(4.0), Some(7.0)],
-            ),
-            (
-                Consolidation::Sum,
-                3,
-                30,
-                &[Some(4.0), Some(4.0), Some(7.0)],
-            ),
-            (
-                Consolidation::Min,
-                3,
-                30,
-                &[Some(1.0), Some(4.0), Some(7.0)],
-            ),
-            (
-                Consolidation::Max,
-                3,
-                30,
-                &[Some(3.0), Some(4.0), Some(7.0)],
-            ),
-            (
-                Consolidation::First,
-                3,
-                30,
-                &[Some(1.0), Some(4.0), Some(7.0)],
-            ),
-            (
-                Consolidation::Last,
-                3,
-                30,
-                &[Some(3.0), Some(4.0), Some(7.0)],
-            ),
-            // ceil(7/2) = 4 per bucket.
-            (Consolidation::Sum, 2, 40, &[Some(8.0), Some(7.0)]),
-            // One bucket of everything.
-            (Consolidation::Average, 1, 70, &[Some(3.75)]),
+        /// Function, maxDataPoints, then the start, step and values expected.
+        type Case<'a> = (Consolidation, usize, i64, i64, &'a [Option<f64>]);
+        let cases: &[Case] = &[
+            (Consolidation::Average, 3, 1020, 30, &[Some(3.5), Some(7.0)]),
+            (Consolidation::Sum, 3, 1020, 30, &[Some(7.0), Some(7.0)]),
+            (Consolidation::Min, 3, 1020, 30, &[Some(3.0), Some(7.0)]),
+            (Consolidation::Max, 3, 1020, 30, &[Some(4.0), Some(7.0)]),
+            (Consolidation::First, 3, 1020, 30, &[Some(3.0), Some(7.0)]),
+            (Consolidation::Last, 3, 1020, 30, &[Some(4.0), Some(7.0)]),
+            // ceil(7/2) = 4 a bucket, 40 s: on to 1040, which merges 1030 to 1060.
+            (Consolidation::Sum, 2, 1040, 40, &[Some(11.0)]),
+            // One point of everything.
+            (Consolidation::Average, 1, 1000, 70, &[Some(3.75)]),
             // Enough room, or no limit: unchanged.
-            (Consolidation::Average, 7, 10, &values),
-            (Consolidation::Average, 100, 10, &values),
-            (Consolidation::Average, 0, 10, &values),
+            (Consolidation::Average, 7, 1000, 10, &values),
+            (Consolidation::Average, 100, 1000, 10, &values),
+            (Consolidation::Average, 0, 1000, 10, &values),
         ];
-        for (consolidation, max_points, expected_step, expected) in cases {
+        for (consolidation, max_points, expected_start, expected_step, expected) in cases {
             let mut input = series(1_000, 10, &values);
             input.consolidation = *consolidation;
-            let consolidated = consolidate(&input, *max_points);
-            assert_eq!(
-                consolidated.values, *expected,
-                "{consolidation:?} {max_points}"
-            );
-            assert_eq!(
-                consolidated.step, *expected_step,
-                "{consolidation:?} {max_points}"
-            );
-            assert_eq!(consolidated.start, 1_000);
+            let consolidated = consolidate(&input, *max_points, 70);
+            let case = format!("{consolidation:?} {max_points}");
+            assert_eq!(consolidated.values, *expected, "{case}");
+            assert_eq!(consolidated.step, *expected_step, "{case}");
+            assert_eq!(consolidated.start, *expected_start, "{case}");
             assert_eq!(consolidated.name, "a.b");
         }
         let all_null = series(0, 10, &[None, None, None, None]);
-        assert_eq!(consolidate(&all_null, 2).values, vec![None, None]);
-        assert_eq!(consolidate(&series(0, 10, &[]), 5).values, vec![]);
+        assert_eq!(consolidate(&all_null, 2, 40).values, vec![None, None]);
+        assert_eq!(consolidate(&series(0, 10, &[]), 5, 0).values, vec![]);
     }
 
     #[test]
