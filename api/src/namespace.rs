@@ -4,7 +4,8 @@
 //! `stats.counters.api.hits.count` and `.rate`, a gauge as `stats.gauges.<name>`, a set as
 //! `stats.sets.<name>.count`, and a timer as `stats.timers.<name>.<field>` with the fields
 //! `count`, `count_ps`, `lower`, `upper`, `mean`, `median`, `std`, `sum`, `sum_squares` and, for
-//! each percentile threshold P, `upper_P`, `mean_P`, `sum_P` and `count_P` (`99_9` for 99.9).
+//! each percentile threshold P, `upper_P`, `mean_P`, `sum_P`, `sum_squares_P` and `count_P`
+//! (`99_9` for 99.9), as etsy's graphite backend writes them.
 //! Abacus stores the series once, under its statsd name, and this module maps such paths to the
 //! series and the value to compute. The bare name resolves too: a counter to its count, a gauge to
 //! its value, a timer to its mean, a set to its count, a raw (Graphite plaintext) series to its
@@ -90,6 +91,7 @@ impl SeriesKind {
                         TimerField::CountPercentile,
                         TimerField::MeanPercentile,
                         TimerField::SumPercentile,
+                        TimerField::SumOfSquaresPercentile,
                         TimerField::UpperPercentile,
                     ] {
                         fields.push(Field::Timer(threshold_field(Percentile(percentile))));
@@ -146,6 +148,7 @@ pub enum TimerField {
     UpperPercentile(Percentile),
     MeanPercentile(Percentile),
     SumPercentile(Percentile),
+    SumOfSquaresPercentile(Percentile),
     CountPercentile(Percentile),
 }
 
@@ -178,6 +181,10 @@ impl TimerField {
         if fixed.is_some() {
             return fixed;
         }
+        // The one prefix with a `_` of its own.
+        if let Some(percentile) = segment.strip_prefix("sum_squares_") {
+            return Percentile::parse(percentile).map(TimerField::SumOfSquaresPercentile);
+        }
         let (prefix, percentile) = segment.split_once('_')?;
         let percentile = Percentile::parse(percentile)?;
         match prefix {
@@ -203,6 +210,9 @@ impl TimerField {
             TimerField::UpperPercentile(percentile) => format!("upper_{}", percentile.segment()),
             TimerField::MeanPercentile(percentile) => format!("mean_{}", percentile.segment()),
             TimerField::SumPercentile(percentile) => format!("sum_{}", percentile.segment()),
+            TimerField::SumOfSquaresPercentile(percentile) => {
+                format!("sum_squares_{}", percentile.segment())
+            }
             TimerField::CountPercentile(percentile) => format!("count_{}", percentile.segment()),
         }
     }
@@ -423,6 +433,11 @@ mod tests {
                 "stats.timers.db.count_95",
                 vec![(vec![Timer], "db", vec!["count_95"])],
             ),
+            (
+                "stats.timers.db.sum_squares_99_9",
+                vec![(vec![Timer], "db", vec!["sum_squares_99_9"])],
+            ),
+            ("stats.timers.db.sum_squares_x", vec![]),
             (
                 "stats.counters.web*.count",
                 vec![(vec![Counter], "web*", vec!["count"])],

@@ -112,6 +112,9 @@ impl TimerInterval {
             TimerField::SumPercentile(percentile) => {
                 self.threshold(percentile.0).map(|threshold| threshold.sum)
             }
+            TimerField::SumOfSquaresPercentile(percentile) => self
+                .threshold(percentile.0)
+                .map(|threshold| threshold.sum_of_squares),
             TimerField::MeanPercentile(percentile) => self
                 .threshold(percentile.0)
                 .map(|threshold| threshold.sum / threshold.count as f64),
@@ -145,23 +148,25 @@ impl TimerInterval {
         self.smallest(in_threshold)
     }
 
-    /// The `k` smallest recorded values: the largest of them and their sum, each value taken
-    /// at the middle of its histogram bucket.
+    /// The `k` smallest recorded values: the largest of them, their sum and the sum of their
+    /// squares, each value taken at the middle of its histogram bucket.
     fn smallest(&self, k: u64) -> Option<Threshold> {
         let histogram = self.histogram.as_ref()?;
         let mut taken = 0u64;
-        let mut sum = 0.0;
+        let (mut sum, mut sum_of_squares) = (0.0, 0.0);
         for bucket in histogram.iter_recorded() {
             let value = histogram::milliseconds_from_recorded(
                 histogram.median_equivalent(bucket.value_iterated_to()),
             );
             let take = bucket.count_at_value().min(k - taken);
             sum += value * take as f64;
+            sum_of_squares += value * value * take as f64;
             taken += take;
             if taken == k {
                 return Some(Threshold {
                     upper: value,
                     sum,
+                    sum_of_squares,
                     count: k,
                 });
             }
@@ -173,6 +178,7 @@ impl TimerInterval {
 struct Threshold {
     upper: f64,
     sum: f64,
+    sum_of_squares: f64,
     count: u64,
 }
 
@@ -248,10 +254,13 @@ mod tests {
             (TimerField::SumOfSquares, 140_000.0),
             (TimerField::UpperPercentile(p(90.0)), 300.0),
             (TimerField::SumPercentile(p(90.0)), 600.0),
+            // 100² + 200² + 300², as etsy's sum_squares_90.
+            (TimerField::SumOfSquaresPercentile(p(90.0)), 140_000.0),
             (TimerField::MeanPercentile(p(90.0)), 200.0),
             (TimerField::CountPercentile(p(90.0)), 3.0),
             (TimerField::UpperPercentile(p(50.0)), 200.0),
             (TimerField::SumPercentile(p(50.0)), 300.0),
+            (TimerField::SumOfSquaresPercentile(p(50.0)), 50_000.0),
             (TimerField::MeanPercentile(p(50.0)), 150.0),
             (TimerField::CountPercentile(p(50.0)), 2.0),
         ];

@@ -94,7 +94,9 @@ async fn statsd_lines_come_out_in_the_etsy_namespace_with_etsy_values() -> anyho
         "mean_90",
         "sum_90",
         "count_90",
+        "sum_squares_90",
         "upper_50",
+        "sum_squares_50",
     ];
     let mut targets: Vec<String> = timer_fields
         .iter()
@@ -129,6 +131,9 @@ async fn statsd_lines_come_out_in_the_etsy_namespace_with_etsy_values() -> anyho
         ("stats.timers.api.latency.sum_90", 600.0),
         ("stats.timers.api.latency.count_90", 3.0),
         ("stats.timers.api.latency.upper_50", 200.0),
+        // etsy's graphite backend: the squares of the values within the threshold.
+        ("stats.timers.api.latency.sum_squares_90", 140_000.0),
+        ("stats.timers.api.latency.sum_squares_50", 50_000.0),
         ("stats.counters.api.hits.count", 20.0),
         ("stats.gauges.pool.size", 47.0),
         ("stats.sets.users.count", 2.0),
