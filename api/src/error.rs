@@ -15,6 +15,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The body is not of a type the endpoint takes (ingest takes only JSON).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body, or what it would become on the stream, is larger than one message may be.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("the query took longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("database error")]
@@ -24,7 +30,18 @@ pub enum ApiError {
     SourceUnavailable(String),
     /// What was posted could not be handed to the stream; nothing of it was kept.
     #[error("cannot accept data now: {0}")]
-    Unavailable(#[from] crate::publish::PublishError),
+    Unavailable(crate::publish::PublishError),
+}
+
+impl From<crate::publish::PublishError> for ApiError {
+    fn from(error: crate::publish::PublishError) -> Self {
+        match error {
+            too_large @ crate::publish::PublishError::TooLarge { .. } => {
+                ApiError::PayloadTooLarge(too_large.to_string())
+            }
+            unavailable => ApiError::Unavailable(unavailable),
+        }
+    }
 }
 
 impl From<crate::time::TimeRangeError> for ApiError {
@@ -48,6 +65,8 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SourceUnavailable(message) => {
                 tracing::error!(error = %message, "reading series failed");

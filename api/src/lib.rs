@@ -63,6 +63,9 @@ pub struct AppState {
 pub const GRAPHITE_COMPATIBLE_VERSION: &str = "1.1.10";
 
 pub fn router(state: AppState) -> Router {
+    // Set explicitly rather than left at axum's 2 MB default: a body is published as one NATS
+    // message, and one larger than the server takes was answered 503 after being read whole.
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes);
     Router::new()
         .route("/render", get(render::render_get).post(render::render_post))
         .route("/metrics/find", get(find::find_get).post(find::find_post))
@@ -100,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .layer(body_limit)
         .with_state(state)
 }
 
