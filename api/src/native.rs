@@ -262,6 +262,7 @@ pub async fn query(
         percentiles: &state.settings.timer_percentiles,
         default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
         max_data_points,
+        max_points_per_series: state.settings.max_points_per_series,
         now,
     };
     // The namespaced path names exactly this kind and field; a raw series has only its name.

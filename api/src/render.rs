@@ -178,6 +178,7 @@ async fn fetch_targets(
                 } else {
                     Some(state.settings.max_points_per_series)
                 },
+                max_points_per_series: state.settings.max_points_per_series,
                 now,
             },
             max_series: state.settings.max_series_per_query,
