@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The body, or what it would become on the stream, is larger than one message may be.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request's headers are larger than the API reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("the query took longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("database error")]
@@ -67,6 +70,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SourceUnavailable(message) => {
                 tracing::error!(error = %message, "reading series failed");

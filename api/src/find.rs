@@ -148,8 +148,26 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
         namespace_nodes(state, pattern),
     )?;
     nodes.append(&mut bare_nodes);
-    Ok(sorted_without_duplicates(nodes))
+    let nodes = sorted_without_duplicates(nodes);
+    check_node_count(state, nodes.len())?;
+    Ok(nodes)
 }
+
+/// An answer wider than `api.max_find_nodes` is refused rather than built and sent: a browser
+/// of the tree has no use for it, and its cost grows with the catalog.
+fn check_node_count(state: &AppState, count: usize) -> Result<(), ApiError> {
+    let limit = state.settings.max_find_nodes;
+    if count > limit {
+        return Err(ApiError::BadRequest(format!(
+            "the answer would list {count} nodes, more than the limit of {limit} (api.max_find_nodes); narrow the query"
+        )));
+    }
+    Ok(())
+}
+
+/// Most patterns one `/metrics/expand` request may carry: each costs a catalog read, and 5,000
+/// of them took 17 s.
+pub const MAX_EXPAND_PATTERNS: usize = 100;
 
 fn invalid_query(pattern: &str, error: crate::glob::GlobError) -> ApiError {
     ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
@@ -411,6 +429,12 @@ pub async fn expand(
     // On a GET the form is the query string, so each pattern arrives twice.
     patterns.sort();
     patterns.dedup();
+    if patterns.len() > MAX_EXPAND_PATTERNS {
+        return Err(ApiError::BadRequest(format!(
+            "{} query patterns, more than the {MAX_EXPAND_PATTERNS} one expand may carry",
+            patterns.len()
+        )));
+    }
     let mut results = BTreeSet::new();
     for pattern in &patterns {
         for node in find_nodes(&state, pattern).await? {
@@ -418,13 +442,17 @@ pub async fn expand(
                 results.insert(node.path());
             }
         }
+        check_node_count(&state, results.len())?;
     }
     Ok(Json(json!({ "results": results })))
 }
 
-/// `GET /metrics/index.json`: every series' path.
+/// `GET /metrics/index.json`: every series' path, at most `api.max_find_nodes` of them.
 pub async fn index(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(query::all_names(&state.pool).await?))
+    let limit = state.settings.max_find_nodes;
+    let names = query::all_names(&state.pool, limit + 1).await?;
+    check_node_count(&state, names.len())?;
+    Ok(Json(names))
 }
 
 #[cfg(test)]

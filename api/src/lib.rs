@@ -14,7 +14,9 @@
 //! * [`health`]: `GET /healthz` and `GET /readyz`.
 //! * [`query`]: the SQL that reads series and samples.
 //! * [`time`]: Graphite time expressions.
-//! * [`error`]: errors as JSON answers.
+//! * [`error`]: errors as JSON answers; [`json_refusals`]: so are axum's own refusals.
+//! * [`request_bounds`]: what every request is held to (NUL bytes, header size, the query
+//!   timeout); [`serve`]: the HTTP server (header-read timeout, connection cap).
 //! * [`config`]: the settings.
 
 pub mod config;
@@ -27,11 +29,14 @@ pub mod glob;
 pub mod grid;
 pub mod health;
 pub mod ingest;
+pub mod json_refusals;
 pub mod namespace;
 pub mod native;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod request_bounds;
+pub mod serve;
 pub mod source;
 pub mod statistics;
 pub mod tag_expression;
@@ -40,14 +45,13 @@ pub mod time;
 
 use anyhow::Context;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use config::{ApiSettings, Config};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -104,6 +108,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(body_limit)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_bounds::bound_request,
+        ))
+        // Outermost, so that it sees every answer, the other layers' refusals included.
+        .layer(axum::middleware::from_fn(json_refusals::json_refusals))
         .with_state(state)
 }
 
@@ -143,18 +153,11 @@ pub async fn run(
         settings: config.api.clone(),
     };
     info!(address = %listener.local_addr()?, "api listening");
-    // Nagle's algorithm would hold the last small segment of an answer until the client
-    // acknowledges the one before, and clients delay that acknowledgement by up to 40 ms:
-    // a streamed answer stalled that long about one time in twenty.
-    let listener = listener.tap_io(|connection| {
-        if let Err(error) = connection.set_nodelay(true) {
-            warn!(%error, "cannot set tcp_nodelay on a connection");
-        }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("http server failed")?;
+    let limits = serve::ConnectionLimits {
+        header_read_timeout: config.api.header_read_timeout,
+        max_connections: config.api.max_connections,
+    };
+    serve::serve(listener, router(state), limits, shutdown).await;
     info!("api stopped");
     Ok(())
 }
