@@ -15,19 +15,21 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 /// Graphite accepts tags as one space-separated string or as a list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EventTags {
     Joined(String),
     List(Vec<String>),
 }
 
-#[derive(Debug, Deserialize)]
+/// An event to record. Limits: `what` 1 to 1,024 bytes, `data` 16 KiB, 64 tags of 256 bytes
+/// (1,024 together), no NUL byte, `when` between 1970 and 9999.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
+    /// The title.
     pub what: String,
     #[serde(default)]
     pub tags: Option<EventTags>,
@@ -57,11 +59,34 @@ pub fn event_tags(tags: Option<EventTags>) -> Vec<Tag> {
         .collect()
 }
 
-/// `POST /events/`.
+/// What a posting is answered with once the stream has stored it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublishedEvent {
+    /// Always `ok`.
+    pub status: String,
+    /// The id of the batch it travels in.
+    pub batch_id: String,
+}
+
+/// `POST /events/` (and `/events`): records a Graphite event.
+#[utoipa::path(
+    post,
+    path = "/events/",
+    tag = "graphite",
+    request_body(content = NewEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; listed once stored", body = PublishedEvent),
+        (status = 400, description = "the event is invalid or breaks a limit", body = crate::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn post_event(
     State(state): State<AppState>,
     body: Result<Json<NewEvent>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PublishedEvent>, ApiError> {
     let Json(new_event) = body.map_err(|rejection| {
         let message = format!("invalid event: {}", rejection.body_text());
         // A body without `Content-Type: application/json` is the wrong media type, not a bad
@@ -77,7 +102,10 @@ pub async fn post_event(
     let event = checked_event(new_event, unix_now_ms())
         .map_err(|problem| ApiError::BadRequest(format!("invalid event: {problem}")))?;
     let batch_id = state.publisher.publish(Vec::new(), vec![event]).await?;
-    Ok(Json(json!({ "status": "ok", "batch_id": batch_id })))
+    Ok(Json(PublishedEvent {
+        status: "ok".into(),
+        batch_id,
+    }))
 }
 
 /// The event a posting becomes, once every field is within `abacus_proto::limits`.
@@ -115,7 +143,7 @@ fn checked_event(new_event: NewEvent, now_ms: i64) -> Result<Event, String> {
 }
 
 /// One event as graphite-web lists it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ListedEvent {
     pub id: i64,
     pub when: i64,
@@ -124,7 +152,34 @@ pub struct ListedEvent {
     pub tags: Vec<String>,
 }
 
-/// `GET /events/get_data`.
+/// `set` of `/events/get_data`: whether an event needs one of the tags or all of them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the parameter for the OpenAPI document only.
+pub enum TagSet {
+    Union,
+    Intersection,
+}
+
+/// `GET /events/get_data`: events in a time range, earliest first, at most
+/// `api.max_series_per_query` of them.
+#[utoipa::path(
+    get,
+    path = "/events/get_data",
+    tag = "graphite",
+    params(
+        ("from" = Option<String>, Query, description = "A Graphite time; default -24h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now"),
+        ("tags" = Option<String>, Query, description = "Space-separated tags the events must carry"),
+        ("set" = Option<TagSet>, Query, description = "intersection (default: every tag) or union (any)"),
+    ),
+    responses(
+        (status = 200, description = "the events", body = Vec<ListedEvent>),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get_events(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -176,6 +231,7 @@ pub async fn get_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tag(key: &str, value: &str) -> Tag {
         Tag {

@@ -24,29 +24,103 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Most records one request may carry.
 pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
 
-/// `POST /api/v1/data`.
+/// A time: unix seconds, or ISO-8601 with or without an offset (UTC without).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+// Describes the body for the OpenAPI document only: records are read as JSON values, so
+// that a bad one is refused with its index.
+#[allow(dead_code)]
+pub enum RecordTime {
+    UnixSeconds(f64),
+    Iso8601(String),
+}
+
+/// One point. Limits: `metric` at most 1,024 bytes of dot-separated segments without spaces
+/// or glob characters; `value` finite; `time` between 1970 and 9999.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IngestRecord {
+    /// The series name; optional under `/api/v1/data/{metric}`, where it must match.
+    metric: Option<String>,
+    value: f64,
+    /// Now when absent.
+    time: Option<RecordTime>,
+    /// The same as `time`.
+    timestamp: Option<RecordTime>,
+}
+
+/// A record or an array of at most 10,000.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum IngestBody {
+    One(IngestRecord),
+    Many(Vec<IngestRecord>),
+}
+
+/// What an accepted request is answered with.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IngestAnswer {
+    /// Always `ok`.
+    status: String,
+    /// How many points were published.
+    accepted: usize,
+    /// The id of the batch they travel in.
+    batch_id: String,
+}
+
+/// `POST /api/v1/data`: points for any metrics.
+#[utoipa::path(
+    post,
+    path = "/api/v1/data",
+    tag = "ingest",
+    request_body(content = IngestBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; readable once stored", body = IngestAnswer),
+        (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn post_data(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IngestAnswer>, ApiError> {
     let body = json_body_text(&headers, &body)?;
     let points = parse_records(body, None, unix_now_ms())?;
     publish(&state, points).await
 }
 
-/// `POST /api/v1/data/<metric>`.
+/// `POST /api/v1/data/<metric>`: points of one metric.
+#[utoipa::path(
+    post,
+    path = "/api/v1/data/{metric}",
+    tag = "ingest",
+    params(("metric" = String, Path, description = "The series name")),
+    request_body(content = IngestBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; readable once stored", body = IngestAnswer),
+        (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn post_metric_data(
     State(state): State<AppState>,
     Path(metric): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IngestAnswer>, ApiError> {
     let body = json_body_text(&headers, &body)?;
     let points = parse_records(body, Some(&metric), unix_now_ms())?;
     publish(&state, points).await
@@ -72,12 +146,14 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn publish(state: &AppState, points: Vec<RawPoint>) -> Result<Json<Value>, ApiError> {
+async fn publish(state: &AppState, points: Vec<RawPoint>) -> Result<Json<IngestAnswer>, ApiError> {
     let accepted = points.len();
     let batch_id = state.publisher.publish(points, Vec::new()).await?;
-    Ok(Json(
-        json!({ "status": "ok", "accepted": accepted, "batch_id": batch_id }),
-    ))
+    Ok(Json(IngestAnswer {
+        status: "ok".into(),
+        accepted,
+        batch_id,
+    }))
 }
 
 /// Parses a request body into points; `metric` is the one named in the path, if any.
@@ -198,12 +274,43 @@ fn parse_time(time: &Value) -> Option<i64> {
     }
 }
 
+/// One stored point of `GET /api/v1/data/{metric}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredPoint {
+    /// RFC 3339 with milliseconds, UTC.
+    timestamp: String,
+    value: f64,
+}
+
+/// The answer of `GET /api/v1/data/{metric}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredPoints {
+    metric: String,
+    rows: Vec<StoredPoint>,
+}
+
 /// `GET /api/v1/data/<metric>?from=&until=` (Graphite time expressions, default the last day).
+#[utoipa::path(
+    get,
+    path = "/api/v1/data/{metric}",
+    tag = "ingest",
+    params(
+        ("metric" = String, Path, description = "The series name"),
+        ("from" = Option<String>, Query, description = "A Graphite time; default -24h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now"),
+    ),
+    responses(
+        (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series", body = StoredPoints),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get_metric_data(
     State(state): State<AppState>,
     Path(metric): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StoredPoints>, ApiError> {
     let now = Utc::now().timestamp();
     let mut from = "-24h".to_owned();
     let mut until = "now".to_owned();
@@ -228,11 +335,14 @@ pub async fn get_metric_data(
     .bind(state.settings.max_points_per_series as i64)
     .fetch_all(&state.pool)
     .await?;
-    let rows: Vec<Value> = rows
+    let rows = rows
         .into_iter()
-        .map(|(time, value)| json!({ "timestamp": time.to_rfc3339_opts(SecondsFormat::Millis, true), "value": value }))
+        .map(|(time, value)| StoredPoint {
+            timestamp: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            value,
+        })
         .collect();
-    Ok(Json(json!({ "metric": metric, "rows": rows })))
+    Ok(Json(StoredPoints { metric, rows }))
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
 //! * [`events`]: `POST /events/`, `GET /events/get_data`.
 //! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
-//! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`) and its OpenAPI
-//!   document (`/api/openapi.json`).
+//! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`).
+//! * [`openapi`]: the OpenAPI document of every route (`/api/openapi.json`), `/version` and
+//!   `/functions`.
 //! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
 //! * [`namespace`], [`fetch`], [`statistics`], [`grid`]: from a path to values.
 //! * [`glob`]: Graphite path globs.
@@ -32,6 +33,7 @@ pub mod ingest;
 pub mod json_refusals;
 pub mod namespace;
 pub mod native;
+pub mod openapi;
 pub mod publish;
 pub mod query;
 pub mod render;
@@ -73,7 +75,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/render", get(render::render_get).post(render::render_post))
         .route("/metrics/find", get(find::find_get).post(find::find_post))
-        .route("/metrics/expand", get(find::expand).post(find::expand))
+        .route("/metrics/expand", get(find::expand_get).post(find::expand))
         .route("/metrics/index.json", get(find::index))
         .route("/tags/autoComplete/tags", get(tags::tag_names))
         .route("/tags/autoComplete/values", get(tags::tag_values))
@@ -85,15 +87,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/data/{metric}",
             get(ingest::get_metric_data).post(ingest::post_metric_data),
         )
-        .route("/version", get(|| async { GRAPHITE_COMPATIBLE_VERSION }))
-        .route(
-            "/functions",
-            get(|| async { axum::Json(functions::function_descriptions()) }),
-        )
+        .route("/version", get(openapi::version))
+        .route("/functions", get(openapi::functions))
         .route("/api/v1/series", get(native::list_series))
         .route("/api/v1/series/{id}", get(native::series_detail))
         .route("/api/v1/query", get(native::query))
-        .route("/api/openapi.json", get(native::openapi_document))
+        .route("/api/openapi.json", get(openapi::openapi_document))
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::NotFound(format!("no endpoint at {}", uri.path()))
         })
