@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Install the third-party statsd clients the compatibility tests send through, into the
-# repository's (gitignored) .data/compat:
+# Install the third-party programs the compatibility tests run, into the repository's
+# (gitignored) .data/compat:
 #
-#   .data/compat/python   a venv with the PyPI packages `statsd` and `datadog`
-#   .data/compat/node     node_modules with the npm package `hot-shots`
+#   setup.sh [clients]    the statsd clients the compatibility tests send through:
+#     .data/compat/python       a venv with the PyPI packages `statsd` and `datadog`
+#     .data/compat/node         node_modules with the npm package `hot-shots`
+#   setup.sh schemathesis the OpenAPI checker tests/tests/api_schema.rs runs:
+#     .data/compat/schemathesis a venv with the PyPI package `schemathesis`
 #
 # Idempotent: a stamp file per tree records what was installed, so a second run does nothing
 # and needs no network. Quiet: the installers' output goes to a log, printed only on failure.
 # Bounded: each installer runs under `timeout`, and fails with a message naming the registry
 # when it cannot be reached. The only network used is PyPI and the npm registry.
 #
-# Used by tests/tests/compat_clients.rs (once per test process); can be run by hand.
+# Used by tests/tests/compat_clients.rs and tests/tests/api_schema.rs (once per test process);
+# can be run by hand.
 set -euo pipefail
+
+WHAT=${1:-clients}
+case "$WHAT" in
+clients | schemathesis) ;;
+*)
+    printf 'usage: %s [clients|schemathesis]\n' "$0" >&2
+    exit 2
+    ;;
+esac
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 COMPAT_DIR="$REPO_ROOT/.data/compat"
@@ -20,6 +33,8 @@ NODE_DIR="$COMPAT_DIR/node"
 # Pinned so a new client release cannot change what the tests assert without a commit here.
 PYTHON_PACKAGES=(statsd==4.0.1 datadog==0.56.0)
 NODE_PACKAGES=(hot-shots@17.1.1)
+SCHEMATHESIS_DIR="$COMPAT_DIR/schemathesis"
+SCHEMATHESIS_PACKAGES=(schemathesis==4.32.5)
 # Per installer; a cold install of either takes well under a minute on a good link.
 INSTALL_TIMEOUT_SECONDS=${ABACUS_COMPAT_INSTALL_TIMEOUT:-240}
 
@@ -47,6 +62,20 @@ mkdir -p "$COMPAT_DIR"
 # One installer at a time even when several test processes start together.
 exec 9>"$COMPAT_DIR/.lock"
 flock -w $((2 * INSTALL_TIMEOUT_SECONDS + 30)) 9 || die "timed out waiting for $COMPAT_DIR/.lock"
+
+if [[ $WHAT == schemathesis ]]; then
+    stamp="$SCHEMATHESIS_DIR/.installed"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "${SCHEMATHESIS_PACKAGES[*]}" ]]; then
+        command -v python3 >/dev/null || die "python3 is not installed"
+        log "installing ${SCHEMATHESIS_PACKAGES[*]} from PyPI into $SCHEMATHESIS_DIR"
+        rm -rf "$SCHEMATHESIS_DIR"
+        python3 -m venv "$SCHEMATHESIS_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        run_logged PyPI "$COMPAT_DIR/schemathesis-pip.log" "$SCHEMATHESIS_DIR/bin/pip" install --quiet \
+            --disable-pip-version-check "${SCHEMATHESIS_PACKAGES[@]}"
+        printf '%s\n' "${SCHEMATHESIS_PACKAGES[*]}" >"$stamp"
+    fi
+    exit 0
+fi
 
 python_stamp="$PYTHON_DIR/.installed"
 if [[ "$(cat "$python_stamp" 2>/dev/null)" != "${PYTHON_PACKAGES[*]}" ]]; then
