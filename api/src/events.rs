@@ -142,6 +142,28 @@ fn checked_event(new_event: NewEvent, now_ms: i64) -> Result<Event, String> {
     })
 }
 
+/// `POST /events`: the same as `POST /events/` (graphite-web clients send either).
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "graphite",
+    request_body(content = NewEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; listed once stored", body = PublishedEvent),
+        (status = 400, description = "the event is invalid or breaks a limit", body = crate::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn post_event_without_slash(
+    state: State<AppState>,
+    body: Result<Json<NewEvent>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<PublishedEvent>, ApiError> {
+    post_event(state, body).await
+}
+
 /// One event as graphite-web lists it.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ListedEvent {

@@ -80,7 +80,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tags/autoComplete/tags", get(tags::tag_names))
         .route("/tags/autoComplete/values", get(tags::tag_values))
         .route("/events/", axum::routing::post(events::post_event))
-        .route("/events", axum::routing::post(events::post_event))
+        .route(
+            "/events",
+            axum::routing::post(events::post_event_without_slash),
+        )
         .route("/events/get_data", get(events::get_events))
         .route("/api/v1/data", axum::routing::post(ingest::post_data))
         .route(
