@@ -6,7 +6,9 @@
 
 #![no_main]
 
-use abacus_api::time::{parse_range, parse_time, to_datetime, EARLIEST_UNIX_SECONDS, LATEST_UNIX_SECONDS};
+use abacus_api::time::{
+    parse_range, parse_time, to_datetime, EARLIEST_UNIX_SECONDS, LATEST_UNIX_SECONDS,
+};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_795_000_000;
