@@ -190,8 +190,8 @@ pub enum TagSet {
     path = "/events/get_data",
     tag = "graphite",
     params(
-        ("from" = Option<String>, Query, description = "A Graphite time; default -24h"),
-        ("until" = Option<String>, Query, description = "A Graphite time; default now"),
+        ("from" = Option<String>, Query, description = "A Graphite time; default -24h", example = "-1h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
         ("tags" = Option<String>, Query, description = "Space-separated tags the events must carry"),
         ("set" = Option<TagSet>, Query, description = "intersection (default: every tag) or union (any)"),
     ),

@@ -421,7 +421,7 @@ fn streamed_treejson(nodes: Vec<TreeNode>) -> Response {
     path = "/metrics/find",
     tag = "graphite",
     params(
-        ("query" = String, Query, description = "A path glob, e.g. `stats.counters.*`"),
+        ("query" = String, Query, description = "A path glob, e.g. `stats.counters.*`", example = "stats.*"),
         ("format" = Option<FindFormat>, Query, description = "treejson (default) or completer"),
     ),
     responses(
@@ -504,7 +504,7 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Respo
     path = "/metrics/expand",
     tag = "graphite",
     params(
-        ("query" = Vec<String>, Query, description = "Path globs, at most 100", explode = true),
+        ("query" = Vec<String>, Query, description = "Path globs, at most 100", explode = true, example = json!(["api.*", "stats.gauges.*"])),
         ("leavesOnly" = Option<bool>, Query, description = "Only leaves"),
     ),
     responses(

@@ -104,7 +104,7 @@ pub async fn post_data(
     post,
     path = "/api/v1/data/{metric}",
     tag = "ingest",
-    params(("metric" = String, Path, description = "The series name")),
+    params(("metric" = String, Path, description = "The series name", example = "signups.daily")),
     request_body(content = IngestBody, content_type = "application/json"),
     responses(
         (status = 200, description = "published; readable once stored", body = IngestAnswer),
@@ -295,9 +295,9 @@ pub struct StoredPoints {
     path = "/api/v1/data/{metric}",
     tag = "ingest",
     params(
-        ("metric" = String, Path, description = "The series name"),
-        ("from" = Option<String>, Query, description = "A Graphite time; default -24h"),
-        ("until" = Option<String>, Query, description = "A Graphite time; default now"),
+        ("metric" = String, Path, description = "The series name", example = "signups.daily"),
+        ("from" = Option<String>, Query, description = "A Graphite time; default -24h", example = "-1h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
     ),
     responses(
         (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series", body = StoredPoints),

@@ -62,6 +62,7 @@ pub enum SeriesKindName {
 pub struct SeriesListParameters {
     /// A Graphite glob over the name, e.g. `api.*.latency`; every series when absent.
     #[serde(rename = "match")]
+    #[param(example = "api.*")]
     pub pattern: Option<String>,
     /// Only series of this kind.
     #[param(value_type = Option<SeriesKindName>)]

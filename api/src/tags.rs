@@ -89,7 +89,7 @@ pub async fn tag_names(
     path = "/tags/autoComplete/values",
     tag = "graphite",
     params(
-        ("tag" = String, Query, description = "The tag (`name` for series names)"),
+        ("tag" = String, Query, description = "The tag (`name` for series names)", example = "name"),
         ("valuePrefix" = Option<String>, Query, description = "Only values starting with this"),
         ("limit" = Option<i64>, Query, description = "At most this many (1 or more; default 100, at most 10000)", minimum = 1),
     ),
