@@ -57,8 +57,9 @@ bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, window end,
 # Seconds per fuzz target; raise it for a longer hunt (`make fuzz FUZZ_SECONDS=3600`).
 FUZZ_SECONDS ?= 60
 
-fuzz: ## Fuzz the statsd/Graphite parsers and aggregation with cargo-fuzz (nightly, installed if missing)
+fuzz: ## Fuzz the statsd/Graphite parsers, aggregation, render targets and Graphite times with cargo-fuzz (nightly, installed if missing)
 	bash aggregator/fuzz/run.sh $(FUZZ_SECONDS)
+	bash api/fuzz/run.sh $(FUZZ_SECONDS)
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -36,6 +36,19 @@ pub struct ApiSettings {
     /// fields expands to (etsy's `percentThreshold`). Any percentile can still be asked for by
     /// name, e.g. `stats.timers.x.upper_99_9`.
     pub timer_percentiles: Vec<f64>,
+    /// Largest request body, in bytes. At most what one NATS message may carry (the server's
+    /// `max_payload`, 1 MiB by default), since an ingest or event request is published as one
+    /// message; a larger body is refused with 413 before it is read.
+    pub max_body_bytes: usize,
+    /// A connection that has not sent a whole request head within this is closed (an idle
+    /// keep-alive connection too), so slow clients cannot hold connections open.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Most connections served at once; more wait in the kernel's accept backlog.
+    pub max_connections: usize,
+    /// Most nodes one `/metrics/find` or `/metrics/expand` answer, or `/metrics/index.json`,
+    /// may list; a wider answer is refused with 400.
+    pub max_find_nodes: usize,
     /// Step of series that cannot tell their own (raw points, series without rows in range).
     #[serde(with = "humantime_serde")]
     pub default_step: Duration,
@@ -49,6 +62,10 @@ impl Default for ApiSettings {
             max_points_per_series: 100_000,
             max_series_per_query: 10_000,
             query_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_find_nodes: 100_000,
             timer_percentiles: vec![90.0],
             default_step: Duration::from_secs(10),
         }
@@ -81,6 +98,18 @@ impl Validate for Config {
         }
         if self.api.default_step < Duration::from_secs(1) {
             return Err(invalid("api.default_step", "must be at least 1s"));
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err(invalid("api.max_body_bytes", "must be at least 1024"));
+        }
+        if self.api.header_read_timeout.is_zero() {
+            return Err(invalid("api.header_read_timeout", "must be longer than 0s"));
+        }
+        if self.api.max_connections == 0 {
+            return Err(invalid("api.max_connections", "must be at least 1"));
+        }
+        if self.api.max_find_nodes == 0 {
+            return Err(invalid("api.max_find_nodes", "must be at least 1"));
         }
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));

@@ -5,6 +5,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// The body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, e.g. `invalid from: "-1x" has an unknown unit`.
+    pub error: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The request is wrong; the message says how.
@@ -15,6 +22,15 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The body is not of a type the endpoint takes (ingest takes only JSON).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body, or what it would become on the stream, is larger than one message may be.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The request's headers are larger than the API reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("the query took longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("database error")]
@@ -24,7 +40,18 @@ pub enum ApiError {
     SourceUnavailable(String),
     /// What was posted could not be handed to the stream; nothing of it was kept.
     #[error("cannot accept data now: {0}")]
-    Unavailable(#[from] crate::publish::PublishError),
+    Unavailable(crate::publish::PublishError),
+}
+
+impl From<crate::publish::PublishError> for ApiError {
+    fn from(error: crate::publish::PublishError) -> Self {
+        match error {
+            too_large @ crate::publish::PublishError::TooLarge { .. } => {
+                ApiError::PayloadTooLarge(too_large.to_string())
+            }
+            unavailable => ApiError::Unavailable(unavailable),
+        }
+    }
 }
 
 impl From<crate::time::TimeRangeError> for ApiError {
@@ -48,6 +75,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SourceUnavailable(message) => {
                 tracing::error!(error = %message, "reading series failed");

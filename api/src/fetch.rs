@@ -46,6 +46,14 @@ pub enum FetchError {
     },
     #[error("time {0} is out of range")]
     TimeOutOfRange(i64),
+    /// Counted from the range and step before anything is read or allocated.
+    #[error("{path} would have {points} points of {step}s, more than the limit of {limit}; ask for a shorter range, a larger step or set maxDataPoints")]
+    TooManyPoints {
+        path: String,
+        points: usize,
+        step: i64,
+        limit: usize,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -58,6 +66,10 @@ pub struct SeriesFetcher<'request> {
     /// Step of a series that has no rows to tell its own, and of raw series.
     pub default_step_seconds: i64,
     pub max_data_points: Option<usize>,
+    /// Most points one series may have (`api.max_points_per_series`). A grid longer than this
+    /// is refused when it is laid out, before any row is read or any value allocated: a bare
+    /// path over `from=-1000y` at a 10 s step would otherwise allocate 3 billion values.
+    pub max_points_per_series: usize,
     pub now: i64,
 }
 
@@ -217,6 +229,20 @@ impl SeriesFetcher<'_> {
                 (id, StepGrid::new(from, until, step))
             })
             .collect();
+        if let Some((series_id, longest)) = grids.iter().max_by_key(|(_, grid)| grid.len()) {
+            if longest.len() > self.max_points_per_series {
+                let path = selected
+                    .iter()
+                    .find(|one| one.series.id == *series_id)
+                    .map_or_else(|| pattern.to_owned(), |one| one.series.name.clone());
+                return Err(FetchError::TooManyPoints {
+                    path,
+                    points: longest.len(),
+                    step: longest.step,
+                    limit: self.max_points_per_series,
+                });
+            }
+        }
         let read_from = grids.values().map(|grid| grid.start).min().unwrap_or(from);
         let read_until = grids.values().map(|grid| grid.end).max().unwrap_or(until);
         let (read_from, read_until) = (to_time(read_from)?, to_time(read_until)?);

@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -148,8 +147,26 @@ async fn find_nodes(state: &AppState, pattern: &str) -> Result<Vec<TreeNode>, Ap
         namespace_nodes(state, pattern),
     )?;
     nodes.append(&mut bare_nodes);
-    Ok(sorted_without_duplicates(nodes))
+    let nodes = sorted_without_duplicates(nodes);
+    check_node_count(state, nodes.len())?;
+    Ok(nodes)
 }
+
+/// An answer wider than `api.max_find_nodes` is refused rather than built and sent: a browser
+/// of the tree has no use for it, and its cost grows with the catalog.
+fn check_node_count(state: &AppState, count: usize) -> Result<(), ApiError> {
+    let limit = state.settings.max_find_nodes;
+    if count > limit {
+        return Err(ApiError::BadRequest(format!(
+            "the answer would list {count} nodes, more than the limit of {limit} (api.max_find_nodes); narrow the query"
+        )));
+    }
+    Ok(())
+}
+
+/// Most patterns one `/metrics/expand` request may carry: each costs a catalog read, and 5,000
+/// of them took 17 s.
+pub const MAX_EXPAND_PATTERNS: usize = 100;
 
 fn invalid_query(pattern: &str, error: crate::glob::GlobError) -> ApiError {
     ApiError::BadRequest(format!("invalid query {pattern:?}: {error}"))
@@ -285,16 +302,77 @@ impl Serialize for FullPath<'_> {
 struct EmptyContext {}
 
 /// The `completer` answer.
-#[derive(Debug, Serialize)]
-struct CompleterAnswer {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CompleterAnswer {
     metrics: Vec<CompleterNode>,
 }
 
-#[derive(Debug, Serialize)]
-struct CompleterNode {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CompleterNode {
+    /// The node's path; a branch's ends with a dot.
     path: String,
     name: String,
+    /// "1" for a leaf, "0" for a branch.
+    #[schema(value_type = String)]
     is_leaf: &'static str,
+}
+
+/// One node of a `treejson` answer, as `TreeJsonNode` writes it (described for the OpenAPI
+/// document; the answer itself is streamed without building these).
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct TreeJsonEntry {
+    /// The node's last segment.
+    text: String,
+    /// The node's full path.
+    id: String,
+    /// 1 for a leaf, else 0.
+    leaf: u8,
+    expandable: u8,
+    allowChildren: u8,
+    #[schema(value_type = Object)]
+    context: (),
+}
+
+/// A find answer: `treejson` (an array) or `completer` (an object).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum FindAnswer {
+    TreeJson(Vec<TreeJsonEntry>),
+    Completer(CompleterAnswer),
+}
+
+/// `format` of `/metrics/find`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum FindFormat {
+    TreeJson,
+    Completer,
+}
+
+/// The form `POST /metrics/find` takes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct FindForm {
+    query: String,
+    format: Option<FindFormat>,
+}
+
+/// The form `POST /metrics/expand` takes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct ExpandForm {
+    query: Vec<String>,
+    leavesOnly: Option<bool>,
+}
+
+/// What `/metrics/expand` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExpandAnswer {
+    /// The paths, sorted.
+    results: BTreeSet<String>,
 }
 
 /// How many nodes go into one chunk of a streamed `treejson` answer (about 100 KiB).
@@ -337,6 +415,22 @@ fn streamed_treejson(nodes: Vec<TreeNode>) -> Response {
 }
 
 /// `GET /metrics/find?query=...`
+/// Graphite's metric browser: the nodes of the tree at the depth of a path glob.
+#[utoipa::path(
+    get,
+    path = "/metrics/find",
+    tag = "graphite",
+    params(
+        ("query" = String, Query, description = "A path glob, e.g. `stats.counters.*`", example = "stats.*"),
+        ("format" = Option<FindFormat>, Query, description = "treejson (default) or completer"),
+    ),
+    responses(
+        (status = 200, description = "the nodes at the query's depth", body = FindAnswer),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn find_get(
     state: State<AppState>,
     RawQuery(raw): RawQuery,
@@ -345,6 +439,21 @@ pub async fn find_get(
 }
 
 /// `POST /metrics/find` with a form body (query-string parameters are read too).
+/// `POST /metrics/find` with a form body; query-string parameters count too.
+#[utoipa::path(
+    post,
+    path = "/metrics/find",
+    tag = "graphite",
+    request_body(content = FindForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the nodes at the query's depth", body = FindAnswer),
+        (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::error::ErrorBody),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn find_post(
     state: State<AppState>,
     RawQuery(raw_query): RawQuery,
@@ -390,11 +499,48 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Respo
 
 /// `GET`/`POST /metrics/expand?query=...` (repeatable, `leavesOnly=1`): the paths the patterns
 /// expand to, as `{"results": [...]}`.
+#[utoipa::path(
+    get,
+    path = "/metrics/expand",
+    tag = "graphite",
+    params(
+        ("query" = Vec<String>, Query, description = "Path globs, at most 100", explode = true, example = json!(["api.*", "stats.gauges.*"])),
+        ("leavesOnly" = Option<bool>, Query, description = "Only leaves"),
+    ),
+    responses(
+        (status = 200, description = "the paths the globs expand to", body = ExpandAnswer),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn expand_get(
+    state: State<AppState>,
+    raw_query: RawQuery,
+) -> Result<Json<ExpandAnswer>, ApiError> {
+    expand(state, raw_query, RawForm(Default::default())).await
+}
+
+/// `POST /metrics/expand` with a form body; query-string parameters count too.
+#[utoipa::path(
+    post,
+    path = "/metrics/expand",
+    tag = "graphite",
+    request_body(content = ExpandForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the paths the globs expand to", body = ExpandAnswer),
+        (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::error::ErrorBody),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn expand(
     State(state): State<AppState>,
     RawQuery(raw_query): RawQuery,
     RawForm(form): RawForm,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExpandAnswer>, ApiError> {
     let parameters = crate::render::join_parameters(raw_query, &form);
     let mut patterns = Vec::new();
     let mut leaves_only = false;
@@ -411,6 +557,12 @@ pub async fn expand(
     // On a GET the form is the query string, so each pattern arrives twice.
     patterns.sort();
     patterns.dedup();
+    if patterns.len() > MAX_EXPAND_PATTERNS {
+        return Err(ApiError::BadRequest(format!(
+            "{} query patterns, more than the {MAX_EXPAND_PATTERNS} one expand may carry",
+            patterns.len()
+        )));
+    }
     let mut results = BTreeSet::new();
     for pattern in &patterns {
         for node in find_nodes(&state, pattern).await? {
@@ -418,13 +570,28 @@ pub async fn expand(
                 results.insert(node.path());
             }
         }
+        check_node_count(&state, results.len())?;
     }
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(ExpandAnswer { results }))
 }
 
-/// `GET /metrics/index.json`: every series' path.
+/// `GET /metrics/index.json`: every series' path, at most `api.max_find_nodes` of them.
+#[utoipa::path(
+    get,
+    path = "/metrics/index.json",
+    tag = "graphite",
+    responses(
+        (status = 200, description = "every series name, sorted", body = Vec<String>),
+        (status = 400, description = "there are more names than api.max_find_nodes", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn index(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(query::all_names(&state.pool).await?))
+    let limit = state.settings.max_find_nodes;
+    let names = query::all_names(&state.pool, limit + 1).await?;
+    check_node_count(&state, names.len())?;
+    Ok(Json(names))
 }
 
 #[cfg(test)]

@@ -10,10 +10,31 @@ use std::time::Duration;
 
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /readyz`: PostgreSQL answers and NATS is connected.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "ready: `status`, `database` and `nats` are `ok`", body = Object),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "not ready: `database` or `nats` is `unavailable`", body = Object),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_check = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool);
     let database_ready = matches!(

@@ -6,15 +6,18 @@
 //! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
 //! * [`events`]: `POST /events/`, `GET /events/get_data`.
 //! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
-//! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`) and its OpenAPI
-//!   document (`/api/openapi.json`).
+//! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`).
+//! * [`openapi`]: the OpenAPI document of every route (`/api/openapi.json`), `/version` and
+//!   `/functions`.
 //! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
 //! * [`namespace`], [`fetch`], [`statistics`], [`grid`]: from a path to values.
 //! * [`glob`]: Graphite path globs.
 //! * [`health`]: `GET /healthz` and `GET /readyz`.
 //! * [`query`]: the SQL that reads series and samples.
 //! * [`time`]: Graphite time expressions.
-//! * [`error`]: errors as JSON answers.
+//! * [`error`]: errors as JSON answers; [`json_refusals`]: so are axum's own refusals.
+//! * [`request_bounds`]: what every request is held to (NUL bytes, header size, the query
+//!   timeout); [`serve`]: the HTTP server (header-read timeout, connection cap).
 //! * [`config`]: the settings.
 
 pub mod config;
@@ -27,11 +30,15 @@ pub mod glob;
 pub mod grid;
 pub mod health;
 pub mod ingest;
+pub mod json_refusals;
 pub mod namespace;
 pub mod native;
+pub mod openapi;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod request_bounds;
+pub mod serve;
 pub mod source;
 pub mod statistics;
 pub mod tag_expression;
@@ -40,14 +47,13 @@ pub mod time;
 
 use anyhow::Context;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use config::{ApiSettings, Config};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -63,30 +69,33 @@ pub struct AppState {
 pub const GRAPHITE_COMPATIBLE_VERSION: &str = "1.1.10";
 
 pub fn router(state: AppState) -> Router {
+    // Set explicitly rather than left at axum's 2 MB default: a body is published as one NATS
+    // message, and one larger than the server takes was answered 503 after being read whole.
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes);
     Router::new()
         .route("/render", get(render::render_get).post(render::render_post))
         .route("/metrics/find", get(find::find_get).post(find::find_post))
-        .route("/metrics/expand", get(find::expand).post(find::expand))
+        .route("/metrics/expand", get(find::expand_get).post(find::expand))
         .route("/metrics/index.json", get(find::index))
         .route("/tags/autoComplete/tags", get(tags::tag_names))
         .route("/tags/autoComplete/values", get(tags::tag_values))
         .route("/events/", axum::routing::post(events::post_event))
-        .route("/events", axum::routing::post(events::post_event))
+        .route(
+            "/events",
+            axum::routing::post(events::post_event_without_slash),
+        )
         .route("/events/get_data", get(events::get_events))
         .route("/api/v1/data", axum::routing::post(ingest::post_data))
         .route(
             "/api/v1/data/{metric}",
             get(ingest::get_metric_data).post(ingest::post_metric_data),
         )
-        .route("/version", get(|| async { GRAPHITE_COMPATIBLE_VERSION }))
-        .route(
-            "/functions",
-            get(|| async { axum::Json(functions::function_descriptions()) }),
-        )
+        .route("/version", get(openapi::version))
+        .route("/functions", get(openapi::functions))
         .route("/api/v1/series", get(native::list_series))
         .route("/api/v1/series/{id}", get(native::series_detail))
         .route("/api/v1/query", get(native::query))
-        .route("/api/openapi.json", get(native::openapi_document))
+        .route("/api/openapi.json", get(openapi::openapi_document))
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::NotFound(format!("no endpoint at {}", uri.path()))
         })
@@ -100,6 +109,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .layer(body_limit)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_bounds::bound_request,
+        ))
+        // Outermost, so that it sees every answer, the other layers' refusals included.
+        .layer(axum::middleware::from_fn(json_refusals::json_refusals))
         .with_state(state)
 }
 
@@ -139,18 +155,11 @@ pub async fn run(
         settings: config.api.clone(),
     };
     info!(address = %listener.local_addr()?, "api listening");
-    // Nagle's algorithm would hold the last small segment of an answer until the client
-    // acknowledges the one before, and clients delay that acknowledgement by up to 40 ms:
-    // a streamed answer stalled that long about one time in twenty.
-    let listener = listener.tap_io(|connection| {
-        if let Err(error) = connection.set_nodelay(true) {
-            warn!(%error, "cannot set tcp_nodelay on a connection");
-        }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("http server failed")?;
+    let limits = serve::ConnectionLimits {
+        header_read_timeout: config.api.header_read_timeout,
+        max_connections: config.api.max_connections,
+    };
+    serve::serve(listener, router(state), limits, shutdown).await;
     info!("api stopped");
     Ok(())
 }

@@ -16,16 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 const DEFAULT_LIST_LIMIT: i64 = 1_000;
 
-/// The body of every error answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What is wrong, e.g. `invalid from: "-1x" has an unknown unit`.
-    pub error: String,
-}
+use crate::error::ErrorBody;
 
 /// A series of the catalog.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -49,13 +44,28 @@ pub struct SeriesDetail {
     pub fields: Vec<String>,
 }
 
+/// The kinds a series can be, as the API names them. Parameters stay strings in the handlers
+/// so that an unknown kind gets the API's own message naming the valid ones.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the parameter for the OpenAPI document only.
+pub enum SeriesKindName {
+    Counter,
+    Gauge,
+    Timer,
+    Set,
+    Raw,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesListParameters {
     /// A Graphite glob over the name, e.g. `api.*.latency`; every series when absent.
     #[serde(rename = "match")]
+    #[param(example = "api.*")]
     pub pattern: Option<String>,
     /// Only series of this kind.
+    #[param(value_type = Option<SeriesKindName>)]
     pub kind: Option<String>,
     /// Only series carrying this tag (`key:value` or a flag).
     pub tag: Option<String>,
@@ -69,10 +79,13 @@ pub struct SeriesListParameters {
 #[utoipa::path(
     get,
     path = "/api/v1/series",
+    tag = "native",
     params(SeriesListParameters),
     responses(
         (status = 200, description = "the matching series, by name", body = [SeriesInfo]),
         (status = 400, description = "a parameter is invalid", body = ErrorBody),
+        (status = 431, description = "the headers are too large", body = ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn list_series(
@@ -139,10 +152,14 @@ pub async fn list_series(
 #[utoipa::path(
     get,
     path = "/api/v1/series/{id}",
+    tag = "native",
     params(("id" = i64, Path, description = "the series id")),
     responses(
         (status = 200, body = SeriesDetail),
+        (status = 400, description = "the id is not a 64-bit integer", body = ErrorBody),
         (status = 404, description = "no such series", body = ErrorBody),
+        (status = 431, description = "the headers are too large", body = ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn series_detail(
@@ -177,6 +194,7 @@ pub struct QueryParameters {
     /// The series name.
     pub name: String,
     /// Its kind: `counter`, `gauge`, `timer`, `set` or `raw`.
+    #[param(value_type = SeriesKindName)]
     pub kind: String,
     /// The field (see `/api/v1/series/{id}`); the kind's default when absent.
     pub field: Option<String>,
@@ -215,11 +233,14 @@ pub struct QueryAnswer {
 #[utoipa::path(
     get,
     path = "/api/v1/query",
+    tag = "native",
     params(QueryParameters),
     responses(
         (status = 200, body = QueryAnswer),
-        (status = 400, description = "a parameter is invalid", body = ErrorBody),
+        (status = 400, description = "a parameter is invalid, or the range holds more than api.max_points_per_series points", body = ErrorBody),
         (status = 404, description = "no such series", body = ErrorBody),
+        (status = 431, description = "the headers are too large", body = ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn query(
@@ -262,6 +283,7 @@ pub async fn query(
         percentiles: &state.settings.timer_percentiles,
         default_step_seconds: state.settings.default_step.as_secs().max(1) as i64,
         max_data_points,
+        max_points_per_series: state.settings.max_points_per_series,
         now,
     };
     // The namespaced path names exactly this kind and field; a raw series has only its name.
@@ -344,45 +366,4 @@ fn parse_kind(text: &str) -> Result<SeriesKind, ApiError> {
             "invalid kind {text:?}: use counter, gauge, timer, set or raw"
         ))
     })
-}
-
-/// The OpenAPI description of the native API.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Abacus native API",
-        description = "Series listing, metadata and queries with explicit units."
-    ),
-    paths(list_series, series_detail, query),
-    components(schemas(ErrorBody, SeriesInfo, SeriesDetail, QueryPoint, QueryAnswer))
-)]
-pub struct NativeApiDocument;
-
-/// `GET /api/openapi.json`.
-pub async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
-    Json(NativeApiDocument::openapi())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_openapi_document_describes_every_native_endpoint() {
-        let document = serde_json::to_value(NativeApiDocument::openapi()).unwrap();
-        for path in ["/api/v1/series", "/api/v1/series/{id}", "/api/v1/query"] {
-            assert!(document["paths"][path]["get"].is_object(), "{path} missing");
-        }
-        let query_parameters: Vec<&str> = document["paths"]["/api/v1/query"]["get"]["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|parameter| parameter["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            query_parameters,
-            vec!["name", "kind", "field", "from", "until", "step", "tags"]
-        );
-        assert!(document["components"]["schemas"]["QueryAnswer"]["properties"]["unit"].is_object());
-    }
 }

@@ -5,6 +5,13 @@
 //! The API is a producer like an aggregator: it has an id, an incarnation (its start-up time)
 //! and a sequence, so each request becomes one batch with a unique id, published with that id as
 //! `Nats-Msg-Id`. A request is answered only once JetStream has stored its batch.
+//!
+//! One request is one message, so a request's batch must fit the server's `max_payload`
+//! (1 MiB unless the server says otherwise). Request bodies are limited to that size before
+//! they are read (see `lib.rs`), and protobuf is smaller than the JSON it comes from, so only a
+//! server configured below the body limit can make a batch too large; it is then refused with
+//! 413 rather than split, because a split request could be half stored when the second
+//! message fails, and a request is all or nothing.
 
 use abacus_proto::settings::NatsSettings;
 use abacus_proto::v1::{Event, FlushBatch, RawPoint};
@@ -19,10 +26,15 @@ pub enum PublishError {
     Stream(String),
     #[error("the stream did not store the batch: {0}")]
     Publish(String),
+    /// The client's fault, not the stream's: the request carries more than one message may.
+    #[error("the request becomes a message of {bytes} bytes, more than the {limit} the stream takes; send fewer records at once")]
+    TooLarge { bytes: usize, limit: usize },
 }
 
 /// Publishes batches for this API process.
 pub struct BatchPublisher {
+    /// Kept for the server's current `max_payload`.
+    client: async_nats::Client,
     context: jetstream::Context,
     nats: NatsSettings,
     producer_id: String,
@@ -36,7 +48,8 @@ pub struct BatchPublisher {
 impl BatchPublisher {
     pub fn new(client: async_nats::Client, nats: NatsSettings, producer_id: String) -> Self {
         Self {
-            context: jetstream::new(client),
+            context: jetstream::new(client.clone()),
+            client,
             nats,
             producer_id,
             incarnation: unix_now_ms() as u64,
@@ -74,8 +87,17 @@ impl BatchPublisher {
                     .map_err(|error| PublishError::Stream(format!("{error:#}")))
             })
             .await?;
+        let payload = batch.encode_to_vec();
+        let limit = self.client.server_info().max_payload;
+        // A server that has not said yet (max_payload 0) is left to refuse for itself.
+        if limit > 0 && payload.len() > limit {
+            return Err(PublishError::TooLarge {
+                bytes: payload.len(),
+                limit,
+            });
+        }
         let message = PublishMessage::build()
-            .payload(batch.encode_to_vec().into())
+            .payload(payload.into())
             .message_id(&batch_id);
         self.context
             .send_publish(abacus_proto::stream::flush_subject(&self.nats), message)

@@ -154,8 +154,10 @@ pub async fn series_named_or_all(
 
 /// Every series name, once, in byte order (graphite-web's order). Sorted here rather than by
 /// the database, whose collation compares several times slower than bytes do.
-pub async fn all_names(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    let mut names: Vec<String> = sqlx::query_scalar("select name from series")
+pub async fn all_names(pool: &PgPool, limit: usize) -> Result<Vec<String>, sqlx::Error> {
+    // Distinct in SQL, so that the limit counts names and not series (one name, many tags).
+    let mut names: Vec<String> = sqlx::query_scalar("select distinct name from series limit $1")
+        .bind(limit as i64)
         .fetch_all(pool)
         .await?;
     names.sort_unstable();

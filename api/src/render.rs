@@ -25,15 +25,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One series of a JSON answer.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RenderedSeries {
     pub target: String,
     pub tags: BTreeMap<String, String>,
+    /// `[value or null, unix seconds]` pairs.
+    #[schema(value_type = Vec<Vec<Option<f64>>>)]
     pub datapoints: Vec<(Option<f64>, i64)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+/// `format`: how the series are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Format {
     Json,
     Csv,
     Raw,
@@ -110,7 +114,30 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
     })
 }
 
-/// `GET /render`.
+/// Graphite's render: the series of one or more targets over a time range.
+#[utoipa::path(
+    get,
+    path = "/render",
+    tag = "graphite",
+    params(
+        ("target" = Vec<String>, Query, description = "A target: a path (glob) or a function call; repeatable. Nesting (calls and pipes) is limited to 64 levels.", explode = true, example = json!(["api.hits", "sumSeries(stats.timers.api.latency.upper_90)"])),
+        ("from" = Option<String>, Query, description = "A Graphite time (-1h, now, unix seconds, HH:MM_YYYYMMDD, YYYYMMDD) between 0001-01-01 and 9999-12-31; default -24h", example = "-1h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
+        ("maxDataPoints" = Option<f64>, Query, description = "At most this many points per series (at least 1): steps widen to fit", example = 500),
+        ("noNullPoints" = Option<bool>, Query, description = "Leave out null points"),
+        ("format" = Option<Format>, Query, description = "json (default), csv or raw"),
+    ),
+    responses(
+        (status = 200, description = "the series", content(
+            (Vec<RenderedSeries> = "application/json"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )),
+        (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn render_get(
     state: State<AppState>,
     RawQuery(raw_query): RawQuery,
@@ -119,12 +146,42 @@ pub async fn render_get(
 }
 
 /// `POST /render` with a form body; query-string parameters count too.
+#[utoipa::path(
+    post,
+    path = "/render",
+    tag = "graphite",
+    request_body(content = RenderForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the series", content(
+            (Vec<RenderedSeries> = "application/json"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )),
+        (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn render_post(
     state: State<AppState>,
     RawQuery(raw_query): RawQuery,
     RawForm(form): RawForm,
 ) -> Result<Response, ApiError> {
     render(state, join_parameters(raw_query, &form)).await
+}
+
+/// The form `POST /render` takes: the parameters of `GET /render`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)] // Describes the form for the OpenAPI document only.
+pub struct RenderForm {
+    target: Vec<String>,
+    from: Option<String>,
+    until: Option<String>,
+    maxDataPoints: Option<f64>,
+    noNullPoints: Option<bool>,
+    format: Option<Format>,
 }
 
 /// The query string and a form body as one parameter list.
@@ -178,6 +235,7 @@ async fn fetch_targets(
                 } else {
                     Some(state.settings.max_points_per_series)
                 },
+                max_points_per_series: state.settings.max_points_per_series,
                 now,
             },
             max_series: state.settings.max_series_per_query,

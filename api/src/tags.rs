@@ -44,7 +44,22 @@ fn parse(raw: Option<String>, prefix_parameter: &str) -> Result<AutoCompleteRequ
     Ok(request)
 }
 
-/// `GET /tags/autoComplete/tags`.
+/// `GET /tags/autoComplete/tags`: tag names.
+#[utoipa::path(
+    get,
+    path = "/tags/autoComplete/tags",
+    tag = "graphite",
+    params(
+        ("tagPrefix" = Option<String>, Query, description = "Only names starting with this"),
+        ("limit" = Option<i64>, Query, description = "At most this many (1 or more; default 100, at most 10000)", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "tag names, sorted", body = Vec<String>),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn tag_names(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -68,7 +83,23 @@ pub async fn tag_names(
     Ok(Json(names))
 }
 
-/// `GET /tags/autoComplete/values`.
+/// `GET /tags/autoComplete/values`: the values of one tag.
+#[utoipa::path(
+    get,
+    path = "/tags/autoComplete/values",
+    tag = "graphite",
+    params(
+        ("tag" = String, Query, description = "The tag (`name` for series names)", example = "name"),
+        ("valuePrefix" = Option<String>, Query, description = "Only values starting with this"),
+        ("limit" = Option<i64>, Query, description = "At most this many (1 or more; default 100, at most 10000)", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "the tag's values, sorted", body = Vec<String>),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn tag_values(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

@@ -5,6 +5,10 @@
 //! s/sec/second(s), min/minute(s), h/hour(s), d/day(s), w/week(s), mon/month(s) (30 days) and
 //! y/year(s) (365 days), as in graphite-web; unix seconds; and the absolute forms
 //! `HH:MM_YYYYMMDD` and `YYYYMMDD` (midnight), read as UTC.
+//!
+//! Every time must lie between 0001-01-01 and 9999-12-31 (UTC): PostgreSQL's `timestamptz`
+//! stops at 4713 BC, so `from=-100000y` reached the database and came back as a 503; this range
+//! is one every format the API writes (RFC 3339, Graphite's dates) can show too.
 
 /// Why a time expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,7 +17,14 @@ pub enum TimeParseError {
     Unrecognized(String),
     #[error("{0:?} has an unknown unit: use s, min, h, d, w, mon or y")]
     UnknownUnit(String),
+    #[error("{0:?} is outside 0001-01-01 to 9999-12-31")]
+    OutOfRange(String),
 }
+
+/// 0001-01-01T00:00:00Z, the earliest time a request may name.
+pub const EARLIEST_UNIX_SECONDS: i64 = -62_135_596_800;
+/// 9999-12-31T23:59:59Z, the latest (the same bound the stream's records keep).
+pub const LATEST_UNIX_SECONDS: i64 = abacus_proto::limits::LATEST_UNIX_SECONDS;
 
 /// Why a request's time range was refused; each names the parameter at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,17 +54,27 @@ pub fn to_datetime(unix_seconds: i64) -> Result<chrono::DateTime<chrono::Utc>, T
         .ok_or(TimeRangeError::OutOfRange(unix_seconds))
 }
 
-/// Resolves a Graphite time expression to unix seconds.
+/// Resolves a Graphite time expression to unix seconds, between [`EARLIEST_UNIX_SECONDS`] and
+/// [`LATEST_UNIX_SECONDS`].
 pub fn parse_time(text: &str, now_unix_seconds: i64) -> Result<i64, TimeParseError> {
+    let time = parse_unbounded_time(text, now_unix_seconds)?;
+    if !(EARLIEST_UNIX_SECONDS..=LATEST_UNIX_SECONDS).contains(&time) {
+        return Err(TimeParseError::OutOfRange(text.trim().to_owned()));
+    }
+    Ok(time)
+}
+
+fn parse_unbounded_time(text: &str, now_unix_seconds: i64) -> Result<i64, TimeParseError> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("now") {
         return Ok(now_unix_seconds);
     }
+    // Saturating: an offset near i64::MAX seconds must become an out-of-range time, not wrap.
     if let Some(offset) = text.strip_prefix('-') {
-        return Ok(now_unix_seconds - parse_offset_seconds(offset, text)?);
+        return Ok(now_unix_seconds.saturating_sub(parse_offset_seconds(offset, text)?));
     }
     if let Some(offset) = text.strip_prefix('+') {
-        return Ok(now_unix_seconds + parse_offset_seconds(offset, text)?);
+        return Ok(now_unix_seconds.saturating_add(parse_offset_seconds(offset, text)?));
     }
     if let Some(absolute) = parse_absolute(text) {
         return Ok(absolute);
@@ -131,6 +152,9 @@ mod tests {
             ("20231114", 1_699_920_000),
             ("22:13_20231114", 1_699_999_980),
             ("00:00_20240229", 1_709_164_800),
+            ("-1000y", NOW - 1_000 * 365 * 86_400),
+            ("253402300799", LATEST_UNIX_SECONDS),
+            ("00:00_00010101", EARLIEST_UNIX_SECONDS),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_time(text, NOW), Ok(expected), "{text}");
@@ -153,6 +177,16 @@ mod tests {
             (
                 "-99999999999999999999y",
                 TimeParseError::Unrecognized("-99999999999999999999y".into()),
+            ),
+            ("-100000y", TimeParseError::OutOfRange("-100000y".into())),
+            ("+8000y", TimeParseError::OutOfRange("+8000y".into())),
+            (
+                "-9223372036854775807s",
+                TimeParseError::OutOfRange("-9223372036854775807s".into()),
+            ),
+            (
+                "253402300800",
+                TimeParseError::OutOfRange("253402300800".into()),
             ),
         ];
         for (text, expected) in cases {

@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# Install the third-party statsd clients the compatibility tests send through, into the
-# repository's (gitignored) .data/compat:
+# Install the third-party programs the compatibility tests run, into the repository's
+# (gitignored) .data/compat:
 #
-#   .data/compat/python   a venv with the PyPI packages `statsd` and `datadog`
-#   .data/compat/node     node_modules with the npm package `hot-shots`
-#   .data/compat/graphite a venv with graphite-web 1.1.10 and whisper, the reference for
-#                         /render (tests/compat/graphite_web.py)
+#   setup.sh [clients]    the statsd clients the compatibility tests send through:
+#     .data/compat/python       a venv with the PyPI packages `statsd` and `datadog`
+#     .data/compat/node         node_modules with the npm package `hot-shots`
+#   setup.sh schemathesis the OpenAPI checker tests/tests/api_schema.rs runs:
+#     .data/compat/schemathesis a venv with the PyPI package `schemathesis`
+#   setup.sh graphite     the reference tests/tests/compat_graphite.rs holds /render to:
+#     .data/compat/graphite     a venv with graphite-web 1.1.10 and whisper
+#                               (run by tests/compat/graphite_web.py)
 #
 # Idempotent: a stamp file per tree records what was installed, so a second run does nothing
 # and needs no network. Quiet: the installers' output goes to a log, printed only on failure.
 # Bounded: each installer runs under `timeout`, and fails with a message naming the registry
 # when it cannot be reached. The only network used is PyPI and the npm registry.
 #
-# Used by tests/tests/compat_clients.rs and compat_graphite.rs (once per test process); can be
-# run by hand.
+# Used by tests/tests/compat_clients.rs, api_schema.rs and compat_graphite.rs (once per test
+# process); can be run by hand.
 set -euo pipefail
+
+WHAT=${1:-clients}
+case "$WHAT" in
+clients | schemathesis | graphite) ;;
+*)
+    printf 'usage: %s [clients|schemathesis|graphite]\n' "$0" >&2
+    exit 2
+    ;;
+esac
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 COMPAT_DIR="$REPO_ROOT/.data/compat"
 PYTHON_DIR="$COMPAT_DIR/python"
 NODE_DIR="$COMPAT_DIR/node"
-GRAPHITE_DIR="$COMPAT_DIR/graphite"
 # Pinned so a new client release cannot change what the tests assert without a commit here.
 PYTHON_PACKAGES=(statsd==4.0.1 datadog==0.56.0)
 NODE_PACKAGES=(hot-shots@17.1.1)
+SCHEMATHESIS_DIR="$COMPAT_DIR/schemathesis"
+SCHEMATHESIS_PACKAGES=(schemathesis==4.32.5)
+GRAPHITE_DIR="$COMPAT_DIR/graphite"
 # graphite-web 1.1.10 declares Django < 3.1, which does not run on Python 3.11; its render
 # path works on Django 3.2, so it is installed without its declared dependencies and these
 # beside it. cairocffi is imported by its renderer module (and needs the system's libcairo).
@@ -58,6 +73,45 @@ mkdir -p "$COMPAT_DIR"
 exec 9>"$COMPAT_DIR/.lock"
 flock -w $((2 * INSTALL_TIMEOUT_SECONDS + 30)) 9 || die "timed out waiting for $COMPAT_DIR/.lock"
 
+if [[ $WHAT == schemathesis ]]; then
+    stamp="$SCHEMATHESIS_DIR/.installed"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "${SCHEMATHESIS_PACKAGES[*]}" ]]; then
+        command -v python3 >/dev/null || die "python3 is not installed"
+        log "installing ${SCHEMATHESIS_PACKAGES[*]} from PyPI into $SCHEMATHESIS_DIR"
+        rm -rf "$SCHEMATHESIS_DIR"
+        python3 -m venv "$SCHEMATHESIS_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        run_logged PyPI "$COMPAT_DIR/schemathesis-pip.log" "$SCHEMATHESIS_DIR/bin/pip" install --quiet \
+            --disable-pip-version-check "${SCHEMATHESIS_PACKAGES[@]}"
+        printf '%s\n' "${SCHEMATHESIS_PACKAGES[*]}" >"$stamp"
+    fi
+    exit 0
+fi
+
+if [[ $WHAT == graphite ]]; then
+    stamp="$GRAPHITE_DIR/.installed"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" ]]; then
+        command -v python3 >/dev/null || die "python3 is not installed"
+        if ! ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2'; then
+            if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+                log "installing libcairo2 with apt-get (graphite-web's renderer loads it)"
+                run_logged "Debian's package archive" "$COMPAT_DIR/apt-update.log" apt-get update -q
+                run_logged "Debian's package archive" "$COMPAT_DIR/apt.log" apt-get install -y -q libcairo2
+            else
+                die "graphite-web needs the cairo library: install it (Debian: apt-get install libcairo2)"
+            fi
+        fi
+        log "installing graphite-web 1.1.10 and whisper from PyPI into $GRAPHITE_DIR"
+        rm -rf "$GRAPHITE_DIR"
+        python3 -m venv "$GRAPHITE_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        run_logged PyPI "$COMPAT_DIR/graphite-pip.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
+            --disable-pip-version-check "${GRAPHITE_PACKAGES[@]}"
+        run_logged PyPI "$COMPAT_DIR/graphite-pip.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
+            --disable-pip-version-check --no-deps "${GRAPHITE_NO_DEPS_PACKAGES[@]}"
+        printf '%s\n' "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" >"$stamp"
+    fi
+    exit 0
+fi
+
 python_stamp="$PYTHON_DIR/.installed"
 if [[ "$(cat "$python_stamp" 2>/dev/null)" != "${PYTHON_PACKAGES[*]}" ]]; then
     command -v python3 >/dev/null || die "python3 is not installed"
@@ -81,27 +135,4 @@ if [[ "$(cat "$node_stamp" 2>/dev/null)" != "${NODE_PACKAGES[*]}" ]]; then
     run_logged "the npm registry" "$COMPAT_DIR/npm.log" npm install --prefix "$NODE_DIR" --no-audit --no-fund \
         --no-update-notifier --loglevel=error "${NODE_PACKAGES[@]}"
     printf '%s\n' "${NODE_PACKAGES[*]}" >"$node_stamp"
-fi
-
-graphite_stamp="$GRAPHITE_DIR/.installed"
-if [[ "$(cat "$graphite_stamp" 2>/dev/null)" != "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" ]]; then
-    command -v python3 >/dev/null || die "python3 is not installed"
-    if ! ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2'; then
-        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-            log "installing libcairo2 with apt-get (graphite-web's renderer loads it)"
-            run_logged "Debian's package archive" "$COMPAT_DIR/apt.log" apt-get install -y -q libcairo2 ||
-                { run_logged "Debian's package archive" "$COMPAT_DIR/apt-update.log" apt-get update -q &&
-                    run_logged "Debian's package archive" "$COMPAT_DIR/apt.log" apt-get install -y -q libcairo2; }
-        else
-            die "graphite-web needs the cairo library: install it (Debian: apt-get install libcairo2)"
-        fi
-    fi
-    log "installing graphite-web 1.1.10 and whisper from PyPI into $GRAPHITE_DIR"
-    rm -rf "$GRAPHITE_DIR"
-    python3 -m venv "$GRAPHITE_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    run_logged PyPI "$COMPAT_DIR/pip-graphite.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
-        --disable-pip-version-check "${GRAPHITE_PACKAGES[@]}"
-    run_logged PyPI "$COMPAT_DIR/pip-graphite.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
-        --disable-pip-version-check --no-deps "${GRAPHITE_NO_DEPS_PACKAGES[@]}"
-    printf '%s\n' "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" >"$graphite_stamp"
 fi

@@ -350,6 +350,7 @@ fn tempdir() -> anyhow::Result<String> {
 fn installed_reference() -> anyhow::Result<()> {
     let output = Command::new("bash")
         .arg(repo_root().join("tests/compat/setup.sh"))
+        .arg("graphite")
         .stdin(Stdio::null())
         .output()?;
     anyhow::ensure!(

@@ -21,7 +21,11 @@
 use std::fmt;
 
 /// Nesting deeper than this is refused, so that a hostile target cannot exhaust the stack.
-const MAXIMUM_NESTING: usize = 64;
+/// Every level of the tree counts: a nested call and a pipe alike (`a|f()|g()` is `g(f(a))`,
+/// three levels), because evaluation, display and drop all recurse over the tree the parser
+/// builds, whichever syntax built it. 64 levels keep evaluation far inside a 2 MiB thread
+/// stack, even in a debug build.
+pub const MAXIMUM_NESTING: usize = 64;
 
 /// A parsed target: a metric path (possibly a glob) or a function call.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,12 +115,19 @@ impl Parser {
             return Err(self.error("at most 64 levels of nested expressions"));
         }
         let mut expression = self.call_or_path()?;
+        // Each pipe wraps the expression so far in one more call: one more level of the tree.
+        let mut pipes = 0;
         loop {
             let before_pipe = self.position;
             self.skip_whitespace();
             if self.peek() != Some('|') {
                 self.position = before_pipe;
                 break;
+            }
+            pipes += 1;
+            self.nesting += 1;
+            if self.nesting > MAXIMUM_NESTING {
+                return Err(self.error("at most 64 levels of nested expressions"));
             }
             self.position += 1;
             self.skip_whitespace();
@@ -133,7 +144,7 @@ impl Parser {
             call.arguments.insert(0, Argument::Expression(expression));
             expression = Expression::Call(call);
         }
-        self.nesting -= 1;
+        self.nesting -= 1 + pipes;
         Ok(expression)
     }
 
@@ -625,6 +636,30 @@ mod tests {
         assert!(error.expected.contains("nested"), "{error}");
         let fine = format!("{}a{}", "f(".repeat(50), ")".repeat(50));
         assert!(parse_target(&fine).is_ok());
+    }
+
+    #[test]
+    fn pipes_count_as_nesting() {
+        let piped = |count: usize| format!("x{}", "|absolute()".repeat(count));
+        let error = parse_target(&piped(1_000)).unwrap_err();
+        assert!(error.expected.contains("nested"), "{error}");
+        // The target itself is one level, each pipe one more.
+        assert!(parse_target(&piped(MAXIMUM_NESTING - 1)).is_ok());
+        assert!(parse_target(&piped(MAXIMUM_NESTING)).is_err());
+        // Pipes inside arguments add to the calls around them.
+        let mixed = format!(
+            "{}x{}{}",
+            "f(".repeat(40),
+            "|g()".repeat(30),
+            ")".repeat(40)
+        );
+        assert!(parse_target(&mixed).is_err());
+        // Pipes of sibling arguments do not add up: each argument is its own subtree.
+        let siblings = format!(
+            "f({})",
+            vec![format!("x{}", "|g()".repeat(40)); 5].join(",")
+        );
+        assert!(parse_target(&siblings).is_ok());
     }
 
     #[test]

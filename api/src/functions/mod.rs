@@ -20,6 +20,8 @@ pub mod error;
 pub mod evaluate;
 pub mod expression;
 mod filter;
+#[cfg(test)]
+mod hostile_targets;
 mod interval;
 mod registry;
 pub mod series;
