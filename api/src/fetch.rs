@@ -116,8 +116,11 @@ impl SeriesFetcher<'_> {
         self.read(selected, pattern, from, until).await
     }
 
-    /// Every series matching all tag expressions (`seriesByTag`), at most `limit`, each showing
-    /// its kind's default field under its bare name.
+    /// Every series matching all tag expressions (`seriesByTag`), at most `limit`. A series is
+    /// named by its bare name (showing its kind's default field) and, when an expression selects
+    /// by `name`, also by each of its names in the etsy namespace, as etsy's graphite backend
+    /// writes a tagged series (`stats.counters.<name>.count;env=prod`): whichever of its names
+    /// the expressions match is shown, and is its `name` tag.
     pub async fn fetch_by_tags(
         &self,
         expressions: &[TagExpression],
@@ -127,21 +130,49 @@ impl SeriesFetcher<'_> {
         limit: usize,
     ) -> Result<Vec<FetchedSeries>, FetchError> {
         let exact_name = expressions.iter().find_map(TagExpression::exact_name);
-        let candidates = query::series_named_or_all(self.pool, exact_name, i64::MAX).await?;
-        let selected: Vec<Selected> = candidates
-            .into_iter()
-            .filter(|series| {
-                expressions
+        let by_name = expressions.iter().any(TagExpression::selects_by_name);
+        let mut candidates = query::series_named_or_all(self.pool, exact_name, i64::MAX).await?;
+        // An exact etsy name also names the series it is a field of. The name is a literal, not
+        // a glob: one that does not read as a path names nothing in the namespace.
+        if let Some(exact_name) = exact_name {
+            for resolution in namespace::resolve(exact_name, self.percentiles)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|resolution| resolution.namespaced)
+            {
+                let bare_name = resolution.name_glob.pattern();
+                candidates.extend(
+                    query::series_named_or_all(self.pool, Some(bare_name), i64::MAX)
+                        .await?
+                        .into_iter()
+                        .filter(|series| resolution.kinds.contains(&series.kind)),
+                );
+            }
+        }
+        let mut selected = Vec::new();
+        for series in candidates {
+            let mut readings = vec![(Field::default_for(series.kind), false)];
+            if by_name {
+                readings.extend(namespace_readings(series.kind, self.percentiles));
+            }
+            for (field, namespaced) in readings {
+                let name = namespace::display_path(series.kind, &series.name, field, namespaced);
+                if expressions
                     .iter()
-                    .all(|expression| expression.matches(&series.name, &series.tags))
-            })
-            .take(limit)
-            .map(|series| Selected {
-                field: Field::default_for(series.kind),
-                series,
-                namespaced: false,
-            })
-            .collect();
+                    .all(|expression| expression.matches(&name, &series.tags))
+                {
+                    selected.push(Selected {
+                        series: series.clone(),
+                        field,
+                        namespaced,
+                    });
+                }
+            }
+            if selected.len() >= limit {
+                selected.truncate(limit);
+                break;
+            }
+        }
         self.read(selected, path_expression, from, until).await
     }
 
@@ -548,6 +579,19 @@ fn set_values(
         None => existed.then_some(0.0),
     })
     .collect()
+}
+
+/// The etsy namespace's readings of a series of `kind`: each field under `stats.<kind>.` (a
+/// gauge's value has no field segment); none for kinds outside the namespace.
+fn namespace_readings(kind: SeriesKind, percentiles: &[f64]) -> Vec<(Field, bool)> {
+    if kind.namespace_segment().is_none() {
+        return Vec::new();
+    }
+    let fields = kind.namespace_fields(percentiles);
+    if fields.is_empty() {
+        return vec![(Field::default_for(kind), true)];
+    }
+    fields.into_iter().map(|field| (field, true)).collect()
 }
 
 #[cfg(test)]

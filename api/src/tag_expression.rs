@@ -69,6 +69,12 @@ impl TagExpression {
         }
     }
 
+    /// Whether this expression selects by the `name` tag (`name=` or `name=~`): then the etsy
+    /// namespace's names of statsd series count as names too.
+    pub fn selects_by_name(&self) -> bool {
+        self.tag == "name" && self.selects()
+    }
+
     /// The exact series name this expression requires, if it pins one.
     pub fn exact_name(&self) -> Option<&str> {
         match &self.operator {

@@ -196,3 +196,95 @@ async fn a_percentile_over_many_windows_is_the_percentile_of_all_the_values() ->
     assert!(non_empty_windows >= 2, "{body}");
     pipeline.stop().await
 }
+
+/// etsy's graphite backend writes `conf.tagged:1|c|#env:prod,host:a` as the tagged series
+/// `stats.counters.conf.tagged.count;env=prod;host=a`, so that is the name Grafana users ask
+/// `seriesByTag` for; the answer carries it as its `name` tag, for `aliasByTags` and
+/// `groupByTags`.
+#[tokio::test]
+async fn series_by_tag_knows_the_etsy_names_of_tagged_statsd_series() -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    pipeline
+        .send_statsd(
+            "conf.tagged:1|c|#env:prod,host:a\nconf.tagged:2|c|#env:dev,host:b\n\
+             conf.latency:100|ms|#env:prod\nconf.latency:300|ms|#env:prod\nconf.level:7|g|#env:prod",
+        )
+        .await?;
+    let cases: &[(&str, &[(&str, f64)])] = &[
+        (
+            "seriesByTag('name=stats.counters.conf.tagged.count','env=prod')",
+            &[("stats.counters.conf.tagged.count;env=prod;host=a", 1.0)],
+        ),
+        (
+            "seriesByTag('name=stats.counters.conf.tagged.count')",
+            &[
+                ("stats.counters.conf.tagged.count;env=dev;host=b", 2.0),
+                ("stats.counters.conf.tagged.count;env=prod;host=a", 1.0),
+            ],
+        ),
+        (
+            "seriesByTag('name=stats.timers.conf.latency.upper_90','env=prod')",
+            &[("stats.timers.conf.latency.upper_90;env=prod", 300.0)],
+        ),
+        (
+            "seriesByTag('name=stats.gauges.conf.level')",
+            &[("stats.gauges.conf.level;env=prod", 7.0)],
+        ),
+        (
+            "seriesByTag('name=~stats\\.counters\\.conf\\..*\\.count','host=b')",
+            &[("stats.counters.conf.tagged.count;env=dev;host=b", 2.0)],
+        ),
+        // The `name` tag is the etsy name.
+        (
+            "aliasByTags(seriesByTag('name=stats.counters.conf.tagged.count','env=prod'),'name')",
+            &[("stats.counters.conf.tagged.count", 1.0)],
+        ),
+        (
+            "groupByTags(seriesByTag('name=stats.counters.conf.tagged.count'),'sum','name')",
+            &[("stats.counters.conf.tagged.count", 3.0)],
+        ),
+        // The bare name still works.
+        (
+            "seriesByTag('name=conf.tagged','env=prod')",
+            &[("conf.tagged;env=prod;host=a", 1.0)],
+        ),
+    ];
+    let deadline = Instant::now() + abacus_tests::PATIENCE;
+    for (target, expected) in cases {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("target", target)
+            .append_pair("from", "-1h")
+            .append_pair("until", "now")
+            .append_pair("maxDataPoints", "1")
+            .append_pair("format", "json")
+            .finish();
+        loop {
+            let (status, body) = pipeline.get_json(&format!("/render?{query}")).await?;
+            let values = read_single_points(&body);
+            let wanted: BTreeMap<String, Option<f64>> = expected
+                .iter()
+                .map(|(name, value)| (name.to_string(), Some(*value)))
+                .collect();
+            // Timer fields come from the histogram: within its 0.1%.
+            let close = |value: &Option<f64>, wanted: &Option<f64>| match (value, wanted) {
+                (Some(value), Some(wanted)) => (value - wanted).abs() <= wanted.abs() * 1e-3,
+                _ => false,
+            };
+            let matches = values.len() == wanted.len()
+                && values.iter().zip(&wanted).all(
+                    |((name, value), (wanted_name, wanted_value))| {
+                        name == wanted_name && close(value, wanted_value)
+                    },
+                );
+            if status == 200 && matches {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{target}: {status} {values:?}, expected {wanted:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    pipeline.stop().await
+}
