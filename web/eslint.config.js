@@ -17,6 +17,8 @@ export default tseslint.config(
         setTimeout: "readonly",
         clearTimeout: "readonly",
         fetch: "readonly",
+        location: "readonly",
+        getComputedStyle: "readonly",
       },
     },
   },

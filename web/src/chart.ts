@@ -82,7 +82,8 @@ export function drawChart(container: HTMLElement, input: ChartInput): uPlot {
         show: !one.hidden,
         scale: one.right ? "y2" : "y",
         spanGaps: false,
-        points: { show: false },
+        // A value between two gaps has no line to be part of: draw it as a dot.
+        points: { show: true, size: 5, fill: one.color, filter: isolatedPoints },
       })),
     ],
     axes: [
@@ -124,6 +125,17 @@ export function drawChart(container: HTMLElement, input: ChartInput): uPlot {
   return plot;
 }
 
+/** Indices of the values whose neighbours are both gaps (so no line segment shows them). */
+export function isolatedPoints(u: uPlot, seriesIndex: number): number[] | null {
+  const values = u.data[seriesIndex] as (number | null | undefined)[];
+  const found: number[] = [];
+  for (let index = 0; index < values.length; index += 1) {
+    if (values[index] == null) continue;
+    if (values[index - 1] == null && values[index + 1] == null) found.push(index);
+  }
+  return found;
+}
+
 /** Event markers: a focusable line per event, with what, tags and data shown on hover/focus. */
 function placeMarkers(u: uPlot, layer: HTMLElement, input: ChartInput) {
   layer.replaceChildren();
@@ -142,7 +154,8 @@ function placeMarkers(u: uPlot, layer: HTMLElement, input: ChartInput) {
         "button",
         {
           type: "button",
-          class: "event-marker",
+          // The tip opens towards the middle of the chart, so it stays on the page.
+          class: position > left + u.bbox.width / ratio / 2 ? "event-marker tip-left" : "event-marker",
           style: `left:${position}px;top:${top}px;height:${height}px`,
           "aria-label": `Event at ${when}: ${event.what}`,
           "data-event-id": event.id,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { completionQuery, defaultTargets, quote, searchGlob, tokenAt } from "./expr.ts";
+import { completionQuery, defaultTargets, quote, seriesSearch, tokenAt } from "./expr.ts";
 
 test("each kind has its sensible default targets", () => {
   assert.deepEqual(defaultTargets({ name: "deploys", kind: "counter", tags: [] }), [
@@ -34,10 +34,10 @@ test("quoting escapes quotes and backslashes", () => {
 });
 
 test("search text: globs as typed, plain text as a substring", () => {
-  assert.equal(searchGlob("  "), null);
-  assert.equal(searchGlob("deploy"), "*deploy*");
-  assert.equal(searchGlob("api.*.latency"), "api.*.latency");
-  assert.equal(searchGlob("api.{a,b}"), "api.{a,b}");
+  assert.deepEqual(seriesSearch("  "), {});
+  assert.deepEqual(seriesSearch(" demo.lo "), { contains: "demo.lo" });
+  assert.deepEqual(seriesSearch("api.*.latency"), { match: "api.*.latency" });
+  assert.deepEqual(seriesSearch("api.{a,b}"), { match: "api.{a,b}" });
 });
 
 test("the token under the cursor stops at function syntax", () => {

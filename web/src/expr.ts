@@ -54,12 +54,15 @@ export function defaultTargets(series: SeriesRef): string[] {
   return [`seriesByTag(${expressions.map(quote).join(", ")})`];
 }
 
-/** What the search box's text means: a glob as typed when it has glob syntax, else a substring. */
-export function searchGlob(text: string): string | null {
+/**
+ * What the search box's text asks /api/v1/series for: a glob (`match`) when it has glob syntax,
+ * else a substring of the name (`contains`; a glob's `*` would stay within one segment).
+ */
+export function seriesSearch(text: string): { match?: string; contains?: string } {
   const trimmed = text.trim();
-  if (trimmed === "") return null;
-  if (/[*?[\]{}]/.test(trimmed)) return trimmed;
-  return `*${trimmed}*`;
+  if (trimmed === "") return {};
+  if (/[*?[\]{}]/.test(trimmed)) return { match: trimmed };
+  return { contains: trimmed };
 }
 
 /** The metric-path token under the cursor, for autocompletion: where it starts and its text. */

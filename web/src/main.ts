@@ -7,6 +7,7 @@ import { h } from "./dom.ts";
 import { renderMetrics } from "./pages/metrics.ts";
 import { renderGraph } from "./pages/graph.ts";
 import { renderDashboard } from "./pages/dashboard.ts";
+import { renderStatus } from "./pages/status.ts";
 import { navigate, setRenderer, type Cleanup } from "./router.ts";
 
 
@@ -20,6 +21,7 @@ const PAGES: Page[] = [
   { route: "", title: "Metrics", render: renderMetrics },
   { route: "graph", title: "Graph", render: renderGraph },
   { route: "dashboard", title: "Dashboard", render: renderDashboard },
+  { route: "status", title: "Status", render: renderStatus },
 ];
 
 let cleanup: Cleanup | null = null;

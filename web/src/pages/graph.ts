@@ -228,7 +228,15 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
       eventTags,
     ),
     rangeText,
-    h("div", { class: "row tabs", role: "tablist", "aria-label": "Views" }, ...tabButtons, h("span", { class: "spacer" }), h("span", { class: "muted" }, "Download:"), csvLink, jsonLink),
+    h(
+      "div",
+      { class: "row" },
+      h("div", { class: "tabs", role: "tablist", "aria-label": "Views" }, ...tabButtons),
+      h("span", { class: "spacer" }),
+      h("span", { class: "muted" }, "Download:"),
+      csvLink,
+      jsonLink,
+    ),
     message,
     panel,
   );
@@ -357,6 +365,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
     const signal = controller.signal;
     if (state.targets.length === 0) {
       message.textContent = "Type a target (a metric path or any Graphite expression) and press Draw, or pick one on the Metrics page.";
+      main.dataset.loaded = String(Date.now());
       return;
     }
     message.textContent = "Loading…";

@@ -3,7 +3,7 @@
 import { ApiError, getJson, type CatalogSeries, type FindNode } from "../api.ts";
 import { href } from "../base.ts";
 import { debounce, h } from "../dom.ts";
-import { defaultTargets, searchGlob } from "../expr.ts";
+import { defaultTargets, seriesSearch } from "../expr.ts";
 import { navigate, type Cleanup } from "../router.ts";
 import { KINDS, parseMetricsState, serializeMetricsState, type MetricsState } from "../state.ts";
 import { serializeGraphState, defaultGraphState } from "../state.ts";
@@ -79,7 +79,7 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
   const input = h("input", {
     type: "search",
     id: "metric-search",
-    placeholder: "Search: text or a glob like api.*.latency",
+    placeholder: "Search: part of a name, or a glob like api.*.latency",
     value: state.query,
     autocomplete: "off",
     spellcheck: "false",
@@ -113,8 +113,7 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
     controller?.abort();
     controller = new AbortController();
     const params = new URLSearchParams({ limit: String(SEARCH_LIMIT) });
-    const glob = searchGlob(state.query);
-    if (glob) params.set("match", glob);
+    for (const [key, value] of Object.entries(seriesSearch(state.query))) params.set(key, value);
     if (state.kind) params.set("kind", state.kind);
     status.textContent = "Searching…";
     const started = performance.now();
@@ -127,6 +126,7 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
           ? `The first ${series.length} series (${took} ms); narrow the search to see the rest.`
           : `${series.length} series (${took} ms)`;
       status.dataset.count = String(series.length);
+      status.dataset.query = state.query;
     } catch (error) {
       if ((error as Error).name === "AbortError") return;
       list.setItems([]);
