@@ -26,6 +26,7 @@ test("every field survives a round trip through the URL", () => {
     rightAxis: [0],
     events: true,
     eventTags: "deploy env:prod",
+    embed: true,
   };
   const query = serializeGraphState(state);
   assert.deepEqual(parseGraphState(query), state);

@@ -24,6 +24,8 @@ export interface GraphState {
   events: boolean;
   /** Space-separated event tags to filter by; empty is every event. */
   eventTags: string;
+  /** Only the chart and its legend, for an iframe elsewhere. */
+  embed: boolean;
 }
 
 export const DEFAULT_FROM = "-1h";
@@ -43,6 +45,7 @@ export function defaultGraphState(): GraphState {
     rightAxis: [],
     events: false,
     eventTags: "",
+    embed: false,
   };
 }
 
@@ -82,6 +85,7 @@ export function parseGraphState(search: string | URLSearchParams): GraphState {
   state.rightAxis = indices(params.get("y2"));
   state.events = params.get("events") === "1";
   state.eventTags = (params.get("eventTags") ?? "").trim();
+  state.embed = params.get("embed") === "1";
   return state;
 }
 
@@ -101,6 +105,7 @@ export function serializeGraphState(state: GraphState): string {
   if (state.rightAxis.length) params.set("y2", state.rightAxis.join(","));
   if (state.events) params.set("events", "1");
   if (state.eventTags) params.set("eventTags", state.eventTags);
+  if (state.embed) params.set("embed", "1");
   return params.toString();
 }
 

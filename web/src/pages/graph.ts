@@ -4,6 +4,7 @@ import type uPlot from "uplot";
 import { postJson, type ListedEvent } from "../api.ts";
 import { href } from "../base.ts";
 import { drawChart, PALETTE, type ChartSeries } from "../chart.ts";
+import { seriesStyle } from "../color.ts";
 import { shiftLabel, formatPercent } from "../compare.ts";
 import { loadEvents, loadView, renderParams, type ViewData } from "../data.ts";
 import { h } from "../dom.ts";
@@ -27,14 +28,6 @@ const TABLE_ROWS = 1000;
 
 function go(state: GraphState, zoom = false) {
   navigate(href("graph", serializeGraphState(state)), { state: zoom ? { zoom: true } : null });
-}
-
-/** A series' colour: its target's, lighter and dashed for a shifted copy. */
-function seriesStyle(index: number, shift: string | null, source: number): { color: string; dash?: number[] } {
-  const base = PALETTE[(shift === null ? index : source) % PALETTE.length]!;
-  if (shift === null) return { color: base };
-  const weeks = Number(/^(\d+)/.exec(shift)?.[1] ?? "1");
-  return { color: `color-mix(in srgb, ${base} ${Math.max(30, 75 - weeks * 12)}%, transparent)`, dash: [6, 4] };
 }
 
 export function renderGraph(main: HTMLElement, search: string): Cleanup {
@@ -205,18 +198,22 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
     }
   });
 
+  // Embedded (an iframe elsewhere): the chart and its legend only, with a link to the full view.
+  document.body.classList.toggle("embed", state.embed);
+  const full = h("a", { href: href("graph", serializeGraphState({ ...state, embed: false })), target: "_blank", rel: "noopener", class: "embed-only" }, "Open in Abacus");
   main.append(
     h("h1", { class: "visually-hidden" }, "Graph"),
+    full,
     h(
       "section",
-      { class: "panel", "aria-label": "Targets" },
+      { class: "panel no-embed", "aria-label": "Targets" },
       targetList,
       h("div", { class: "row" }, addButton, drawButton),
       errorsBox,
     ),
     h(
       "div",
-      { class: "toolbar", role: "group", "aria-label": "View" },
+      { class: "toolbar no-embed", role: "group", "aria-label": "View" },
       preset,
       fromInput,
       untilInput,
@@ -230,7 +227,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
     rangeText,
     h(
       "div",
-      { class: "row" },
+      { class: "row no-embed" },
       h("div", { class: "tabs", role: "tablist", "aria-label": "Views" }, ...tabButtons),
       h("span", { class: "spacer" }),
       h("span", { class: "muted" }, "Download:"),
@@ -252,7 +249,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
       values: rows.values[index] ?? [],
       hidden: state.hidden.includes(index),
       right: state.rightAxis.includes(one.source),
-      ...seriesStyle(index, one.shift, one.source),
+      ...seriesStyle(PALETTE, index, one.shift, one.source),
     }));
     const height = Math.max(240, Math.min(420, Math.round(window.innerHeight * 0.45)));
     plot = drawChart(chartBox, {
@@ -286,7 +283,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
         "tbody",
         {},
         ...view.drawn.map((one, index) => {
-          const style = seriesStyle(index, one.shift, one.source);
+          const style = seriesStyle(PALETTE, index, one.shift, one.source);
           const hidden = state.hidden.includes(index);
           const toggle = h(
             "button",
@@ -410,5 +407,6 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
     clearInterval(timer);
     window.removeEventListener("resize", onResize);
     plot?.destroy();
+    document.body.classList.remove("embed");
   };
 }
