@@ -60,7 +60,12 @@ async fn the_web_app_works_in_a_browser() -> anyhow::Result<()> {
     );
     let chromium = setup();
 
-    let settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    // Graphite points are raw points, kept only for the raw retention (7 days by default);
+    // the week-old ones must outlive it.
+    settings.adjust_storage_worker = |config| {
+        config.storage_worker.retentions = "10s:30d,1m:90d,1h:5y".into();
+    };
     // The Status page shows the services' self-metrics.
     let mut aggregator_config = settings.aggregator_config();
     aggregator_config.aggregator.publish_self_metrics = true;

@@ -77,17 +77,29 @@ function stats(datapoints) {
   };
 }
 
-/** Waits for the Graph page to finish a load and returns the /render URLs it fetched. */
-async function openGraph(path) {
-  const renders = [];
-  const listener = (request) => {
-    if (new URL(request.url()).pathname.endsWith("/render")) renders.push(request.url());
+/** Records the /render answers the page receives (the very data it draws). */
+function recordRenders() {
+  const answers = [];
+  const listener = (response) => {
+    if (new URL(response.url()).pathname.endsWith("/render") && response.status() === 200) {
+      answers.push(response.json());
+    }
   };
-  page.on("request", listener);
+  page.on("response", listener);
+  return {
+    async stop() {
+      page.off("response", listener);
+      return Promise.all(answers);
+    },
+  };
+}
+
+/** Opens a Graph page, waits until it has loaded, and returns the /render answers it drew. */
+async function openGraph(path) {
+  const renders = recordRenders();
   await page.goto(url(path));
   await page.waitForSelector("main[data-loaded]");
-  page.off("request", listener);
-  return renders;
+  return renders.stop();
 }
 
 async function legendRows() {
@@ -165,15 +177,13 @@ await step("accessibility of the Metrics page", async () => {
 await step("graph: the drawn series is what /render answers", async () => {
   await page.goto(url("./"));
   assert.deepEqual(await search(counter), [counter]);
-  const renders = [];
-  page.on("request", (request) => {
-    if (new URL(request.url()).pathname.endsWith("/render")) renders.push(request.url());
-  });
+  const renders = recordRenders();
   await page.locator(".series-name", { hasText: counter }).first().click();
   await page.waitForSelector("main[data-loaded]");
   assert.equal(new URL(page.url()).searchParams.get("target"), `stats.counters.${counter}.rate`);
-  assert.equal(renders.length, 1);
-  const answer = await (await fetch(renders[0])).json();
+  const answers = await renders.stop();
+  assert.equal(answers.length, 1);
+  const [answer] = answers;
   assert.equal(answer.length, 1);
   const expected = stats(answer[0].datapoints);
   assert.ok(expected.max > 0, "the counter has a rate above 0");
@@ -214,8 +224,7 @@ await step("graph: compare a week back shows the change in per cent", async () =
 });
 
 await step("graph: the sequential x-axis plots only the points there are", async () => {
-  const renders = await openGraph(`graph?target=${encodeURIComponent(graphitePath)}&from=-3h`);
-  const answer = await (await fetch(renders[0])).json();
+  const [answer] = await openGraph(`graph?target=${encodeURIComponent(graphitePath)}&from=-3h`);
   const present = answer[0].datapoints.filter((point) => point[0] !== null).length;
   assert.ok(present > 1 && present < answer[0].datapoints.length, `${present} of ${answer[0].datapoints.length} points`);
   await page.check("#sequential");
@@ -259,6 +268,16 @@ await step("graph: Table and JSON tabs", async () => {
   const response = await fetch(new URL(csv, base));
   assert.equal(response.status, 200);
   assert.match(await response.text(), new RegExp(graphitePath.replace(/\./g, "\\.")));
+});
+
+await step("graph: the embed mode shows only the chart and legend", async () => {
+  await openGraph(`graph?target=${encodeURIComponent(graphitePath)}&from=-3h&embed=1`);
+  assert.equal(await page.isVisible("nav"), false);
+  assert.equal(await page.isVisible(".target-input"), false);
+  assert.equal((await legendRows()).length, 1);
+  const link = page.locator("a.embed-only");
+  assert.ok(await link.isVisible());
+  assert.doesNotMatch(await link.getAttribute("href"), /embed/);
 });
 
 await step("dashboard: opened from its URL, every graph drawn", async () => {
