@@ -82,7 +82,10 @@ function recordRenders() {
   const answers = [];
   const listener = (response) => {
     if (new URL(response.url()).pathname.endsWith("/render") && response.status() === 200) {
-      answers.push(response.json());
+      const answer = response.json();
+      // A failure is reported by stop(), not as an unhandled rejection before it is called.
+      answer.catch(() => {});
+      answers.push(answer);
     }
   };
   page.on("response", listener);
@@ -96,6 +99,8 @@ function recordRenders() {
 
 /** Opens a Graph page, waits until it has loaded, and returns the /render answers it drew. */
 async function openGraph(path) {
+  // Leave the previous page first, so none of its answers still in flight is recorded.
+  await page.goto("about:blank");
   const renders = recordRenders();
   await page.goto(url(path));
   await page.waitForSelector("main[data-loaded]");
@@ -356,7 +361,27 @@ await step("under a path prefix behind a reverse proxy", async () => {
     assert.deepEqual(await search("e2e.lo"), [graphitePath]);
     assert.equal(new URL(page.url()).pathname, "/abacus/");
   } finally {
+    await page.goto("about:blank");
     proxy.close();
+  }
+});
+
+await step("readable on a phone: nothing wider than the screen", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    for (const path of ["./", `graph?target=${encodeURIComponent(graphitePath)}&from=-3h&compare=1w`, "status"]) {
+      await page.goto(url(path));
+      await page.waitForTimeout(300);
+      if (path !== "./") await page.waitForSelector("main[data-loaded]");
+      const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scrollWidth <= innerWidth, `${path}: ${scrollWidth}px wide on a ${innerWidth}px screen`);
+    }
+    await shot("status-phone");
+    await page.goto(url(`graph?target=${encodeURIComponent(graphitePath)}&from=-3h&compare=1w`));
+    await page.waitForSelector("main[data-loaded]");
+    await shot("graph-phone");
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
   }
 });
 

@@ -112,8 +112,10 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
   async function runSearch() {
     controller?.abort();
     controller = new AbortController();
+    // What this search asked, which the text box may no longer say when the answer comes.
+    const query = state.query;
     const params = new URLSearchParams({ limit: String(SEARCH_LIMIT) });
-    for (const [key, value] of Object.entries(seriesSearch(state.query))) params.set(key, value);
+    for (const [key, value] of Object.entries(seriesSearch(query))) params.set(key, value);
     if (state.kind) params.set("kind", state.kind);
     status.textContent = "Searching…";
     const started = performance.now();
@@ -126,7 +128,7 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
           ? `The first ${series.length} series (${took} ms); narrow the search to see the rest.`
           : `${series.length} series (${took} ms)`;
       status.dataset.count = String(series.length);
-      status.dataset.query = state.query;
+      status.dataset.query = query;
     } catch (error) {
       if ((error as Error).name === "AbortError") return;
       list.setItems([]);
