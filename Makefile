@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
+.PHONY: help run test lint build web fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -20,11 +20,17 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN { FS = ":.*## " } { printf "  %-17s %s\n", $$1, $$2 }'
 
-run: ## Build and run aggregator, storage worker and api locally (Ctrl-C stops them)
+run: web ## Build and run aggregator, storage worker and api locally (Ctrl-C stops them)
 	$(WITH_SERVICES) bash deploy/local/run-stack.sh
 
-# Plain `cargo test` output on purpose: CI parses it.
-test: ## Run all tests, with PostgreSQL and NATS provided
+# The API embeds web/dist when it is compiled, so the app is built before any cargo build.
+web: ## Build the web app (web/dist) the API embeds; installs Node.js/npm with apt if missing
+	bash deploy/local/build-web.sh
+
+# The web app's unit tests (node's test runner) first; the browser test is a cargo test
+# (tests/tests/web_app.rs). Plain `cargo test` output last on purpose: CI parses it.
+test: web ## Run all tests, with PostgreSQL and NATS provided
+	cd web && npm test --silent
 	$(WITH_SERVICES) cargo test --workspace --all-targets
 
 bench: bench-aggregator bench-storage bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
@@ -35,13 +41,15 @@ bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench
 
-lint: ## Check formatting and run clippy with warnings as errors
+lint: ## Check formatting and run clippy with warnings as errors; ESLint and tsc for web/
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	# The wire contract builds without the services' runtime (see proto/Cargo.toml).
 	cargo clippy -p abacus-proto --no-default-features -- -D warnings
+	bash deploy/local/build-web.sh --deps
+	cd web && npm run --silent lint && npm run --silent typecheck
 
-build: ## Build the release binaries
+build: web ## Build the web app, then the release binaries
 	cargo build --workspace --release --bins
 
 

@@ -18,6 +18,7 @@
 //! * [`error`]: errors as JSON answers; [`json_refusals`]: so are axum's own refusals.
 //! * [`request_bounds`]: what every request is held to (NUL bytes, header size, the query
 //!   timeout); [`serve`]: the HTTP server (header-read timeout, connection cap).
+//! * [`web`]: the embedded web app, the router's fallback.
 //! * [`config`]: the settings.
 
 pub mod config;
@@ -44,6 +45,7 @@ pub mod statistics;
 pub mod tag_expression;
 pub mod tags;
 pub mod time;
+pub mod web;
 
 use anyhow::Context;
 use axum::routing::get;
@@ -96,9 +98,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/series/{id}", get(native::series_detail))
         .route("/api/v1/query", get(native::query))
         .route("/api/openapi.json", get(openapi::openapi_document))
-        .fallback(|uri: axum::http::Uri| async move {
-            error::ApiError::NotFound(format!("no endpoint at {}", uri.path()))
-        })
+        // The web app; it answers only paths no route matched, and the API's JSON 404 for
+        // unknown paths of the API.
+        .fallback(web::fallback)
         .method_not_allowed_fallback(
             |method: axum::http::Method, uri: axum::http::Uri| async move {
                 error::ApiError::MethodNotAllowed(format!(

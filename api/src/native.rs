@@ -71,6 +71,9 @@ pub struct SeriesListParameters {
     pub tag: Option<String>,
     /// Only series seen since this time (a Graphite time expression such as `-1h`).
     pub seen_since: Option<String>,
+    /// Only series whose name contains this text (a search box's substring, which a glob
+    /// cannot say: its `*` stays within one segment).
+    pub contains: Option<String>,
     /// At most this many series (default 1000).
     pub limit: Option<i64>,
 }
@@ -129,6 +132,7 @@ pub async fn list_series(
            and ($2::text is null or kind = $2)
            and ($3::text is null or $3 = any(tags))
            and ($4::timestamptz is null or last_seen >= $4)
+           and ($6::text is null or strpos(name, $6) > 0)
          order by name, kind, tags
          limit $5",
     )
@@ -137,6 +141,7 @@ pub async fn list_series(
     .bind(&parameters.tag)
     .bind(seen_since)
     .bind(if glob.is_some() { 100_000 } else { limit })
+    .bind(&parameters.contains)
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(

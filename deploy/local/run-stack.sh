@@ -69,7 +69,8 @@ alive() { kill -0 "$1" 2>/dev/null; }
 print_examples() {
     printf '  %s\n' \
         'echo "deploys:1|c" | nc -u -w0 127.0.0.1 8125     (without nc: echo "deploys:1|c" > /dev/udp/127.0.0.1/8125)' \
-        "curl '$API_URL/render?target=deploys&from=-10min&format=json'" >&2
+        "curl '$API_URL/render?target=deploys&from=-10min&format=json'" \
+        "open $API_URL/ in a browser: the web app (search for deploys, click it for its graph)" >&2
 }
 
 # Signal and wait for the services whose names are given, bounded, then SIGKILL.

@@ -1,0 +1,189 @@
+//! The web app in a real browser, against the real pipeline. Data goes in over statsd (a
+//! counter, several flush windows of it) and Graphite plaintext (points over the last hours
+//! and the same hours a week ago, for the compare view), an event is posted, then
+//! web/e2e/run.mjs drives Debian's chromium through playwright-core: search and tree on the
+//! Metrics page, the Graph page checked against /render, zoom, compare a week back, the
+//! sequential x-axis, event markers, a parse error, the Table and JSON tabs, a dashboard from
+//! its URL, the Status page, the app under a path prefix behind a proxy, the dark theme, an
+//! accessibility pass (axe-core), and no console errors.
+//!
+//! tests/web/setup.sh installs chromium (apt) and the app's npm dependencies when missing. The
+//! API serves the app it embedded when it was compiled, so the app must be built before
+//! (`make test` does: `make web` first). Screenshots land in web/test-results/.
+
+use abacus_tests::{start_aggregator_with_addresses, Pipeline, PipelineSettings};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWriteExt;
+
+const PREFIX: &str = "web.e2e";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the repository")
+        .to_path_buf()
+}
+
+/// Runs tests/web/setup.sh; returns the chromium binary it found or installed.
+fn setup() -> String {
+    let output = std::process::Command::new("bash")
+        .arg(repo_root().join("tests/web/setup.sh"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cannot run tests/web/setup.sh");
+    assert!(
+        output.status.success(),
+        "tests/web/setup.sh failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("a path")
+        .trim()
+        .to_owned()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_web_app_works_in_a_browser() -> anyhow::Result<()> {
+    assert!(
+        abacus_api::web::APP_BUILT,
+        "the API was compiled without the web app: build it first (make web, or \
+         cd web && npm ci && npm run build), then run the tests again (make test does both)"
+    );
+    let chromium = setup();
+
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    // Graphite points are raw points, kept only for the raw retention (7 days by default);
+    // the week-old ones must outlive it.
+    settings.adjust_storage_worker = |config| {
+        config.storage_worker.retentions = "10s:30d,1m:90d,1h:5y".into();
+    };
+    // The Status page shows the services' self-metrics.
+    let mut aggregator_config = settings.aggregator_config();
+    aggregator_config.aggregator.publish_self_metrics = true;
+    let (addresses, aggregator) = start_aggregator_with_addresses(aggregator_config, None).await?;
+    let pipeline =
+        Pipeline::start_with_aggregator(settings, addresses.statsd_udp, Some(aggregator)).await?;
+
+    // Graphite plaintext: a point every 10 minutes over the last 2.5 hours (10 each) and at
+    // the same times a week ago (5 each): comparing a week back shows +100%.
+    let now = now();
+    let mut lines = String::new();
+    for step in 0..16 {
+        let time = now - 9_000 + step * 600;
+        lines.push_str(&format!("{PREFIX}.load 10 {time}\n"));
+        lines.push_str(&format!("{PREFIX}.load 5 {}\n", time - 7 * 86_400));
+    }
+    let mut graphite = tokio::net::TcpStream::connect(addresses.graphite_tcp).await?;
+    graphite.write_all(lines.as_bytes()).await?;
+    graphite.shutdown().await?;
+
+    // statsd: a counter over several flush windows.
+    for _ in 0..6 {
+        pipeline
+            .send_statsd(&format!("{PREFIX}.requests:5|c"))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, answer) = pipeline
+        .post_json(
+            "/events/",
+            &serde_json::json!({ "what": "deploy 42", "tags": "deploy", "data": "from the e2e test" }),
+        )
+        .await?;
+    assert_eq!(status, 200, "posting the event: {answer}");
+
+    pipeline
+        .wait_for_datapoints(
+            &format!("stats.counters.{PREFIX}.requests.count"),
+            "all 30 requests",
+            |points| points.iter().filter_map(|point| point.0).sum::<f64>() == 30.0,
+        )
+        .await?;
+    pipeline
+        .wait_for_json(
+            &format!("/render?target={PREFIX}.load&from=-8d&format=json"),
+            "both weeks of Graphite points",
+            |body| {
+                body[0]["datapoints"]
+                    .as_array()
+                    .is_some_and(|points| points.iter().filter(|p| !p[0].is_null()).count() == 32)
+            },
+        )
+        .await?;
+    pipeline
+        .wait_for_json("/events/get_data?from=-1h", "the event", |body| {
+            body.as_array().is_some_and(|events| events.len() == 1)
+        })
+        .await?;
+
+    let output = tokio::process::Command::new("node")
+        .arg(repo_root().join("web/e2e/run.mjs"))
+        .env("ABACUS_URL", format!("{}/", pipeline.api_base_url))
+        .env("ABACUS_CHROMIUM", &chromium)
+        .env("ABACUS_E2E_PREFIX", PREFIX)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("the browser test finished within 5 minutes")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    pipeline.stop().await?;
+    assert!(
+        output.status.success(),
+        "web/e2e/run.mjs failed ({}); screenshots in web/test-results/",
+        output.status
+    );
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+    Ok(())
+}
+
+/// The Metrics page's search box: plain text finds names containing it at any depth, which a
+/// glob cannot (`*` stays within a segment).
+#[tokio::test]
+async fn series_are_searched_by_substring_across_segments() -> anyhow::Result<()> {
+    let pipeline = abacus_tests::Pipeline::start(Duration::from_secs(1)).await?;
+    pipeline
+        .send_statsd("shop.demo.orders:1|c\nshopdemo:2|g\nother.thing:3|c\ndeep.a.b.c.demox:1|ms")
+        .await?;
+    pipeline
+        .wait_for_json("/api/v1/series", "all four series", |body| {
+            body.as_array().is_some_and(|series| series.len() == 4)
+        })
+        .await?;
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|series| series["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, found) = pipeline.get_json("/api/v1/series?contains=demo").await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        names(&found),
+        ["deep.a.b.c.demox", "shop.demo.orders", "shopdemo"]
+    );
+    let (_, found) = pipeline
+        .get_json("/api/v1/series?contains=demo&kind=counter")
+        .await?;
+    assert_eq!(names(&found), ["shop.demo.orders"]);
+    let (_, found) = pipeline
+        .get_json("/api/v1/series?contains=demo&match=shop*")
+        .await?;
+    assert_eq!(names(&found), ["shopdemo"]);
+    let (_, found) = pipeline.get_json("/api/v1/series?contains=nothing").await?;
+    assert_eq!(names(&found), Vec::<String>::new());
+    pipeline.stop().await
+}
