@@ -18,11 +18,27 @@ pub(crate) fn series(name: &str, values: &[Option<f64>]) -> TimeSeries {
 /// Series stored in memory; `fetch` answers like the database-backed source.
 pub(crate) struct InMemorySource(pub Vec<TimeSeries>);
 
+/// Most points a series is laid out with here, refused beyond like the database-backed source
+/// refuses a grid longer than `api.max_points_per_series` before it allocates anything (a
+/// hostile `movingAverage(f(x),'1000y')` reads back a thousand years).
+pub(crate) const MAXIMUM_POINTS: i64 = 1_000_000;
+
 impl InMemorySource {
-    fn laid_on_grid(stored: &TimeSeries, from: i64, until: i64) -> TimeSeries {
+    fn laid_on_grid(
+        stored: &TimeSeries,
+        from: i64,
+        until: i64,
+    ) -> Result<TimeSeries, EvaluationError> {
         let step = stored.step.max(1);
         let first = from - from.rem_euclid(step);
-        let length = ((until - first + step - 1) / step).max(0) as usize;
+        let points = (until.saturating_sub(first).saturating_add(step - 1) / step).max(0);
+        if points > MAXIMUM_POINTS {
+            return Err(EvaluationError::Source(format!(
+                "{} would have {points} points, more than {MAXIMUM_POINTS}",
+                stored.name
+            )));
+        }
+        let length = points as usize;
         let values = (0..length)
             .map(|slot| {
                 let timestamp = first + slot as i64 * step;
@@ -37,11 +53,11 @@ impl InMemorySource {
                     .flatten()
             })
             .collect();
-        TimeSeries {
+        Ok(TimeSeries {
             start: first,
             values,
             ..stored.clone()
-        }
+        })
     }
 }
 
@@ -54,12 +70,11 @@ impl SeriesSource for InMemorySource {
     ) -> Result<Vec<TimeSeries>, EvaluationError> {
         let glob =
             PathGlob::new(pattern).map_err(|error| EvaluationError::Source(error.to_string()))?;
-        Ok(self
-            .0
+        self.0
             .iter()
             .filter(|stored| glob.matches(stored.name.split(';').next().unwrap_or_default()))
             .map(|stored| Self::laid_on_grid(stored, from, until))
-            .collect())
+            .collect()
     }
 
     async fn fetch_by_tags(
@@ -91,12 +106,11 @@ impl SeriesSource for InMemorySource {
                 }
             })
         };
-        Ok(self
-            .0
+        self.0
             .iter()
             .filter(|stored| matches(stored))
             .map(|stored| Self::laid_on_grid(stored, from, until))
-            .collect())
+            .collect()
     }
 }
 
