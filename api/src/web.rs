@@ -54,11 +54,15 @@ pub fn asset(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.path == path)
 }
 
+/// The app's pages, as its router names them (`web/src/main.ts`): only these answer with
+/// `index.html`, so any other address is the API's JSON 404, for a browser and a script alike.
+const APP_PAGES: &[&str] = &["", "graph", "dashboard", "status"];
+
 /// Is this an address the app answers with `index.html`?
 fn is_app_page(path: &str) -> bool {
     let rest = path.trim_start_matches('/');
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    !rest.contains('/') && !API_SEGMENTS.contains(&rest) && !rest.contains('.')
+    APP_PAGES.contains(&rest)
 }
 
 fn api_not_found(uri: &Uri) -> Response {
@@ -198,7 +202,13 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_api_paths_stay_json_404s() {
-        for path in ["/render/x", "/api/v2/nothing", "/metrics/nothing", "/a/b/c"] {
+        for path in [
+            "/render/x",
+            "/api/v2/nothing",
+            "/metrics/nothing",
+            "/a/b/c",
+            "/nope",
+        ] {
             let response = fallback(Method::GET, path.parse().unwrap(), HeaderMap::new()).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
             assert_eq!(

@@ -181,6 +181,24 @@ fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
         .map(|tag| (tag.key.as_str(), tag.value.as_str()))
 }
 
+/// The records that have no problem; each that has one goes to `reject` with its reason.
+fn set_aside<T>(
+    records: &mut Vec<T>,
+    problem: fn(&T) -> Option<String>,
+    mut reject: impl FnMut(T, String),
+) -> Vec<T> {
+    std::mem::take(records)
+        .into_iter()
+        .filter_map(|record| match problem(&record) {
+            None => Some(record),
+            Some(reason) => {
+                reject(record, reason);
+                None
+            }
+        })
+        .collect()
+}
+
 /// The time of each point, checked before by [`point_problem`] to be one `DateTime` holds.
 fn point_times(points: &[RawPoint]) -> Vec<DateTime<Utc>> {
     points
@@ -300,39 +318,18 @@ impl ValidBatch {
             },
             reasons: Vec::new(),
         };
-        batch.series = std::mem::take(&mut batch.series)
-            .into_iter()
-            .filter_map(|series| match series_problem(&series) {
-                None => Some(series),
-                Some(reason) => {
-                    rejected.batch.series.push(series);
-                    rejected.reasons.push(reason);
-                    None
-                }
-            })
-            .collect();
-        batch.points = std::mem::take(&mut batch.points)
-            .into_iter()
-            .filter_map(|point| match point_problem(&point) {
-                None => Some(point),
-                Some(reason) => {
-                    rejected.batch.points.push(point);
-                    rejected.reasons.push(reason);
-                    None
-                }
-            })
-            .collect();
-        batch.events = std::mem::take(&mut batch.events)
-            .into_iter()
-            .filter_map(|event| match event_problem(&event) {
-                None => Some(event),
-                Some(reason) => {
-                    rejected.batch.events.push(event);
-                    rejected.reasons.push(reason);
-                    None
-                }
-            })
-            .collect();
+        batch.series = set_aside(&mut batch.series, series_problem, |series, reason| {
+            rejected.batch.series.push(series);
+            rejected.reasons.push(reason);
+        });
+        batch.points = set_aside(&mut batch.points, point_problem, |point, reason| {
+            rejected.batch.points.push(point);
+            rejected.reasons.push(reason);
+        });
+        batch.events = set_aside(&mut batch.events, event_problem, |event, reason| {
+            rejected.batch.events.push(event);
+            rejected.reasons.push(reason);
+        });
         let point_times = point_times(&batch.points);
         let mut events = EventColumns::default();
         events.push_events(&batch.events, &batch.aggregator_id);

@@ -494,6 +494,43 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The first `count` messages of the dead-letter subject, waiting for them at most
+    /// [`PATIENCE`]; fails when fewer arrive.
+    pub async fn read_dead_letters(
+        &self,
+        count: usize,
+    ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+        use futures::StreamExt;
+        let nats = &self.settings.nats;
+        let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
+        let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                filter_subject: abacus_proto::stream::dead_letter_subject(nats),
+                ..Default::default()
+            })
+            .await?;
+        let mut dead_letters = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        while dead_letters.len() < count && Instant::now() < deadline {
+            let mut messages = consumer
+                .fetch()
+                .max_messages(count - dead_letters.len())
+                .expires(Duration::from_secs(2))
+                .messages()
+                .await?;
+            while let Some(message) = messages.next().await {
+                dead_letters.push(message.map_err(|error| anyhow::anyhow!(error))?);
+            }
+        }
+        anyhow::ensure!(
+            dead_letters.len() == count,
+            "expected {count} dead letters, got {}",
+            dead_letters.len()
+        );
+        Ok(dead_letters)
+    }
+
     /// Waits until the storage worker's consumer has been delivered at least
     /// `delivered_at_least` messages and acknowledged everything.
     pub async fn wait_until_worker_is_idle(&self, delivered_at_least: u64) -> anyhow::Result<()> {

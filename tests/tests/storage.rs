@@ -6,8 +6,6 @@ use abacus_proto::v1::{
     series_aggregate::Aggregate, CounterAggregate, SetAggregate, TimerAggregate,
 };
 use abacus_tests::{single_series_batch, total, Pipeline};
-use async_nats::jetstream::consumer::pull;
-use futures::StreamExt;
 use prost::Message;
 use std::time::Duration;
 
@@ -132,37 +130,20 @@ async fn read_dead_letters(
     pipeline: &Pipeline,
     count: usize,
 ) -> anyhow::Result<Vec<(Vec<u8>, String)>> {
-    let nats = &pipeline.settings.nats;
-    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
-    let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
-    let consumer = stream
-        .create_consumer(pull::Config {
-            filter_subject: abacus_proto::stream::dead_letter_subject(nats),
-            ..Default::default()
+    Ok(pipeline
+        .read_dead_letters(count)
+        .await?
+        .into_iter()
+        .map(|message| {
+            let reason = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(abacus_proto::stream::DEAD_LETTER_REASON_HEADER))
+                .map(|reason| reason.to_string())
+                .unwrap_or_default();
+            (message.payload.to_vec(), reason)
         })
-        .await?;
-    let mut messages = consumer
-        .fetch()
-        .max_messages(count)
-        .expires(Duration::from_secs(5))
-        .messages()
-        .await?;
-    let mut dead_letters = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.map_err(|error| anyhow::anyhow!(error))?;
-        let reason = message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get(abacus_proto::stream::DEAD_LETTER_REASON_HEADER))
-            .map(|reason| reason.to_string())
-            .unwrap_or_default();
-        dead_letters.push((message.payload.to_vec(), reason));
-    }
-    anyhow::ensure!(
-        dead_letters.len() == count,
-        "expected {count} dead letters, got {dead_letters:?}"
-    );
-    Ok(dead_letters)
+        .collect())
 }
 
 #[tokio::test]

@@ -10,8 +10,6 @@ use abacus_proto::v1::{
     SeriesAggregate, Tag,
 };
 use abacus_tests::{single_series_batch, Pipeline, PipelineSettings};
-use async_nats::jetstream::consumer::pull;
-use futures::StreamExt;
 use prost::Message;
 use std::time::Duration;
 
@@ -52,28 +50,13 @@ struct DeadLetter {
     records: Option<usize>,
 }
 
-/// Reads the first `count` messages of the dead-letter subject, waiting for them.
+/// Reads the first `count` messages of the dead-letter subject, decoded.
 async fn read_dead_letters(pipeline: &Pipeline, count: usize) -> anyhow::Result<Vec<DeadLetter>> {
-    let nats = &pipeline.settings.nats;
-    let context = async_nats::jetstream::new(abacus_proto::stream::connect(nats).await?);
-    let stream = abacus_proto::stream::ensure_stream(&context, nats).await?;
-    let consumer = stream
-        .create_consumer(pull::Config {
-            filter_subject: abacus_proto::stream::dead_letter_subject(nats),
-            ..Default::default()
-        })
-        .await?;
-    let mut dead_letters = Vec::new();
-    let deadline = std::time::Instant::now() + abacus_tests::PATIENCE;
-    while dead_letters.len() < count && std::time::Instant::now() < deadline {
-        let mut messages = consumer
-            .fetch()
-            .max_messages(count - dead_letters.len())
-            .expires(Duration::from_secs(2))
-            .messages()
-            .await?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|error| anyhow::anyhow!(error))?;
+    pipeline
+        .read_dead_letters(count)
+        .await?
+        .into_iter()
+        .map(|message| {
             let header = |name: &str| {
                 message
                     .headers
@@ -81,19 +64,13 @@ async fn read_dead_letters(pipeline: &Pipeline, count: usize) -> anyhow::Result<
                     .and_then(|headers| headers.get(name))
                     .map(|value| value.to_string())
             };
-            dead_letters.push(DeadLetter {
+            Ok(DeadLetter {
                 batch: FlushBatch::decode(message.payload.clone())?,
                 reason: header(abacus_proto::stream::DEAD_LETTER_REASON_HEADER).unwrap_or_default(),
                 records: header("Abacus-Dead-Letter-Records").and_then(|text| text.parse().ok()),
-            });
-        }
-    }
-    anyhow::ensure!(
-        dead_letters.len() == count,
-        "expected {count} dead letters, got {}",
-        dead_letters.len()
-    );
-    Ok(dead_letters)
+            })
+        })
+        .collect()
 }
 
 /// Waits until the good counters are stored with exactly `total`, and returns how many.
