@@ -66,8 +66,8 @@ bench-aggregator: ## Aggregator: parse+aggregate rate, bytes/series, window end,
 FUZZ_SECONDS ?= 60
 
 fuzz: ## Fuzz the statsd/Graphite parsers, aggregation, render targets and Graphite times with cargo-fuzz (nightly, installed if missing)
-	bash aggregator/fuzz/run.sh $(FUZZ_SECONDS)
-	bash api/fuzz/run.sh $(FUZZ_SECONDS)
+	bash deploy/local/fuzz.sh aggregator $(FUZZ_SECONDS)
+	bash deploy/local/fuzz.sh api $(FUZZ_SECONDS)
 
 fmt: ## Format the code
 	cargo fmt --all
