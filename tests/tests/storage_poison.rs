@@ -87,6 +87,24 @@ async fn wait_for_good_counters(pipeline: &Pipeline, total: f64) -> anyhow::Resu
     }
 }
 
+/// Runs a test's DDL on a table the worker is writing: PostgreSQL may pick it as the victim of
+/// a deadlock with the worker's partition upkeep (`40P01`), and then it is simply run again.
+async fn alter_under_load(
+    database: &mut sqlx::PgConnection,
+    statement: &str,
+) -> anyhow::Result<()> {
+    for _ in 0..20 {
+        match sqlx::query(statement).execute(&mut *database).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("40P01") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    anyhow::bail!("{statement}: deadlocked 20 times")
+}
+
 /// After a poison batch, a fresh one is still stored: the pipeline has not stalled.
 async fn assert_still_storing(pipeline: &Pipeline, sequence: u64) -> anyhow::Result<()> {
     let fresh = single_series_batch(
@@ -209,10 +227,10 @@ async fn records_postgresql_refuses_are_found_and_the_rest_of_their_batch_stored
     // does not know about would do.
     assert_still_storing(&pipeline, 1).await?;
     let mut database = pipeline.database_connection().await?;
-    sqlx::query(
+    alter_under_load(
+        &mut database,
         "alter table counter_samples add constraint counts_below_a_million check (count < 1e6)",
     )
-    .execute(&mut database)
     .await?;
     let mut batch = single_series_batch(
         "producer",
@@ -281,11 +299,11 @@ async fn a_batch_that_keeps_failing_while_the_database_answers_is_dead_lettered_
     )
     .execute(&mut database)
     .await?;
-    sqlx::query(
+    alter_under_load(
+        &mut database,
         "create trigger refuse_thirteen before insert on counter_samples
          for each row execute function refuse_thirteen()",
     )
-    .execute(&mut database)
     .await?;
     let unlucky = single_series_batch(
         "producer",
