@@ -17,22 +17,30 @@
 //! * [`stats`]: the self-metrics every task counts into.
 //! * [`admin`]: the admin HTTP server (`/metrics`, `/healthz`).
 //! * [`config`]: the settings.
+//!
+//! Everything is `pub(crate)` unless something outside the crate uses it on purpose: the
+//! modules declared `pub` below are the surface the benchmarks (`benches/`), the fuzzer
+//! (`fuzz/`), the property tests (`tests/`) and the end-to-end harness (`abacus-tests`) drive,
+//! and within them only what those reach is `pub`. `unreachable_pub` keeps it that way: a `pub`
+//! item nothing outside can reach is a warning (an error under `make lint`).
 
-pub mod admin;
+#![warn(unreachable_pub)]
+
+pub(crate) mod admin;
 pub mod aggregate;
 pub mod config;
-pub mod events;
+pub(crate) mod events;
 pub mod flush;
-pub mod gauge_checkpoint;
-pub mod gauge_updates;
-pub mod graphite;
+pub(crate) mod gauge_checkpoint;
+pub(crate) mod gauge_updates;
+pub(crate) mod graphite;
 pub mod intake;
 pub mod parse;
-pub mod publish;
-pub mod publish_buffer;
-pub mod receive_workers;
+pub(crate) mod publish;
+pub(crate) mod publish_buffer;
+pub(crate) mod receive_workers;
 pub mod series_table;
-pub mod server;
+pub(crate) mod server;
 pub mod stats;
 pub mod tcp;
 pub mod udp;

@@ -385,7 +385,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 /// the receive path, so the sample is built where the caller keeps it instead of being
 /// copied out of a returned value (a 128-byte copy a line, measurable at millions of lines).
 #[inline(always)]
-pub fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
+pub(crate) fn parse_metric(line: &str) -> Result<Sample<'_>, ParseError> {
     // One pass over the key finds where it ends (`:`), where its etsy tags start (the first
     // `;`) and whether sanitizing would change it. The separators are ASCII, so their byte
     // positions are char boundaries; a byte loop over a class table is several times cheaper

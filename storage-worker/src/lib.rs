@@ -12,14 +12,22 @@
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting.
 //! * [`config`]: the settings.
+//!
+//! Everything is `pub(crate)` unless something outside the crate uses it on purpose: the
+//! modules declared `pub` below are the surface the end-to-end tests and the benchmark tools
+//! of `abacus-tests` drive (the settings, the migrations, partition and retention upkeep, the
+//! rollup loop), and within them only what those reach is `pub`. `unreachable_pub` keeps it that
+//! way: a `pub` item nothing outside can reach is a warning (an error under `make lint`).
 
-pub mod admin;
-pub mod catalog;
+#![warn(unreachable_pub)]
+
+pub(crate) mod admin;
+pub(crate) mod catalog;
 pub mod config;
-pub mod consume;
-pub mod isolate;
+pub(crate) mod consume;
+pub(crate) mod isolate;
 pub mod maintenance;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod partitions;
 pub mod retentions;
 pub mod rollup;
