@@ -562,7 +562,13 @@ pub async fn start_storage_worker(
     let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
     let worker = RunningService::spawn(move |shutdown| {
-        abacus_storage_worker::run(config, admin_listener, shutdown)
+        abacus_storage_worker::run(
+            config,
+            abacus_storage_worker::Sockets {
+                admin: admin_listener,
+            },
+            shutdown,
+        )
     });
     Ok((admin_url, worker))
 }
