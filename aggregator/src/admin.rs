@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 #[error("admin http server failed: {0}")]
-pub struct AdminError(#[from] std::io::Error);
+pub(crate) struct AdminError(#[from] std::io::Error);
 
 #[derive(Clone)]
 struct AdminState {
@@ -23,7 +23,7 @@ struct AdminState {
 }
 
 /// Serves until `shutdown` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<SelfMetrics>,
     self_metrics_prefix: String,

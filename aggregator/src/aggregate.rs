@@ -30,13 +30,13 @@ use std::time::Duration;
 
 /// How many samples [`Aggregates::record_batch`] looks up together: enough that the cache
 /// misses of the batch overlap, few enough that its keys and slots stay in the L1 cache.
-pub const RECORD_BATCH: usize = 16;
+pub(crate) const RECORD_BATCH: usize = 16;
 
 const TAGS_SEPARATOR: &str = "|#";
 
 /// At most this many events and service checks are kept per window; more are counted and
 /// dropped, so a flood of events cannot grow memory without bound.
-pub const MAX_EVENTS_PER_WINDOW: usize = 10_000;
+pub(crate) const MAX_EVENTS_PER_WINDOW: usize = 10_000;
 
 /// The knobs of aggregation, taken from `aggregator.*` settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

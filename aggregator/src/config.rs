@@ -213,10 +213,10 @@ impl Validate for Config {
 }
 
 /// The most statsd UDP receive threads `aggregator.receive_workers` may ask for.
-pub const MAX_RECEIVE_WORKERS: usize = 256;
+pub(crate) const MAX_RECEIVE_WORKERS: usize = 256;
 
 /// The most late windows `aggregator.max_timestamp_lag` may allow for (a day of 10s windows).
-pub const MAX_LATE_WINDOWS: u128 = 8640;
+pub(crate) const MAX_LATE_WINDOWS: u128 = 8640;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use crate::parse::{Event, EventAlertType, EventPriority};
 use abacus_proto::v1::{self, event::Kind, Tag};
 
 /// The wire form of a parsed event or service check received at `received_unix_ms`.
-pub fn wire_event(event: &Event<'_>, received_unix_ms: i64) -> v1::Event {
+pub(crate) fn wire_event(event: &Event<'_>, received_unix_ms: i64) -> v1::Event {
     let timestamp_unix_ms = |seconds: Option<i64>| {
         seconds.map_or(received_unix_ms, |seconds| seconds.saturating_mul(1000))
     };
@@ -60,7 +60,7 @@ pub fn wire_event(event: &Event<'_>, received_unix_ms: i64) -> v1::Event {
 
 /// A DogStatsD tag list (`k:v,flag`) as wire tags sorted by key then value, without
 /// duplicates; flags get an empty value.
-pub fn wire_tags(tag_list: &str) -> Vec<Tag> {
+pub(crate) fn wire_tags(tag_list: &str) -> Vec<Tag> {
     let mut pairs: Vec<(&str, &str)> = tag_list
         .split(',')
         .filter(|tag| !tag.is_empty())

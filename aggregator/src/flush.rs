@@ -17,13 +17,13 @@ pub fn unix_now_ms() -> i64 {
 /// The flush schedule: windows are `[k * interval, (k + 1) * interval)` in wall-clock time, so
 /// every aggregator closes its windows at the same moments and their batches line up.
 #[derive(Debug)]
-pub struct WindowClock {
+pub(crate) struct WindowClock {
     interval_ms: i64,
     current_window_start_ms: i64,
 }
 
 impl WindowClock {
-    pub fn new(interval: Duration, now_ms: i64) -> Self {
+    pub(crate) fn new(interval: Duration, now_ms: i64) -> Self {
         let interval_ms = interval.as_millis() as i64;
         Self {
             interval_ms,
@@ -31,12 +31,12 @@ impl WindowClock {
         }
     }
 
-    pub fn current_window_start_ms(&self) -> i64 {
+    pub(crate) fn current_window_start_ms(&self) -> i64 {
         self.current_window_start_ms
     }
 
     /// How long until the current window ends, from `now_ms`.
-    pub fn time_until_window_end(&self, now_ms: i64) -> Duration {
+    pub(crate) fn time_until_window_end(&self, now_ms: i64) -> Duration {
         let end_ms = self.current_window_start_ms + self.interval_ms;
         Duration::from_millis(end_ms.saturating_sub(now_ms).max(0) as u64)
     }
@@ -44,7 +44,7 @@ impl WindowClock {
     /// Closes the current window and returns its start. The next window is the one containing
     /// `now_ms`, or the one right after the closed window if the timer fired a little early.
     /// Windows skipped while the process was suspended simply had no samples.
-    pub fn close_window(&mut self, now_ms: i64) -> i64 {
+    pub(crate) fn close_window(&mut self, now_ms: i64) -> i64 {
         let closed_start_ms = self.current_window_start_ms;
         let window_containing_now = now_ms - now_ms.rem_euclid(self.interval_ms);
         self.current_window_start_ms =

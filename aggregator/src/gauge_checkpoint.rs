@@ -34,7 +34,7 @@ const WRITES_IN_FLIGHT: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One aggregator's gauge checkpoints in the shared bucket.
-pub struct GaugeCheckpoints {
+pub(crate) struct GaugeCheckpoints {
     context: jetstream::Context,
     bucket: String,
     /// The bucket's max age: an entry lives as long as an idle gauge is remembered.
@@ -53,7 +53,7 @@ pub struct GaugeCheckpoints {
 
 /// A gauge read back from its checkpoint.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RecoveredGauge {
+pub(crate) struct RecoveredGauge {
     pub name: String,
     pub tags: Vec<abacus_proto::v1::Tag>,
     pub value: f64,
@@ -61,7 +61,7 @@ pub struct RecoveredGauge {
 }
 
 impl GaugeCheckpoints {
-    pub fn new(
+    pub(crate) fn new(
         client: async_nats::Client,
         nats: &NatsSettings,
         aggregator_id: &str,
@@ -112,7 +112,7 @@ impl GaugeCheckpoints {
     }
 
     /// Reads back every gauge this aggregator checkpointed (and that has not aged out).
-    pub async fn recover(&self) -> anyhow::Result<Vec<RecoveredGauge>> {
+    pub(crate) async fn recover(&self) -> anyhow::Result<Vec<RecoveredGauge>> {
         let store = self.store().await?;
         // The last value of every key under our prefix, read in one pass by an ordered
         // consumer; its pending count at creation says how many there are, so an empty key
@@ -157,7 +157,7 @@ impl GaugeCheckpoints {
 
     /// Writes the gauges of a batch that JetStream has acknowledged. Failures are counted in
     /// `gauge_checkpoint_errors` and logged; they never hold up the next batch for long.
-    pub async fn save(&self, batch: &FlushBatch, metrics: &SelfMetrics) {
+    pub(crate) async fn save(&self, batch: &FlushBatch, metrics: &SelfMetrics) {
         use std::sync::atomic::Ordering;
         let window_start_ms = batch.interval_start_unix_ms;
         if window_start_ms < self.newest_window_start_ms.load(Ordering::Relaxed) {

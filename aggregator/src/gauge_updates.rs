@@ -25,14 +25,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Deltas of one gauge kept per shard and window before the oldest are combined.
-pub const MAX_DELTA_ENTRIES: usize = 64;
+pub(crate) const MAX_DELTA_ENTRIES: usize = 64;
 
 /// Microseconds since the process's first reading: one monotonic clock for every thread, so
 /// that receive times of different workers compare.
-pub struct ReceiveClock;
+pub(crate) struct ReceiveClock;
 
 impl ReceiveClock {
-    pub fn now_micros() -> u64 {
+    pub(crate) fn now_micros() -> u64 {
         static START: OnceLock<Instant> = OnceLock::new();
         let start = START.get_or_init(Instant::now);
         u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
@@ -41,7 +41,7 @@ impl ReceiveClock {
 
 /// One window's updates of one gauge, in one shard or merged from several.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct GaugeUpdates {
+pub(crate) struct GaugeUpdates {
     /// The last value set in the window and when it was received.
     set: Option<(u64, f64)>,
     /// Deltas received after `set` (every delta of the window when there is none), oldest
@@ -51,13 +51,13 @@ pub struct GaugeUpdates {
 
 impl GaugeUpdates {
     /// A value set at `received_at`: every delta before it no longer matters.
-    pub fn set(&mut self, received_at: u64, value: f64) {
+    pub(crate) fn set(&mut self, received_at: u64, value: f64) {
         self.set = Some((received_at, value));
         self.deltas.clear();
     }
 
     /// A delta received at `received_at`, after every update recorded before it here.
-    pub fn add(&mut self, received_at: u64, delta: f64) {
+    pub(crate) fn add(&mut self, received_at: u64, delta: f64) {
         match self.deltas.last_mut() {
             Some((last_received_at, sum)) if *last_received_at >= received_at => *sum += delta,
             _ => self.deltas.push((received_at, delta)),
@@ -69,14 +69,15 @@ impl GaugeUpdates {
     }
 
     /// Whether the window has updates.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.set.is_none() && self.deltas.is_empty()
     }
 
     /// Folds `other`, the same gauge's updates of the same window in another shard, into
     /// these. Of two sets the later received wins (on a tie, `other`'s: shards are folded in
     /// worker order); a delta survives a set received before or with it.
-    pub fn merge(&mut self, other: GaugeUpdates) {
+    pub(crate) fn merge(&mut self, other: GaugeUpdates) {
         let other_set_is_later = match (self.set, other.set) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -116,7 +117,7 @@ impl GaugeUpdates {
     /// The gauge's value after this window's updates: the last value set plus every delta after
     /// it, or, with no value set in the window, `remembered` (the value from earlier windows,
     /// `None` for a gauge that does not exist) plus every delta. Leaves the updates empty.
-    pub fn apply(&mut self, remembered: Option<f64>) -> f64 {
+    pub(crate) fn apply(&mut self, remembered: Option<f64>) -> f64 {
         let base = match self.set.take() {
             Some((_, value)) => value,
             None => remembered.unwrap_or(0.0),

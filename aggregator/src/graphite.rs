@@ -7,7 +7,7 @@
 use crate::parse::GraphitePoint;
 use abacus_proto::v1::{RawPoint, Tag};
 
-pub fn raw_point(point: &GraphitePoint<'_>) -> RawPoint {
+pub(crate) fn raw_point(point: &GraphitePoint<'_>) -> RawPoint {
     let (name, tag_text) = point.path.split_once(';').unwrap_or((point.path, ""));
     let mut pairs: Vec<(&str, &str)> = tag_text
         .split(';')

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-pub async fn run(
+pub(crate) async fn run(
     client: async_nats::Client,
     nats: NatsSettings,
     batches: Arc<PublishBuffer>,

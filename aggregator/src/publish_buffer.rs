@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tracing::error;
 
 #[derive(Debug)]
-pub struct PublishBuffer {
+pub(crate) struct PublishBuffer {
     capacity: usize,
     state: Mutex<BufferState>,
     batch_available: Notify,
@@ -37,7 +37,7 @@ struct BufferState {
 }
 
 impl PublishBuffer {
-    pub fn new(capacity: usize, metrics: Arc<SelfMetrics>) -> Self {
+    pub(crate) fn new(capacity: usize, metrics: Arc<SelfMetrics>) -> Self {
         Self {
             capacity: capacity.max(1),
             state: Mutex::new(BufferState::default()),
@@ -55,7 +55,7 @@ impl PublishBuffer {
     }
 
     /// Adds a finished batch; never waits. When the buffer is full the oldest batch is dropped.
-    pub fn push(&self, batch: SealedBatch) {
+    pub(crate) fn push(&self, batch: SealedBatch) {
         let mut state = self.state();
         if state.batches.len() >= self.capacity {
             if let Some(dropped) = state.batches.pop_front() {
@@ -77,14 +77,14 @@ impl PublishBuffer {
     }
 
     /// No more batches will come; [`Self::next`] returns `None` once the buffer is empty.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.state().closed = true;
         self.batch_available.notify_one();
     }
 
     /// The oldest batch, waiting for one; `None` once closed and empty. The batch is in flight
     /// until [`Self::acknowledged`].
-    pub async fn next(&self) -> Option<SealedBatch> {
+    pub(crate) async fn next(&self) -> Option<SealedBatch> {
         loop {
             {
                 let mut state = self.state();
@@ -106,14 +106,14 @@ impl PublishBuffer {
     }
 
     /// The batch returned by the last [`Self::next`] is published.
-    pub fn acknowledged(&self) {
+    pub(crate) fn acknowledged(&self) {
         self.state().in_flight = false;
     }
 
     /// Gives up on everything not yet published (shutdown ran out of time): empties the
     /// buffer, counts every batch lost (buffered and in flight) as dropped, and returns how
     /// many that was.
-    pub fn abandon(&self) -> u64 {
+    pub(crate) fn abandon(&self) -> u64 {
         let mut state = self.state();
         let lost = state.batches.len() as u64 + u64::from(std::mem::take(&mut state.in_flight));
         state.batches.clear();

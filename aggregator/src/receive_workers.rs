@@ -25,7 +25,7 @@ use std::time::Duration;
 use tracing::{error, warn};
 
 /// The running workers, as the receive loop sees them.
-pub struct ReceiveWorkers {
+pub(crate) struct ReceiveWorkers {
     shards: Vec<Arc<Mutex<Intake>>>,
     /// One empty `Windows` per shard, swapped in at each window end; after the merge the
     /// drained windows (their maps keeping their capacity) are the next spare.
@@ -39,7 +39,7 @@ impl ReceiveWorkers {
     /// Starts one worker thread per socket. `new_windows` makes an empty shard. The workers
     /// may take datagrams at once (the kernel may hold some already), so they are given the
     /// window open now from the start: with none, every `|T` sample would count as current.
-    pub fn spawn(
+    pub(crate) fn spawn(
         sockets: Vec<UdpSocket>,
         max_datagram_bytes: usize,
         current_window_start_ms: i64,
@@ -79,14 +79,14 @@ impl ReceiveWorkers {
     }
 
     /// Where the window open now starts, for the workers' `|T` decisions.
-    pub fn set_current_window_start(&self, window_start_ms: i64) {
+    pub(crate) fn set_current_window_start(&self, window_start_ms: i64) {
         self.current_window_start_ms
             .store(window_start_ms, Ordering::Relaxed);
     }
 
     /// Moves everything the workers have aggregated into `windows`. Returns how many events
     /// and points were dropped because a window already held its limit.
-    pub fn absorb_into(&mut self, windows: &mut Windows) -> u64 {
+    pub(crate) fn absorb_into(&mut self, windows: &mut Windows) -> u64 {
         let mut dropped = 0;
         for (shard, spare) in self.shards.iter().zip(self.spares.iter_mut()) {
             let mut intake = lock(shard);
@@ -100,7 +100,7 @@ impl ReceiveWorkers {
     }
 
     /// Tells every worker to drain its socket and stop, and waits until they have.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let threads = std::mem::take(&mut self.threads);
         let joined = tokio::task::spawn_blocking(move || {

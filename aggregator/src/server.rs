@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-pub struct ReceiveLoop {
+pub(crate) struct ReceiveLoop {
     /// statsd datagrams: one socket per receive worker, all on one address.
     pub statsd_sockets: Vec<std::net::UdpSocket>,
     /// Graphite plaintext datagrams.
@@ -50,7 +50,7 @@ pub struct ReceiveLoop {
 impl ReceiveLoop {
     /// Runs until shutdown, then flushes the partial window and returns. Fails only when the
     /// receive worker threads cannot be started.
-    pub async fn run(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn run(mut self) -> anyhow::Result<()> {
         let aggregation = AggregationSettings {
             histogram_significant_digits: self.settings.histogram_significant_digits,
             idle_series_expiry: self.settings.idle_series_expiry,

@@ -210,21 +210,21 @@ impl SelfMetrics {
 /// worker counts every line, and an atomic add per line from several cores would make them
 /// contend for one cache line.
 #[derive(Debug, Default)]
-pub struct PendingCounts {
+pub(crate) struct PendingCounts {
     counts: [u64; Counter::ALL.len()],
 }
 
 impl PendingCounts {
-    pub fn add(&mut self, counter: Counter, increment: u64) {
+    pub(crate) fn add(&mut self, counter: Counter, increment: u64) {
         self.counts[counter as usize] += increment;
     }
 
-    pub fn increment(&mut self, counter: Counter) {
+    pub(crate) fn increment(&mut self, counter: Counter) {
         self.add(counter, 1);
     }
 
     /// Adds what was counted since the last call to `metrics`.
-    pub fn publish(&mut self, metrics: &SelfMetrics) {
+    pub(crate) fn publish(&mut self, metrics: &SelfMetrics) {
         for (counter, pending) in Counter::ALL.into_iter().zip(self.counts.iter_mut()) {
             if *pending > 0 {
                 metrics.add(counter, std::mem::take(pending));
@@ -257,14 +257,14 @@ fn prometheus_namespace(prefix: &str) -> String {
 
 /// Turns the ever-growing counters into per-flush increases, as statsd counters are.
 #[derive(Debug, Default)]
-pub struct CounterDeltas {
+pub(crate) struct CounterDeltas {
     last_reported: [u64; Counter::ALL.len()],
 }
 
 impl CounterDeltas {
     /// Every counter (its increase since the previous call) and every gauge as series named
     /// `<prefix>.<name>`.
-    pub fn series(&mut self, metrics: &SelfMetrics, prefix: &str) -> Vec<SeriesAggregate> {
+    pub(crate) fn series(&mut self, metrics: &SelfMetrics, prefix: &str) -> Vec<SeriesAggregate> {
         let mut series = Vec::with_capacity(Counter::ALL.len() + Gauge::ALL.len());
         for counter in Counter::ALL {
             let now = metrics.counter(counter);

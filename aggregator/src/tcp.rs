@@ -49,7 +49,7 @@ pub struct LineChunk {
 
 /// The settings every connection of a listener shares.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectionSettings {
+pub(crate) struct ConnectionSettings {
     pub protocol: Protocol,
     pub max_line_bytes: usize,
     pub idle_timeout: Duration,
@@ -57,7 +57,7 @@ pub struct ConnectionSettings {
 
 /// Accepts connections until shutdown, each served on its own task while it holds one of the
 /// `connection_slots`.
-pub async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: TcpListener,
     settings: ConnectionSettings,
     chunks: mpsc::Sender<LineChunk>,
@@ -190,7 +190,7 @@ async fn send(
 /// Reassembles lines split across reads and skips lines longer than the limit. Pure: bytes in,
 /// whole lines out.
 #[derive(Debug)]
-pub struct LineFramer {
+pub(crate) struct LineFramer {
     max_line_bytes: usize,
     /// The start of a line whose newline has not arrived yet.
     partial: Vec<u8>,
@@ -201,7 +201,7 @@ pub struct LineFramer {
 }
 
 impl LineFramer {
-    pub fn new(max_line_bytes: usize) -> Self {
+    pub(crate) fn new(max_line_bytes: usize) -> Self {
         Self {
             max_line_bytes,
             partial: Vec::new(),
@@ -212,7 +212,7 @@ impl LineFramer {
     }
 
     /// Adds bytes read from the stream.
-    pub fn push(&mut self, mut data: &[u8]) {
+    pub(crate) fn push(&mut self, mut data: &[u8]) {
         while let Some(newline) = data.iter().position(|byte| *byte == b'\n') {
             let (line_end, rest) = data.split_at(newline);
             data = &rest[1..];
@@ -244,7 +244,7 @@ impl LineFramer {
     }
 
     /// The stream ended: a last line without newline counts as a line.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !self.discarding && !self.partial.is_empty() {
             self.complete.append(&mut self.partial);
             self.complete.push(b'\n');
@@ -253,7 +253,7 @@ impl LineFramer {
     }
 
     /// The whole lines and the count of lines too long since the last call, if any.
-    pub fn take(&mut self) -> Option<(Bytes, u64)> {
+    pub(crate) fn take(&mut self) -> Option<(Bytes, u64)> {
         if self.complete.is_empty() && self.lines_too_long == 0 {
             return None;
         }

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 pub const DATAGRAMS_PER_CALL: usize = 64;
 
 /// How long a receive worker waits for a datagram before it looks at the stop flag again.
-pub const RECEIVE_TIMEOUT: Duration = Duration::from_millis(100);
+pub(crate) const RECEIVE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Binds `count` UDP sockets on `address` (the later ones on the port the first was given, so
 /// port 0 works), each with `SO_REUSEPORT` and a receive buffer of `receive_buffer_bytes`.
@@ -127,7 +127,7 @@ fn force_receive_buffer(socket: &Socket, bytes: usize) {
 }
 
 /// Reads datagrams from a blocking socket in batches, into buffers it owns and reuses.
-pub struct DatagramReceiver {
+pub(crate) struct DatagramReceiver {
     /// `DATAGRAMS_PER_CALL` buffers of `max_datagram_bytes`, back to back.
     buffer: Vec<u8>,
     max_datagram_bytes: usize,
@@ -137,7 +137,7 @@ pub struct DatagramReceiver {
 }
 
 impl DatagramReceiver {
-    pub fn new(max_datagram_bytes: usize) -> Self {
+    pub(crate) fn new(max_datagram_bytes: usize) -> Self {
         let max_datagram_bytes = max_datagram_bytes.max(1);
         Self {
             buffer: vec![0; max_datagram_bytes * DATAGRAMS_PER_CALL],
@@ -150,7 +150,7 @@ impl DatagramReceiver {
     /// all on a non-blocking socket) and returns every datagram that is there by then, up to
     /// [`DATAGRAMS_PER_CALL`], each with whether it was cut to `max_datagram_bytes`.
     /// `WouldBlock` / `TimedOut` when none came.
-    pub fn receive(
+    pub(crate) fn receive(
         &mut self,
         socket: &UdpSocket,
     ) -> io::Result<impl Iterator<Item = (&[u8], bool)>> {
@@ -229,7 +229,7 @@ impl DatagramReceiver {
 }
 
 /// Whether a receive error only means that no datagram came in time.
-pub fn is_timeout(error: &io::Error) -> bool {
+pub(crate) fn is_timeout(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted

@@ -1,6 +1,8 @@
-//! The JetStream stream between the aggregator and the storage worker: its subjects, its
-//! configuration, and connecting to it. Both sides create the stream if it is missing (or bring
-//! an older one up to date), with the same configuration, so either can start first.
+//! The JetStream stream the storage worker consumes: its subjects, its configuration, and
+//! connecting to it. Two services write to it: the aggregator (a flush batch per window) and
+//! the API (what its HTTP ingest and events endpoints are given, as flush batches too). Every
+//! writer and the storage worker create the stream if it is missing (or bring an older one up
+//! to date), with the same configuration, so any of them can start first.
 //!
 //! Subjects: `<prefix>.flush` carries flush batches; `<prefix>.dead-letter` keeps the messages
 //! the storage worker could never store, with the reason in the [`DEAD_LETTER_REASON_HEADER`]
@@ -30,7 +32,7 @@ pub fn gauge_bucket(settings: &NatsSettings) -> String {
 /// The header of a dead-lettered message that says why it could not be stored.
 pub const DEAD_LETTER_REASON_HEADER: &str = "Abacus-Dead-Letter-Reason";
 
-/// The stream configuration both sides agree on.
+/// The stream configuration every writer and the storage worker agree on.
 pub fn stream_config(settings: &NatsSettings) -> jetstream::stream::Config {
     jetstream::stream::Config {
         name: settings.stream.clone(),

@@ -26,7 +26,7 @@ impl AdminState {
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<WorkerMetrics>,
     nats: async_nats::Client,

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 /// How stale `series.last_seen` may get before a batch moves it: the catalog answers "seen
 /// since" queries to within this, and a worker rewrites a busy series' catalog row at most
 /// this often instead of once per batch.
-pub const LAST_SEEN_PRECISION: TimeDelta = TimeDelta::minutes(10);
+pub(crate) const LAST_SEEN_PRECISION: TimeDelta = TimeDelta::minutes(10);
 
 /// Most ids remembered; past it the cache starts over (bounds memory with millions of series;
 /// forgetting costs one upsert per series, never correctness).
@@ -25,7 +25,7 @@ const MAX_CACHED_SERIES: usize = 2_000_000;
 /// A series as the catalog keys it: kind, name, and its tags comma-joined (sorted
 /// `key:value` strings; a DogStatsD tag cannot contain a comma).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
+pub(crate) struct SeriesKey {
     pub kind: &'static str,
     pub name: String,
     pub tags: String,
@@ -40,13 +40,13 @@ struct KnownSeries {
 
 /// The ids this process knows, shared by every transaction it runs.
 #[derive(Debug, Default)]
-pub struct SeriesCache {
+pub(crate) struct SeriesCache {
     known: Mutex<HashMap<SeriesKey, KnownSeries>>,
 }
 
 /// A series a transaction writes, with the span of time it was seen in.
 #[derive(Debug)]
-pub struct SeenSeries {
+pub(crate) struct SeenSeries {
     pub key: SeriesKey,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -55,12 +55,12 @@ pub struct SeenSeries {
 /// Ids resolved within a transaction, to be remembered once it has committed.
 #[derive(Debug, Default)]
 #[must_use = "remember the resolved ids after the commit"]
-pub struct ResolvedSeries {
+pub(crate) struct ResolvedSeries {
     learnt: Vec<(SeriesKey, KnownSeries)>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
+pub(crate) enum CatalogError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("series {0:?} was not returned by its upsert")]
@@ -71,7 +71,7 @@ impl SeriesCache {
     /// The ids of `series`, in their order: from memory where possible, the rest created or
     /// touched with one statement (in key order, so concurrent transactions lock catalog rows
     /// in the same order and cannot deadlock on them).
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         transaction: &mut PgConnection,
         series: &[SeenSeries],
@@ -154,7 +154,7 @@ impl SeriesCache {
     }
 
     /// Remembers the ids a committed transaction resolved.
-    pub fn remember(&self, resolved: ResolvedSeries) {
+    pub(crate) fn remember(&self, resolved: ResolvedSeries) {
         if resolved.learnt.is_empty() {
             return;
         }
@@ -168,17 +168,5 @@ impl SeriesCache {
         for (key, series) in resolved.learnt {
             known.insert(key, series);
         }
-    }
-
-    /// How many ids this process remembers.
-    pub fn len(&self) -> usize {
-        self.known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

@@ -61,7 +61,7 @@ enum Round {
     RetryLater,
 }
 
-pub struct ConsumeLoop {
+pub(crate) struct ConsumeLoop {
     pub context: jetstream::Context,
     pub nats: NatsSettings,
     pub settings: StorageWorkerSettings,
@@ -75,7 +75,7 @@ pub struct ConsumeLoop {
 }
 
 impl ConsumeLoop {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
         let Some(consumer) = self.durable_consumer().await? else {
             return Ok(());
         };

@@ -18,7 +18,7 @@ use sqlx::{Acquire, PgPool};
 
 /// What became of a batch stored record by record where needed.
 #[derive(Debug)]
-pub struct Isolated {
+pub(crate) struct Isolated {
     pub outcome: StoreOutcome,
     /// The records PostgreSQL refused, by their index in the batch (series, then points, then
     /// events), each with the error PostgreSQL gave.
@@ -28,7 +28,7 @@ pub struct Isolated {
 /// Stores `batch` without the records PostgreSQL refuses. Fails only when PostgreSQL fails
 /// for a reason of its own ([`StoreError::is_transient`]) or the catalog does; then nothing
 /// was stored.
-pub async fn store_isolating(
+pub(crate) async fn store_isolating(
     pool: &PgPool,
     context: &StoreContext,
     batch: &ValidBatch,

@@ -12,14 +12,22 @@
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting.
 //! * [`config`]: the settings.
+//!
+//! Everything is `pub(crate)` unless something outside the crate uses it on purpose: the
+//! modules declared `pub` below are the surface the end-to-end tests and the benchmark tools
+//! of `abacus-tests` drive (the settings, the migrations, partition and retention upkeep, the
+//! rollup loop), and within them only what those reach is `pub`. `unreachable_pub` keeps it that
+//! way: a `pub` item nothing outside can reach is a warning (an error under `make lint`).
 
-pub mod admin;
-pub mod catalog;
+#![warn(unreachable_pub)]
+
+pub(crate) mod admin;
+pub(crate) mod catalog;
 pub mod config;
-pub mod consume;
-pub mod isolate;
+pub(crate) mod consume;
+pub(crate) mod isolate;
 pub mod maintenance;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod partitions;
 pub mod retentions;
 pub mod rollup;
@@ -32,23 +40,21 @@ use std::future::Future;
 use std::sync::Arc;
 use tracing::info;
 
-/// What the `abacus-storage-worker` binary does: loads the configuration (the file named on the
-/// command line, then the environment; exit code 2 if invalid), sets up logging, binds the admin
-/// address and runs until SIGTERM or SIGINT. A library function rather than `main` itself so
-/// that the crash test can run exactly this as a process of its own and `SIGKILL` it.
-pub async fn run_as_process(
-    command_line: &abacus_proto::settings::CommandLine,
-) -> anyhow::Result<()> {
-    let config: Config = abacus_proto::settings::load_or_exit(
-        "abacus-storage-worker",
-        command_line.config.as_deref(),
-    );
-    abacus_proto::telemetry::init(&config.log);
-    let admin_address = config.storage_worker.admin_address;
-    let admin_listener = tokio::net::TcpListener::bind(admin_address)
-        .await
-        .with_context(|| format!("cannot bind the admin address {admin_address}"))?;
-    run(config, admin_listener, abacus_proto::shutdown::signal()).await
+/// The sockets the storage worker serves, bound before [`run`] so tests can bind port 0.
+pub struct Sockets {
+    /// The admin endpoints (`/healthz`, `/readyz`, `/metrics`).
+    pub admin: tokio::net::TcpListener,
+}
+
+impl Sockets {
+    /// Binds the addresses named in the configuration.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let address = config.storage_worker.admin_address;
+        let admin = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot bind the admin address {address}"))?;
+        Ok(Self { admin })
+    }
 }
 
 /// Connects to PostgreSQL with the configured pool settings.
@@ -62,13 +68,14 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<sqlx::PgPool> {
 }
 
 /// Applies the schema migrations, then consumes batches until `shutdown` resolves, serving the
-/// admin endpoints on `admin_listener` (bound by the caller, so tests can use a free port). A
+/// admin endpoints on `sockets.admin` (bound by the caller, so tests can use a free port). A
 /// batch being stored when shutdown comes is finished and acknowledged first.
 pub async fn run(
     config: Config,
-    admin_listener: tokio::net::TcpListener,
+    sockets: Sockets,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let admin_listener = sockets.admin;
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
     let retentions = config.storage_worker.retentions()?;
     let pool = connect_database(&config).await?;

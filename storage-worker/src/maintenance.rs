@@ -114,7 +114,7 @@ pub async fn delete_expired_default_rows(
 }
 
 /// What the upkeep works on.
-pub struct Maintenance {
+pub(crate) struct Maintenance {
     pub pool: PgPool,
     pub partitions: Arc<PartitionCache>,
     pub retentions: Retentions,
@@ -125,7 +125,7 @@ pub struct Maintenance {
 
 impl Maintenance {
     /// One round of upkeep. Each part is independent: one failing does not skip the others.
-    pub async fn run_once(&self) {
+    pub(crate) async fn run_once(&self) {
         match prune_processed_batches(&self.pool, self.processed_batch_retention).await {
             Ok(0) => {}
             Ok(deleted) => info!(deleted, "forgot the ids of old processed batches"),
@@ -150,7 +150,7 @@ impl Maintenance {
 
     /// Runs the upkeep every `every` until shutdown. Failures are logged and retried next
     /// time: upkeep that is late costs disk, not data.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

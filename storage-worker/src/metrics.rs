@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{debug, error, info, warn};
 
 /// Something that happened to a message in the consume loop.
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// The batch was committed (and is about to be acknowledged).
     Stored { batch_id: &'a str, series: usize },
     /// The batch had been stored before; it is acknowledged without a change.
@@ -39,7 +39,7 @@ pub enum Event<'a> {
 
 /// The worker's counters and states, shared by the consume loop and the admin server.
 #[derive(Debug, Default)]
-pub struct WorkerMetrics {
+pub(crate) struct WorkerMetrics {
     batches_stored: AtomicU64,
     duplicates: AtomicU64,
     dead_lettered: AtomicU64,
@@ -53,7 +53,7 @@ pub struct WorkerMetrics {
 
 impl WorkerMetrics {
     /// Counts the event and logs it; state changes (database failing, back) are logged once.
-    pub fn record(&self, event: Event<'_>) {
+    pub(crate) fn record(&self, event: Event<'_>) {
         match event {
             Event::Stored { batch_id, series } => {
                 self.batches_stored.fetch_add(1, Ordering::Relaxed);
@@ -129,26 +129,26 @@ impl WorkerMetrics {
     }
 
     /// Whether the last attempt to store a batch failed for a reason a retry can fix.
-    pub fn database_failing(&self) -> bool {
+    pub(crate) fn database_failing(&self) -> bool {
         self.database_failing.load(Ordering::Relaxed)
     }
 
-    pub fn batches_stored(&self) -> u64 {
+    pub(crate) fn batches_stored(&self) -> u64 {
         self.batches_stored.load(Ordering::Relaxed)
     }
 
     /// Messages moved whole to the dead-letter subject.
-    pub fn dead_lettered(&self) -> u64 {
+    pub(crate) fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
     }
 
     /// Records moved to the dead-letter subject out of batches whose rest was stored.
-    pub fn records_dead_lettered(&self) -> u64 {
+    pub(crate) fn records_dead_lettered(&self) -> u64 {
         self.records_dead_lettered.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition of the counters, states and rollup lags.
-    pub fn render(&self, nats_connected: bool) -> String {
+    pub(crate) fn render(&self, nats_connected: bool) -> String {
         let mut text = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// The raw sample tables and their time column.
-pub const RAW_TABLES: [(&str, &str); 5] = [
+pub(crate) const RAW_TABLES: [(&str, &str); 5] = [
     ("counter_samples", "interval_start"),
     ("gauge_samples", "interval_start"),
     ("timer_samples", "interval_start"),
@@ -30,7 +30,7 @@ pub const RAW_TABLES: [(&str, &str); 5] = [
 ];
 
 /// How far into the future partitions are created, ahead of time and on demand.
-pub const DAYS_AHEAD: i64 = 2;
+pub(crate) const DAYS_AHEAD: i64 = 2;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -146,7 +146,7 @@ pub fn floor_to(seconds: i64, width: i64) -> i64 {
 }
 
 /// Unix seconds as a timestamp; out-of-range values (beyond year 262143) saturate.
-pub fn timestamp(seconds: i64) -> DateTime<Utc> {
+pub(crate) fn timestamp(seconds: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(if seconds < 0 {
         DateTime::<Utc>::MIN_UTC
     } else {
@@ -155,7 +155,7 @@ pub fn timestamp(seconds: i64) -> DateTime<Utc> {
 }
 
 /// The age a retention period stands for, as a time delta (saturating).
-pub fn horizon(now: DateTime<Utc>, retention: Duration) -> DateTime<Utc> {
+pub(crate) fn horizon(now: DateTime<Utc>, retention: Duration) -> DateTime<Utc> {
     TimeDelta::from_std(retention)
         .ok()
         .and_then(|retention| now.checked_sub_signed(retention))

@@ -43,7 +43,7 @@ use tracing::{info, warn};
 
 /// First key of the advisory locks between storing batches and advancing a watermark; the
 /// second is the resolution in seconds. ("roll" in ASCII.)
-pub const WATERMARK_LOCK_SPACE: i32 = 0x726f_6c6c;
+pub(crate) const WATERMARK_LOCK_SPACE: i32 = 0x726f_6c6c;
 
 /// The rollup tables, each partitioned by resolution then time.
 pub const ROLLUP_TABLES: [&str; 4] = [
@@ -682,7 +682,7 @@ struct TimerColumns {
 
 /// The sum of `histograms`, at the finest precision among them so nothing is lost; an empty
 /// histogram when there are none.
-pub fn merge_histograms(
+pub(crate) fn merge_histograms(
     histograms: &[histogram::hdrhistogram::Histogram<u64>],
 ) -> Result<histogram::hdrhistogram::Histogram<u64>, histogram::HistogramError> {
     let significant_digits = histograms
@@ -764,7 +764,7 @@ async fn recompute_sets(
 /// handed to the rollups. Runs in the batches' transaction: takes the watermark locks shared,
 /// then reads the watermarks (in a separate statement, so its snapshot is taken after the locks
 /// are held).
-pub async fn mark_late_keys(
+pub(crate) async fn mark_late_keys(
     connection: &mut PgConnection,
     retentions: &Retentions,
     keys: &[(i64, DateTime<Utc>)],

@@ -44,13 +44,13 @@ use std::sync::Arc;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOutcome {
+pub(crate) enum StoreOutcome {
     Stored { series: usize },
     Duplicate,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// PostgreSQL failed; the batches may be retried.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -67,7 +67,7 @@ impl StoreError {
     /// Whether retrying the same batches later can succeed: PostgreSQL failed for a reason of
     /// its own (unreachable, shutting down, a serialization failure, out of resources), not
     /// because it refused the data.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, StoreError::Database(_)) && !self.is_refused_data()
     }
 
@@ -76,7 +76,7 @@ impl StoreError {
     /// program limit (54: an index row too large). Retrying the same rows fails the same way;
     /// only the records at fault must go, the rest can be stored. Errors of other classes (a
     /// missing table, say) are no record's fault and never make a record dead-lettered.
-    pub fn is_refused_data(&self) -> bool {
+    pub(crate) fn is_refused_data(&self) -> bool {
         let StoreError::Database(sqlx::Error::Database(error)) = self else {
             return false;
         };
@@ -107,7 +107,7 @@ fn kind_name(aggregate: &Aggregate) -> &'static str {
 }
 
 /// Tags as the catalog keeps them: `key:value`, or `key` for a flag, sorted and de-duplicated.
-pub fn catalog_tags(tags: &[Tag]) -> Vec<String> {
+pub(crate) fn catalog_tags(tags: &[Tag]) -> Vec<String> {
     let mut tags: Vec<String> = tags
         .iter()
         .map(|tag| {
@@ -134,7 +134,7 @@ fn series_key(kind: &'static str, name: &str, tags: &[Tag]) -> SeriesKey {
 /// A decoded batch that has passed every check a batch can fail by itself: writing it can
 /// only fail because of the database.
 #[derive(Debug)]
-pub struct ValidBatch {
+pub(crate) struct ValidBatch {
     batch: FlushBatch,
     batch_id: String,
     interval_start: DateTime<Utc>,
@@ -149,18 +149,18 @@ pub struct ValidBatch {
 /// incarnation, sequence and interval, only these records) with the reason for each: what the
 /// consume loop dead-letters, while the rest of the batch is stored.
 #[derive(Debug, Default)]
-pub struct RejectedRecords {
+pub(crate) struct RejectedRecords {
     pub batch: FlushBatch,
     pub reasons: Vec<String>,
 }
 
 impl RejectedRecords {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.reasons.is_empty()
     }
 
     /// How many records were rejected.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.reasons.len()
     }
 }
@@ -276,7 +276,7 @@ fn event_problem(event: &Event) -> Option<String> {
 impl ValidBatch {
     /// Checks a batch; an error says why none of it can ever be stored. Records that cannot
     /// be stored by themselves are moved into [`Self::rejected`], and the rest is valid.
-    pub fn new(mut batch: FlushBatch) -> Result<Self, StoreError> {
+    pub(crate) fn new(mut batch: FlushBatch) -> Result<Self, StoreError> {
         if batch.schema_version != abacus_proto::SCHEMA_VERSION {
             return Err(StoreError::InvalidBatch(format!(
                 "schema version {} is not {}",
@@ -343,12 +343,12 @@ impl ValidBatch {
         })
     }
 
-    pub fn batch_id(&self) -> &str {
+    pub(crate) fn batch_id(&self) -> &str {
         &self.batch_id
     }
 
     /// The records taken out of the batch because they can never be stored.
-    pub fn rejected(&self) -> &RejectedRecords {
+    pub(crate) fn rejected(&self) -> &RejectedRecords {
         &self.rejected
     }
 
@@ -587,14 +587,14 @@ impl EventColumns {
 /// long raw data is kept (partitions are created on demand only within that window), and the
 /// series ids already known.
 #[derive(Debug)]
-pub struct StoreContext {
+pub(crate) struct StoreContext {
     pub partitions: Arc<PartitionCache>,
     pub retentions: Retentions,
     pub series: Arc<SeriesCache>,
 }
 
 impl StoreContext {
-    pub fn new(partitions: Arc<PartitionCache>, retentions: Retentions) -> Self {
+    pub(crate) fn new(partitions: Arc<PartitionCache>, retentions: Retentions) -> Self {
         Self {
             partitions,
             retentions,
@@ -620,20 +620,9 @@ impl StoreContext {
     }
 }
 
-/// Checks and stores one batch, or recognizes it as already stored.
-pub async fn store_batch(
-    pool: &PgPool,
-    context: &StoreContext,
-    batch: FlushBatch,
-) -> Result<StoreOutcome, StoreError> {
-    let valid = ValidBatch::new(batch)?;
-    let outcomes = store_batches(pool, context, &[valid]).await?;
-    Ok(outcomes[0])
-}
-
 /// Stores `batches` in one transaction; returns what happened to each, in their order. On an
 /// error nothing was stored.
-pub async fn store_batches(
+pub(crate) async fn store_batches(
     pool: &PgPool,
     context: &StoreContext,
     batches: &[ValidBatch],

@@ -599,7 +599,13 @@ pub async fn start_storage_worker(
     let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
     let worker = RunningService::spawn(move |shutdown| {
-        abacus_storage_worker::run(config, admin_listener, shutdown)
+        abacus_storage_worker::run(
+            config,
+            abacus_storage_worker::Sockets {
+                admin: admin_listener,
+            },
+            shutdown,
+        )
     });
     Ok((admin_url, worker))
 }
@@ -797,6 +803,42 @@ pub async fn send_datagram(address: SocketAddr, datagram: &str) -> anyhow::Resul
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     socket.send_to(datagram.as_bytes(), address).await?;
     Ok(())
+}
+
+/// The value of an unlabelled sample in Prometheus text, if present.
+pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (sample_name, value) = line.split_once(' ')?;
+            (sample_name == name).then(|| value.parse().ok())?
+        })
+}
+
+/// Polls an aggregator's `/metrics` (on its admin address) until the Prometheus sample `name`
+/// is at least `at_least`. This is how a test knows the aggregator has taken in what it sent
+/// (`abacus_aggregator_metrics_received_total` counts lines once they are in the windows)
+/// instead of sleeping and hoping it has.
+pub async fn wait_until_aggregator_counted(
+    admin: SocketAddr,
+    name: &str,
+    at_least: f64,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = reqwest::get(format!("http://{admin}/metrics"))
+            .await?
+            .text()
+            .await?;
+        let value = prometheus_value(&text, name);
+        if value.is_some_and(|value| value >= at_least) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("gave up waiting for {name} >= {at_least} on /metrics; it is {value:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The datapoints that have a value, for readable failure messages.

@@ -4,7 +4,7 @@
 
 use abacus_proto::v1::series_aggregate::Aggregate;
 use abacus_tests::servers::PrivateNats;
-use abacus_tests::{counter_total, AggregatorUnderTest};
+use abacus_tests::{counter_total, wait_until_aggregator_counted, AggregatorUnderTest};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -33,8 +33,13 @@ async fn a_window_larger_than_the_max_payload_is_split_into_batches_that_all_arr
         // Loopback UDP drops nothing at this pace, so the count below is exact.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // Give the receive loop time to take every datagram before shutdown flushes the window.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every line is in the windows before shutdown flushes them.
+    wait_until_aggregator_counted(
+        aggregator.addresses.admin,
+        "abacus_aggregator_metrics_received_total",
+        COUNTERS as f64,
+    )
+    .await?;
     // Stopping flushes the window; the stream stays until the end of the test.
     aggregator
         .service

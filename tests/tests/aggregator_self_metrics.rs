@@ -3,19 +3,9 @@
 //! Prometheus text format; `/healthz` answers.
 
 use abacus_proto::v1::{series_aggregate::Aggregate, FlushBatch};
-use abacus_tests::{counter_total, send_datagram, AggregatorUnderTest, PATIENCE};
+use abacus_tests::{counter_total, prometheus_value, send_datagram, AggregatorUnderTest, PATIENCE};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-
-/// The value of an unlabelled sample in Prometheus text, if present.
-fn prometheus_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (sample_name, value) = line.split_once(' ')?;
-            (sample_name == name).then(|| value.parse().ok())?
-        })
-}
 
 fn has_gauge(batches: &[FlushBatch], name: &str) -> bool {
     batches

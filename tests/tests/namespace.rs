@@ -3,7 +3,8 @@
 //! percentiles of all the raw values (within the histogram's 0.1%), which statsd + Graphite,
 //! averaging per-flush percentiles, cannot give.
 
-use abacus_tests::Pipeline;
+use abacus_proto::v1::{series_aggregate::Aggregate, FlushBatch};
+use abacus_tests::{BatchReader, Pipeline};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -183,17 +184,17 @@ async fn a_percentile_over_many_windows_is_the_percentile_of_all_the_values() ->
     assert_close(&values, "stats.timers.spread.upper_99", 99.0);
     assert_close(&values, "stats.timers.spread.mean_90", 45.5);
 
-    // The windows really were separate: at the native step the values are spread out.
-    let (_, body) = pipeline
-        .get_json("/render?target=stats.timers.spread.count&from=-1h&until=now&noNullPoints=true")
+    // The windows really were separate: the aggregator published the timer once per window,
+    // four windows of 25 samples each (read from the stream, where each window is its own
+    // batch, rather than from a render whose buckets could hold several windows).
+    let mut reader = BatchReader::connect(&pipeline.settings.nats).await?;
+    let batches = reader
+        .wait_for("the four windows of spread", |batches| {
+            spread_count_per_window(batches).values().sum::<f64>() >= 100.0
+        })
         .await?;
-    let non_empty_windows = body[0]["datapoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|point| point[0].as_f64().unwrap_or_default() > 0.0)
-        .count();
-    assert!(non_empty_windows >= 2, "{body}");
+    let per_window: Vec<f64> = spread_count_per_window(&batches).into_values().collect();
+    assert_eq!(per_window, vec![25.0; 4], "samples per window");
     pipeline.stop().await
 }
 
@@ -287,4 +288,19 @@ async fn series_by_tag_knows_the_etsy_names_of_tagged_statsd_series() -> anyhow:
         }
     }
     pipeline.stop().await
+}
+
+/// The count of the timer `spread` in each window it was published in, by window start.
+fn spread_count_per_window(batches: &[FlushBatch]) -> BTreeMap<i64, f64> {
+    let mut per_window = BTreeMap::new();
+    for batch in batches {
+        for series in &batch.series {
+            if let (true, Some(Aggregate::Timer(timer))) =
+                (series.name == "spread", &series.aggregate)
+            {
+                *per_window.entry(batch.interval_start_unix_ms).or_default() += timer.count;
+            }
+        }
+    }
+    per_window
 }

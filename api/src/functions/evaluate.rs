@@ -26,7 +26,7 @@ use super::SeriesResult;
 use std::future::Future;
 use std::pin::Pin;
 
-/// Where series come from (the lead implements it over PostgreSQL; tests use an in-memory one).
+/// Where series come from (`source::DatabaseSource` over PostgreSQL; tests use an in-memory one).
 pub trait SeriesSource: Sync {
     /// Every series whose path matches a Graphite glob pattern, over [from, until).
     fn fetch(
