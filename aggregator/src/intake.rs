@@ -60,7 +60,6 @@ impl Intake {
         if chunk.lines.is_empty() {
             return;
         }
-        self.windows.set_receive_time(ReceiveClock::now_micros());
         match chunk.protocol {
             Protocol::Statsd => self.statsd_datagrams([(&chunk.lines[..], false)]),
             Protocol::Graphite => self.graphite_packet(&chunk.lines, WhenFull::Keep),
@@ -73,7 +72,6 @@ impl Intake {
     /// line, and the whole lines before it are used.
     pub fn datagram(&mut self, protocol: Protocol, datagram: &[u8], truncated: bool) {
         let whole_lines = self.whole_lines(datagram, truncated);
-        self.windows.set_receive_time(ReceiveClock::now_micros());
         self.packet(protocol, whole_lines);
     }
 
