@@ -531,6 +531,18 @@ impl Pipeline {
         Ok(dead_letters)
     }
 
+    /// A header of a dead letter (`Abacus-Dead-Letter-Reason`, ...), if it has it.
+    pub fn dead_letter_header(
+        message: &async_nats::jetstream::Message,
+        name: &str,
+    ) -> Option<String> {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.to_string())
+    }
+
     /// Waits until the storage worker's consumer has been delivered at least
     /// `delivered_at_least` messages and acknowledged everything.
     pub async fn wait_until_worker_is_idle(&self, delivered_at_least: u64) -> anyhow::Result<()> {

@@ -135,12 +135,11 @@ async fn read_dead_letters(
         .await?
         .into_iter()
         .map(|message| {
-            let reason = message
-                .headers
-                .as_ref()
-                .and_then(|headers| headers.get(abacus_proto::stream::DEAD_LETTER_REASON_HEADER))
-                .map(|reason| reason.to_string())
-                .unwrap_or_default();
+            let reason = Pipeline::dead_letter_header(
+                &message,
+                abacus_proto::stream::DEAD_LETTER_REASON_HEADER,
+            )
+            .unwrap_or_default();
             (message.payload.to_vec(), reason)
         })
         .collect())

@@ -57,13 +57,7 @@ async fn read_dead_letters(pipeline: &Pipeline, count: usize) -> anyhow::Result<
         .await?
         .into_iter()
         .map(|message| {
-            let header = |name: &str| {
-                message
-                    .headers
-                    .as_ref()
-                    .and_then(|headers| headers.get(name))
-                    .map(|value| value.to_string())
-            };
+            let header = |name: &str| Pipeline::dead_letter_header(&message, name);
             Ok(DeadLetter {
                 batch: FlushBatch::decode(message.payload.clone())?,
                 reason: header(abacus_proto::stream::DEAD_LETTER_REASON_HEADER).unwrap_or_default(),
