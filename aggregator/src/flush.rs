@@ -2,17 +2,13 @@
 //! gives every batch an identity unique across restarts, and the series encoded as they are
 //! taken ([`EncodedSeries`]).
 
+use abacus_proto::producer::BatchNumbering;
 use abacus_proto::v1::{series_aggregate::Aggregate, Event, FlushBatch, RawPoint, SeriesAggregate};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// Milliseconds since the unix epoch, the time unit of the wire schema.
-pub fn unix_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since_epoch| since_epoch.as_millis() as i64)
-}
+pub use abacus_proto::producer::unix_now_ms;
 
 /// The flush schedule: windows are `[k * interval, (k + 1) * interval)` in wall-clock time, so
 /// every aggregator closes its windows at the same moments and their batches line up.
@@ -56,37 +52,30 @@ impl WindowClock {
 /// Seals windows into numbered batches for one incarnation of one aggregator.
 #[derive(Debug)]
 pub struct BatchSequencer {
-    aggregator_id: String,
-    incarnation: u64,
+    numbering: BatchNumbering,
     interval_length_ms: u32,
-    last_sequence: u64,
 }
 
 impl BatchSequencer {
     pub fn new(aggregator_id: String, incarnation: u64, interval: Duration) -> Self {
         Self {
-            aggregator_id,
-            incarnation,
+            numbering: BatchNumbering::new(aggregator_id, incarnation),
             interval_length_ms: interval.as_millis() as u32,
-            last_sequence: 0,
         }
     }
 
     /// Numbers one window's contents as the next batch of this incarnation.
     pub fn seal(&mut self, interval_start_unix_ms: i64, contents: WindowContents) -> SealedBatch {
-        self.last_sequence += 1;
+        let batch = FlushBatch {
+            series: contents.series,
+            events: contents.events,
+            points: contents.points,
+            ..self
+                .numbering
+                .next_batch(interval_start_unix_ms, self.interval_length_ms)
+        };
         SealedBatch {
-            batch: FlushBatch {
-                schema_version: abacus_proto::SCHEMA_VERSION,
-                aggregator_id: self.aggregator_id.clone(),
-                incarnation: self.incarnation,
-                sequence: self.last_sequence,
-                interval_start_unix_ms,
-                interval_length_ms: self.interval_length_ms,
-                series: contents.series,
-                events: contents.events,
-                points: contents.points,
-            },
+            batch,
             encoded_series: contents.encoded_series,
         }
     }

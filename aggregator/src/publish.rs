@@ -13,7 +13,7 @@ use crate::gauge_checkpoint::GaugeCheckpoints;
 use crate::publish_buffer::PublishBuffer;
 use crate::stats::{Counter, Gauge, SelfMetrics};
 use abacus_proto::settings::NatsSettings;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -57,13 +57,13 @@ async fn publish_until_acknowledged(
     let mut retry_delay = FIRST_RETRY_DELAY;
     let mut failures = 0u32;
     loop {
-        let message = PublishMessage::build()
-            .payload(payload.clone())
-            .message_id(&batch_id);
-        let outcome = match context.send_publish(subject.to_owned(), message).await {
-            Ok(acknowledgement) => acknowledgement.await.map_err(anyhow::Error::from),
-            Err(error) => Err(anyhow::Error::from(error)),
-        };
+        let outcome = abacus_proto::producer::publish_batch(
+            context,
+            subject.to_owned(),
+            &batch_id,
+            payload.clone(),
+        )
+        .await;
         match outcome {
             Ok(acknowledgement) => {
                 if failures > 0 {

@@ -6,6 +6,8 @@
 //! * [`batch_id`]: the one definition of a batch's identity, used by the aggregator as the
 //!   `Nats-Msg-Id` and by the storage worker as its deduplication key.
 //! * [`stream`]: the stream's name, subjects and how to connect to it.
+//! * [`producer`]: what every producer of batches shares: the clock, the numbering that makes
+//!   a batch's identity, publishing one batch under it.
 //! * [`histogram`]: the encoding contract of timer histograms (scale, range, V2 deflate bytes),
 //!   shared by the aggregator that records them and the readers that merge them.
 //! * [`sketch`]: the set cardinality sketch (exact while small, HyperLogLog beyond) and its
@@ -15,13 +17,15 @@
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 //!
-//! The wire contract (`v1`, `batch_id`, `histogram`, `sketch`, `limits`) builds alone; `stream`,
+//! The wire contract (`v1`, `batch_id`, `producer`'s numbering, `histogram`, `sketch`,
+//! `limits`) builds alone; `stream`,
 //! `settings`, `telemetry` and `shutdown` are the services' runtime and come with the default
 //! `runtime` feature, so a reader of the stream that takes `default-features = false` does not
 //! compile clap, config, tokio or tracing-subscriber.
 
 pub mod histogram;
 pub mod limits;
+pub mod producer;
 #[cfg(feature = "runtime")]
 pub mod settings;
 #[cfg(feature = "runtime")]
