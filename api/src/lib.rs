@@ -1,125 +1,48 @@
-//! The Abacus API: Graphite-compatible queries over what the storage worker stored.
-//! It only reads PostgreSQL.
+//! The Abacus API: Graphite-compatible queries over what the storage worker stored, a native
+//! JSON API, HTTP ingest and the web app. It reads PostgreSQL and publishes what it is given
+//! to the stream; it never writes PostgreSQL.
 //!
-//! * [`render`]: `GET /render`.
-//! * [`find`]: `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree.
-//! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
-//! * [`events`]: `POST /events/`, `GET /events/get_data`.
-//! * [`ingest`]: `/api/v1/data`, HTTP ingest compatible with Trendlines.
+//! The crate is laid out by surface, each a folder (ARCHITECTURE.md has the map):
+//!
+//! * [`graphite`]: the Graphite-compatible surface: `/render` and its function library,
+//!   `/metrics/find`, tags, events, Graphite time expressions.
 //! * [`native`]: the native JSON API (`/api/v1/series`, `/api/v1/query`).
-//! * [`openapi`]: the OpenAPI document of every route (`/api/openapi.json`), `/version` and
-//!   `/functions`.
-//! * [`publish`]: what the API is given goes to the stream, never straight to PostgreSQL.
-//! * [`namespace`], [`fetch`], [`statistics`], [`grid`]: from a path to values.
-//! * [`glob`]: Graphite path globs.
-//! * [`health`]: `GET /healthz` and `GET /readyz`.
-//! * [`query`]: the SQL that reads series and samples.
-//! * [`time`]: Graphite time expressions.
-//! * [`error`]: errors as JSON answers; [`json_refusals`]: so are axum's own refusals.
-//! * [`request_bounds`]: what every request is held to (NUL bytes, header size, the query
-//!   timeout); [`serve`]: the HTTP server (header-read timeout, connection cap).
+//! * [`ingest`]: HTTP ingest (`/api/v1/data`, Trendlines-compatible) and the publisher that
+//!   hands what the API is given to the stream.
+//! * [`read`]: the read layer over PostgreSQL: all SQL (`read::query`), and from a path to
+//!   values on a time grid, a reader per kind.
+//! * [`names`]: the language of series names shared by the surfaces and the read layer:
+//!   Graphite globs, the etsy namespace, seriesByTag expressions.
+//! * [`http`]: what every route shares: errors as JSON, request bounds, the server, health,
+//!   the OpenAPI document.
 //! * [`web`]: the embedded web app, the router's fallback.
-//! * [`config`]: the settings.
+//! * [`router`]: every route; [`state`]: what handlers reach; [`config`]: the settings.
+//!
+//! The public surface is what the binary, the tests, the benchmarks and the fuzzers use: `run`
+//! and `config`, the function library and Graphite times (fuzzed), the path glob and the time
+//! grid (benchmarked), whether the web app was built. Everything else is `pub(crate)`, and
+//! `unreachable_pub` keeps it that way.
+#![warn(unreachable_pub)]
 
 pub mod config;
-pub mod error;
-pub mod events;
-pub mod fetch;
-pub mod find;
-pub mod functions;
-pub mod glob;
-pub mod grid;
-pub mod health;
-pub mod ingest;
-pub mod json_refusals;
-pub mod namespace;
-pub mod native;
-pub mod openapi;
-pub mod publish;
-pub mod query;
-pub mod render;
-pub mod request_bounds;
-pub mod serve;
-pub mod source;
-pub mod statistics;
-pub mod tag_expression;
-pub mod tags;
-pub mod time;
+pub mod graphite;
+pub(crate) mod http;
+pub(crate) mod ingest;
+pub mod names;
+pub(crate) mod native;
+pub mod read;
+pub(crate) mod router;
+pub(crate) mod state;
 pub mod web;
 
 use anyhow::Context;
-use axum::routing::get;
-use axum::Router;
-use config::{ApiSettings, Config};
+use config::Config;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use state::AppState;
 use std::future::Future;
 use std::str::FromStr;
 use tokio::net::TcpListener;
 use tracing::info;
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: sqlx::PgPool,
-    pub nats: async_nats::Client,
-    pub publisher: std::sync::Arc<publish::BatchPublisher>,
-    pub settings: ApiSettings,
-}
-
-/// The version `/version` reports. Grafana's Graphite data source reads it to choose which
-/// functions and features to offer; Abacus answers for graphite-web 1.1, whose API it follows.
-pub const GRAPHITE_COMPATIBLE_VERSION: &str = "1.1.10";
-
-pub fn router(state: AppState) -> Router {
-    // Set explicitly rather than left at axum's 2 MB default: a body is published as one NATS
-    // message, and one larger than the server takes was answered 503 after being read whole.
-    let body_limit = axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes);
-    Router::new()
-        .route("/render", get(render::render_get).post(render::render_post))
-        .route("/metrics/find", get(find::find_get).post(find::find_post))
-        .route("/metrics/expand", get(find::expand_get).post(find::expand))
-        .route("/metrics/index.json", get(find::index))
-        .route("/tags/autoComplete/tags", get(tags::tag_names))
-        .route("/tags/autoComplete/values", get(tags::tag_values))
-        .route("/events/", axum::routing::post(events::post_event))
-        .route(
-            "/events",
-            axum::routing::post(events::post_event_without_slash),
-        )
-        .route("/events/get_data", get(events::get_events))
-        .route("/api/v1/data", axum::routing::post(ingest::post_data))
-        .route(
-            "/api/v1/data/{metric}",
-            get(ingest::get_metric_data).post(ingest::post_metric_data),
-        )
-        .route("/version", get(openapi::version))
-        .route("/functions", get(openapi::functions))
-        .route("/api/v1/series", get(native::list_series))
-        .route("/api/v1/series/{id}", get(native::series_detail))
-        .route("/api/v1/query", get(native::query))
-        .route("/api/openapi.json", get(openapi::openapi_document))
-        // The web app; it answers only paths no route matched, and the API's JSON 404 for
-        // unknown paths of the API.
-        .fallback(web::fallback)
-        .method_not_allowed_fallback(
-            |method: axum::http::Method, uri: axum::http::Uri| async move {
-                error::ApiError::MethodNotAllowed(format!(
-                    "{method} is not allowed on {}",
-                    uri.path()
-                ))
-            },
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .layer(body_limit)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request_bounds::bound_request,
-        ))
-        // Outermost, so that it sees every answer, the other layers' refusals included.
-        .layer(axum::middleware::from_fn(json_refusals::json_refusals))
-        .with_state(state)
-}
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// PostgreSQL and NATS may be down at start; `/readyz` says so until they are up.
@@ -145,7 +68,7 @@ pub async fn run(
     let nats = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
-    let publisher = publish::BatchPublisher::new(
+    let publisher = ingest::publish::BatchPublisher::new(
         nats.clone(),
         config.nats.clone(),
         config.api.producer_id.clone(),
@@ -157,11 +80,11 @@ pub async fn run(
         settings: config.api.clone(),
     };
     info!(address = %listener.local_addr()?, "api listening");
-    let limits = serve::ConnectionLimits {
+    let limits = http::serve::ConnectionLimits {
         header_read_timeout: config.api.header_read_timeout,
         max_connections: config.api.max_connections,
     };
-    serve::serve(listener, router(state), limits, shutdown).await;
+    http::serve::serve(listener, router::router(state), limits, shutdown).await;
     info!("api stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! Without `web/dist` at build time the binary still builds; pages then say how to build the
 //! app.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

@@ -5,7 +5,7 @@
 //! pattern without wildcards must accept nothing else (so LIKE's own `%`, `_` and `\` in a path
 //! are escaped, not read as wildcards).
 
-use abacus_api::glob::PathGlob;
+use abacus_api::names::glob::PathGlob;
 use abacus_tests::database_server_url;
 use sqlx::{Connection, PgConnection};
 

@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use abacus_api::time::{
+use abacus_api::graphite::time::{
     parse_range, parse_time, to_datetime, EARLIEST_UNIX_SECONDS, LATEST_UNIX_SECONDS,
 };
 use libfuzzer_sys::fuzz_target;

@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use abacus_api::functions::{
+use abacus_api::graphite::functions::{
     evaluate, parse_target, EvaluationContext, EvaluationError, SeriesSource, TimeSeries,
 };
 use libfuzzer_sys::fuzz_target;

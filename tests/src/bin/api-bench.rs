@@ -18,7 +18,7 @@
 //! API's own queries select), with the ratio.
 
 use abacus_api::config::Config as ApiConfig;
-use abacus_api::grid::{consolidated_step, StepGrid};
+use abacus_api::read::grid::{consolidated_step, StepGrid};
 use abacus_storage_worker::maintenance::drop_expired_partitions;
 use abacus_storage_worker::partitions::{floor_to, PartitionCache};
 use abacus_storage_worker::retentions::{Retentions, DEFAULT_RETENTIONS};

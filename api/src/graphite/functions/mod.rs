@@ -1,0 +1,43 @@
+//! The Graphite function library: render targets parsed into expressions and evaluated over a
+//! [`SeriesSource`], with graphite-web's functions, names and null semantics.
+//!
+//! It is pure: no SQL, no HTTP, no clock. The API wires it into `/render` with a source that
+//! reads PostgreSQL and a context carrying the request's range and "now".
+//!
+//! * [`expression`]: the target grammar and [`parse_target`].
+//! * [`series`]: [`TimeSeries`], [`consolidate`] (maxDataPoints) and the shared arithmetic.
+//! * [`context`]: [`EvaluationContext`] (range and "now") and [`SeriesSource`], what every
+//!   function module depends on.
+//! * [`evaluate`](mod@evaluate): [`evaluate`](fn@evaluate) and the functions that read series
+//!   with a range of their own (timeShift, movingAverage, hitcount, seriesByTag).
+//! * The functions by graphite-web's groups: `combine`, `transform`, `calculate`, `filter`,
+//!   `alias`, `special`; `registry` lists them for evaluation and for `GET /functions`.
+
+mod alias;
+mod arguments;
+mod calculate;
+mod combine;
+pub mod context;
+pub mod error;
+pub mod evaluate;
+pub mod expression;
+mod filter;
+#[cfg(test)]
+mod hostile_targets;
+mod interval;
+mod registry;
+pub mod series;
+mod special;
+#[cfg(test)]
+mod testing;
+mod transform;
+
+pub use context::{EvaluationContext, SeriesSource};
+pub use error::{EvaluateError, EvaluationError};
+pub use evaluate::{evaluate, Evaluated};
+pub use expression::{parse_target, Argument, Expression, FunctionCall, TargetParseError};
+pub use registry::function_descriptions;
+pub use series::{consolidate, Consolidation, TimeSeries};
+
+/// What every function returns.
+pub(crate) type SeriesResult = Result<Vec<TimeSeries>, EvaluationError>;

@@ -1,0 +1,257 @@
+//! The table of functions: name, group, description and parameters of each, and what
+//! implements it. `evaluate` looks calls up here and `GET /functions` describes it.
+
+use super::arguments::{optional, repeated, required, Arguments, Parameter, ParameterType as T};
+use super::context::EvaluationContext;
+use super::series::Aggregation;
+use super::{alias, calculate, combine, filter, special, transform, SeriesResult};
+use serde_json::{json, Map, Value as Json};
+
+/// A function of its evaluated arguments.
+pub(crate) type PureFunction = fn(&mut Arguments, &EvaluationContext) -> SeriesResult;
+
+/// How a function is evaluated.
+#[derive(Clone, Copy)]
+pub(crate) enum Implementation {
+    /// Its series arguments are evaluated over the request's range, then it runs.
+    Pure(PureFunction),
+    /// These read series themselves, with ranges of their own; `evaluate` implements them.
+    SeriesByTag,
+    TimeShift,
+    MovingAverage,
+    Hitcount,
+}
+
+pub(crate) struct FunctionDefinition {
+    pub name: &'static str,
+    pub group: &'static str,
+    pub description: &'static str,
+    pub parameters: &'static [Parameter],
+    pub implementation: Implementation,
+}
+
+const SERIES_LIST: Parameter = required("seriesList", T::SeriesList);
+const SERIES_LISTS: Parameter = repeated("seriesLists", T::SeriesList, true);
+const AGGREGATE_PARAMETERS: &[Parameter] = &[SERIES_LISTS];
+const ONE_SERIES_LIST: &[Parameter] = &[SERIES_LIST];
+const COUNT: &[Parameter] = &[SERIES_LIST, required("n", T::Integer)];
+const THRESHOLD: &[Parameter] = &[SERIES_LIST, required("n", T::Float)];
+const NAME_PATTERN: &[Parameter] = &[SERIES_LIST, required("pattern", T::String)];
+const BOUNDS: &[Parameter] = &[
+    SERIES_LIST,
+    optional("maxValue", T::Float),
+    optional("minValue", T::Float),
+];
+const WILDCARD_POSITIONS: &[Parameter] = &[SERIES_LIST, repeated("position", T::Node, false)];
+
+macro_rules! function {
+    ($name:literal, $group:literal, $description:literal, $parameters:expr, $implementation:expr) => {
+        FunctionDefinition {
+            name: $name,
+            group: $group,
+            description: $description,
+            parameters: $parameters,
+            implementation: $implementation,
+        }
+    };
+}
+
+use Implementation::Pure;
+
+static FUNCTIONS: &[FunctionDefinition] = &[
+    // Combine
+    function!("sumSeries", "Combine", "Adds the series together point by point (nulls skipped; null where all are null).", AGGREGATE_PARAMETERS, Pure(combine::sum_series)),
+    function!("sum", "Combine", "Short form of sumSeries.", AGGREGATE_PARAMETERS, Pure(combine::sum_series)),
+    function!("averageSeries", "Combine", "Averages the series point by point, ignoring nulls.", AGGREGATE_PARAMETERS, Pure(combine::average_series)),
+    function!("avg", "Combine", "Short form of averageSeries.", AGGREGATE_PARAMETERS, Pure(combine::average_series)),
+    function!("minSeries", "Combine", "The lowest value of the series at each point.", AGGREGATE_PARAMETERS, Pure(combine::min_series)),
+    function!("maxSeries", "Combine", "The highest value of the series at each point.", AGGREGATE_PARAMETERS, Pure(combine::max_series)),
+    function!("diffSeries", "Combine", "Subtracts series 2 through n from series 1 at each point.", AGGREGATE_PARAMETERS, Pure(combine::diff_series)),
+    function!("multiplySeries", "Combine", "Multiplies the series point by point; any null makes the point null.", AGGREGATE_PARAMETERS, Pure(combine::multiply_series)),
+    function!("aggregate", "Combine", "Combines the series point by point with an aggregation function (sum, average, min, max, diff, multiply, median, stddev, count, range, last, avg_zero).", &[SERIES_LIST, required("func", T::AggregationFunction), optional("xFilesFactor", T::Float)], Pure(combine::aggregate_function)),
+    function!("divideSeries", "Combine", "Divides each series by the single divisor series; division by null or zero is null.", &[required("dividendSeriesList", T::SeriesList), required("divisorSeries", T::SeriesList)], Pure(combine::divide_series)),
+    function!("asPercent", "Combine", "Each series as a percentage of a total: the sum of the list, a number, one series, a list of the same length, or the total of the same node group.", &[SERIES_LIST, optional("total", T::Any), repeated("nodes", T::NodeOrTag, false)], Pure(combine::as_percent)),
+    function!("percentileOfSeries", "Combine", "At each point, the n-th percentile of the values of all the series.", &[SERIES_LIST, required("n", T::Float), optional("interpolate", T::Boolean)], Pure(combine::percentile_of_series)),
+    function!("groupByNode", "Combine", "Aggregates the series grouped by one node (or tag) of their names; each result is named after the node.", &[SERIES_LIST, required("nodeNum", T::NodeOrTag), optional("callback", T::AggregationOrSeriesFunction)], Pure(combine::group_by_node)),
+    function!("groupByNodes", "Combine", "Aggregates the series grouped by several nodes (or tags) of their names.", &[SERIES_LIST, required("callback", T::AggregationOrSeriesFunction), repeated("nodes", T::NodeOrTag, false)], Pure(combine::group_by_nodes)),
+    function!("groupByTags", "Combine", "Aggregates the series grouped by the values of some tags; results are named name;tag=value.", &[SERIES_LIST, required("callback", T::AggregationOrSeriesFunction), repeated("tags", T::Tag, true)], Pure(combine::group_by_tags)),
+    function!("sumSeriesWithWildcards", "Combine", "Sums the series grouped by their names without the given node positions.", WILDCARD_POSITIONS, Pure(combine::sum_series_with_wildcards)),
+    function!("averageSeriesWithWildcards", "Combine", "Averages the series grouped by their names without the given node positions.", WILDCARD_POSITIONS, Pure(combine::average_series_with_wildcards)),
+    // Transform
+    function!("scale", "Transform", "Multiplies every value by a constant.", &[SERIES_LIST, required("factor", T::Float)], Pure(transform::scale)),
+    function!("offset", "Transform", "Adds a constant to every value.", &[SERIES_LIST, required("factor", T::Float)], Pure(transform::offset)),
+    function!("absolute", "Transform", "The absolute value of every value.", ONE_SERIES_LIST, Pure(transform::absolute)),
+    function!("integral", "Transform", "The running sum of the values; nulls stay null.", ONE_SERIES_LIST, Pure(transform::integral)),
+    function!("derivative", "Transform", "The difference between each value and the previous one.", ONE_SERIES_LIST, Pure(transform::derivative)),
+    function!("nonNegativeDerivative", "Transform", "Like derivative, but a decrease is null, or a counter wrap at maxValue / reset to minValue when given.", BOUNDS, Pure(transform::non_negative_derivative)),
+    function!("perSecond", "Transform", "The non-negative derivative divided by the step in seconds.", BOUNDS, Pure(transform::per_second)),
+    function!("keepLastValue", "Transform", "Fills runs of at most limit nulls with the value before them.", &[SERIES_LIST, optional("limit", T::IntOrInf)], Pure(transform::keep_last_value)),
+    function!("transformNull", "Transform", "Replaces nulls with a default (0); with referenceSeries, only where one of them has a value.", &[SERIES_LIST, optional("default", T::Float), optional("referenceSeries", T::SeriesList)], Pure(transform::transform_null)),
+    function!("summarize", "Transform", "One point per interval, merging the points in it with func (sum by default); buckets aligned to the interval unless alignToFrom.", &[SERIES_LIST, required("intervalString", T::Interval), optional("func", T::AggregationFunction), optional("alignToFrom", T::Boolean)], Pure(transform::summarize)),
+    function!("hitcount", "Transform", "Reads values as hits per second and counts the hits in each interval.", &[SERIES_LIST, required("intervalString", T::Interval), optional("alignToInterval", T::Boolean)], Implementation::Hitcount),
+    function!("timeShift", "Transform", "The series as it was a time span ago ('1d' means '-1d'; '+1h' shifts forward), drawn over the requested range.", &[SERIES_LIST, required("timeShift", T::Interval), optional("resetEnd", T::Boolean), optional("alignDst", T::Boolean)], Implementation::TimeShift),
+    // Calculate
+    function!("movingAverage", "Calculate", "The average of the windowSize points (or time span like '5min') before each point.", &[SERIES_LIST, required("windowSize", T::IntOrInterval), optional("xFilesFactor", T::Float)], Implementation::MovingAverage),
+    function!("nPercentile", "Calculate", "A flat line at the n-th percentile of each series.", THRESHOLD, Pure(calculate::n_percentile)),
+    // Filter series
+    function!("highestCurrent", "Filter Series", "The n series with the highest last value.", COUNT, Pure(filter::highest_current)),
+    function!("highestAverage", "Filter Series", "The n series with the highest average.", COUNT, Pure(filter::highest_average)),
+    function!("highestMax", "Filter Series", "The n series with the highest maximum.", COUNT, Pure(filter::highest_max)),
+    function!("lowestCurrent", "Filter Series", "The n series with the lowest last value.", COUNT, Pure(filter::lowest_current)),
+    function!("highest", "Filter Series", "The n series with the highest value of an aggregation function (average by default).", &[SERIES_LIST, optional("n", T::Integer), optional("func", T::AggregationFunction)], Pure(filter::highest)),
+    function!("lowest", "Filter Series", "The n series with the lowest value of an aggregation function (average by default).", &[SERIES_LIST, optional("n", T::Integer), optional("func", T::AggregationFunction)], Pure(filter::lowest)),
+    function!("limit", "Filter Series", "The first n series.", COUNT, Pure(filter::limit)),
+    function!("exclude", "Filter Series", "Drops the series whose name matches a regular expression.", NAME_PATTERN, Pure(filter::exclude)),
+    function!("grep", "Filter Series", "Keeps the series whose name matches a regular expression.", NAME_PATTERN, Pure(filter::grep)),
+    // Filter data
+    function!("removeBelowValue", "Filter Data", "Values below n become null.", THRESHOLD, Pure(filter::remove_below_value)),
+    function!("removeAboveValue", "Filter Data", "Values above n become null.", THRESHOLD, Pure(filter::remove_above_value)),
+    // Sorting
+    function!("sortByMaxima", "Sorting", "Sorts the series by their maximum, highest first.", ONE_SERIES_LIST, Pure(filter::sort_by_maxima)),
+    function!("sortByName", "Sorting", "Sorts the series by name, alphabetically or naturally (server2 before server11).", &[SERIES_LIST, optional("natural", T::Boolean), optional("reverse", T::Boolean)], Pure(filter::sort_by_name)),
+    // Alias
+    function!("alias", "Alias", "Names every series newName.", &[SERIES_LIST, required("newName", T::String)], Pure(alias::alias)),
+    function!("aliasByNode", "Alias", "Names each series by some nodes (0-based, negative from the end) or tags of its name.", &[SERIES_LIST, repeated("nodes", T::NodeOrTag, true)], Pure(alias::alias_by_node)),
+    function!("aliasByMetric", "Alias", "Names each series by the last node of its metric path.", ONE_SERIES_LIST, Pure(alias::alias_by_metric)),
+    function!("aliasByTags", "Alias", "Names each series by some tags (or nodes) of its name.", &[SERIES_LIST, repeated("tags", T::NodeOrTag, true)], Pure(alias::alias_by_tags)),
+    // Special
+    function!("consolidateBy", "Special", "How points merge when the series is consolidated: sum, average, min, max, first or last.", &[SERIES_LIST, required("consolidationFunc", T::String)], Pure(transform::consolidate_by)),
+    function!("constantLine", "Special", "A horizontal line at a value across the range.", &[required("value", T::Float)], Pure(special::constant_line)),
+    function!("seriesByTag", "Special", "The series matching every tag expression: tag=value, tag!=value, tag=~regex, tag!=~regex.", &[repeated("tagExpressions", T::String, true)], Implementation::SeriesByTag),
+];
+
+pub(crate) fn find(name: &str) -> Option<&'static FunctionDefinition> {
+    FUNCTIONS.iter().find(|definition| definition.name == name)
+}
+
+/// The body of `GET /functions`, shaped like graphite-web's:
+/// `{name: {name, group, description, params: [{name, type, required, multiple?}]}}`.
+pub fn function_descriptions() -> Json {
+    let mut functions = Map::new();
+    for definition in FUNCTIONS {
+        let parameters: Vec<Json> = definition
+            .parameters
+            .iter()
+            .map(|parameter| {
+                let mut description = json!({
+                    "name": parameter.name,
+                    "type": parameter.kind.graphite_name(),
+                    "required": parameter.required,
+                });
+                if parameter.multiple {
+                    description["multiple"] = json!(true);
+                }
+                if matches!(
+                    parameter.kind,
+                    T::AggregationFunction | T::AggregationOrSeriesFunction
+                ) {
+                    description["options"] = json!(Aggregation::NAMES);
+                }
+                description
+            })
+            .collect();
+        functions.insert(
+            definition.name.to_owned(),
+            json!({
+                "name": definition.name,
+                "group": definition.group,
+                "description": definition.description,
+                "params": parameters,
+            }),
+        );
+    }
+    Json::Object(functions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The functions issue 5 requires, each of which must be in the table.
+    const REQUIRED: &[&str] = &[
+        "sumSeries",
+        "averageSeries",
+        "minSeries",
+        "maxSeries",
+        "diffSeries",
+        "divideSeries",
+        "multiplySeries",
+        "asPercent",
+        "scale",
+        "offset",
+        "absolute",
+        "timeShift",
+        "integral",
+        "derivative",
+        "nonNegativeDerivative",
+        "perSecond",
+        "movingAverage",
+        "summarize",
+        "hitcount",
+        "alias",
+        "aliasByNode",
+        "aliasByMetric",
+        "aliasByTags",
+        "highestCurrent",
+        "highestAverage",
+        "highestMax",
+        "lowestCurrent",
+        "limit",
+        "sortByMaxima",
+        "sortByName",
+        "keepLastValue",
+        "transformNull",
+        "groupByNode",
+        "groupByTags",
+        "nPercentile",
+        "percentileOfSeries",
+        "consolidateBy",
+        "removeBelowValue",
+        "removeAboveValue",
+        "exclude",
+        "grep",
+        "seriesByTag",
+        "constantLine",
+        "sumSeriesWithWildcards",
+        "averageSeriesWithWildcards",
+    ];
+
+    #[test]
+    fn every_required_function_is_described() {
+        let descriptions = function_descriptions();
+        for name in REQUIRED {
+            let description = &descriptions[*name];
+            assert_eq!(description["name"], *name, "{name}");
+            assert!(description["group"].is_string(), "{name}");
+            assert!(description["params"].is_array(), "{name}");
+        }
+        assert_eq!(
+            descriptions["scale"]["params"],
+            json!([
+                {"name": "seriesList", "type": "seriesList", "required": true},
+                {"name": "factor", "type": "float", "required": true},
+            ])
+        );
+        assert_eq!(
+            descriptions["sumSeries"]["params"][0]["multiple"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn names_are_unique_and_multiple_parameters_come_last() {
+        for (index, definition) in FUNCTIONS.iter().enumerate() {
+            assert!(
+                FUNCTIONS[index + 1..]
+                    .iter()
+                    .all(|other| other.name != definition.name),
+                "{} twice",
+                definition.name
+            );
+            let parameters = definition.parameters;
+            for parameter in parameters.iter().take(parameters.len().saturating_sub(1)) {
+                assert!(!parameter.multiple, "{}", definition.name);
+            }
+        }
+    }
+}

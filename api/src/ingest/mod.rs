@@ -1,0 +1,510 @@
+//! HTTP ingest, compatible with Trendlines: `POST /api/v1/data` takes `{"metric", "value",
+//! "time"?}` or an array of them; `POST /api/v1/data/<metric>` takes `{"value", "timestamp"?}`
+//! (or `time`) records for one metric; `GET /api/v1/data/<metric>` lists the stored points with
+//! ISO-8601 timestamps. A time is unix seconds or ISO-8601; absent means now.
+//!
+//! Points are published to the stream (see `publish`), stored by the storage worker as a raw
+//! series, and readable by `/render` under the metric's name. A request is all or nothing: one
+//! bad record refuses the whole request with its index and the problem, so a client never has
+//! to guess which points were kept.
+//!
+//! Every record is held to `abacus_proto::limits` here, at the edge, with a 400 naming the
+//! record and the field: a point the storage worker would have to refuse later (a NUL byte, a
+//! name longer than the catalog's index can hold, a time PostgreSQL cannot store) must never
+//! be answered 200 and then lost. A posting must say `Content-Type: application/json`: a web
+//! page can make a browser send a `text/plain` or form body to any origin without asking, but
+//! not a JSON one, so requiring it keeps other sites from writing through a visitor's browser.
+
+pub(crate) mod publish;
+
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use abacus_proto::limits;
+use abacus_proto::producer::unix_now_ms;
+use abacus_proto::v1::RawPoint;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+/// Most records one request may carry.
+pub(crate) const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+
+/// A time: unix seconds, or ISO-8601 with or without an offset (UTC without).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+// Describes the body for the OpenAPI document only: records are read as JSON values, so
+// that a bad one is refused with its index.
+#[allow(dead_code)]
+pub(crate) enum RecordTime {
+    UnixSeconds(f64),
+    Iso8601(String),
+}
+
+/// One point. Limits: `metric` at most 1,024 bytes of dot-separated segments without spaces
+/// or glob characters; `value` finite; `time` between 1970 and 9999.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct IngestRecord {
+    /// The series name; optional under `/api/v1/data/{metric}`, where it must match.
+    metric: Option<String>,
+    value: f64,
+    /// Now when absent.
+    time: Option<RecordTime>,
+    /// The same as `time`.
+    timestamp: Option<RecordTime>,
+}
+
+/// A record or an array of at most 10,000.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum IngestBody {
+    One(IngestRecord),
+    Many(Vec<IngestRecord>),
+}
+
+/// What an accepted request is answered with.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestAnswer {
+    /// Always `ok`.
+    status: String,
+    /// How many points were published.
+    accepted: usize,
+    /// The id of the batch they travel in.
+    batch_id: String,
+}
+
+/// `POST /api/v1/data`: points for any metrics.
+#[utoipa::path(
+    post,
+    path = "/api/v1/data",
+    tag = "ingest",
+    request_body(content = IngestBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; readable once stored", body = IngestAnswer),
+        (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::http::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+    )
+)]
+pub(crate) async fn post_data(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<IngestAnswer>, ApiError> {
+    let body = json_body_text(&headers, &body)?;
+    let points = parse_records(body, None, unix_now_ms())?;
+    publish(&state, points).await
+}
+
+/// `POST /api/v1/data/<metric>`: points of one metric.
+#[utoipa::path(
+    post,
+    path = "/api/v1/data/{metric}",
+    tag = "ingest",
+    params(("metric" = String, Path, description = "The series name", example = "signups.daily")),
+    request_body(content = IngestBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "published; readable once stored", body = IngestAnswer),
+        (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::http::error::ErrorBody),
+        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+    )
+)]
+pub(crate) async fn post_metric_data(
+    State(state): State<AppState>,
+    Path(metric): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<IngestAnswer>, ApiError> {
+    let body = json_body_text(&headers, &body)?;
+    let points = parse_records(body, Some(&metric), unix_now_ms())?;
+    publish(&state, points).await
+}
+
+/// The body as text, once its declared type is JSON (415 otherwise) and it is UTF-8 (400).
+fn json_body_text<'body>(headers: &HeaderMap, body: &'body [u8]) -> Result<&'body str, ApiError> {
+    if !is_json_content_type(headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be sent with Content-Type: application/json".into(),
+        ));
+    }
+    std::str::from_utf8(body)
+        .map_err(|error| ApiError::BadRequest(format!("the body is not UTF-8: {error}")))
+}
+
+/// `application/json`, with or without parameters such as `charset=utf-8`.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn publish(state: &AppState, points: Vec<RawPoint>) -> Result<Json<IngestAnswer>, ApiError> {
+    let accepted = points.len();
+    let batch_id = state.publisher.publish(points, Vec::new()).await?;
+    Ok(Json(IngestAnswer {
+        status: "ok".into(),
+        accepted,
+        batch_id,
+    }))
+}
+
+/// Parses a request body into points; `metric` is the one named in the path, if any.
+pub(crate) fn parse_records(
+    body: &str,
+    metric: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<RawPoint>, ApiError> {
+    let bad = |message: String| ApiError::BadRequest(message);
+    let document: Value = serde_json::from_str(body)
+        .map_err(|error| bad(format!("the body is not JSON: {error}")))?;
+    let records = match document {
+        Value::Array(records) => records,
+        record @ Value::Object(_) => vec![record],
+        _ => {
+            return Err(bad(
+                "the body must be a record or an array of records".into()
+            ))
+        }
+    };
+    if records.is_empty() {
+        return Err(bad("the body holds no record".into()));
+    }
+    if records.len() > MAX_RECORDS_PER_REQUEST {
+        return Err(bad(format!(
+            "{} records is more than the {MAX_RECORDS_PER_REQUEST} one request may carry",
+            records.len()
+        )));
+    }
+    records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            parse_record(record, metric, now_ms)
+                .map_err(|problem| bad(format!("record {index}: {problem}")))
+        })
+        .collect()
+}
+
+fn parse_record(record: &Value, metric: Option<&str>, now_ms: i64) -> Result<RawPoint, String> {
+    let Value::Object(fields) = record else {
+        return Err("must be an object".into());
+    };
+    let name = match (fields.get("metric"), metric) {
+        (Some(Value::String(name)), None) => name.as_str(),
+        (Some(Value::String(name)), Some(path_metric)) if name == path_metric => name.as_str(),
+        (Some(_), Some(path_metric)) => {
+            return Err(format!("metric differs from {path_metric:?} in the path"))
+        }
+        (None, Some(path_metric)) => path_metric,
+        (Some(_), None) => return Err("metric must be a string".into()),
+        (None, None) => return Err("missing metric".into()),
+    };
+    limits::check_name("metric", name).map_err(|error| error.to_string())?;
+    if !is_valid_metric_name(name) {
+        return Err(format!(
+            "metric {name:?} is not a valid path (non-empty dot-separated segments without spaces)"
+        ));
+    }
+    let value = match fields.get("value") {
+        Some(Value::Number(number)) => number.as_f64().filter(|value| value.is_finite()),
+        Some(_) => None,
+        None => return Err("missing value".into()),
+    }
+    .ok_or("value must be a finite number")?;
+    limits::check_value("value", value).map_err(|error| error.to_string())?;
+    let time = fields.get("time").or_else(|| fields.get("timestamp"));
+    let timestamp_unix_ms = match time {
+        None | Some(Value::Null) => now_ms,
+        Some(time) => {
+            parse_time(time).ok_or("time must be unix seconds or an ISO-8601 timestamp")?
+        }
+    };
+    // Unix seconds of 1e300 parse, and saturate to i64::MAX milliseconds: refused here, not
+    // dead-lettered by the storage worker after a 200.
+    limits::check_time_ms("time", timestamp_unix_ms).map_err(|error| error.to_string())?;
+    Ok(RawPoint {
+        name: name.to_owned(),
+        tags: Vec::new(),
+        timestamp_unix_ms,
+        value,
+    })
+}
+
+fn is_valid_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|segment| {
+            !segment.is_empty()
+                && segment.chars().all(|character| {
+                    !character.is_whitespace()
+                        && !character.is_control()
+                        && !"*?[]{}(),".contains(character)
+                })
+        })
+}
+
+/// Unix seconds (a number, or a string of digits) or ISO-8601, with or without an offset
+/// (without one it is UTC).
+fn parse_time(time: &Value) -> Option<i64> {
+    match time {
+        Value::Number(number) => number
+            .as_f64()
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+            .map(|seconds| (seconds * 1000.0) as i64),
+        Value::String(text) => {
+            if let Ok(seconds) = text.parse::<i64>() {
+                // Checked: unix seconds near i64::MAX would overflow as milliseconds.
+                return seconds.checked_mul(1000).filter(|_| seconds >= 0);
+            }
+            if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+                return Some(time.timestamp_millis());
+            }
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|time| time.and_utc().timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
+/// One stored point of `GET /api/v1/data/{metric}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct StoredPoint {
+    /// RFC 3339 with milliseconds, UTC.
+    timestamp: String,
+    value: f64,
+}
+
+/// The answer of `GET /api/v1/data/{metric}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct StoredPoints {
+    metric: String,
+    rows: Vec<StoredPoint>,
+}
+
+/// `GET /api/v1/data/<metric>?from=&until=` (Graphite time expressions, default the last day).
+#[utoipa::path(
+    get,
+    path = "/api/v1/data/{metric}",
+    tag = "ingest",
+    params(
+        ("metric" = String, Path, description = "The series name", example = "signups.daily"),
+        ("from" = Option<String>, Query, description = "A Graphite time; default -24h", example = "-1h"),
+        ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
+    ),
+    responses(
+        (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series", body = StoredPoints),
+        (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
+        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+    )
+)]
+pub(crate) async fn get_metric_data(
+    State(state): State<AppState>,
+    Path(metric): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<StoredPoints>, ApiError> {
+    let now = Utc::now().timestamp();
+    let mut from = "-24h".to_owned();
+    let mut until = "now".to_owned();
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "from" => from = value.into_owned(),
+            "until" => until = value.into_owned(),
+            _ => {}
+        }
+    }
+    let (from, until) = crate::graphite::time::parse_range(&from, &until, now)?;
+    let rows = crate::read::query::points_of(
+        &state.pool,
+        &metric,
+        crate::graphite::time::to_datetime(from)?,
+        crate::graphite::time::to_datetime(until)?,
+        state.settings.max_points_per_series as i64,
+    )
+    .await?;
+    let rows = rows
+        .into_iter()
+        .map(|(time, value)| StoredPoint {
+            timestamp: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            value,
+        })
+        .collect();
+    Ok(Json(StoredPoints { metric, rows }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_MS: i64 = 1_700_000_000_000;
+
+    fn point(name: &str, timestamp_unix_ms: i64, value: f64) -> RawPoint {
+        RawPoint {
+            name: name.into(),
+            tags: vec![],
+            timestamp_unix_ms,
+            value,
+        }
+    }
+
+    #[test]
+    fn accepted_bodies() {
+        let cases: &[(&str, Option<&str>, Vec<RawPoint>)] = &[
+            (
+                r#"{"metric":"a.b","value":5}"#,
+                None,
+                vec![point("a.b", NOW_MS, 5.0)],
+            ),
+            (
+                r#"[{"metric":"a","value":1,"time":1600000000},{"metric":"b","value":-2.5,"time":"2023-11-14T22:13:20Z"}]"#,
+                None,
+                vec![
+                    point("a", 1_600_000_000_000, 1.0),
+                    point("b", 1_700_000_000_000, -2.5),
+                ],
+            ),
+            (
+                r#"{"timestamp":"2023-11-14T22:13:20.500","value":3}"#,
+                Some("c"),
+                vec![point("c", 1_700_000_000_500, 3.0)],
+            ),
+            (
+                r#"{"metric":"c","value":3,"time":"1600000000"}"#,
+                Some("c"),
+                vec![point("c", 1_600_000_000_000, 3.0)],
+            ),
+        ];
+        for (body, metric, expected) in cases {
+            assert_eq!(
+                &parse_records(body, *metric, NOW_MS).unwrap(),
+                expected,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_bodies_name_the_record_and_the_problem() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("nope", None, "the body is not JSON"),
+            ("3", None, "a record or an array"),
+            ("[]", None, "no record"),
+            (r#"{"value":1}"#, None, "record 0: missing metric"),
+            (
+                r#"[{"metric":"a","value":1},{"metric":"b"}]"#,
+                None,
+                "record 1: missing value",
+            ),
+            (
+                r#"{"metric":"a","value":"x"}"#,
+                None,
+                "record 0: value must be a finite number",
+            ),
+            (r#"{"metric":"a b","value":1}"#, None, "is not a valid path"),
+            (
+                r#"{"metric":"a..b","value":1}"#,
+                None,
+                "is not a valid path",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":"yesterday"}"#,
+                None,
+                "time must be",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":-5}"#,
+                None,
+                "time must be",
+            ),
+            (
+                r#"{"metric":"x","value":1}"#,
+                Some("y"),
+                "differs from \"y\"",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":1e300}"#,
+                None,
+                "record 0: time must be a time between 1970-01-01 and 9999-12-31",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":"99999999999999"}"#,
+                None,
+                "record 0: time must be a time between",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":"+275760-09-13T00:00:00Z"}"#,
+                None,
+                "time must be",
+            ),
+            (
+                r#"{"metric":"a","value":1,"time":"9223372036854775807"}"#,
+                None,
+                "record 0: time must be",
+            ),
+            (
+                r#"{"metric":"a\u0000b","value":1}"#,
+                None,
+                "record 0: metric contains a NUL byte",
+            ),
+            (
+                r#"{"metric":"a","value":1e999}"#,
+                None,
+                "the body is not JSON",
+            ),
+        ];
+        for (body, metric, expected) in cases {
+            let error = parse_records(body, *metric, NOW_MS)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+        let long_name = format!(r#"{{"metric":"{}","value":1}}"#, "a".repeat(1_025));
+        let error = parse_records(&long_name, None, NOW_MS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record 0: metric is 1025 bytes long, more than 1024"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_json_content_types_are_accepted() {
+        let with_type = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            headers
+        };
+        assert!(is_json_content_type(&with_type("application/json")));
+        assert!(is_json_content_type(&with_type(
+            "Application/JSON; charset=utf-8"
+        )));
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+        ] {
+            assert!(!is_json_content_type(&with_type(refused)), "{refused}");
+        }
+        assert!(!is_json_content_type(&HeaderMap::new()));
+        assert!(matches!(
+            json_body_text(&with_type("text/plain"), b"{}"),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            json_body_text(&with_type("application/json"), b"\xff"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

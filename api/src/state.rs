@@ -1,0 +1,14 @@
+//! [`AppState`]: what every request handler can reach, built once by [`crate::run`].
+
+use crate::config::ApiSettings;
+use crate::ingest::publish::BatchPublisher;
+use std::sync::Arc;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub pool: sqlx::PgPool,
+    pub nats: async_nats::Client,
+    pub publisher: Arc<BatchPublisher>,
+    pub settings: ApiSettings,
+}
