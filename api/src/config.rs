@@ -49,6 +49,11 @@ pub struct ApiSettings {
     /// Most nodes one `/metrics/find` or `/metrics/expand` answer, or `/metrics/index.json`,
     /// may list; a wider answer is refused with 400.
     pub max_find_nodes: usize,
+    /// Origins a browser may call the API from (CORS), e.g. `["https://grafana.example.com"]`;
+    /// `["*"]` allows any. Empty (the default): no CORS headers, so only pages the API serves
+    /// itself (the web app) and non-browser clients such as Grafana's server-side data source
+    /// can read it.
+    pub cors_allowed_origins: Vec<String>,
     /// Step of series that cannot tell their own (raw points, series without rows in range).
     #[serde(with = "humantime_serde")]
     pub default_step: Duration,
@@ -68,6 +73,7 @@ impl Default for ApiSettings {
             max_find_nodes: 100_000,
             timer_percentiles: vec![90.0],
             default_step: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -110,6 +116,16 @@ impl Validate for Config {
         }
         if self.api.max_find_nodes == 0 {
             return Err(invalid("api.max_find_nodes", "must be at least 1"));
+        }
+        if let Some(bad) = self.api.cors_allowed_origins.iter().find(|origin| {
+            origin.as_str() != "*" && axum::http::HeaderValue::from_str(origin).is_err()
+                || origin.contains('*') && origin.as_str() != "*"
+                || origin.ends_with('/')
+        }) {
+            return Err(invalid(
+                "api.cors_allowed_origins",
+                format!("{bad:?} is not an origin like \"https://grafana.example.com\" or \"*\""),
+            ));
         }
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));

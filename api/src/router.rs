@@ -6,8 +6,12 @@ use crate::graphite::{events, find, render, tags};
 use crate::http::{error, health, json_refusals, openapi, request_bounds};
 use crate::state::AppState;
 use crate::{ingest, native, web};
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
 
 pub(crate) fn router(state: AppState) -> Router {
     // Set explicitly rather than left at axum's 2 MB default: a body is published as one NATS
@@ -52,7 +56,39 @@ pub(crate) fn router(state: AppState) -> Router {
             state.clone(),
             request_bounds::bound_request,
         ))
-        // Outermost, so that it sees every answer, the other layers' refusals included.
+        // Outside the other layers, so that it sees every answer, their refusals included.
         .layer(axum::middleware::from_fn(json_refusals::json_refusals))
+        // Refusals carry CORS headers too, so a browser shows the JSON error, not a CORS error.
+        .layer(tower::util::option_layer(cors_layer(
+            &state.settings.cors_allowed_origins,
+        )))
+        // Grafana asks for gzip; a 100,000-node treejson answer is 1.2 MB of repetitive JSON.
+        // The web app's assets are already gzipped at build time and pass through untouched.
+        .layer(CompressionLayer::new())
+        // Outermost: one span per request, with its method, path and status, at debug level.
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The CORS layer for the configured origins (validated at start-up); none when empty.
+fn cors_layer(allowed_origins: &[String]) -> Option<CorsLayer> {
+    if allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = if allowed_origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            allowed_origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::HEAD])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(std::time::Duration::from_secs(3_600)),
+    )
 }
