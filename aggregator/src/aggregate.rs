@@ -22,6 +22,7 @@ use crate::parse::{Event, Sample, SampleValue};
 use crate::series_table::SeriesTable;
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
 use abacus_proto::sketch::SetSketch;
+use abacus_proto::timer::TimerMoments;
 use abacus_proto::v1::{
     self, series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate,
     SetAggregate, Tag, TimerAggregate,
@@ -100,15 +101,10 @@ struct GaugeState {
 
 #[derive(Debug)]
 struct TimerState {
-    /// Σ 1 / sample_rate.
-    count: f64,
-    /// Σ value / sample_rate, so that `sum / count` is the mean even for sampled timers. (etsy
-    /// sums the received values but scales the count, so its sum and count do not divide.)
-    sum: f64,
-    /// Σ value² / sample_rate, for the standard deviation.
-    sum_of_squares: f64,
-    min: f64,
-    max: f64,
+    /// Σ 1 / sample_rate, Σ value / sample_rate (so that `sum / count` is the mean even for
+    /// sampled timers; etsy sums the received values but scales the count, so its sum and
+    /// count do not divide), Σ value² / sample_rate, min and max.
+    moments: TimerMoments,
     histogram: Histogram<u64>,
 }
 
@@ -390,11 +386,11 @@ impl Aggregates {
             take(
                 key,
                 Aggregate::Timer(TimerAggregate {
-                    count: timer.count,
-                    sum: timer.sum,
-                    sum_of_squares: timer.sum_of_squares,
-                    min: timer.min,
-                    max: timer.max,
+                    count: timer.moments.count,
+                    sum: timer.moments.sum,
+                    sum_of_squares: timer.moments.sum_of_squares,
+                    min: timer.moments.min,
+                    max: timer.moments.max,
                     hdr_histogram,
                 }),
             );
@@ -485,11 +481,7 @@ impl SeriesTables {
                 let histogram_weight = histogram::sample_weight(sample_rate);
                 for number in values.iter() {
                     let value = number.value;
-                    timer.count += weight;
-                    timer.sum += value * weight;
-                    timer.sum_of_squares += value * value * weight;
-                    timer.min = timer.min.min(value);
-                    timer.max = timer.max.max(value);
+                    timer.moments.record(value, weight);
                     histogram::record_milliseconds(&mut timer.histogram, value, histogram_weight);
                 }
             }
@@ -516,27 +508,15 @@ impl GaugeState {
 impl TimerState {
     fn new(empty_histogram: &Histogram<u64>) -> Self {
         Self {
-            count: 0.0,
-            sum: 0.0,
-            sum_of_squares: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            moments: TimerMoments::EMPTY,
             histogram: empty_histogram.clone(),
         }
     }
 
-    /// Adds another summary of the same series and window: moments add, extremes widen,
-    /// histograms add (both auto-resize, so nothing is out of range).
+    /// Adds another summary of the same series and window (`abacus_proto::timer`'s merge).
     fn merge(&mut self, other: &TimerState) {
-        self.count += other.count;
-        self.sum += other.sum;
-        self.sum_of_squares += other.sum_of_squares;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        if let Err(error) = self.histogram.add(&other.histogram) {
-            // Auto-resizing histograms of one precision always add; kept total all the same.
-            tracing::warn!(%error, "timer histograms of two receive workers did not add");
-        }
+        self.moments.merge(&other.moments);
+        abacus_proto::timer::add_histogram(&mut self.histogram, &other.histogram);
     }
 }
 

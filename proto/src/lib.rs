@@ -10,6 +10,8 @@
 //!   a batch's identity, publishing one batch under it.
 //! * [`histogram`]: the encoding contract of timer histograms (scale, range, V2 deflate bytes),
 //!   shared by the aggregator that records them and the readers that merge them.
+//! * [`timer`]: the one merge of timer summaries (moments and histograms), used by the
+//!   aggregator, the rollups and the API.
 //! * [`sketch`]: the set cardinality sketch (exact while small, HyperLogLog beyond) and its
 //!   versioned byte format.
 //! * [`limits`]: what a name, tag, event field or timestamp on the stream may be; every edge
@@ -17,7 +19,7 @@
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 //!
-//! The wire contract (`v1`, `batch_id`, `producer`'s numbering, `histogram`, `sketch`,
+//! The wire contract (`v1`, `batch_id`, `producer`'s numbering, `histogram`, `timer`, `sketch`,
 //! `limits`) builds alone; `stream`,
 //! `settings`, `telemetry` and `shutdown` are the services' runtime and come with the default
 //! `runtime` feature, so a reader of the stream that takes `default-features = false` does not
@@ -35,6 +37,7 @@ pub mod sketch;
 pub mod stream;
 #[cfg(feature = "runtime")]
 pub mod telemetry;
+pub mod timer;
 
 /// Messages of version 1 of the wire schema.
 pub mod v1 {

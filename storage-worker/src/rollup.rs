@@ -33,6 +33,7 @@ use crate::partitions::{floor_to, horizon, timestamp, PartitionCache};
 use crate::retentions::{Resolution, Retentions};
 use abacus_proto::histogram;
 use abacus_proto::sketch::SetSketch;
+use abacus_proto::timer::{merge_histograms, TimerMoments};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -536,13 +537,21 @@ struct TimerRow {
     histogram: Vec<u8>,
 }
 
+impl TimerRow {
+    fn moments(&self) -> TimerMoments {
+        TimerMoments {
+            count: self.count,
+            sum: self.sum,
+            sum_of_squares: self.sum_of_squares,
+            min: self.min,
+            max: self.max,
+        }
+    }
+}
+
 /// A timer bucket being merged.
 struct MergedTimer {
-    count: f64,
-    sum: f64,
-    sum_of_squares: f64,
-    min: f64,
-    max: f64,
+    moments: TimerMoments,
     histograms: Vec<histogram::hdrhistogram::Histogram<u64>>,
 }
 
@@ -608,21 +617,13 @@ async fn recompute_timers(
             let decoded = histogram::decode(&row.histogram);
             let is_decoded = decoded.is_ok();
             let timer = MergedTimer {
-                count: row.count,
-                sum: row.sum,
-                sum_of_squares: row.sum_of_squares,
-                min: row.min,
-                max: row.max,
+                moments: row.moments(),
                 histograms: decoded.into_iter().collect(),
             };
             (timer, is_decoded)
         },
         |timer, row| {
-            timer.count += row.count;
-            timer.sum += row.sum;
-            timer.sum_of_squares += row.sum_of_squares;
-            timer.min = timer.min.min(row.min);
-            timer.max = timer.max.max(row.max);
+            timer.moments.merge(&row.moments());
             let decoded = histogram::decode(&row.histogram);
             let is_decoded = decoded.is_ok();
             timer.histograms.extend(decoded.ok());
@@ -635,11 +636,11 @@ async fn recompute_timers(
         let histogram = merge_histograms(&timer.histograms)?;
         columns.series.push(series_id);
         columns.buckets.push(bucket);
-        columns.counts.push(timer.count);
-        columns.sums.push(timer.sum);
-        columns.sums_of_squares.push(timer.sum_of_squares);
-        columns.mins.push(timer.min);
-        columns.maxes.push(timer.max);
+        columns.counts.push(timer.moments.count);
+        columns.sums.push(timer.moments.sum);
+        columns.sums_of_squares.push(timer.moments.sum_of_squares);
+        columns.mins.push(timer.moments.min);
+        columns.maxes.push(timer.moments.max);
         columns.histograms.push(histogram::encode(&histogram)?);
     }
     sqlx::query(
@@ -678,28 +679,6 @@ struct TimerColumns {
     mins: Vec<f64>,
     maxes: Vec<f64>,
     histograms: Vec<Vec<u8>>,
-}
-
-/// The sum of `histograms`, at the finest precision among them so nothing is lost; an empty
-/// histogram when there are none.
-pub(crate) fn merge_histograms(
-    histograms: &[histogram::hdrhistogram::Histogram<u64>],
-) -> Result<histogram::hdrhistogram::Histogram<u64>, histogram::HistogramError> {
-    let significant_digits = histograms
-        .iter()
-        .map(|histogram| histogram.sigfig())
-        .max()
-        .unwrap_or(histogram::DEFAULT_SIGNIFICANT_DIGITS);
-    let mut merged = histogram::new_histogram(significant_digits)?;
-    for histogram in histograms {
-        // The merged histogram auto-resizes, so adding cannot run out of range.
-        if merged.add(histogram).is_err() {
-            for value in histogram.iter_recorded() {
-                merged.saturating_record_n(value.value_iterated_to(), value.count_at_value());
-            }
-        }
-    }
-    Ok(merged)
 }
 
 async fn recompute_sets(
@@ -823,29 +802,6 @@ pub(crate) async fn mark_late_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merged_histograms_answer_like_one_histogram_of_all_values() {
-        let mut all = histogram::new_histogram(3).unwrap();
-        let mut parts = Vec::new();
-        for part in 0..4 {
-            let mut histogram = histogram::new_histogram(3).unwrap();
-            for value in 0..100 {
-                let milliseconds = f64::from(part * 1_000 + value * 7);
-                histogram::record_milliseconds(&mut histogram, milliseconds, 1);
-                histogram::record_milliseconds(&mut all, milliseconds, 1);
-            }
-            parts.push(histogram);
-        }
-        let merged = merge_histograms(&parts).unwrap();
-        for quantile in [0.5, 0.9, 0.99, 0.999] {
-            assert_eq!(
-                merged.value_at_quantile(quantile),
-                all.value_at_quantile(quantile)
-            );
-        }
-        assert_eq!(merged.len(), 400);
-    }
 
     #[test]
     fn rollup_partitions_depend_on_the_resolution_only() {

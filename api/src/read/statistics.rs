@@ -13,6 +13,7 @@
 use crate::names::namespace::TimerField;
 use abacus_proto::histogram::{self, hdrhistogram::Histogram};
 use abacus_proto::sketch::SetSketch;
+use abacus_proto::timer::{self, TimerMoments};
 
 /// Why stored bytes could not be read; such a row is skipped and logged, never fatal.
 #[derive(Debug, thiserror::Error)]
@@ -35,73 +36,52 @@ pub(crate) struct TimerRow {
 }
 
 /// The union of the timer rows of one interval.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct TimerInterval {
-    count: f64,
-    sum: f64,
-    sum_of_squares: f64,
-    min: f64,
-    max: f64,
+    moments: TimerMoments,
     histogram: Option<Histogram<u64>>,
-}
-
-impl Default for TimerInterval {
-    fn default() -> Self {
-        Self {
-            count: 0.0,
-            sum: 0.0,
-            sum_of_squares: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            histogram: None,
-        }
-    }
 }
 
 impl TimerInterval {
     /// Adds one stored row. The moments are added even if the histogram cannot be read, so
     /// the exact fields stay right; the error is returned for the caller to log.
     pub(crate) fn merge_row(&mut self, row: &TimerRow) -> Result<(), StoredValueError> {
-        self.count += row.count;
-        self.sum += row.sum;
-        self.sum_of_squares += row.sum_of_squares;
-        self.min = self.min.min(row.min);
-        self.max = self.max.max(row.max);
-        let mut decoded = histogram::decode(&row.histogram)
+        self.moments.merge(&TimerMoments {
+            count: row.count,
+            sum: row.sum,
+            sum_of_squares: row.sum_of_squares,
+            min: row.min,
+            max: row.max,
+        });
+        let decoded = histogram::decode(&row.histogram)
             .map_err(|error| StoredValueError::Histogram(error.to_string()))?;
         match &mut self.histogram {
-            None => {
-                // Merged histograms must grow to hold every row's range.
-                decoded.auto(true);
-                self.histogram = Some(decoded);
-            }
-            Some(merged) => merged
-                .add(&decoded)
-                .map_err(|error| StoredValueError::Histogram(format!("{error:?}")))?,
+            None => self.histogram = Some(decoded),
+            Some(merged) => timer::add_histogram(merged, &decoded),
         }
         Ok(())
     }
 
     /// The value of `field` for this interval, `None` where etsy would send nothing.
     pub(crate) fn field(&self, field: TimerField, interval_seconds: f64) -> Option<f64> {
-        if self.count <= 0.0 {
+        if self.moments.count <= 0.0 {
             return match field {
                 TimerField::Count => Some(0.0),
                 TimerField::CountPerSecond => Some(0.0),
                 _ => None,
             };
         }
-        let mean = self.sum / self.count;
+        let mean = self.moments.sum / self.moments.count;
         match field {
-            TimerField::Count => Some(self.count),
-            TimerField::CountPerSecond => Some(self.count / interval_seconds),
-            TimerField::Lower => Some(self.min),
-            TimerField::Upper => Some(self.max),
+            TimerField::Count => Some(self.moments.count),
+            TimerField::CountPerSecond => Some(self.moments.count / interval_seconds),
+            TimerField::Lower => Some(self.moments.min),
+            TimerField::Upper => Some(self.moments.max),
             TimerField::Mean => Some(mean),
-            TimerField::Sum => Some(self.sum),
-            TimerField::SumOfSquares => Some(self.sum_of_squares),
+            TimerField::Sum => Some(self.moments.sum),
+            TimerField::SumOfSquares => Some(self.moments.sum_of_squares),
             TimerField::StandardDeviation => Some(
-                (self.sum_of_squares / self.count - mean * mean)
+                (self.moments.sum_of_squares / self.moments.count - mean * mean)
                     .max(0.0)
                     .sqrt(),
             ),
