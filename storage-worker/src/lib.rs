@@ -12,6 +12,7 @@
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting and the per-pattern
 //!   retention and aggregation rules (defined in `abacus_proto::storage_schema`).
+//! * [`whisper`]: reading Graphite whisper files, for the `abacus-import` binary.
 //! * [`config`]: the settings.
 //!
 //! Everything is `pub(crate)` unless something outside the crate uses it on purpose: the
@@ -33,6 +34,7 @@ pub mod partitions;
 pub mod retentions;
 pub mod rollup;
 pub mod store;
+pub mod whisper;
 
 use anyhow::Context;
 use config::Config;
