@@ -217,12 +217,7 @@ impl SeriesFetcher<'_> {
         let until_time = to_time(until)?;
         let (native_intervals, watermarks) = tokio::try_join!(
             query::native_intervals_ms(self.pool, kind, &series_ids, until_time),
-            async {
-                match kind {
-                    SeriesKind::Raw => Ok(Vec::new()),
-                    _ => query::rollup_watermarks(self.pool).await,
-                }
-            },
+            query::rollup_watermarks(self.pool),
         )?;
         let native_steps: HashMap<i64, i64> = native_intervals
             .into_iter()

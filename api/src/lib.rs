@@ -64,6 +64,8 @@ pub struct AppState {
     pub nats: async_nats::Client,
     pub publisher: std::sync::Arc<publish::BatchPublisher>,
     pub settings: ApiSettings,
+    /// Retention and aggregation rules, shared with the storage worker.
+    pub schema: std::sync::Arc<abacus_proto::storage_schema::StorageSchema>,
 }
 
 /// The version `/version` reports. Grafana's Graphite data source reads it to choose which
@@ -155,6 +157,10 @@ pub async fn run(
         nats,
         publisher: std::sync::Arc::new(publisher),
         settings: config.api.clone(),
+        schema: std::sync::Arc::new(
+            abacus_proto::storage_schema::StorageSchema::from_settings(&config.storage_worker)
+                .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?,
+        ),
     };
     info!(address = %listener.local_addr()?, "api listening");
     let limits = serve::ConnectionLimits {

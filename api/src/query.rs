@@ -238,12 +238,21 @@ pub async fn number_rows(
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<NumberSample>>, sqlx::Error> {
     if kind == SeriesKind::Raw {
-        if source != RowSource::Raw {
-            return Ok(Vec::new());
-        }
-        let sql = "select series_id, point_time, value, stored_at
-             from raw_points
-             where series_id = any($1) and point_time >= $2 and point_time < $3";
+        // A point rollup holds one value per bucket; its start stands in for when it was
+        // stored (of a bucket's rows, the latest wins when read).
+        let sql = match source {
+            RowSource::Raw => {
+                "select series_id, point_time, value, stored_at
+                 from raw_points
+                 where series_id = any($1) and point_time >= $2 and point_time < $3"
+            }
+            RowSource::Rollup { .. } => {
+                "select series_id, interval_start, value, interval_start
+                 from point_rollups
+                 where series_id = any($1) and interval_start >= $2 and interval_start < $3
+                   and resolution_seconds = $4"
+            }
+        };
         return read_rows::<(i64, DateTime<Utc>, f64, DateTime<Utc>), _>(
             pool, sql, source, series_ids, from, until,
         )
