@@ -15,6 +15,10 @@ pub struct Config {
     pub nats: NatsSettings,
     pub log: LogSettings,
     pub api: ApiSettings,
+    /// The storage worker's retention and aggregation rules (`storage_worker.retentions`,
+    /// `retention_rules`, `aggregation_rules`; its other keys are the worker's own and are
+    /// ignored here): the API reads and rounds points by the same rules.
+    pub storage_worker: abacus_proto::storage_schema::SchemaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +86,8 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.nats.validate()?;
+        abacus_proto::storage_schema::StorageSchema::from_settings(&self.storage_worker)
+            .map_err(|error| invalid(error.key, error.reason))?;
         if self.api.producer_id.trim().is_empty() {
             return Err(invalid("api.producer_id", "must not be empty"));
         }

@@ -78,6 +78,10 @@ pub async fn run(
         nats,
         publisher: std::sync::Arc::new(publisher),
         settings: config.api.clone(),
+        schema: std::sync::Arc::new(
+            abacus_proto::storage_schema::StorageSchema::from_settings(&config.storage_worker)
+                .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?,
+        ),
     };
     info!(address = %listener.local_addr()?, "api listening");
     let limits = http::serve::ConnectionLimits {

@@ -11,4 +11,6 @@ pub(crate) struct AppState {
     pub nats: async_nats::Client,
     pub publisher: Arc<BatchPublisher>,
     pub settings: ApiSettings,
+    /// Retention and aggregation rules, shared with the storage worker.
+    pub schema: Arc<abacus_proto::storage_schema::StorageSchema>,
 }

@@ -34,6 +34,8 @@ pub mod settings;
 pub mod shutdown;
 pub mod sketch;
 #[cfg(feature = "runtime")]
+pub mod storage_schema;
+#[cfg(feature = "runtime")]
 pub mod stream;
 #[cfg(feature = "runtime")]
 pub mod telemetry;

@@ -1,9 +1,11 @@
 //! The storage worker's settings: the shared `nats`, `database` and `log` sections plus its own
 //! `storage_worker` section. See `abacus_proto::settings` for how they are layered.
 
-use crate::retentions::Retentions;
 use abacus_proto::settings::{
     invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
+};
+use abacus_proto::storage_schema::{
+    AggregationRuleSetting, RetentionRuleSetting, SchemaSettings, StorageSchema,
 };
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -51,6 +53,12 @@ pub struct StorageWorkerSettings {
     /// Resolutions and how long each is kept, Graphite-style: the first entry is the raw data,
     /// the others rollups (see `retentions`).
     pub retentions: String,
+    /// Retentions per metric name, like carbon's storage-schemas.conf: the first rule whose
+    /// pattern matches a series' name decides its retentions; `retentions` is the default.
+    pub retention_rules: Vec<RetentionRuleSetting>,
+    /// How timestamped points are rolled up per metric name, like carbon's
+    /// storage-aggregation.conf: first match wins, then the defaults (`abacus_proto::storage_schema`).
+    pub aggregation_rules: Vec<AggregationRuleSetting>,
     /// How long after a rollup bucket ends before it is rolled up, so that batches on time
     /// are in; later ones still update the rollup, at the cost of a recomputation.
     #[serde(with = "humantime_serde")]
@@ -73,7 +81,9 @@ impl Default for StorageWorkerSettings {
             max_failed_deliveries: 10,
             processed_batch_retention: Duration::from_secs(8 * 24 * 3600),
             maintenance_interval: Duration::from_secs(600),
-            retentions: crate::retentions::DEFAULT_RETENTIONS.into(),
+            retentions: abacus_proto::storage_schema::DEFAULT_RETENTIONS.into(),
+            retention_rules: Vec::new(),
+            aggregation_rules: Vec::new(),
             rollup_delay: Duration::from_secs(30),
             rollup_interval: Duration::from_secs(10),
             admin_address: SocketAddr::from(([0, 0, 0, 0], 8127)),
@@ -82,10 +92,19 @@ impl Default for StorageWorkerSettings {
 }
 
 impl StorageWorkerSettings {
-    /// The parsed `retentions`; [`Validate`] has checked it parses.
-    pub fn retentions(&self) -> Result<Retentions, SettingsError> {
-        Retentions::parse(&self.retentions)
-            .map_err(|reason| invalid("storage_worker.retentions", reason))
+    /// The retention and aggregation settings, as the API reads them too.
+    pub fn schema_settings(&self) -> SchemaSettings {
+        SchemaSettings {
+            retentions: self.retentions.clone(),
+            retention_rules: self.retention_rules.clone(),
+            aggregation_rules: self.aggregation_rules.clone(),
+        }
+    }
+
+    /// The compiled retention and aggregation rules; [`Validate`] has checked they compile.
+    pub fn schema(&self) -> Result<StorageSchema, SettingsError> {
+        StorageSchema::from_settings(&self.schema_settings())
+            .map_err(|error| invalid(error.key, error.reason))
     }
 }
 
@@ -141,9 +160,7 @@ impl Validate for Config {
                 "must be at least 1s",
             ));
         }
-        if let Err(reason) = Retentions::parse(&settings.retentions) {
-            return Err(invalid("storage_worker.retentions", reason));
-        }
+        settings.schema()?;
         if settings.rollup_interval.is_zero() {
             return Err(invalid(
                 "storage_worker.rollup_interval",
@@ -182,5 +199,20 @@ mod tests {
         config.storage_worker.retentions = "1m:7d,10s:90d".into();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("storage_worker.retentions"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_rule_is_refused_naming_it() {
+        let mut config = Config::default();
+        config.storage_worker.retention_rules = vec![RetentionRuleSetting {
+            pattern: Some("^ok(".into()),
+            glob: None,
+            retentions: "1m:7d".into(),
+        }];
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.starts_with("`storage_worker.retention_rules` rule 1 (pattern \"^ok(\")"),
+            "{error}"
+        );
     }
 }

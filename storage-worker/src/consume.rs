@@ -294,9 +294,10 @@ impl ConsumeLoop {
         let mut to_acknowledge = Vec::with_capacity(messages.len());
         for ((batch, outcome), message) in batches.iter().zip(outcomes).zip(messages) {
             self.metrics.record(match outcome {
-                StoreOutcome::Stored { series } => Event::Stored {
+                StoreOutcome::Stored { series, too_old } => Event::Stored {
                     batch_id: batch.batch_id(),
                     series,
+                    too_old,
                 },
                 StoreOutcome::Duplicate => Event::Duplicate {
                     batch_id: batch.batch_id(),

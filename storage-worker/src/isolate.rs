@@ -33,8 +33,9 @@ pub(crate) async fn store_isolating(
     context: &StoreContext,
     batch: &ValidBatch,
 ) -> Result<Isolated, StoreError> {
+    let now = chrono::Utc::now();
     context
-        .ensure_partitions(pool, std::slice::from_ref(batch))
+        .ensure_partitions(pool, std::slice::from_ref(batch), now)
         .await?;
     let mut transaction = pool.begin().await?;
     let recorded = store::record_batch_ids(&mut transaction, std::slice::from_ref(batch)).await?;
@@ -47,6 +48,7 @@ pub(crate) async fn store_isolating(
     }
     let mut refused = Vec::new();
     let mut learnt = Vec::new();
+    let mut too_old = store::TooOld::default();
     // Parts still to try, the next on top; each is a run of record indices.
     let mut parts: Vec<Vec<usize>> = vec![(0..batch.record_count()).collect()];
     while let Some(indices) = parts.pop() {
@@ -55,10 +57,16 @@ pub(crate) async fn store_isolating(
         }
         let part = batch.with_records(&indices);
         let mut savepoint = transaction.begin().await?;
-        match store::write_batches(&mut savepoint, context, &[&part]).await {
-            Ok(resolved) => {
+        match store::write_batches(&mut savepoint, context, &[&part], now).await {
+            Ok((resolved, refused_as_old)) => {
                 savepoint.commit().await?;
                 learnt.push(resolved);
+                for (_, part_too_old) in refused_as_old {
+                    too_old.points += part_too_old.points;
+                    if too_old.example.is_none() {
+                        too_old.example = part_too_old.example;
+                    }
+                }
             }
             Err(error) if error.is_refused_data() => {
                 savepoint.rollback().await?;
@@ -80,7 +88,8 @@ pub(crate) async fn store_isolating(
     refused.sort_unstable_by_key(|(index, _)| *index);
     Ok(Isolated {
         outcome: StoreOutcome::Stored {
-            series: batch.record_count() - refused.len(),
+            series: batch.record_count() - refused.len() - too_old.points,
+            too_old,
         },
         refused,
     })

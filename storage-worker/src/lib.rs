@@ -10,7 +10,9 @@
 //!   long-stored batches).
 //! * [`rollup`]: the rollup loop (coarser resolutions, exact merges, late batches).
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
-//! * [`retentions`]: the Graphite-style `resolution:retention` setting.
+//! * [`retentions`]: the Graphite-style `resolution:retention` setting and the per-pattern
+//!   retention and aggregation rules (defined in `abacus_proto::storage_schema`).
+//! * [`whisper`]: reading Graphite whisper files, for the `abacus-import` binary.
 //! * [`config`]: the settings.
 //!
 //! Everything is `pub(crate)` unless something outside the crate uses it on purpose: the
@@ -32,6 +34,7 @@ pub mod partitions;
 pub mod retentions;
 pub mod rollup;
 pub mod store;
+pub mod whisper;
 
 use anyhow::Context;
 use config::Config;
@@ -77,13 +80,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let admin_listener = sockets.admin;
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
-    let retentions = config.storage_worker.retentions()?;
+    let schema = Arc::new(config.storage_worker.schema()?);
     let pool = connect_database(&config).await?;
     store::MIGRATOR
         .run(&pool)
         .await
         .context("cannot apply database migrations")?;
     info!("database schema is up to date");
+    rollup::ensure_resolution_partitions(&pool, &schema)
+        .await
+        .context("cannot create the rollup tables' resolution partitions")?;
 
     let client = abacus_proto::stream::connect(&config.nats)
         .await
@@ -100,7 +106,7 @@ pub async fn run(
     let maintenance = maintenance::Maintenance {
         pool: pool.clone(),
         partitions: partitions.clone(),
-        retentions: retentions.clone(),
+        schema: schema.clone(),
         processed_batch_retention: config.storage_worker.processed_batch_retention,
         every: config.storage_worker.maintenance_interval,
     };
@@ -108,7 +114,7 @@ pub async fn run(
     let rollups = rollup::Rollups {
         pool: pool.clone(),
         partitions: partitions.clone(),
-        retentions: retentions.clone(),
+        schema: schema.clone(),
         delay: config.storage_worker.rollup_delay,
         every: config.storage_worker.rollup_interval,
         lag: metrics.rollup_lag.clone(),
@@ -119,7 +125,7 @@ pub async fn run(
         nats: config.nats.clone(),
         settings: config.storage_worker.clone(),
         pool: pool.clone(),
-        store: store::StoreContext::new(partitions, retentions),
+        store: store::StoreContext::new(partitions, schema),
         metrics,
         shutdown: shutdown.clone(),
         failures: Default::default(),

@@ -4,6 +4,9 @@
 //!   day does not pay for the DDL (it would create the partition itself if it had to).
 //! * Retention: dropping the partitions that lie entirely before their resolution's retention
 //!   (raw tables: the first entry of `storage_worker.retentions`; rollup tables: their own).
+//!   With retention rules, a table's partitions are kept for the longest retention any rule
+//!   gives its resolution, and the rows of the series whose rule keeps them shorter are deleted
+//!   by `DELETE` ([`delete_rows_past_their_rules`]).
 //!   Whole partitions, never `DELETE`: no bloat, no vacuum debt, constant cost. The one
 //!   exception is the default partitions, which are never dropped: rows there (a timestamp
 //!   outside the window day partitions are made for) are deleted by `DELETE` once past their
@@ -16,7 +19,7 @@
 //! `nats.max_age`.
 
 use crate::partitions::{horizon, PartitionCache, RAW_TABLES};
-use crate::retentions::Retentions;
+use crate::retentions::StorageSchema;
 use crate::rollup::{resolution_partition, ROLLUP_TABLES};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -45,18 +48,18 @@ pub async fn prune_processed_batches(
 pub async fn drop_expired_partitions(
     pool: &PgPool,
     partitions: &PartitionCache,
-    retentions: &Retentions,
+    schema: &StorageSchema,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut dropped = Vec::new();
-    let raw_horizon = horizon(now, retentions.raw.retention);
+    let raw_horizon = horizon(now, schema.longest_raw_retention());
     for (table, _) in RAW_TABLES {
         dropped.extend(partitions.drop_before(pool, table, raw_horizon).await?);
     }
-    for resolution in &retentions.rollups {
-        let rollup_horizon = horizon(now, resolution.retention);
+    for (seconds, retention) in rollup_retentions(schema) {
+        let rollup_horizon = horizon(now, retention);
         for table in ROLLUP_TABLES {
-            let parent = resolution_partition(table, resolution.seconds);
+            let parent = resolution_partition(table, seconds);
             dropped.extend(
                 partitions
                     .drop_before(pool, &parent, rollup_horizon)
@@ -72,18 +75,18 @@ pub async fn drop_expired_partitions(
 /// covers, so dropping partitions never reaches these rows.
 pub async fn delete_expired_default_rows(
     pool: &PgPool,
-    retentions: &Retentions,
+    schema: &StorageSchema,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let raw_horizon = horizon(now, retentions.raw.retention);
+    let raw_horizon = horizon(now, schema.longest_raw_retention());
     let mut expired: Vec<(String, &str, DateTime<Utc>)> = RAW_TABLES
         .iter()
         .map(|(table, column)| (format!("{table}_default"), *column, raw_horizon))
         .collect();
-    for resolution in &retentions.rollups {
-        let rollup_horizon = horizon(now, resolution.retention);
+    for (seconds, retention) in rollup_retentions(schema) {
+        let rollup_horizon = horizon(now, retention);
         for table in ROLLUP_TABLES {
-            let parent = resolution_partition(table, resolution.seconds);
+            let parent = resolution_partition(table, seconds);
             expired.push((
                 format!("{parent}_default"),
                 "interval_start",
@@ -113,11 +116,101 @@ pub async fn delete_expired_default_rows(
     Ok(deleted)
 }
 
+/// Each rollup resolution of the schema with the longest retention any rule gives it.
+fn rollup_retentions(schema: &StorageSchema) -> Vec<(u32, Duration)> {
+    schema
+        .rollup_resolutions()
+        .into_iter()
+        .filter_map(|seconds| {
+            schema
+                .longest_rollup_retention(seconds)
+                .map(|retention| (seconds, retention))
+        })
+        .collect()
+}
+
+/// Deletes the rows of series whose retention rule keeps a resolution for less than the
+/// longest retention of that resolution (partitions are dropped by the longest one); returns
+/// how many. Reads the catalog's names once, matching each to its rule; nothing to do without
+/// retention rules.
+pub async fn delete_rows_past_their_rules(
+    pool: &PgPool,
+    schema: &StorageSchema,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    if !schema.has_retention_rules() {
+        return Ok(0);
+    }
+    let names: Vec<(i64, String)> = sqlx::query_as("select id, name from series")
+        .fetch_all(pool)
+        .await?;
+    // (table, time column, horizon) -> series ids
+    let mut expired: std::collections::BTreeMap<(String, &str, DateTime<Utc>), Vec<i64>> =
+        std::collections::BTreeMap::new();
+    let longest_raw = schema.longest_raw_retention();
+    let longest_rollup: std::collections::HashMap<u32, Duration> =
+        rollup_retentions(schema).into_iter().collect();
+    for (series_id, name) in names {
+        let retentions = schema.retentions_for(&name);
+        if retentions.raw.retention < longest_raw {
+            let raw_horizon = horizon(now, retentions.raw.retention);
+            for (table, column) in RAW_TABLES {
+                expired
+                    .entry((table.to_owned(), column, raw_horizon))
+                    .or_default()
+                    .push(series_id);
+            }
+        }
+        for seconds in schema.rollup_resolutions() {
+            let kept = retentions
+                .rollups
+                .iter()
+                .find(|rollup| rollup.seconds == seconds)
+                .map_or(Duration::ZERO, |rollup| rollup.retention);
+            if longest_rollup
+                .get(&seconds)
+                .is_some_and(|longest| kept < *longest)
+            {
+                for table in ROLLUP_TABLES {
+                    expired
+                        .entry((
+                            resolution_partition(table, seconds),
+                            "interval_start",
+                            horizon(now, kept),
+                        ))
+                        .or_default()
+                        .push(series_id);
+                }
+            }
+        }
+    }
+    let mut deleted = 0;
+    for ((table, column, horizon), series) in expired {
+        let exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
+            .bind(&table)
+            .fetch_one(pool)
+            .await?;
+        if !exists {
+            continue;
+        }
+        // Table and column names come from constants of this crate, never from input.
+        deleted += sqlx::query(&format!(
+            "delete from {table} where series_id = any($1) and {column} < $2"
+        ))
+        .bind(&series)
+        .bind(horizon)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(deleted)
+}
+
 /// What the upkeep works on.
 pub(crate) struct Maintenance {
     pub pool: PgPool,
     pub partitions: Arc<PartitionCache>,
-    pub retentions: Retentions,
+    pub schema: Arc<StorageSchema>,
     /// How long the ids of stored batches are remembered.
     pub processed_batch_retention: Duration,
     pub every: Duration,
@@ -134,17 +227,21 @@ impl Maintenance {
         if let Err(error) = self.partitions.create_raw_ahead(&self.pool).await {
             warn!(%error, "creating partitions ahead of time failed");
         }
-        match drop_expired_partitions(&self.pool, &self.partitions, &self.retentions, Utc::now())
-            .await
+        match drop_expired_partitions(&self.pool, &self.partitions, &self.schema, Utc::now()).await
         {
             Ok(dropped) if dropped.is_empty() => {}
             Ok(dropped) => info!(?dropped, "dropped partitions past retention"),
             Err(error) => warn!(%error, "dropping partitions past retention failed"),
         }
-        match delete_expired_default_rows(&self.pool, &self.retentions, Utc::now()).await {
+        match delete_expired_default_rows(&self.pool, &self.schema, Utc::now()).await {
             Ok(0) => {}
             Ok(deleted) => info!(deleted, "deleted default-partition rows past retention"),
             Err(error) => warn!(%error, "deleting default-partition rows past retention failed"),
+        }
+        match delete_rows_past_their_rules(&self.pool, &self.schema, Utc::now()).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted rows past their retention rule"),
+            Err(error) => warn!(%error, "deleting rows past their retention rule failed"),
         }
     }
 

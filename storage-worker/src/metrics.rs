@@ -10,8 +10,13 @@ use tracing::{debug, error, info, warn};
 
 /// Something that happened to a message in the consume loop.
 pub(crate) enum Event<'a> {
-    /// The batch was committed (and is about to be acknowledged).
-    Stored { batch_id: &'a str, series: usize },
+    /// The batch was committed (and is about to be acknowledged), without its points older
+    /// than every retention of their series.
+    Stored {
+        batch_id: &'a str,
+        series: usize,
+        too_old: crate::store::TooOld,
+    },
     /// The batch had been stored before; it is acknowledged without a change.
     Duplicate { batch_id: &'a str },
     /// Storing the batches of a transaction failed in a way a retry can fix (PostgreSQL down
@@ -41,6 +46,7 @@ pub(crate) enum Event<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct WorkerMetrics {
     batches_stored: AtomicU64,
+    points_too_old: AtomicU64,
     duplicates: AtomicU64,
     dead_lettered: AtomicU64,
     records_dead_lettered: AtomicU64,
@@ -55,10 +61,27 @@ impl WorkerMetrics {
     /// Counts the event and logs it; state changes (database failing, back) are logged once.
     pub(crate) fn record(&self, event: Event<'_>) {
         match event {
-            Event::Stored { batch_id, series } => {
+            Event::Stored {
+                batch_id,
+                series,
+                too_old,
+            } => {
                 self.batches_stored.fetch_add(1, Ordering::Relaxed);
                 self.database_works();
                 debug!(batch_id, series, "batch stored");
+                if too_old.points > 0 {
+                    let refused = self
+                        .points_too_old
+                        .fetch_add(too_old.points as u64, Ordering::Relaxed)
+                        + too_old.points as u64;
+                    warn!(
+                        batch_id,
+                        points = too_old.points,
+                        example = too_old.example.as_deref().unwrap_or_default(),
+                        refused_in_all = refused,
+                        "points older than every retention of their series refused, the rest of the batch stored"
+                    );
+                }
             }
             Event::Duplicate { batch_id } => {
                 self.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +184,12 @@ impl WorkerMetrics {
             "counter",
             "Batches committed to PostgreSQL.",
             self.batches_stored(),
+        );
+        metric(
+            "abacus_storage_points_too_old_total",
+            "counter",
+            "Timestamped points refused because they are older than every retention of their series.",
+            self.points_too_old.load(Ordering::Relaxed),
         );
         metric(
             "abacus_storage_duplicates_total",

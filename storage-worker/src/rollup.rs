@@ -30,9 +30,10 @@
 //! move together, a span is deleted only with its keys listed, a key only with its row written.
 
 use crate::partitions::{floor_to, horizon, timestamp, PartitionCache};
-use crate::retentions::{Resolution, Retentions};
+use crate::retentions::StorageSchema;
 use abacus_proto::histogram;
 use abacus_proto::sketch::SetSketch;
+use abacus_proto::storage_schema::AggregationRule;
 use abacus_proto::timer::{merge_histograms, TimerMoments};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -47,11 +48,12 @@ use tracing::{info, warn};
 pub(crate) const WATERMARK_LOCK_SPACE: i32 = 0x726f_6c6c;
 
 /// The rollup tables, each partitioned by resolution then time.
-pub const ROLLUP_TABLES: [&str; 4] = [
+pub const ROLLUP_TABLES: [&str; 5] = [
     "counter_rollups",
     "gauge_rollups",
     "timer_rollups",
     "set_rollups",
+    "point_rollups",
 ];
 
 /// Most buckets' worth of time one advance hands over: an hour, or one bucket if coarser.
@@ -95,7 +97,8 @@ impl RollupLag {
 pub struct Rollups {
     pub pool: PgPool,
     pub partitions: Arc<PartitionCache>,
-    pub retentions: Retentions,
+    /// Which resolutions each series is kept at, and how its points are aggregated.
+    pub schema: Arc<StorageSchema>,
     /// How long after a bucket ends before it is rolled up, so on-time batches are in.
     pub delay: Duration,
     /// Pause between two rounds once there is no work left.
@@ -107,7 +110,7 @@ impl Rollups {
     /// Rolls up until shutdown: a round of work, a pause, again. Errors are logged once per
     /// change of state and retried next round; raw rows stay, so nothing is lost by waiting.
     pub async fn run(self, shutdown: CancellationToken) {
-        if self.retentions.rollups.is_empty() {
+        if self.schema.rollup_resolutions().is_empty() {
             return;
         }
         let failing = AtomicBool::new(false);
@@ -137,56 +140,49 @@ impl Rollups {
 
     /// Does all the rollup work there is now; returns how many keys it recomputed.
     pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<u64, RollupError> {
-        self.ensure_resolution_partitions().await?;
-        for resolution in &self.retentions.rollups {
+        ensure_resolution_partitions(&self.pool, &self.schema).await?;
+        let resolutions = self.schema.rollup_resolutions();
+        for &resolution in &resolutions {
             while !shutdown.is_cancelled() && self.advance(resolution).await? {}
         }
         while !shutdown.is_cancelled() && self.list_span().await? {}
+        // Finest first, one resolution per transaction: a point rollup is computed from the
+        // one below it, which marks the bucket above it dirty when it changes, so a round
+        // carries a late point all the way up.
         let mut recomputed = 0;
-        while !shutdown.is_cancelled() {
-            let keys = self.recompute_dirty().await?;
-            if keys == 0 {
-                break;
+        for &resolution in &resolutions {
+            while !shutdown.is_cancelled() {
+                let keys = self.recompute_dirty(resolution).await?;
+                if keys == 0 {
+                    break;
+                }
+                recomputed += keys;
             }
-            recomputed += keys;
         }
         self.update_lag().await?;
         Ok(recomputed)
     }
 
-    async fn ensure_resolution_partitions(&self) -> Result<(), sqlx::Error> {
-        for table in ROLLUP_TABLES {
-            for resolution in &self.retentions.rollups {
-                sqlx::query("select abacus_ensure_resolution_partition($1, $2)")
-                    .bind(table)
-                    .bind(resolution.seconds as i32)
-                    .execute(&self.pool)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Moves the watermark of `resolution` over the next complete span, if any; returns
     /// whether it moved.
-    async fn advance(&self, resolution: &Resolution) -> Result<bool, RollupError> {
-        let seconds = i64::from(resolution.seconds);
+    async fn advance(&self, resolution_seconds: u32) -> Result<bool, RollupError> {
+        let seconds = i64::from(resolution_seconds);
         let now = Utc::now();
         let mut transaction = self.pool.begin().await?;
         sqlx::query("select pg_advisory_xact_lock($1, $2)")
             .bind(WATERMARK_LOCK_SPACE)
-            .bind(resolution.seconds as i32)
+            .bind(resolution_seconds as i32)
             .execute(&mut *transaction)
             .await?;
         let watermark: Option<DateTime<Utc>> = sqlx::query_scalar(
             "select rolled_until from rollup_watermarks where resolution_seconds = $1",
         )
-        .bind(resolution.seconds as i32)
+        .bind(resolution_seconds as i32)
         .fetch_optional(&mut *transaction)
         .await?;
         // Raw rows older than the raw retention may be gone: start (or resume) after them.
         let oldest_complete = floor_to(
-            horizon(now, self.retentions.raw.retention).timestamp(),
+            horizon(now, self.schema.longest_raw_retention()).timestamp(),
             seconds,
         ) + seconds;
         let from = match watermark {
@@ -208,7 +204,7 @@ impl Rollups {
         let until = complete_until.min(from + LONGEST_SPAN_SECONDS.max(seconds));
         if until <= from {
             if watermark.map(|watermark| watermark.timestamp()) != Some(from) {
-                upsert_watermark(&mut transaction, resolution.seconds, timestamp(from)).await?;
+                upsert_watermark(&mut transaction, resolution_seconds, timestamp(from)).await?;
             }
             transaction.commit().await?;
             return Ok(false);
@@ -217,12 +213,12 @@ impl Rollups {
             "insert into rollup_spans (resolution_seconds, span_start, span_end) values ($1, $2, $3)
              on conflict (resolution_seconds, span_start) do update set span_end = greatest(rollup_spans.span_end, excluded.span_end)",
         )
-        .bind(resolution.seconds as i32)
+        .bind(resolution_seconds as i32)
         .bind(timestamp(from))
         .bind(timestamp(until))
         .execute(&mut *transaction)
         .await?;
-        upsert_watermark(&mut transaction, resolution.seconds, timestamp(until)).await?;
+        upsert_watermark(&mut transaction, resolution_seconds, timestamp(until)).await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -239,23 +235,24 @@ impl Rollups {
         let Some((resolution, start, end)) = span else {
             return Ok(false);
         };
-        let buckets = |table: &str| {
+        let buckets = |table: &str, column: &str| {
             format!(
                 "select distinct series_id, $1::integer,
-                        to_timestamp(floor(extract(epoch from interval_start) / $1) * $1)
-                 from {table} where interval_start >= $2 and interval_start < $3"
+                        to_timestamp(floor(extract(epoch from {column}) / $1) * $1)
+                 from {table} where {column} >= $2 and {column} < $3"
             )
         };
         // UNION (not UNION ALL) so no key appears twice in the one upsert.
         let sql = format!(
             "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
-             {} union {} union {} union {}
+             {} union {} union {} union {} union {}
              on conflict (series_id, resolution_seconds, interval_start)
              do update set marked_at = excluded.marked_at",
-            buckets("counter_samples"),
-            buckets("gauge_samples"),
-            buckets("timer_samples"),
-            buckets("set_samples"),
+            buckets("counter_samples", "interval_start"),
+            buckets("gauge_samples", "interval_start"),
+            buckets("timer_samples", "interval_start"),
+            buckets("set_samples", "interval_start"),
+            buckets("raw_points", "point_time"),
         );
         sqlx::query(&sql)
             .bind(resolution)
@@ -272,37 +269,29 @@ impl Rollups {
         Ok(true)
     }
 
-    /// Recomputes up to [`DIRTY_KEYS_PER_TRANSACTION`] dirty keys; returns how many it took.
-    async fn recompute_dirty(&self) -> Result<u64, RollupError> {
+    /// Recomputes up to [`DIRTY_KEYS_PER_TRANSACTION`] dirty keys of one resolution; returns
+    /// how many it took.
+    async fn recompute_dirty(&self, resolution_seconds: u32) -> Result<u64, RollupError> {
         // Creating a partition is DDL on another connection, and it waits for the locks that
         // this round's rollup writes hold; done inside the transaction it would wait forever,
         // unseen by PostgreSQL's deadlock detector. So the partitions of the keys about to be
         // taken are created first, and a key locked below whose partition was not prepared
         // (it became dirty in between) stays dirty for the next round.
-        let peeked: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
-            "select series_id, resolution_seconds, interval_start from rollup_dirty
-             order by interval_start limit $1",
+        let resolution = resolution_seconds as i32;
+        let peeked: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "select interval_start from rollup_dirty where resolution_seconds = $1
+             order by interval_start limit $2",
         )
+        .bind(resolution)
         .bind(DIRTY_KEYS_PER_TRANSACTION)
         .fetch_all(&self.pool)
         .await?;
-        let mut prepared = std::collections::HashSet::new();
-        for resolution in &self.retentions.rollups {
-            let buckets: Vec<DateTime<Utc>> = peeked
-                .iter()
-                .filter(|(_, seconds, _)| *seconds == resolution.seconds as i32)
-                .map(|(_, _, bucket)| *bucket)
-                .collect();
-            if buckets.is_empty() {
-                continue;
-            }
-            self.ensure_rollup_partitions(resolution, &buckets).await?;
-            prepared.extend(
-                buckets
-                    .iter()
-                    .map(|bucket| (resolution.seconds as i32, *bucket)),
-            );
+        if peeked.is_empty() {
+            return Ok(0);
         }
+        self.ensure_rollup_partitions(resolution_seconds, &peeked)
+            .await?;
+        let prepared: std::collections::HashSet<DateTime<Utc>> = peeked.into_iter().collect();
 
         let mut transaction = self.pool.begin().await?;
         // A custom plan, made for the parameters at hand, probes every partition for every
@@ -311,49 +300,80 @@ impl Rollups {
         sqlx::query("set local plan_cache_mode = force_generic_plan")
             .execute(&mut *transaction)
             .await?;
-        let locked: Vec<(i64, i32, DateTime<Utc>)> = sqlx::query_as(
-            "select series_id, resolution_seconds, interval_start from rollup_dirty
-             order by interval_start limit $1 for update skip locked",
+        let locked: Vec<(i64, DateTime<Utc>, String, String)> = sqlx::query_as(
+            "select d.series_id, d.interval_start, s.kind, s.name
+             from (select series_id, interval_start from rollup_dirty
+                   where resolution_seconds = $1
+                   order by interval_start limit $2 for update skip locked) d
+             left join series s on s.id = d.series_id",
         )
+        .bind(resolution)
         .bind(DIRTY_KEYS_PER_TRANSACTION)
         .fetch_all(&mut *transaction)
         .await?;
-        let keys: Vec<(i64, i32, DateTime<Utc>)> = locked
+        let keys: Vec<(i64, DateTime<Utc>, String, String)> = locked
             .into_iter()
-            .filter(|(_, seconds, bucket)| prepared.contains(&(*seconds, *bucket)))
+            .filter(|(_, bucket, _, _)| prepared.contains(bucket))
             .collect();
         if keys.is_empty() {
             return Ok(0);
         }
         let now = Utc::now();
-        let raw_horizon = horizon(now, self.retentions.raw.retention);
+        let seconds = i64::from(resolution_seconds);
         let mut skipped = 0;
-        for resolution in &self.retentions.rollups {
-            let rollup_horizon = horizon(now, resolution.retention);
-            let (series, buckets): (Vec<i64>, Vec<DateTime<Utc>>) = keys
+        let (mut series, mut buckets) = (Vec::new(), Vec::new());
+        let mut points = Vec::new();
+        for (series_id, bucket, kind, name) in &keys {
+            // A series whose retentions have no such resolution gets no rollup there.
+            let retentions = self.schema.retentions_for(name);
+            let Some(rollup) = retentions
+                .rollups
                 .iter()
-                .filter(|(_, seconds, _)| *seconds == resolution.seconds as i32)
-                .filter(|(_, _, bucket)| {
-                    // Past the raw retention only part of a bucket's rows may remain; past
-                    // the rollup's own retention its row would be dropped anyway.
-                    let keep = *bucket >= raw_horizon && *bucket >= rollup_horizon;
-                    if !keep {
-                        skipped += 1;
-                    }
-                    keep
-                })
-                .map(|(series, _, bucket)| (*series, *bucket))
-                .unzip();
-            if series.is_empty() {
+                .find(|rollup| rollup.seconds == resolution_seconds)
+            else {
+                continue;
+            };
+            // Past the rollup's own retention its row would be dropped anyway.
+            if *bucket < horizon(now, rollup.retention) {
+                skipped += 1;
                 continue;
             }
-            recompute(
-                &mut transaction,
-                resolution.seconds as i32,
-                &series,
-                &buckets,
-            )
-            .await?;
+            if kind == "raw" {
+                // Computed from the level below, while all of the bucket's rows are there;
+                // after that the row stays as it was computed (or written by an old point).
+                let finer = retentions.finer_rollup(resolution_seconds);
+                let finer_retention =
+                    finer.map_or(retentions.raw.retention, |finer| finer.retention);
+                if bucket.timestamp() + seconds <= horizon(now, finer_retention).timestamp() {
+                    continue;
+                }
+                points.push(PointKey {
+                    series_id: *series_id,
+                    bucket: *bucket,
+                    finer: match finer {
+                        Some(finer) => Finer::Rollup(finer.seconds),
+                        None => Finer::Raw(retentions.raw.seconds),
+                    },
+                    rule: self.schema.aggregation_for(name),
+                    coarser: retentions
+                        .coarser_rollup(resolution_seconds)
+                        .map(|coarser| coarser.seconds),
+                });
+                continue;
+            }
+            // Past the raw retention only part of a bucket's rows may remain.
+            if *bucket < horizon(now, retentions.raw.retention) {
+                skipped += 1;
+                continue;
+            }
+            series.push(*series_id);
+            buckets.push(*bucket);
+        }
+        if !series.is_empty() {
+            recompute(&mut transaction, resolution, &series, &buckets).await?;
+        }
+        if !points.is_empty() {
+            recompute_points(&mut transaction, resolution_seconds, &points).await?;
         }
         if skipped > 0 {
             warn!(
@@ -361,23 +381,17 @@ impl Rollups {
                 "late rows for buckets past retention were not rolled up"
             );
         }
-        let (series, resolutions, buckets): (Vec<i64>, Vec<i32>, Vec<DateTime<Utc>>) = keys
-            .iter()
-            .fold((vec![], vec![], vec![]), |(mut s, mut r, mut b), key| {
-                s.push(key.0);
-                r.push(key.1);
-                b.push(key.2);
-                (s, r, b)
-            });
+        let (series, buckets): (Vec<i64>, Vec<DateTime<Utc>>) =
+            keys.iter().map(|key| (key.0, key.1)).unzip();
         sqlx::query(
             "delete from rollup_dirty d
-             using unnest($1::bigint[], $2::integer[], $3::timestamptz[]) as k (series_id, resolution_seconds, interval_start)
-             where d.series_id = k.series_id and d.resolution_seconds = k.resolution_seconds
+             using unnest($1::bigint[], $2::timestamptz[]) as k (series_id, interval_start)
+             where d.series_id = k.series_id and d.resolution_seconds = $3
                and d.interval_start = k.interval_start",
         )
         .bind(&series)
-        .bind(&resolutions)
         .bind(&buckets)
+        .bind(resolution)
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
@@ -387,25 +401,17 @@ impl Rollups {
     /// Creates the time partitions the rollup rows of `buckets` go to.
     async fn ensure_rollup_partitions(
         &self,
-        resolution: &Resolution,
+        resolution_seconds: u32,
         buckets: &[DateTime<Utc>],
     ) -> Result<(), sqlx::Error> {
-        let width = rollup_partition_seconds(resolution.seconds);
-        let mut lower_bounds: Vec<i64> = buckets
-            .iter()
-            .map(|bucket| floor_to(bucket.timestamp(), width))
-            .collect();
-        lower_bounds.sort_unstable();
-        lower_bounds.dedup();
-        for table in ROLLUP_TABLES {
-            let parent = resolution_partition(table, resolution.seconds);
-            for lower_bound in &lower_bounds {
-                self.partitions
-                    .ensure(&self.pool, &parent, "interval_start", *lower_bound, width)
-                    .await?;
-            }
-        }
-        Ok(())
+        ensure_rollup_partitions(
+            &self.pool,
+            &self.partitions,
+            &ROLLUP_TABLES,
+            resolution_seconds,
+            buckets,
+        )
+        .await
     }
 
     async fn update_lag(&self) -> Result<(), sqlx::Error> {
@@ -430,6 +436,51 @@ impl Rollups {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = lags;
         Ok(())
     }
+}
+
+/// Creates the list partition of every rollup resolution of `schema` in every rollup table.
+/// Idempotent; run at start-up (so the first old point finds its table) and every round.
+pub async fn ensure_resolution_partitions(
+    pool: &PgPool,
+    schema: &StorageSchema,
+) -> Result<(), sqlx::Error> {
+    for table in ROLLUP_TABLES {
+        for resolution in schema.rollup_resolutions() {
+            sqlx::query("select abacus_ensure_resolution_partition($1, $2)")
+                .bind(table)
+                .bind(resolution as i32)
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the time partitions of `tables` (rollup tables) that rows of `buckets` at
+/// `resolution_seconds` go to.
+pub(crate) async fn ensure_rollup_partitions(
+    pool: &PgPool,
+    partitions: &PartitionCache,
+    tables: &[&str],
+    resolution_seconds: u32,
+    buckets: &[DateTime<Utc>],
+) -> Result<(), sqlx::Error> {
+    let width = rollup_partition_seconds(resolution_seconds);
+    let mut lower_bounds: Vec<i64> = buckets
+        .iter()
+        .map(|bucket| floor_to(bucket.timestamp(), width))
+        .collect();
+    lower_bounds.sort_unstable();
+    lower_bounds.dedup();
+    for table in tables {
+        let parent = resolution_partition(table, resolution_seconds);
+        for lower_bound in &lower_bounds {
+            partitions
+                .ensure(pool, &parent, "interval_start", *lower_bound, width)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The list partition of `table` holding `resolution_seconds`.
@@ -740,68 +791,366 @@ async fn recompute_sets(
 }
 
 /// Marks the keys (series, interval start) of the batches being stored whose bucket was already
-/// handed to the rollups. Runs in the batches' transaction: takes the watermark locks shared,
-/// then reads the watermarks (in a separate statement, so its snapshot is taken after the locks
-/// are held).
+/// handed to the rollups, at each of `resolutions`. Runs in the batches' transaction.
 pub(crate) async fn mark_late_keys(
     connection: &mut PgConnection,
-    retentions: &Retentions,
+    resolutions: &[u32],
     keys: &[(i64, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
-    if retentions.rollups.is_empty() || keys.is_empty() {
+    let mut rollup_keys = Vec::with_capacity(keys.len() * resolutions.len());
+    for &resolution in resolutions {
+        for (series_id, interval_start) in keys {
+            let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
+            rollup_keys.push((*series_id, resolution as i32, bucket));
+        }
+    }
+    mark_dirty_if_late(connection, rollup_keys).await
+}
+
+/// Marks the rollup keys (series, resolution, bucket) dirty whose bucket is below its
+/// resolution's watermark (a bucket above it is listed when the watermark passes it). Takes the
+/// watermark locks shared, then reads the watermarks (in a separate statement, so its snapshot
+/// is taken after the locks are held).
+pub(crate) async fn mark_dirty_if_late(
+    connection: &mut PgConnection,
+    mut keys: Vec<(i64, i32, DateTime<Utc>)>,
+) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
         return Ok(());
     }
-    let resolutions = retentions.rollup_seconds();
+    let mut resolutions: Vec<i32> = keys.iter().map(|key| key.1).collect();
+    resolutions.sort_unstable();
+    resolutions.dedup();
     sqlx::query("select pg_advisory_xact_lock_shared($1, resolution) from unnest($2::integer[]) as r (resolution) order by resolution")
         .bind(WATERMARK_LOCK_SPACE)
         .bind(&resolutions)
         .execute(&mut *connection)
         .await?;
-    let watermarks: Vec<(i32, DateTime<Utc>)> = sqlx::query_as(
+    let watermarks: std::collections::HashMap<i32, DateTime<Utc>> = sqlx::query_as(
         "select resolution_seconds, rolled_until from rollup_watermarks
          where resolution_seconds = any($1)",
     )
     .bind(&resolutions)
     .fetch_all(&mut *connection)
-    .await?;
-    let mut key_series = Vec::new();
-    let mut key_resolutions = Vec::new();
-    let mut key_buckets = Vec::new();
-    for (resolution, rolled_until) in watermarks {
-        for (series_id, interval_start) in keys {
-            let bucket = timestamp(floor_to(interval_start.timestamp(), i64::from(resolution)));
-            if bucket < rolled_until {
-                key_series.push(*series_id);
-                key_resolutions.push(resolution);
-                key_buckets.push(bucket);
-            }
-        }
-    }
-    if key_series.is_empty() {
+    .await?
+    .into_iter()
+    .collect();
+    keys.retain(|(_, resolution, bucket)| {
+        watermarks
+            .get(resolution)
+            .is_some_and(|rolled_until| bucket < rolled_until)
+    });
+    mark_dirty(connection, keys).await
+}
+
+/// Marks the rollup keys (series, resolution, bucket) dirty, whatever the watermarks.
+pub(crate) async fn mark_dirty(
+    connection: &mut PgConnection,
+    mut keys: Vec<(i64, i32, DateTime<Utc>)>,
+) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
         return Ok(());
     }
     // Distinct and in key order: one statement cannot upsert a row twice, and concurrent
     // transactions lock the dirty keys in the same order.
+    keys.sort_unstable();
+    keys.dedup();
+    let (mut series, mut resolutions, mut buckets) = (vec![], vec![], vec![]);
+    for (series_id, resolution, bucket) in keys {
+        series.push(series_id);
+        resolutions.push(resolution);
+        buckets.push(bucket);
+    }
     sqlx::query(
         "insert into rollup_dirty (series_id, resolution_seconds, interval_start)
-         select distinct series_id, resolution_seconds, interval_start
+         select series_id, resolution_seconds, interval_start
          from unnest($1::bigint[], $2::integer[], $3::timestamptz[])
              as keys (series_id, resolution_seconds, interval_start)
-         order by series_id, resolution_seconds, interval_start
          on conflict (series_id, resolution_seconds, interval_start)
          do update set marked_at = excluded.marked_at",
     )
-    .bind(&key_series)
-    .bind(&key_resolutions)
-    .bind(&key_buckets)
+    .bind(&series)
+    .bind(&resolutions)
+    .bind(&buckets)
     .execute(&mut *connection)
     .await?;
     Ok(())
 }
 
+/// Where a point rollup's bucket takes its slots from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Finer {
+    /// The raw points, rounded down to slots of this many seconds (the raw resolution).
+    Raw(u32),
+    /// The point rollup of this resolution.
+    Rollup(u32),
+}
+
+/// A point rollup bucket to recompute, with what its series' rules say about it.
+struct PointKey {
+    series_id: i64,
+    bucket: DateTime<Utc>,
+    finer: Finer,
+    rule: AggregationRule,
+    /// The next coarser resolution of the series, whose bucket depends on this one.
+    coarser: Option<u32>,
+}
+
+/// A finer slot: its time, value, and how many raw slots it stands for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Slot {
+    pub time: i64,
+    pub value: f64,
+    pub slots: i32,
+    pub point_time: i64,
+}
+
+/// A point rollup bucket's row: its value, raw slots and latest point time; `None` when too
+/// few finer slots hold a value (`x_files_factor`).
+pub(crate) fn point_bucket(
+    rule: AggregationRule,
+    slots: &[Slot],
+    finer_slots_per_bucket: u32,
+) -> Option<(f64, i32, i64)> {
+    let values: Vec<f64> = slots.iter().map(|slot| slot.value).collect();
+    let value = rule.bucket_value(&values, finer_slots_per_bucket)?;
+    let raw_slots = slots.iter().map(|slot| slot.slots).sum();
+    let point_time = slots.iter().map(|slot| slot.point_time).max()?;
+    Some((value, raw_slots, point_time))
+}
+
+/// Raw points (sorted by time, then storage order) rounded down to slots of `slot_seconds`,
+/// the latest of each slot winning, as a whisper archive holds them.
+pub(crate) fn raw_slots(points: &[(i64, f64)], slot_seconds: i64) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = Vec::new();
+    for &(time, value) in points {
+        let slot_time = floor_to(time, slot_seconds);
+        match slots.last_mut() {
+            Some(last) if last.time == slot_time => last.value = value,
+            _ => slots.push(Slot {
+                time: slot_time,
+                value,
+                slots: 1,
+                point_time: slot_time,
+            }),
+        }
+    }
+    slots
+}
+
+/// Raw points (unix seconds, value) by rollup key (series, bucket).
+type KeyedPoints = std::collections::HashMap<(i64, DateTime<Utc>), Vec<(i64, f64)>>;
+
+/// A finer point rollup row under a key: series, bucket, its own start, value, slots, time.
+type FinerRollupRow = (i64, DateTime<Utc>, DateTime<Utc>, f64, i32, DateTime<Utc>);
+
+/// Recomputes point rollup buckets at `resolution_seconds` from the level below each, writes
+/// (or deletes) their rows, and marks the buckets above them dirty.
+async fn recompute_points(
+    connection: &mut PgConnection,
+    resolution_seconds: u32,
+    keys: &[PointKey],
+) -> Result<(), RollupError> {
+    let resolution = resolution_seconds as i32;
+    let mut finers: Vec<Finer> = keys.iter().map(|key| key.finer).collect();
+    finers.sort_unstable_by_key(|finer| match finer {
+        Finer::Raw(seconds) => (0, *seconds),
+        Finer::Rollup(seconds) => (1, *seconds),
+    });
+    finers.dedup();
+    let mut slots_by_key: std::collections::HashMap<(i64, DateTime<Utc>), Vec<Slot>> =
+        std::collections::HashMap::new();
+    for finer in finers {
+        let of_finer: Vec<&PointKey> = keys.iter().filter(|key| key.finer == finer).collect();
+        let series: Vec<i64> = of_finer.iter().map(|key| key.series_id).collect();
+        let buckets: Vec<DateTime<Utc>> = of_finer.iter().map(|key| key.bucket).collect();
+        match finer {
+            Finer::Raw(slot_seconds) => {
+                let rows: Vec<(i64, DateTime<Utc>, DateTime<Utc>, f64)> = sqlx::query_as(
+                    "select k.series_id, k.bucket, s.point_time, s.value
+                     from unnest($2::bigint[], $3::timestamptz[]) as k (series_id, bucket)
+                     cross join lateral (
+                         select * from raw_points raw
+                         where raw.series_id = k.series_id and raw.point_time >= k.bucket
+                           and raw.point_time < k.bucket + make_interval(secs => $1)
+                         offset 0
+                     ) s
+                     order by k.series_id, k.bucket, s.point_time, s.stored_at, s.source",
+                )
+                .bind(resolution)
+                .bind(&series)
+                .bind(&buckets)
+                .fetch_all(&mut *connection)
+                .await?;
+                let mut points: KeyedPoints = std::collections::HashMap::new();
+                for (series_id, bucket, time, value) in rows {
+                    points
+                        .entry((series_id, bucket))
+                        .or_default()
+                        .push((time.timestamp(), value));
+                }
+                for (key, points) in points {
+                    slots_by_key.insert(key, raw_slots(&points, i64::from(slot_seconds)));
+                }
+            }
+            Finer::Rollup(finer_seconds) => {
+                let rows: Vec<FinerRollupRow> = sqlx::query_as(
+                    "select k.series_id, k.bucket, s.interval_start, s.value, s.slots, s.point_time
+                         from unnest($2::bigint[], $3::timestamptz[]) as k (series_id, bucket)
+                         cross join lateral (
+                             select * from point_rollups finer
+                             where finer.series_id = k.series_id
+                               and finer.resolution_seconds = $4
+                               and finer.interval_start >= k.bucket
+                               and finer.interval_start < k.bucket + make_interval(secs => $1)
+                             offset 0
+                         ) s
+                         order by k.series_id, k.bucket, s.interval_start",
+                )
+                .bind(resolution)
+                .bind(&series)
+                .bind(&buckets)
+                .bind(finer_seconds as i32)
+                .fetch_all(&mut *connection)
+                .await?;
+                for (series_id, bucket, time, value, slots, point_time) in rows {
+                    slots_by_key
+                        .entry((series_id, bucket))
+                        .or_default()
+                        .push(Slot {
+                            time: time.timestamp(),
+                            value,
+                            slots,
+                            point_time: point_time.timestamp(),
+                        });
+                }
+            }
+        }
+    }
+    let mut written = PointRollupColumns::default();
+    let (mut emptied_series, mut emptied_buckets) = (Vec::new(), Vec::new());
+    let mut parents = Vec::new();
+    for key in keys {
+        let finer_seconds = match key.finer {
+            Finer::Raw(seconds) | Finer::Rollup(seconds) => seconds,
+        };
+        let slots = slots_by_key
+            .get(&(key.series_id, key.bucket))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        match point_bucket(key.rule, slots, resolution_seconds / finer_seconds.max(1)) {
+            Some((value, slots, point_time)) => {
+                written.push(
+                    key.series_id,
+                    key.bucket,
+                    value,
+                    slots,
+                    timestamp(point_time),
+                );
+            }
+            None => {
+                emptied_series.push(key.series_id);
+                emptied_buckets.push(key.bucket);
+            }
+        }
+        if let Some(coarser) = key.coarser {
+            let bucket = floor_to(key.bucket.timestamp(), i64::from(coarser));
+            parents.push((key.series_id, coarser as i32, timestamp(bucket)));
+        }
+    }
+    written.upsert(&mut *connection, resolution).await?;
+    if !emptied_series.is_empty() {
+        sqlx::query(
+            "delete from point_rollups p
+             using unnest($2::bigint[], $3::timestamptz[]) as k (series_id, bucket)
+             where p.resolution_seconds = $1 and p.series_id = k.series_id
+               and p.interval_start = k.bucket",
+        )
+        .bind(resolution)
+        .bind(&emptied_series)
+        .bind(&emptied_buckets)
+        .execute(&mut *connection)
+        .await?;
+    }
+    mark_dirty_if_late(connection, parents).await?;
+    Ok(())
+}
+
+/// Point rollup rows of one resolution, as arrays for one upsert.
+#[derive(Debug, Default)]
+pub(crate) struct PointRollupColumns {
+    series: Vec<i64>,
+    buckets: Vec<DateTime<Utc>>,
+    values: Vec<f64>,
+    slots: Vec<i32>,
+    point_times: Vec<DateTime<Utc>>,
+}
+
+impl PointRollupColumns {
+    pub(crate) fn push(
+        &mut self,
+        series_id: i64,
+        bucket: DateTime<Utc>,
+        value: f64,
+        slots: i32,
+        point_time: DateTime<Utc>,
+    ) {
+        self.series.push(series_id);
+        self.buckets.push(bucket);
+        self.values.push(value);
+        self.slots.push(slots);
+        self.point_times.push(point_time);
+    }
+
+    /// Writes the rows (each key once, in key order), replacing what the buckets held.
+    pub(crate) async fn upsert(
+        &self,
+        connection: &mut PgConnection,
+        resolution: i32,
+    ) -> Result<(), sqlx::Error> {
+        if self.series.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into point_rollups (series_id, resolution_seconds, interval_start, value, slots, point_time)
+             select series_id, $1, bucket, value, slots, point_time
+             from unnest($2::bigint[], $3::timestamptz[], $4::float8[], $5::integer[], $6::timestamptz[])
+                 as rows (series_id, bucket, value, slots, point_time)
+             order by series_id, bucket
+             on conflict (series_id, resolution_seconds, interval_start)
+             do update set value = excluded.value, slots = excluded.slots,
+                           point_time = excluded.point_time",
+        )
+        .bind(resolution)
+        .bind(&self.series)
+        .bind(&self.buckets)
+        .bind(&self.values)
+        .bind(&self.slots)
+        .bind(&self.point_times)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_points_become_slots_the_latest_of_each_winning() {
+        let slots = raw_slots(&[(100, 1.0), (103, 2.0), (110, 5.0), (135, 7.0)], 10);
+        let shown: Vec<(i64, f64)> = slots.iter().map(|slot| (slot.time, slot.value)).collect();
+        assert_eq!(shown, vec![(100, 2.0), (110, 5.0), (130, 7.0)]);
+        let average = AggregationRule {
+            aggregation: abacus_proto::storage_schema::Aggregation::Average,
+            x_files_factor: 0.5,
+        };
+        // Three of six 10 s slots of a minute: enough for 0.5.
+        assert_eq!(point_bucket(average, &slots, 6), Some((14.0 / 3.0, 3, 130)));
+        assert_eq!(point_bucket(average, &slots[..2], 6), None);
+        assert_eq!(point_bucket(average, &[], 6), None);
+    }
 
     #[test]
     fn rollup_partitions_depend_on_the_resolution_only() {

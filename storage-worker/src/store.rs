@@ -29,7 +29,8 @@
 
 use crate::catalog::{SeenSeries, SeriesCache, SeriesKey};
 use crate::partitions::PartitionCache;
-use crate::retentions::Retentions;
+use crate::partitions::{floor_to, timestamp};
+use crate::retentions::StorageSchema;
 use abacus_proto::limits;
 use abacus_proto::v1::{
     event, series_aggregate::Aggregate, Event, FlushBatch, RawPoint, SeriesAggregate, SetAggregate,
@@ -43,10 +44,66 @@ use std::sync::Arc;
 /// The migrations that create and evolve the schema, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StoreOutcome {
-    Stored { series: usize },
+    Stored {
+        series: usize,
+        /// Points older than every retention of their series: refused, not stored.
+        too_old: TooOld,
+    },
     Duplicate,
+}
+
+/// The points of a batch refused because they are older than every retention of their series
+/// (so no resolution could keep them), and the name of one of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TooOld {
+    pub points: usize,
+    pub example: Option<String>,
+}
+
+/// Where a timestamped point goes, decided as carbon does from its age and its series'
+/// retentions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// Into the raw points, to be rolled up like live data.
+    Raw,
+    /// Straight into the point rollup of `seconds`, the finest whose retention covers its age.
+    Rollup {
+        seconds: u32,
+        /// The raw resolution of the series: the point's time is kept rounded down to it.
+        raw_seconds: u32,
+        /// The next coarser resolution, whose bucket must be recomputed.
+        coarser: Option<u32>,
+    },
+    /// Older than every retention of its series.
+    TooOld,
+}
+
+/// Where a point of `name` at `time` lands at `now`.
+pub(crate) fn landing(
+    schema: &StorageSchema,
+    name: &str,
+    time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Landing {
+    let age = (now - time).to_std().unwrap_or_default();
+    // Most points are live, and live for every rule: no pattern needs matching.
+    if age <= schema.shortest_raw_retention() {
+        return Landing::Raw;
+    }
+    let retentions = schema.retentions_for(name);
+    match retentions.landing(age) {
+        Some(None) => Landing::Raw,
+        Some(Some(rollup)) => Landing::Rollup {
+            seconds: rollup.seconds,
+            raw_seconds: retentions.raw.seconds,
+            coarser: retentions
+                .coarser_rollup(rollup.seconds)
+                .map(|coarser| coarser.seconds),
+        },
+        None => Landing::TooOld,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,10 +518,28 @@ struct TransactionRows<'batch> {
     sets: Vec<AppendedRow<&'batch SetAggregate>>,
     /// Time and value.
     points: Vec<AppendedRow<(DateTime<Utc>, f64)>>,
+    /// Points written straight into a point rollup: resolution, bucket, value, time rounded
+    /// to the raw resolution, and the coarser resolution above.
+    landed: Vec<AppendedRow<LandedPoint>>,
+    /// Points refused as older than every retention, per batch.
+    too_old: HashMap<usize, TooOld>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LandedPoint {
+    seconds: u32,
+    bucket: DateTime<Utc>,
+    value: f64,
+    point_time: DateTime<Utc>,
+    coarser: Option<u32>,
 }
 
 impl<'batch> TransactionRows<'batch> {
-    fn from_batches(batches: &[&'batch ValidBatch]) -> Self {
+    fn from_batches(
+        batches: &[&'batch ValidBatch],
+        schema: &StorageSchema,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut rows = TransactionRows::default();
         for (position, valid) in batches.iter().enumerate() {
             let batch = &valid.batch;
@@ -493,9 +568,37 @@ impl<'batch> TransactionRows<'batch> {
                 }
             }
             for (point, time) in batch.points.iter().zip(&valid.point_times) {
+                let landing = landing(schema, &point.name, *time, now);
+                if landing == Landing::TooOld {
+                    let too_old = rows.too_old.entry(position).or_default();
+                    too_old.points += 1;
+                    too_old.example.get_or_insert_with(|| point.name.clone());
+                    continue;
+                }
                 let index = rows.series_index(series_key("raw", &point.name, &point.tags), *time);
-                rows.points
-                    .push(appended(index, position, (*time, point.value)));
+                match landing {
+                    Landing::Rollup {
+                        seconds,
+                        raw_seconds,
+                        coarser,
+                    } => {
+                        let at = time.timestamp();
+                        rows.landed.push(appended(
+                            index,
+                            position,
+                            LandedPoint {
+                                seconds,
+                                bucket: timestamp(floor_to(at, i64::from(seconds))),
+                                value: point.value,
+                                point_time: timestamp(floor_to(at, i64::from(raw_seconds))),
+                                coarser,
+                            },
+                        ));
+                    }
+                    _ => rows
+                        .points
+                        .push(appended(index, position, (*time, point.value))),
+                }
             }
         }
         rows
@@ -589,15 +692,15 @@ impl EventColumns {
 #[derive(Debug)]
 pub(crate) struct StoreContext {
     pub partitions: Arc<PartitionCache>,
-    pub retentions: Retentions,
+    pub schema: Arc<StorageSchema>,
     pub series: Arc<SeriesCache>,
 }
 
 impl StoreContext {
-    pub(crate) fn new(partitions: Arc<PartitionCache>, retentions: Retentions) -> Self {
+    pub(crate) fn new(partitions: Arc<PartitionCache>, schema: Arc<StorageSchema>) -> Self {
         Self {
             partitions,
-            retentions,
+            schema,
             series: Arc::default(),
         }
     }
@@ -609,13 +712,36 @@ impl StoreContext {
         &self,
         pool: &PgPool,
         batches: &[ValidBatch],
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let times = batches.iter().flat_map(|batch| {
-            std::iter::once(batch.interval_start).chain(batch.point_times.iter().copied())
-        });
+        let mut raw_times = Vec::new();
+        let mut landed: HashMap<u32, Vec<DateTime<Utc>>> = HashMap::new();
+        for batch in batches {
+            raw_times.push(batch.interval_start);
+            for (point, time) in batch.batch.points.iter().zip(&batch.point_times) {
+                match landing(&self.schema, &point.name, *time, now) {
+                    Landing::Raw => raw_times.push(*time),
+                    Landing::Rollup { seconds, .. } => landed
+                        .entry(seconds)
+                        .or_default()
+                        .push(timestamp(floor_to(time.timestamp(), i64::from(seconds)))),
+                    Landing::TooOld => {}
+                }
+            }
+        }
         self.partitions
-            .ensure_raw_days(pool, self.retentions.raw.retention, times)
+            .ensure_raw_days(pool, self.schema.longest_raw_retention(), raw_times)
             .await?;
+        for (seconds, buckets) in landed {
+            crate::rollup::ensure_rollup_partitions(
+                pool,
+                &self.partitions,
+                &["point_rollups"],
+                seconds,
+                &buckets,
+            )
+            .await?;
+        }
         Ok(())
     }
 }
@@ -627,7 +753,8 @@ pub(crate) async fn store_batches(
     context: &StoreContext,
     batches: &[ValidBatch],
 ) -> Result<Vec<StoreOutcome>, StoreError> {
-    context.ensure_partitions(pool, batches).await?;
+    let now = Utc::now();
+    context.ensure_partitions(pool, batches, now).await?;
     let mut transaction = pool.begin().await?;
     let newly_recorded = record_batch_ids(&mut transaction, batches).await?;
     // The first copy of a batch id that this transaction recorded is written; any other copy
@@ -635,11 +762,15 @@ pub(crate) async fn store_batches(
     let mut written_ids: HashSet<&str> = HashSet::new();
     let mut outcomes = Vec::with_capacity(batches.len());
     let mut to_write: Vec<&ValidBatch> = Vec::new();
-    for batch in batches {
+    // Position of each written batch in `to_write`, by its position in `batches`.
+    let mut written_at = Vec::new();
+    for (position, batch) in batches.iter().enumerate() {
         if newly_recorded.contains(batch.batch_id()) && written_ids.insert(batch.batch_id()) {
+            written_at.push((position, to_write.len()));
             to_write.push(batch);
             outcomes.push(StoreOutcome::Stored {
                 series: batch.batch.series.len() + batch.batch.points.len(),
+                too_old: TooOld::default(),
             });
         } else {
             outcomes.push(StoreOutcome::Duplicate);
@@ -649,26 +780,40 @@ pub(crate) async fn store_batches(
         transaction.commit().await?;
         return Ok(outcomes);
     }
-    let resolved = write_batches(&mut transaction, context, &to_write).await?;
+    let (resolved, mut too_old) = write_batches(&mut transaction, context, &to_write, now).await?;
     transaction.commit().await?;
     context.series.remember(resolved);
+    for (position, written) in written_at {
+        if let (
+            Some(refused),
+            StoreOutcome::Stored {
+                series,
+                too_old: counted,
+            },
+        ) = (too_old.remove(&written), &mut outcomes[position])
+        {
+            *series -= refused.points;
+            *counted = refused;
+        }
+    }
     Ok(outcomes)
 }
 
 /// Writes the records of `to_write`, whose ids the transaction has recorded: series ids,
-/// rollup keys to recompute, then one statement per kind. Returns the series ids it learnt,
-/// to be remembered once the transaction has committed.
+/// rollup keys to recompute, then one statement per kind; points older than their retentions
+/// are not written. Returns the series ids it learnt, to be remembered once the transaction
+/// has committed, and the points refused as too old by position in `to_write`.
 pub(crate) async fn write_batches(
     transaction: &mut PgConnection,
     context: &StoreContext,
     to_write: &[&ValidBatch],
-) -> Result<crate::catalog::ResolvedSeries, StoreError> {
-    let rows = TransactionRows::from_batches(to_write);
+    now: DateTime<Utc>,
+) -> Result<(crate::catalog::ResolvedSeries, HashMap<usize, TooOld>), StoreError> {
+    let rows = TransactionRows::from_batches(to_write, &context.schema, now);
     let (series_ids, resolved) = context
         .series
         .resolve(&mut *transaction, &rows.series)
         .await?;
-    // Raw points are not rolled up; every other kind is.
     let mut rolled_keys: Vec<(i64, DateTime<Utc>)> = rows
         .counters
         .iter()
@@ -684,10 +829,21 @@ pub(crate) async fn write_batches(
                 .iter()
                 .map(|row| (series_ids[row.series], to_write[row.batch].interval_start)),
         )
+        .chain(
+            rows.points
+                .iter()
+                .map(|row| (series_ids[row.series], row.value.0)),
+        )
         .collect();
     rolled_keys.sort_unstable();
     rolled_keys.dedup();
-    crate::rollup::mark_late_keys(&mut *transaction, &context.retentions, &rolled_keys).await?;
+    crate::rollup::mark_late_keys(
+        &mut *transaction,
+        &context.schema.rollup_resolutions(),
+        &rolled_keys,
+    )
+    .await?;
+    write_landed_points(&mut *transaction, &rows.landed, &series_ids).await?;
     write_counters(&mut *transaction, &rows.counters, &series_ids).await?;
     write_gauges(&mut *transaction, &rows.gauges, &series_ids).await?;
     write_timers(&mut *transaction, &rows.timers, &series_ids, to_write).await?;
@@ -698,7 +854,50 @@ pub(crate) async fn write_batches(
         events.extend(&batch.events);
     }
     write_events(&mut *transaction, &events).await?;
-    Ok(resolved)
+    Ok((resolved, rows.too_old))
+}
+
+/// Writes points older than the raw retention straight into the point rollup that keeps them
+/// (the slot's value is replaced, as carbon overwrites an archive's slot; of several points of
+/// one slot in these batches the last wins) and marks the bucket above each dirty.
+async fn write_landed_points(
+    transaction: &mut PgConnection,
+    rows: &[AppendedRow<LandedPoint>],
+    series_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The last row of each key, in batch and point order.
+    let mut last: std::collections::BTreeMap<(u32, i64, DateTime<Utc>), &LandedPoint> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let point = &row.value;
+        last.insert((point.seconds, series_ids[row.series], point.bucket), point);
+    }
+    let mut by_resolution: std::collections::BTreeMap<u32, crate::rollup::PointRollupColumns> =
+        std::collections::BTreeMap::new();
+    let mut coarser_keys = Vec::new();
+    for ((seconds, series_id, bucket), point) in last {
+        by_resolution.entry(seconds).or_default().push(
+            series_id,
+            bucket,
+            point.value,
+            1,
+            point.point_time,
+        );
+        if let Some(coarser) = point.coarser {
+            let coarser_bucket = timestamp(floor_to(bucket.timestamp(), i64::from(coarser)));
+            coarser_keys.push((series_id, coarser as i32, coarser_bucket));
+        }
+    }
+    for (seconds, columns) in by_resolution {
+        columns.upsert(&mut *transaction, seconds as i32).await?;
+    }
+    // Far below every watermark, and never listed from raw rows: marked whatever the
+    // watermarks say.
+    crate::rollup::mark_dirty(transaction, coarser_keys).await?;
+    Ok(())
 }
 
 /// Inserts the ids of `batches` into `processed_batches`, in id order (so racing transactions

@@ -5,7 +5,7 @@
 
 use abacus_storage_worker::maintenance::{delete_expired_default_rows, drop_expired_partitions};
 use abacus_storage_worker::partitions::PartitionCache;
-use abacus_storage_worker::retentions::Retentions;
+use abacus_storage_worker::retentions::{Retentions, StorageSchema};
 use abacus_tests::TestDatabase;
 
 #[tokio::test]
@@ -14,7 +14,8 @@ async fn partitions_past_retention_are_dropped_and_recent_data_stays() -> anyhow
     let pool = sqlx::PgPool::connect(&database.url).await?;
     abacus_storage_worker::store::MIGRATOR.run(&pool).await?;
     // Raw data kept 2 days, minute rollups 7 days.
-    let retentions = Retentions::parse("10s:2d,1m:7d").map_err(anyhow::Error::msg)?;
+    let retentions =
+        StorageSchema::from(Retentions::parse("10s:2d,1m:7d").map_err(anyhow::Error::msg)?);
     sqlx::raw_sql(
         "insert into series (kind, name, first_seen, last_seen) values ('counter', 'c', now(), now());
          select abacus_ensure_resolution_partition('counter_rollups', 60);
@@ -99,7 +100,8 @@ async fn default_partition_rows_are_kept_within_retention_and_deleted_past_it() 
     let pool = sqlx::PgPool::connect(&database.url).await?;
     abacus_storage_worker::store::MIGRATOR.run(&pool).await?;
     // Raw data kept 2 days, minute rollups 7 days.
-    let retentions = Retentions::parse("10s:2d,1m:7d").map_err(anyhow::Error::msg)?;
+    let retentions =
+        StorageSchema::from(Retentions::parse("10s:2d,1m:7d").map_err(anyhow::Error::msg)?);
     sqlx::raw_sql(
         "insert into series (kind, name, first_seen, last_seen) values ('counter', 'c', now(), now());
          select abacus_ensure_resolution_partition('counter_rollups', 60);

@@ -291,6 +291,38 @@ pub(crate) struct StoredPoints {
     rows: Vec<StoredPoint>,
 }
 
+use crate::read::query::{self, RollupPoint};
+
+/// The stored points of a series, each time from the finest level that holds it: the raw
+/// points, then each point rollup (finest first) only before everything finer holds. A rollup
+/// bucket that stands for one point is that point, at its own time (rounded to the raw
+/// resolution); a bucket of several is shown at its start. In time order.
+fn finest_points(
+    raw: &[(DateTime<Utc>, f64)],
+    rollups: &[RollupPoint],
+) -> Vec<(DateTime<Utc>, f64)> {
+    let mut points: Vec<(DateTime<Utc>, f64)> = raw.to_vec();
+    let mut finer_start = raw.iter().map(|(time, _)| *time).min();
+    let mut resolutions: Vec<i32> = rollups.iter().map(|row| row.0).collect();
+    resolutions.dedup();
+    for resolution in resolutions {
+        let rows: Vec<&RollupPoint> = rollups.iter().filter(|row| row.0 == resolution).collect();
+        for (_, bucket, point_time, slots, value) in &rows {
+            let bucket_end = *bucket + chrono::TimeDelta::seconds(i64::from(resolution));
+            if finer_start.is_none_or(|start| bucket_end <= start) {
+                points.push((if *slots == 1 { *point_time } else { *bucket }, *value));
+            }
+        }
+        let oldest = rows.iter().map(|row| row.1).min();
+        finer_start = match (finer_start, oldest) {
+            (Some(start), Some(oldest)) => Some(start.min(oldest)),
+            (start, oldest) => start.or(oldest),
+        };
+    }
+    points.sort_by_key(|(time, _)| *time);
+    points
+}
+
 /// `GET /api/v1/data/<metric>?from=&until=` (Graphite time expressions, default the last day).
 #[utoipa::path(
     get,
@@ -324,15 +356,34 @@ pub(crate) async fn get_metric_data(
         }
     }
     let (from, until) = crate::graphite::time::parse_range(&from, &until, now)?;
-    let rows = crate::read::query::points_of(
-        &state.pool,
-        &metric,
+    let (from, until) = (
         crate::graphite::time::to_datetime(from)?,
         crate::graphite::time::to_datetime(until)?,
-        state.settings.max_points_per_series as i64,
-    )
-    .await?;
-    let rows = rows
+    );
+    let limit = state.settings.max_points_per_series as i64;
+    // Points past the raw retention live on in the point rollups, one value per bucket.
+    let (raw, rollups) = tokio::try_join!(
+        query::points_of(&state.pool, &metric, from, until, limit),
+        query::point_rollups_of(&state.pool, &metric, from, until, limit),
+    )?;
+    // A raw point reads back at its time rounded down to the raw resolution, as whisper and
+    // the rollups keep it.
+    let raw_seconds = i64::from(state.schema.retentions_for(&metric).raw.seconds);
+    // Of several points in one slot the latest (by time, then storage) is the slot's value.
+    let mut slots: Vec<(DateTime<Utc>, f64)> = Vec::with_capacity(raw.len());
+    for (time, value) in raw {
+        let rounded = time.timestamp().div_euclid(raw_seconds) * raw_seconds;
+        let slot = DateTime::from_timestamp(rounded, 0).unwrap_or(time);
+        match slots.last_mut() {
+            Some(last) if last.0 == slot => last.1 = value,
+            _ => slots.push((slot, value)),
+        }
+    }
+    let raw = slots;
+    let mut points = finest_points(&raw, &rollups);
+    points.retain(|(time, _)| (from..until).contains(time));
+    points.truncate(state.settings.max_points_per_series);
+    let rows = points
         .into_iter()
         .map(|(time, value)| StoredPoint {
             timestamp: time.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -345,6 +396,32 @@ pub(crate) async fn get_metric_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_points_come_from_the_finest_level_holding_them() {
+        let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap();
+        let raw = vec![(at(1_000_010), 1.0), (at(1_000_020), 2.0)];
+        let rollups = vec![
+            // The minute of the raw points: finer data holds it.
+            (60, at(999_960), at(1_000_020), 2, 1.5),
+            // A point landed in the minute rollup, and a minute of several slots.
+            (60, at(900_000), at(900_030), 1, 7.0),
+            (60, at(899_940), at(899_990), 3, 6.0),
+            // Hours: only the one before every minute row.
+            (3_600, at(896_400), at(899_990), 4, 6.25),
+            (3_600, at(892_800), at(893_000), 1, 5.0),
+        ];
+        assert_eq!(
+            finest_points(&raw, &rollups),
+            vec![
+                (at(893_000), 5.0),
+                (at(899_940), 6.0),
+                (at(900_030), 7.0),
+                (at(1_000_010), 1.0),
+                (at(1_000_020), 2.0)
+            ]
+        );
+    }
 
     const NOW_MS: i64 = 1_700_000_000_000;
 

@@ -321,7 +321,7 @@ async fn roll_up_and_expire(pool: &sqlx::PgPool, now: i64) -> anyhow::Result<()>
     let dropped = drop_expired_partitions(
         pool,
         &partitions,
-        &retentions,
+        &retentions.clone().into(),
         sqlx::types::chrono::Utc::now(),
     )
     .await?;

@@ -510,7 +510,7 @@ async fn roll_up(pool: &PgPool) -> anyhow::Result<RollupRun> {
     let rollups = Rollups {
         pool: pool.clone(),
         partitions: Arc::new(PartitionCache::default()),
-        retentions,
+        schema: Arc::new(retentions.into()),
         delay: Duration::ZERO,
         every: Duration::from_secs(1),
         lag: Arc::new(RollupLag::default()),

@@ -85,12 +85,21 @@ pub(crate) async fn number_rows(
     until: DateTime<Utc>,
 ) -> Result<Vec<StoredRow<NumberSample>>, sqlx::Error> {
     if kind == SeriesKind::Raw {
-        if source != RowSource::Raw {
-            return Ok(Vec::new());
-        }
-        let sql = "select series_id, point_time, value, stored_at
-             from raw_points
-             where series_id = any($1) and point_time >= $2 and point_time < $3";
+        // A point rollup holds one value per bucket; its start stands in for when it was
+        // stored (of a bucket's rows, the latest wins when read).
+        let sql = match source {
+            RowSource::Raw => {
+                "select series_id, point_time, value, stored_at
+                 from raw_points
+                 where series_id = any($1) and point_time >= $2 and point_time < $3"
+            }
+            RowSource::Rollup { .. } => {
+                "select series_id, interval_start, value, interval_start
+                 from point_rollups
+                 where series_id = any($1) and interval_start >= $2 and interval_start < $3
+                   and resolution_seconds = $4"
+            }
+        };
         return read_rows::<(i64, DateTime<Utc>, f64, DateTime<Utc>), _>(
             pool, sql, source, series_ids, from, until,
         )
@@ -316,6 +325,35 @@ pub(crate) async fn points_of(
          from raw_points p join series s on s.id = p.series_id
          where s.kind = 'raw' and s.name = $1 and p.point_time >= $2 and p.point_time < $3
          order by p.point_time, p.stored_at
+         limit $4",
+    )
+    .bind(name)
+    .bind(from)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// A point rollup row: resolution, bucket start, the latest point's time (rounded to the raw
+/// resolution), how many raw slots it stands for, value.
+pub(crate) type RollupPoint = (i32, DateTime<Utc>, DateTime<Utc>, i32, f64);
+
+/// The point rollup rows of the timestamped series `name` overlapping `[from, until)`, by
+/// resolution then time, at most `limit`.
+pub(crate) async fn point_rollups_of(
+    pool: &PgPool,
+    name: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<RollupPoint>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.resolution_seconds, r.interval_start, r.point_time, r.slots, r.value
+         from point_rollups r join series s on s.id = r.series_id
+         where s.kind = 'raw' and s.name = $1 and r.interval_start < $3
+           and r.interval_start + make_interval(secs => r.resolution_seconds) > $2
+         order by r.resolution_seconds, r.interval_start
          limit $4",
     )
     .bind(name)

@@ -13,7 +13,7 @@ pub(crate) struct PointReader {
 }
 
 impl KindReader for PointReader {
-    const ROLLED_UP: bool = false;
+    const ROLLED_UP: bool = true;
 
     async fn load(
         pool: &PgPool,

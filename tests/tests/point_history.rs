@@ -1,0 +1,152 @@
+//! History is kept: timestamped points 3, 30, 60 and 200 days old, sent over Graphite plaintext
+//! and the HTTP ingest, land where carbon would put them (raw, the minute rollup, the hour
+//! rollup), survive upkeep (forced here, with the default retentions), and read back exactly
+//! from `GET /api/v1/data/<metric>` (their own times, rounded to the raw resolution) and from
+//! `/render` at each resolution's step; a point six years old is refused (stored nowhere).
+
+use abacus_storage_worker::maintenance::{delete_expired_default_rows, drop_expired_partitions};
+use abacus_storage_worker::partitions::PartitionCache;
+use abacus_storage_worker::retentions::{Retentions, StorageSchema, DEFAULT_RETENTIONS};
+use abacus_tests::{start_aggregator_with_addresses, Pipeline, PipelineSettings};
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+const DAY: i64 = 86_400;
+
+/// (age in days, value); the last is older than every default retention.
+const POINTS: [(i64, f64); 5] = [
+    (3, 3.5),
+    (30, 30.25),
+    (60, 60.0),
+    (200, 200.5),
+    (6 * 365, 6.0),
+];
+
+#[tokio::test]
+async fn old_points_from_graphite_and_http_are_kept_where_carbon_puts_them() -> anyhow::Result<()> {
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    settings.adjust_storage_worker = |config| {
+        config.storage_worker.rollup_delay = Duration::from_secs(1);
+        config.storage_worker.rollup_interval = Duration::from_millis(200);
+        config.storage_worker.maintenance_interval = Duration::from_secs(1);
+    };
+    let (addresses, aggregator) =
+        start_aggregator_with_addresses(settings.aggregator_config(), None).await?;
+    let pipeline =
+        Pipeline::start_with_aggregator(settings, addresses.statsd_udp, Some(aggregator)).await?;
+
+    // Not on a minute or hour boundary, so a wrong rounding shows.
+    let now = chrono::Utc::now().timestamp();
+    let time_of = |age_days: i64| now - age_days * DAY - 7 * 60 - 23;
+
+    let body: Vec<_> = POINTS
+        .iter()
+        .map(|(age, value)| json!({"metric": "history.http", "value": value, "timestamp": time_of(*age)}))
+        .collect();
+    let (status, answer) = pipeline.post_json("/api/v1/data", &json!(body)).await?;
+    assert_eq!(status, 200, "{answer}");
+
+    let mut graphite = tokio::net::TcpStream::connect(addresses.graphite_tcp).await?;
+    for (age, value) in POINTS {
+        graphite
+            .write_all(format!("history.graphite {value} {}\n", time_of(age)).as_bytes())
+            .await?;
+    }
+    graphite.shutdown().await?;
+    drop(graphite);
+
+    // Both batches stored, then upkeep as the worker runs it, with the default retentions.
+    pipeline.wait_until_worker_is_idle(2).await?;
+    let pool = sqlx::PgPool::connect(&pipeline.settings.database.url).await?;
+    let schema =
+        StorageSchema::from(Retentions::parse(DEFAULT_RETENTIONS).map_err(anyhow::Error::msg)?);
+    let partitions = PartitionCache::default();
+    drop_expired_partitions(&pool, &partitions, &schema, chrono::Utc::now()).await?;
+    delete_expired_default_rows(&pool, &schema, chrono::Utc::now()).await?;
+
+    for metric in ["history.http", "history.graphite"] {
+        // Every point but the six-year-old one, at its own time rounded to the raw 10 s.
+        let expected: Vec<(String, f64)> = POINTS[..4]
+            .iter()
+            .rev()
+            .map(|(age, value)| {
+                let rounded = time_of(*age).div_euclid(10) * 10;
+                let time = chrono::DateTime::from_timestamp(rounded, 0).unwrap();
+                (
+                    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    *value,
+                )
+            })
+            .collect();
+        let path = format!("/api/v1/data/{metric}?from=-7y");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let rows = loop {
+            let (status, answer) = pipeline.get_json(&path).await?;
+            assert_eq!(status, 200, "{answer}");
+            let rows: Vec<(String, f64)> = answer["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| {
+                    (
+                        row["timestamp"].as_str().unwrap().to_owned(),
+                        row["value"].as_f64().unwrap(),
+                    )
+                })
+                .collect();
+            if rows == expected || tokio::time::Instant::now() > deadline {
+                break rows;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(rows, expected, "{metric}");
+
+        // /render at each resolution's step: the minute rollup for 30 and 60 days, the hour
+        // rollup for 200 days (the minute rollup keeps 90 days), raw rows for 3 days.
+        for (age, value, step) in [
+            (3, 3.5, 10),
+            (30, 30.25, 60),
+            (60, 60.0, 60),
+            (200, 200.5, 3_600),
+        ] {
+            let time = time_of(age);
+            let from = time - 12 * 3_600;
+            let until = time + 12 * 3_600;
+            let points = (until - from) / step;
+            let path = format!(
+                "/render?target={metric}&from={from}&until={until}&maxDataPoints={points}&format=json"
+            );
+            // A resolution is read once the rollup loop's first round has given it a
+            // watermark (a second or two after start-up).
+            let expected = vec![(value, time.div_euclid(step) * step)];
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let values = loop {
+                let (status, answer) = pipeline.get_json(&path).await?;
+                assert_eq!(status, 200, "{answer}");
+                let values: Vec<(f64, i64)> = answer[0]["datapoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|point| Some((point[0].as_f64()?, point[1].as_i64()?)))
+                    .collect();
+                if values == expected || tokio::time::Instant::now() > deadline {
+                    break values;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            assert_eq!(values, expected, "{metric} {age} days: {path}");
+        }
+    }
+
+    // The six-year-old points were refused: stored nowhere, not even to be deleted later.
+    let too_old: i64 = sqlx::query_scalar(
+        "select (select count(*) from raw_points where point_time < now() - interval '5 years')
+              + (select count(*) from point_rollups where interval_start < now() - interval '5 years')",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(too_old, 0);
+    pipeline.stop().await?;
+    Ok(())
+}
