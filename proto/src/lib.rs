@@ -8,6 +8,8 @@
 //! * [`stream`]: the stream's name, subjects and how to connect to it.
 //! * [`producer`]: what every producer of batches shares: the clock, the numbering that makes
 //!   a batch's identity, publishing one batch under it.
+//! * [`catalog`]: how the series catalog names kinds and tags, written by the storage worker
+//!   and read by the API.
 //! * [`histogram`]: the encoding contract of timer histograms (scale, range, V2 deflate bytes),
 //!   shared by the aggregator that records them and the readers that merge them.
 //! * [`timer`]: the one merge of timer summaries (moments and histograms), used by the
@@ -19,12 +21,13 @@
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 //!
-//! The wire contract (`v1`, `batch_id`, `producer`'s numbering, `histogram`, `timer`, `sketch`,
+//! The wire contract (`v1`, `batch_id`, `catalog`, `producer`'s numbering, `histogram`, `timer`, `sketch`,
 //! `limits`) builds alone; `stream`,
 //! `settings`, `telemetry` and `shutdown` are the services' runtime and come with the default
 //! `runtime` feature, so a reader of the stream that takes `default-features = false` does not
 //! compile clap, config, tokio or tracing-subscriber.
 
+pub mod catalog;
 pub mod histogram;
 pub mod limits;
 pub mod producer;

@@ -31,6 +31,7 @@
 
 use crate::partitions::{floor_to, horizon, timestamp, PartitionCache};
 use crate::retentions::StorageSchema;
+use abacus_proto::catalog::SeriesKind;
 use abacus_proto::histogram;
 use abacus_proto::sketch::SetSketch;
 use abacus_proto::storage_schema::AggregationRule;
@@ -338,7 +339,7 @@ impl Rollups {
                 skipped += 1;
                 continue;
             }
-            if kind == "raw" {
+            if kind == SeriesKind::Raw.catalog_name() {
                 // Computed from the level below, while all of the bucket's rows are there;
                 // after that the row stays as it was computed (or written by an old point).
                 let finer = retentions.finer_rollup(resolution_seconds);

@@ -31,6 +31,7 @@ use crate::catalog::{SeenSeries, SeriesCache, SeriesKey};
 use crate::partitions::PartitionCache;
 use crate::partitions::{floor_to, timestamp};
 use crate::retentions::StorageSchema;
+use abacus_proto::catalog::{catalog_tags, SeriesKind};
 use abacus_proto::limits;
 use abacus_proto::v1::{
     event, series_aggregate::Aggregate, Event, FlushBatch, RawPoint, SeriesAggregate, SetAggregate,
@@ -155,29 +156,7 @@ impl From<crate::catalog::CatalogError> for StoreError {
 
 /// The kind column of the series catalog.
 fn kind_name(aggregate: &Aggregate) -> &'static str {
-    match aggregate {
-        Aggregate::Counter(_) => "counter",
-        Aggregate::Gauge(_) => "gauge",
-        Aggregate::Timer(_) => "timer",
-        Aggregate::Set(_) => "set",
-    }
-}
-
-/// Tags as the catalog keeps them: `key:value`, or `key` for a flag, sorted and de-duplicated.
-pub(crate) fn catalog_tags(tags: &[Tag]) -> Vec<String> {
-    let mut tags: Vec<String> = tags
-        .iter()
-        .map(|tag| {
-            if tag.value.is_empty() {
-                tag.key.clone()
-            } else {
-                format!("{}:{}", tag.key, tag.value)
-            }
-        })
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    tags
+    SeriesKind::of_aggregate(aggregate).catalog_name()
 }
 
 fn series_key(kind: &'static str, name: &str, tags: &[Tag]) -> SeriesKey {
@@ -575,7 +554,10 @@ impl<'batch> TransactionRows<'batch> {
                     too_old.example.get_or_insert_with(|| point.name.clone());
                     continue;
                 }
-                let index = rows.series_index(series_key("raw", &point.name, &point.tags), *time);
+                let index = rows.series_index(
+                    series_key(SeriesKind::Raw.catalog_name(), &point.name, &point.tags),
+                    *time,
+                );
                 match landing {
                     Landing::Rollup {
                         seconds,

@@ -10,7 +10,7 @@
 
 use crate::http::error::ApiError;
 use crate::names::glob::PathGlob;
-use crate::names::namespace::{self, SeriesKind};
+use crate::names::namespace::{self, NamespaceKind, SeriesKind};
 use crate::read::query;
 use crate::state::AppState;
 use axum::body::Body;

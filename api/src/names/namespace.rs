@@ -16,45 +16,19 @@
 
 use crate::names::glob::{GlobError, PathGlob};
 
-/// The kinds of series in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum SeriesKind {
-    Counter,
-    Gauge,
-    Timer,
-    Set,
-    Raw,
+pub(crate) use abacus_proto::catalog::SeriesKind;
+
+/// Where each kind lives in the etsy namespace.
+pub(crate) trait NamespaceKind {
+    fn namespace_segment(self) -> Option<&'static str>;
+    fn namespace_prefix(self) -> Option<&'static str>;
+    fn namespace_fields(self, percentiles: &[f64]) -> Vec<Field>;
 }
 
-impl SeriesKind {
-    pub(crate) const ALL: [SeriesKind; 5] = [
-        SeriesKind::Counter,
-        SeriesKind::Gauge,
-        SeriesKind::Timer,
-        SeriesKind::Set,
-        SeriesKind::Raw,
-    ];
-
-    /// The `kind` column of the catalog.
-    pub(crate) fn catalog_name(self) -> &'static str {
-        match self {
-            SeriesKind::Counter => "counter",
-            SeriesKind::Gauge => "gauge",
-            SeriesKind::Timer => "timer",
-            SeriesKind::Set => "set",
-            SeriesKind::Raw => "raw",
-        }
-    }
-
-    pub(crate) fn from_catalog_name(name: &str) -> Option<Self> {
-        SeriesKind::ALL
-            .into_iter()
-            .find(|kind| kind.catalog_name() == name)
-    }
-
+impl NamespaceKind for SeriesKind {
     /// The second segment of the kind's etsy namespace (`stats.<segment>.…`); raw series have
     /// none, they are only reachable by their own path.
-    pub(crate) fn namespace_segment(self) -> Option<&'static str> {
+    fn namespace_segment(self) -> Option<&'static str> {
         match self {
             SeriesKind::Counter => Some("counters"),
             SeriesKind::Gauge => Some("gauges"),
@@ -66,7 +40,7 @@ impl SeriesKind {
 
     /// Everything before the name in the kind's etsy namespace (`stats.counters.` for a
     /// counter); raw series have none.
-    pub(crate) fn namespace_prefix(self) -> Option<&'static str> {
+    fn namespace_prefix(self) -> Option<&'static str> {
         match self {
             SeriesKind::Counter => Some("stats.counters."),
             SeriesKind::Gauge => Some("stats.gauges."),
@@ -78,7 +52,7 @@ impl SeriesKind {
 
     /// The field segments that follow the name in the namespace (none for gauges, whose name
     /// is the leaf), with the percentile fields for `percentiles`.
-    pub(crate) fn namespace_fields(self, percentiles: &[f64]) -> Vec<Field> {
+    fn namespace_fields(self, percentiles: &[f64]) -> Vec<Field> {
         match self {
             SeriesKind::Counter => vec![Field::Count, Field::Rate],
             SeriesKind::Gauge | SeriesKind::Raw => vec![],

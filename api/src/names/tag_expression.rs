@@ -7,6 +7,7 @@
 //! able to match something (`=` or `=~` with a non-empty value), so a query cannot select the
 //! whole catalog by accident.
 
+use abacus_proto::catalog::split_catalog_tag;
 use regex::Regex;
 
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ impl TagExpression {
             Some(name)
         } else {
             catalog_tags.iter().find_map(|tag| {
-                let (key, value) = tag.split_once(':').unwrap_or((tag.as_str(), ""));
+                let (key, value) = split_catalog_tag(tag);
                 (key == self.tag).then_some(value)
             })
         };

@@ -8,7 +8,7 @@
 
 use crate::http::error::ApiError;
 use crate::names::glob::PathGlob;
-use crate::names::namespace::{Field, SeriesKind};
+use crate::names::namespace::{Field, NamespaceKind, SeriesKind};
 use crate::read::fetch::SeriesFetcher;
 use crate::read::query;
 use crate::state::AppState;

@@ -8,7 +8,7 @@
 //! reader's. Buckets after now and before the series existed are null.
 
 use crate::graphite::functions::{Consolidation, TimeSeries};
-use crate::names::namespace::{self, Field, SeriesKind, TimerField};
+use crate::names::namespace::{self, Field, NamespaceKind, SeriesKind, TimerField};
 use crate::names::tag_expression::TagExpression;
 use crate::read::grid::{consolidated_step, StepGrid};
 use crate::read::query::{self, RowSource, SeriesRow};
@@ -18,6 +18,7 @@ use crate::read::readers::points::PointReader;
 use crate::read::readers::sets::SetReader;
 use crate::read::readers::timers::TimerReader;
 use crate::read::readers::{KindReader, ReadPart, SeriesRequest};
+use abacus_proto::catalog::split_catalog_tag;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -362,7 +363,7 @@ fn shown_series(
         .tags
         .iter()
         .map(|tag| {
-            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+            let (key, value) = split_catalog_tag(tag);
             (key.to_owned(), value.to_owned())
         })
         .collect();

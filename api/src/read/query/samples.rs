@@ -323,7 +323,7 @@ pub(crate) async fn points_of(
     sqlx::query_as(
         "select p.point_time, p.value
          from raw_points p join series s on s.id = p.series_id
-         where s.kind = 'raw' and s.name = $1 and p.point_time >= $2 and p.point_time < $3
+         where s.kind = $5 and s.name = $1 and p.point_time >= $2 and p.point_time < $3
          order by p.point_time, p.stored_at
          limit $4",
     )
@@ -331,6 +331,7 @@ pub(crate) async fn points_of(
     .bind(from)
     .bind(until)
     .bind(limit)
+    .bind(SeriesKind::Raw.catalog_name())
     .fetch_all(pool)
     .await
 }
@@ -351,7 +352,7 @@ pub(crate) async fn point_rollups_of(
     sqlx::query_as(
         "select r.resolution_seconds, r.interval_start, r.point_time, r.slots, r.value
          from point_rollups r join series s on s.id = r.series_id
-         where s.kind = 'raw' and s.name = $1 and r.interval_start < $3
+         where s.kind = $5 and s.name = $1 and r.interval_start < $3
            and r.interval_start + make_interval(secs => r.resolution_seconds) > $2
          order by r.resolution_seconds, r.interval_start
          limit $4",
@@ -360,6 +361,7 @@ pub(crate) async fn point_rollups_of(
     .bind(from)
     .bind(until)
     .bind(limit)
+    .bind(SeriesKind::Raw.catalog_name())
     .fetch_all(pool)
     .await
 }
