@@ -230,9 +230,14 @@ stack_healthy() {
     ((count == 6)) && [[ $(http_status "$API/readyz") == 200 ]]
 }
 
-# wait_ready WHAT: seconds from now until the stack is healthy, bounded.
-wait_ready() {
+# up WHAT: `podman-compose up -d`, then wait until the stack is healthy, bounded; prints the
+# seconds from the `up` to healthy.
+up() {
     local start=$SECONDS
+    compose up -d >"$DATA/compose-up.log" 2>&1 || {
+        tail -n 30 "$DATA/compose-up.log" >&2
+        die "podman-compose up failed, $1 (log: $DATA/compose-up.log)"
+    }
     until stack_healthy; do
         ((SECONDS - start < READY_WAIT_SECONDS)) || die "the stack was not healthy within ${READY_WAIT_SECONDS}s ($1)"
         sleep 1
@@ -323,11 +328,7 @@ udp_name="deploytest.$run_id.udp"
 tcp_name="deploytest.$run_id.tcp"
 
 log "podman-compose up -d (ports: http $HTTP_PORT, statsd $STATSD_PORT, graphite $GRAPHITE_PORT)"
-compose up -d >"$DATA/compose-up.log" 2>&1 || {
-    tail -n 30 "$DATA/compose-up.log" >&2
-    die "podman-compose up failed (log: $DATA/compose-up.log)"
-}
-cold_seconds=$(wait_ready "cold start")
+cold_seconds=$(up "cold start")
 log "the stack is healthy after ${cold_seconds}s (cold: empty volumes, initdb, migrations)"
 [[ $(http_status "$API/") == 200 ]] || die "the web app does not answer on $API/"
 
@@ -361,11 +362,7 @@ log "3. down, then up with the volumes kept"
 compose down >"$DATA/compose-down.log" 2>&1 || die "podman-compose down failed (log: $DATA/compose-down.log)"
 [[ -z $(project_containers) ]] || die "containers are left after podman-compose down"
 [[ $(project_volumes | wc -l) -eq 2 ]] || die "podman-compose down did not keep the two volumes"
-compose up -d >"$DATA/compose-up.log" 2>&1 || {
-    tail -n 30 "$DATA/compose-up.log" >&2
-    die "podman-compose up (warm) failed (log: $DATA/compose-up.log)"
-}
-warm_seconds=$(wait_ready "warm start")
+warm_seconds=$(up "warm start")
 log "the stack is healthy after ${warm_seconds}s (warm: volumes kept)"
 expect_total "$udp_name" 80
 expect_total "$tcp_name" 100
@@ -376,4 +373,4 @@ expect_total "$tcp_name" 110
 
 log "OK"
 log "image $IMAGE: $((image_bytes / 1000000)) MB, of which the stand-in base $((base_bytes / 1000000)) MB and the four binaries $((binaries_bytes / 1000000)) MB"
-log "start until every container is healthy: cold ${cold_seconds}s, warm ${warm_seconds}s"
+log "from podman-compose up to every container healthy: cold ${cold_seconds}s, warm ${warm_seconds}s"
