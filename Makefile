@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test lint build web fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
+.PHONY: help run test test-deploy lint build web fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -48,6 +48,11 @@ lint: ## Check formatting and run clippy with warnings as errors; ESLint and tsc
 	cargo clippy -p abacus-proto --no-default-features -- -D warnings
 	bash deploy/local/build-web.sh --deps
 	cd web && npm run --silent lint && npm run --silent typecheck
+
+# Needs root (rootful podman, debootstrap); installs podman, podman-compose, runc and
+# debootstrap with apt when missing. See deploy/test/compose-test.sh for what it checks.
+test-deploy: ## Build the image with podman, run the compose stack and check it end to end
+	bash deploy/test/compose-test.sh
 
 build: web ## Build the web app, then the release binaries
 	cargo build --workspace --release --bins

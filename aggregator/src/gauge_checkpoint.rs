@@ -39,6 +39,8 @@ pub(crate) struct GaugeCheckpoints {
     bucket: String,
     /// The bucket's max age: an entry lives as long as an idle gauge is remembered.
     idle_series_expiry: Duration,
+    /// Copies of the bucket JetStream keeps, as for the stream (`nats.replicas`).
+    replicas: usize,
     /// `<escaped aggregator id>.`: this aggregator's part of the key space.
     key_prefix: String,
     /// Self-metrics are sent fresh from counters each flush, never as deltas on a base.
@@ -72,6 +74,7 @@ impl GaugeCheckpoints {
             context: jetstream::new(client),
             bucket: abacus_proto::stream::gauge_bucket(nats),
             idle_series_expiry,
+            replicas: nats.replicas,
             key_prefix: format!("{}.", escape_key_token(aggregator_id)),
             self_metrics_prefix: format!("{self_metrics_prefix}."),
             store: OnceCell::new(),
@@ -99,6 +102,7 @@ impl GaugeCheckpoints {
                         allow_rollup: true,
                         deny_delete: true,
                         allow_direct: true,
+                        num_replicas: self.replicas,
                         ..Default::default()
                     })
                     .await

@@ -89,6 +89,9 @@ pub struct NatsSettings {
     /// How long the stream keeps messages, acknowledged or not.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+    /// How many JetStream servers keep a copy of the stream and of the gauge checkpoint
+    /// bucket: 1 on a single server, 3 on a three-node cluster so that one node can fail.
+    pub replicas: usize,
 }
 
 impl Default for NatsSettings {
@@ -99,6 +102,7 @@ impl Default for NatsSettings {
             subject_prefix: "abacus".into(),
             duplicate_window: Duration::from_secs(120),
             max_age: Duration::from_secs(7 * 24 * 3600),
+            replicas: 1,
         }
     }
 }
@@ -134,6 +138,10 @@ impl Validate for NatsSettings {
                 "nats.max_age",
                 "must be at least nats.duplicate_window",
             ));
+        }
+        // JetStream's own bound on a stream's replicas.
+        if !(1..=5).contains(&self.replicas) {
+            return Err(invalid("nats.replicas", "must be 1 to 5"));
         }
         Ok(())
     }
@@ -240,6 +248,17 @@ mod tests {
         assert!(!is_valid_subject_prefix("abacus..x"));
         assert!(!is_valid_subject_prefix("abacus.*"));
         assert!(!is_valid_subject_prefix("a b"));
+    }
+
+    #[test]
+    fn nats_replicas_are_one_to_five() {
+        for (replicas, valid) in [(0, false), (1, true), (3, true), (5, true), (6, false)] {
+            let settings = NatsSettings {
+                replicas,
+                ..NatsSettings::default()
+            };
+            assert_eq!(settings.validate().is_ok(), valid, "replicas = {replicas}");
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn stream_config(settings: &NatsSettings) -> jetstream::stream::Config {
         duplicate_window: settings.duplicate_window,
         max_age: settings.max_age,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: settings.replicas,
         ..Default::default()
     }
 }
