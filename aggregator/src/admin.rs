@@ -45,10 +45,7 @@ pub(crate) async fn serve(
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, abacus_proto::exposition::CONTENT_TYPE)],
         state.metrics.prometheus_text(&state.prefix),
     )
 }

@@ -11,11 +11,12 @@
 //! flush ([`CounterDeltas`]), as a statsd counter does. Gauges hold their last value, as `f64`
 //! bits in an `AtomicU64`.
 
+use abacus_proto::exposition::{Exposition, Metrics};
 use abacus_proto::v1::{
     series_aggregate::Aggregate, CounterAggregate, GaugeAggregate, SeriesAggregate,
 };
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Events counted since start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,26 +184,24 @@ impl SelfMetrics {
         f64::from_bits(self.gauges[gauge as usize].load(Ordering::Relaxed))
     }
 
-    /// Everything in the Prometheus text exposition format, names prefixed with `namespace`
-    /// (the self-metrics prefix with every character Prometheus does not allow made `_`).
-    /// Counters get the conventional `_total` suffix.
-    pub fn prometheus_text(&self, prefix: &str) -> String {
+    /// Everything in the OpenMetrics text format Prometheus scrapes, names prefixed with the
+    /// self-metrics prefix made a Prometheus namespace (every character Prometheus does not
+    /// allow made `_`). Counters get the format's `_total` suffix.
+    pub fn prometheus_text(self: &Arc<Self>, prefix: &str) -> String {
         let namespace = prometheus_namespace(prefix);
-        let mut text = String::new();
+        abacus_proto::exposition::render(Arc::clone(self), namespace.trim_end_matches('_'))
+    }
+}
+
+impl Metrics for SelfMetrics {
+    fn expose(&self, exposition: &mut Exposition<'_, '_>) -> std::fmt::Result {
         for counter in Counter::ALL {
-            let name = format!("{namespace}{}_total", counter.name());
-            // Writing to a String cannot fail.
-            let _ = writeln!(text, "# HELP {name} {}", counter.help());
-            let _ = writeln!(text, "# TYPE {name} counter");
-            let _ = writeln!(text, "{name} {}", self.counter(counter));
+            exposition.counter(counter.name(), counter.help(), self.counter(counter))?;
         }
         for gauge in Gauge::ALL {
-            let name = format!("{namespace}{}", gauge.name());
-            let _ = writeln!(text, "# HELP {name} {}", gauge.help());
-            let _ = writeln!(text, "# TYPE {name} gauge");
-            let _ = writeln!(text, "{name} {}", self.gauge(gauge));
+            exposition.gauge(gauge.name(), gauge.help(), self.gauge(gauge))?;
         }
-        text
+        Ok(())
     }
 }
 
@@ -308,15 +307,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_has_help_type_and_total_suffixed_counters() {
-        let metrics = SelfMetrics::default();
+    fn metrics_text_is_openmetrics_with_total_suffixed_counters() {
+        let metrics = Arc::new(SelfMetrics::default());
         metrics.add(Counter::BadLinesSeen, 3);
         metrics.set(Gauge::BatchesBuffered, 2.0);
         let text = metrics.prometheus_text("abacus.aggregator");
-        assert!(text.contains("# TYPE abacus_aggregator_bad_lines_seen_total counter\n"));
-        assert!(text.contains("\nabacus_aggregator_bad_lines_seen_total 3\n"));
-        assert!(text.contains("# HELP abacus_aggregator_batches_buffered "));
-        assert!(text.contains("\nabacus_aggregator_batches_buffered 2\n"));
+        // OpenMetrics: the TYPE line names the counter family, its sample has `_total`.
+        assert!(
+            text.contains("# TYPE abacus_aggregator_bad_lines_seen counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nabacus_aggregator_bad_lines_seen_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP abacus_aggregator_batches_buffered "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nabacus_aggregator_batches_buffered 2.0\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
     #[test]

@@ -69,7 +69,7 @@ async fn metrics_text(
     State(state): State<AdminState>,
 ) -> ([(header::HeaderName, &'static str); 1], String) {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, abacus_proto::exposition::CONTENT_TYPE)],
         state.metrics.render(state.nats_connected()),
     )
 }

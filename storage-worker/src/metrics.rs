@@ -3,7 +3,7 @@
 //! never disagree. Rendered as Prometheus text by [`WorkerMetrics::render`].
 
 use crate::rollup::RollupLag;
-use std::fmt::Write as _;
+use abacus_proto::exposition::{Exposition, Metrics};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{debug, error, info, warn};
@@ -170,80 +170,82 @@ impl WorkerMetrics {
         self.records_dead_lettered.load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition of the counters, states and rollup lags.
-    pub(crate) fn render(&self, nats_connected: bool) -> String {
-        let mut text = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                text,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        metric(
-            "abacus_storage_batches_stored_total",
-            "counter",
+    /// The OpenMetrics text of the counters, states and rollup lags.
+    pub(crate) fn render(self: &Arc<Self>, nats_connected: bool) -> String {
+        let scrape = Arc::new(Scrape {
+            metrics: Arc::clone(self),
+            nats_connected,
+        });
+        abacus_proto::exposition::render(scrape, "abacus_storage")
+    }
+}
+
+/// The worker's metrics at one scrape, with the state of its NATS connection.
+#[derive(Debug)]
+struct Scrape {
+    metrics: Arc<WorkerMetrics>,
+    nats_connected: bool,
+}
+
+impl Metrics for Scrape {
+    fn expose(&self, exposition: &mut Exposition<'_, '_>) -> std::fmt::Result {
+        let metrics = &self.metrics;
+        exposition.counter(
+            "batches_stored",
             "Batches committed to PostgreSQL.",
-            self.batches_stored(),
-        );
-        metric(
-            "abacus_storage_points_too_old_total",
-            "counter",
+            metrics.batches_stored(),
+        )?;
+        exposition.counter(
+            "points_too_old",
             "Timestamped points refused because they are older than every retention of their series.",
-            self.points_too_old.load(Ordering::Relaxed),
-        );
-        metric(
-            "abacus_storage_duplicates_total",
-            "counter",
+            metrics.points_too_old.load(Ordering::Relaxed),
+        )?;
+        exposition.counter(
+            "duplicates",
             "Batches recognized as already stored and acknowledged unchanged.",
-            self.duplicates.load(Ordering::Relaxed),
-        );
-        metric(
-            "abacus_storage_dead_lettered_total",
-            "counter",
+            metrics.duplicates.load(Ordering::Relaxed),
+        )?;
+        exposition.counter(
+            "dead_lettered",
             "Messages moved to the dead-letter subject.",
-            self.dead_lettered.load(Ordering::Relaxed),
-        );
-        metric(
-            "abacus_storage_records_dead_lettered_total",
-            "counter",
+            metrics.dead_lettered(),
+        )?;
+        exposition.counter(
+            "records_dead_lettered",
             "Records that can never be stored moved to the dead-letter subject, the rest of their batch stored.",
-            self.records_dead_lettered(),
-        );
-        metric(
-            "abacus_storage_batch_failures_total",
-            "counter",
+            metrics.records_dead_lettered(),
+        )?;
+        exposition.counter(
+            "batch_failures",
             "Times storing one batch failed while the database answered (it is retried, then dead-lettered).",
-            self.batch_failures.load(Ordering::Relaxed),
-        );
-        metric(
-            "abacus_storage_store_retries_total",
-            "counter",
+            metrics.batch_failures.load(Ordering::Relaxed),
+        )?;
+        exposition.counter(
+            "store_retries",
             "Transactions storing batches that failed and were retried later.",
-            self.store_retries.load(Ordering::Relaxed),
-        );
-        metric(
-            "abacus_storage_database_failing",
-            "gauge",
+            metrics.store_retries.load(Ordering::Relaxed),
+        )?;
+        exposition.gauge(
+            "database_failing",
             "1 while storing batches fails.",
-            u64::from(self.database_failing()),
-        );
-        metric(
-            "abacus_storage_nats_connected",
-            "gauge",
+            f64::from(u8::from(metrics.database_failing())),
+        )?;
+        exposition.gauge(
+            "nats_connected",
             "1 while the NATS client is connected.",
-            u64::from(nats_connected),
-        );
-        let _ = writeln!(
-            text,
-            "# HELP abacus_storage_rollup_lag_seconds How far each resolution's rollups are behind the clock.\n\
-             # TYPE abacus_storage_rollup_lag_seconds gauge"
-        );
-        for (resolution, lag) in self.rollup_lag.by_resolution() {
-            let _ = writeln!(
-                text,
-                "abacus_storage_rollup_lag_seconds{{resolution=\"{resolution}s\"}} {lag}"
-            );
-        }
-        text
+            f64::from(u8::from(self.nats_connected)),
+        )?;
+        let lags: Vec<(String, f64)> = metrics
+            .rollup_lag
+            .by_resolution()
+            .into_iter()
+            .map(|(resolution, lag)| (format!("{resolution}s"), lag as f64))
+            .collect();
+        exposition.labelled_gauges(
+            "rollup_lag_seconds",
+            "How far each resolution's rollups are behind the clock.",
+            "resolution",
+            &lags,
+        )
     }
 }

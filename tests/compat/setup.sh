@@ -3,7 +3,9 @@
 # (gitignored) .data/compat:
 #
 #   setup.sh [clients]    the statsd clients the compatibility tests send through:
-#     .data/compat/python       a venv with the PyPI packages `statsd` and `datadog`
+#     .data/compat/python       a venv with the PyPI packages `statsd` and `datadog`, and
+#                               `prometheus_client`, whose OpenMetrics parser reads /metrics
+#                               in tests/tests/metrics_exposition.rs
 #     .data/compat/node         node_modules with the npm package `hot-shots`
 #   setup.sh schemathesis the OpenAPI checker tests/tests/api_schema.rs runs:
 #     .data/compat/schemathesis a venv with the PyPI package `schemathesis`
@@ -34,7 +36,7 @@ COMPAT_DIR="$REPO_ROOT/.data/compat"
 PYTHON_DIR="$COMPAT_DIR/python"
 NODE_DIR="$COMPAT_DIR/node"
 # Pinned so a new client release cannot change what the tests assert without a commit here.
-PYTHON_PACKAGES=(statsd==4.0.1 datadog==0.56.0)
+PYTHON_PACKAGES=(statsd==4.0.1 datadog==0.56.0 prometheus_client==0.21.1)
 NODE_PACKAGES=(hot-shots@17.1.1)
 SCHEMATHESIS_DIR="$COMPAT_DIR/schemathesis"
 SCHEMATHESIS_PACKAGES=(schemathesis==4.32.5)
