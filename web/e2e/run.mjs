@@ -285,6 +285,38 @@ await step("graph: the embed mode shows only the chart and legend", async () => 
   assert.doesNotMatch(await link.getAttribute("href"), /embed/);
 });
 
+await step("render: svg and png pictures the browser decodes at the asked size", async () => {
+  const picture = (format) =>
+    url(`render?target=${encodeURIComponent(graphitePath)}&from=-3h&format=${format}&width=480&height=240&title=load`);
+  for (const format of ["png", "svg"]) {
+    const response = await page.request.get(picture(format));
+    assert.equal(response.status(), 200, format);
+    assert.equal(response.headers()["content-type"], format === "png" ? "image/png" : "image/svg+xml");
+  }
+  // The browser itself decodes both, as an <img> in a wiki or an e-mail would.
+  // (A page without an icon makes the browser ask for /favicon.ico, which the API does not have.)
+  await page.setContent(
+    `<link rel="icon" href="data:,"><img id="png" src="${picture("png")}"><img id="svg" src="${picture("svg")}">`,
+  );
+  const sizes = await page.evaluate(async () =>
+    Promise.all(
+      ["png", "svg"].map(async (id) => {
+        const image = document.getElementById(id);
+        await image.decode();
+        return [image.naturalWidth, image.naturalHeight];
+      }),
+    ),
+  );
+  assert.deepEqual(sizes, [
+    [480, 240],
+    [480, 240],
+  ]);
+  const refused = await page.request.get(url(`render?target=a&format=png&width=0`));
+  assert.equal(refused.status(), 400);
+  assert.match((await refused.json()).error, /invalid width/);
+  await shot("render-pictures");
+});
+
 await step("dashboard: opened from its URL, every graph drawn", async () => {
   const dashboard = {
     title: "e2e",

@@ -1,6 +1,7 @@
 //! The Graphite-compatible surface, what Grafana's Graphite data source talks to:
 //!
-//! * [`render`]: `GET|POST /render`, targets parsed and evaluated by [`functions`].
+//! * [`render`]: `GET|POST /render`, targets parsed and evaluated by [`functions`];
+//!   [`render_image`] draws them as SVG or PNG.
 //! * [`functions`]: pure: the target grammar and graphite-web's function library.
 //! * [`find`]: `/metrics/find`, `/metrics/expand`, `/metrics/index.json`: the metric tree.
 //! * [`tags`]: tag autocompletion (`/tags/autoComplete/tags` and `values`).
@@ -11,5 +12,6 @@ pub(crate) mod events;
 pub(crate) mod find;
 pub mod functions;
 pub(crate) mod render;
+pub(crate) mod render_image;
 pub(crate) mod tags;
 pub mod time;

@@ -11,6 +11,7 @@
 //! `maxDataPoints` as graphite-web does. What each path shows is `fetch`'s business.
 
 use crate::graphite::functions::{self, EvaluateError, EvaluationContext, Expression, TimeSeries};
+use crate::graphite::render_image::{self, ImageOptions};
 use crate::http::error::ApiError;
 use crate::read::fetch::{FetchError, SeriesFetcher};
 use crate::read::source::DatabaseSource;
@@ -41,6 +42,8 @@ pub(crate) enum Format {
     Json,
     Csv,
     Raw,
+    Svg,
+    Png,
 }
 
 /// The parameters of a render request.
@@ -52,6 +55,8 @@ struct RenderRequest {
     max_data_points: Option<usize>,
     no_null_points: bool,
     format: Format,
+    /// How `svg` and `png` look.
+    image: ImageOptions,
 }
 
 fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> {
@@ -61,7 +66,14 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
     let mut max_data_points = None;
     let mut no_null_points = false;
     let mut format = Format::Json;
+    let mut image = ImageOptions::default();
     for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {
+        if image
+            .set(&key, &value)
+            .map_err(|error| ApiError::BadRequest(error.to_string()))?
+        {
+            continue;
+        }
         match key.as_ref() {
             "target" if !value.trim().is_empty() => targets.push(value.into_owned()),
             "from" => from = value.into_owned(),
@@ -85,9 +97,11 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
                     "json" => Format::Json,
                     "csv" => Format::Csv,
                     "raw" => Format::Raw,
+                    "svg" => Format::Svg,
+                    "png" => Format::Png,
                     other => {
                         return Err(ApiError::BadRequest(format!(
-                            "format {other:?} is not supported; use json, csv or raw"
+                            "format {other:?} is not supported; use json, csv, raw, svg or png"
                         )));
                     }
                 }
@@ -104,6 +118,10 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
             "invalid range: from must be before until".into(),
         ));
     }
+    // A picture has no use for more points than it is pixels wide; graphite-web does the same.
+    if matches!(format, Format::Svg | Format::Png) && max_data_points.is_none() {
+        max_data_points = Some(image.width as usize);
+    }
     Ok(RenderRequest {
         targets,
         from,
@@ -111,6 +129,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
         max_data_points,
         no_null_points,
         format,
+        image,
     })
 }
 
@@ -125,13 +144,27 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
         ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
         ("maxDataPoints" = Option<f64>, Query, description = "At most this many points per series (at least 1): steps widen to fit", example = 500),
         ("noNullPoints" = Option<bool>, Query, description = "Leave out null points"),
-        ("format" = Option<Format>, Query, description = "json (default), csv or raw"),
+        ("format" = Option<Format>, Query, description = "json (default), csv, raw, or a picture: svg or png"),
+        ("width" = Option<u32>, Query, description = "svg/png: width in pixels (1 to 4000, default 330)", minimum = 1, maximum = 4000),
+        ("height" = Option<u32>, Query, description = "svg/png: height in pixels (1 to 4000, default 250)", minimum = 1, maximum = 4000),
+        ("title" = Option<String>, Query, description = "svg/png: a title above the graph"),
+        ("hideLegend" = Option<bool>, Query, description = "svg/png: no legend"),
+        ("hideAxes" = Option<bool>, Query, description = "svg/png: no axes"),
+        ("graphOnly" = Option<bool>, Query, description = "svg/png: neither axes nor legend"),
+        ("colorList" = Option<String>, Query, description = "svg/png: line colours, comma-separated graphite-web names or rrggbb"),
+        ("bgcolor" = Option<String>, Query, description = "svg/png: background colour"),
+        ("fgcolor" = Option<String>, Query, description = "svg/png: axes and text colour"),
+        ("lineWidth" = Option<f64>, Query, description = "svg/png: line width in pixels (0 to 20)"),
+        ("yMin" = Option<f64>, Query, description = "svg/png: bottom of the y axis"),
+        ("yMax" = Option<f64>, Query, description = "svg/png: top of the y axis"),
     ),
     responses(
         (status = 200, description = "the series", content(
             (Vec<RenderedSeries> = "application/json"),
             (String = "text/csv"),
             (String = "text/plain"),
+            (String = "image/svg+xml"),
+            (Vec<u8> = "image/png"),
         )),
         (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::http::error::ErrorBody),
         (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
@@ -156,6 +189,8 @@ pub(crate) async fn render_get(
             (Vec<RenderedSeries> = "application/json"),
             (String = "text/csv"),
             (String = "text/plain"),
+            (String = "image/svg+xml"),
+            (Vec<u8> = "image/png"),
         )),
         (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::http::error::ErrorBody),
         (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::http::error::ErrorBody),
@@ -207,6 +242,22 @@ async fn render(State(state): State<AppState>, parameters: String) -> Result<Res
         Format::Json => Json(as_json(series, request.no_null_points)).into_response(),
         Format::Csv => ([(header::CONTENT_TYPE, "text/csv")], as_csv(&series)).into_response(),
         Format::Raw => ([(header::CONTENT_TYPE, "text/plain")], as_raw(&series)).into_response(),
+        Format::Svg | Format::Png => {
+            let (from, until, image, format) =
+                (request.from, request.until, request.image, request.format);
+            // Drawing is CPU work: off the async workers.
+            let drawn = tokio::task::spawn_blocking(move || {
+                let document = render_image::svg(&series, from, until, &image)?;
+                Ok::<_, render_image::DrawError>(match format {
+                    Format::Png => ("image/png", render_image::png(&document, &image)?),
+                    _ => ("image/svg+xml", document.into_bytes()),
+                })
+            })
+            .await
+            .map_err(|error| ApiError::Internal(format!("drawing stopped: {error}")))?
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
+            ([(header::CONTENT_TYPE, drawn.0)], drawn.1).into_response()
+        }
     })
 }
 
@@ -386,8 +437,13 @@ mod tests {
                 max_data_points: Some(500),
                 no_null_points: true,
                 format: Format::Csv,
+                image: ImageOptions::default(),
             }
         );
+        // A picture gets as many points as it is wide unless maxDataPoints says otherwise.
+        let picture = parse_request("target=a&format=png&width=640", 10_000).unwrap();
+        assert_eq!(picture.max_data_points, Some(640));
+        assert_eq!(picture.image.width, 640);
         let refused = [
             ("from=-1h", "missing parameter: target"),
             ("target=", "missing parameter: target"),
@@ -399,6 +455,8 @@ mod tests {
             ),
             ("target=a&maxDataPoints=0", "invalid maxDataPoints"),
             ("target=a&maxDataPoints=lots", "invalid maxDataPoints"),
+            ("target=a&format=svg&width=0", "invalid width"),
+            ("target=a&format=png&colorList=nope", "invalid colorList"),
         ];
         for (query, expected) in refused {
             let error = parse_request(query, 10_000).unwrap_err().to_string();

@@ -35,6 +35,9 @@ pub(crate) enum ApiError {
     QueryTimeout(std::time::Duration),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A failure of the API itself (drawing a graph failed); logged, answered 500.
+    #[error("internal error")]
+    Internal(String),
     /// What was posted could not be handed to the stream; nothing of it was kept.
     #[error("cannot accept data now: {0}")]
     Unavailable(crate::ingest::publish::PublishError),
@@ -79,6 +82,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(error) => {
                 tracing::warn!(%error, "publishing to the stream failed");
                 StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
             }
             ApiError::Database(error) => {
                 tracing::error!(%error, "query failed");
