@@ -5,12 +5,9 @@
 //! older turns of the rings), the real `abacus-import` binary publishes them to a pipeline whose
 //! retentions and aggregation rules are the files', and then, per file:
 //!
-//! * `GET /api/v1/data/<metric>` answers exactly the points `whisper.fetch` shows of every
-//!   archive where the finest wins (a coarser archive's point only where no finer archive
-//!   holds a point of its bucket): every time and every value;
-//! * `/render` at each archive's step over that archive's window answers exactly what
-//!   `whisper.fetch` shows of that archive, nulls included: Abacus's rollups of the imported
-//!   finer points are whisper's own archives, by the same method and xFilesFactor.
+//! `GET /api/v1/data/<metric>` answers exactly the points `whisper.fetch` shows of every
+//! archive where the finest wins (a coarser archive's point only where no finer archive holds
+//! a point of its bucket): every time and every value, and the import counts as many points.
 //!
 //! Whisper's "now" is the file's last update (tests/compat/whisper_tree.py writes every file up
 //! to the same time and reads it back at that time; the import finds it in the file). Run
