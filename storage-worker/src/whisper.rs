@@ -4,8 +4,15 @@
 //! retention `u32`, xFilesFactor `f32`, archive count `u32`), then 12 bytes per archive
 //! (offset `u32`, seconds per point `u32`, points `u32`), finest first, then each archive's
 //! ring of points, 12 bytes each (timestamp `u32`, value `f64`). A slot belongs to the time
-//! its timestamp says; slots left from earlier turns of the ring, or never written (timestamp
-//! 0), are not data.
+//! its timestamp says; slots never written (timestamp 0) are not data.
+//!
+//! What an archive holds is what whisper's own `fetch` shows of it: the slots within its
+//! retention before the file's last update (the newest timestamp in the file; whisper reads
+//! "now"). A slot older than that is left from an earlier turn of the ring, or is a point the
+//! ring would still hold but whisper already serves from a coarser archive (an archive whose
+//! newest buckets xFilesFactor left unwritten keeps such slots). Within its window an archive
+//! holds only what was written there: a coarser archive's bucket holds a value only if a finer
+//! archive held points of it when it was written.
 
 use abacus_proto::storage_schema::Aggregation;
 use std::path::Path;
@@ -19,7 +26,7 @@ const POINT_BYTES: usize = 12;
 pub struct Archive {
     pub seconds_per_point: u32,
     pub points: u32,
-    /// (unix seconds, value), valid slots only, sorted by time.
+    /// (unix seconds, value), the slots within the archive's window only, sorted by time.
     pub data: Vec<(i64, f64)>,
 }
 
@@ -67,6 +74,7 @@ impl WhisperFile {
             return Err(WhisperError::TooShort(bytes.len()));
         }
         let mut archives = Vec::with_capacity(archive_count);
+        let mut as_of = 0;
         for index in 0..archive_count {
             let info = HEADER_BYTES + index * ARCHIVE_INFO_BYTES;
             let offset = u32_at(bytes, info) as usize;
@@ -97,18 +105,28 @@ impl WhisperFile {
                 .filter(|(timestamp, _)| *timestamp != 0 && timestamp % step == 0)
                 .collect();
             data.sort_by_key(|(timestamp, _)| *timestamp);
-            // The ring holds one turn: slots older than the newest minus the retention are
-            // left from an earlier turn.
-            if let Some(&(newest, _)) = data.last() {
-                let oldest_valid = newest - step * i64::from(points);
-                data.retain(|(timestamp, _)| *timestamp > oldest_valid);
-            }
             data.dedup_by_key(|(timestamp, _)| *timestamp);
+            if let Some(&(newest, _)) = data.last() {
+                as_of = as_of.max(newest);
+            }
             archives.push(Archive {
                 seconds_per_point,
                 points,
                 data,
             });
+        }
+        // Each archive as whisper's `fetch` shows it at the file's last update: the slots
+        // after its step-aligned "now" minus its retention, up to that "now"; not the newest
+        // slot of each archive: a coarse archive's newest buckets may be missing (too few
+        // known finer points for xFilesFactor), and the older slots its ring still holds are
+        // then served by the next coarser archive, not by this one.
+        for archive in &mut archives {
+            let step = i64::from(archive.seconds_per_point);
+            let now = as_of - as_of.rem_euclid(step);
+            let window = now - archive.retention_seconds() + step..=now;
+            archive
+                .data
+                .retain(|(timestamp, _)| window.contains(timestamp));
         }
         Ok(Self {
             aggregation: Aggregation::from_whisper(aggregation_code),
@@ -120,25 +138,30 @@ impl WhisperFile {
 
     /// Every point of the file between `from` and `until` (unix seconds, inclusive), each
     /// time from the finest archive that holds it: a coarser archive's point is taken only
-    /// for a time before everything the finer archives hold, so where archives overlap the
-    /// finest wins. In time order.
+    /// when no finer archive holds a point in its bucket, so where archives overlap the finest
+    /// wins, and a coarser archive still fills what no finer one holds (the only data of a
+    /// file last written by a backfill older than its finest retention). In time order.
     pub fn points(&self, from: i64, until: i64) -> Vec<(i64, f64)> {
         let mut points = Vec::new();
-        // The oldest time any finer archive holds; coarser points must end before it.
-        let mut finer_start = i64::MAX;
+        // The times every finer archive holds, sorted.
+        let mut finer_times: Vec<i64> = Vec::new();
         for archive in &self.archives {
             let step = i64::from(archive.seconds_per_point);
             points.extend(
                 archive
                     .data
                     .iter()
-                    .filter(|(timestamp, _)| timestamp + step <= finer_start)
+                    .filter(|(timestamp, _)| {
+                        let first_after = finer_times.partition_point(|time| time < timestamp);
+                        finer_times
+                            .get(first_after)
+                            .is_none_or(|time| *time >= timestamp + step)
+                    })
                     .filter(|(timestamp, _)| (from..=until).contains(timestamp))
                     .copied(),
             );
-            if let Some(&(oldest, _)) = archive.data.first() {
-                finer_start = finer_start.min(oldest);
-            }
+            finer_times.extend(archive.data.iter().map(|(timestamp, _)| *timestamp));
+            finer_times.sort_unstable();
         }
         points.sort_by_key(|(timestamp, _)| *timestamp);
         points
@@ -260,6 +283,50 @@ mod tests {
         assert_eq!(
             parsed.archives[0].data,
             vec![(1_000_020, 3.0), (1_000_060, 7.0), (1_000_070, 8.0)]
+        );
+    }
+
+    #[test]
+    fn an_archive_holds_its_retention_before_the_files_last_update() {
+        // The minute bucket at 1_000_020 was never written (too few known 10 s points for
+        // xFilesFactor), so the minute ring's newest slot is 999_960; its slot 999_840 is
+        // still in the ring, but whisper serves that time from the 3-minute archive, whose
+        // bucket 999_720 holds it.
+        let bytes = file(
+            1,
+            &[
+                (10, 6, vec![(1_000_020, 1.0), (1_000_050, 2.0)]),
+                (60, 3, vec![(999_840, 3.0), (999_960, 4.0)]),
+                (180, 10, vec![(999_720, 5.0), (999_900, 6.0)]),
+            ],
+        );
+        let parsed = WhisperFile::parse(&bytes).unwrap();
+        assert_eq!(parsed.archives[1].data, vec![(999_960, 4.0)]);
+        assert_eq!(
+            parsed.points(0, i64::MAX),
+            vec![
+                (999_720, 5.0),
+                (999_960, 4.0),
+                (1_000_020, 1.0),
+                (1_000_050, 2.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_coarser_archive_fills_what_no_finer_one_holds() {
+        // Written only by a backfill older than the finest retention.
+        let bytes = file(
+            1,
+            &[
+                (10, 6, vec![]),
+                (60, 10, vec![(999_600, 1.0), (999_660, 2.0)]),
+            ],
+        );
+        let parsed = WhisperFile::parse(&bytes).unwrap();
+        assert_eq!(
+            parsed.points(0, i64::MAX),
+            vec![(999_600, 1.0), (999_660, 2.0)]
         );
     }
 

@@ -12,21 +12,26 @@
 #   setup.sh graphite     the reference tests/tests/compat_graphite.rs holds /render to:
 #     .data/compat/graphite     a venv with graphite-web 1.1.10 and whisper
 #                               (run by tests/compat/graphite_web.py)
+#   setup.sh whisper      the reference tests/tests/compat_whisper_import.rs and
+#                         `make bench-import` hold `abacus-import whisper` to:
+#     .data/compat/whisper      a venv with the PyPI package `whisper` (its module and
+#                               whisper-fetch.py; run by tests/compat/whisper_tree.py)
 #
 # Idempotent: a stamp file per tree records what was installed, so a second run does nothing
 # and needs no network. Quiet: the installers' output goes to a log, printed only on failure.
 # Bounded: each installer runs under `timeout`, and fails with a message naming the registry
 # when it cannot be reached. The only network used is PyPI and the npm registry.
 #
-# Used by tests/tests/compat_clients.rs, api_schema.rs and compat_graphite.rs (once per test
-# process); can be run by hand.
+# Used by tests/tests/compat_clients.rs, api_schema.rs, compat_graphite.rs and
+# compat_whisper_import.rs (once per test process), and by tests/bench/import.sh; can be run
+# by hand.
 set -euo pipefail
 
 WHAT=${1:-clients}
 case "$WHAT" in
-clients | schemathesis | graphite) ;;
+clients | schemathesis | graphite | whisper) ;;
 *)
-    printf 'usage: %s [clients|schemathesis|graphite]\n' "$0" >&2
+    printf 'usage: %s [clients|schemathesis|graphite|whisper]\n' "$0" >&2
     exit 2
     ;;
 esac
@@ -47,6 +52,9 @@ GRAPHITE_DIR="$COMPAT_DIR/graphite"
 GRAPHITE_PACKAGES=(Django==3.2.25 whisper==1.1.10 pyparsing==3.1.4 six==1.17.0 pytz==2024.2
     urllib3==2.2.3 cairocffi==1.7.1)
 GRAPHITE_NO_DEPS_PACKAGES=(graphite-web==1.1.10 django-tagging==0.4.3)
+# The same whisper as graphite-web's, alone: no Django or cairo needed to write and read files.
+WHISPER_DIR="$COMPAT_DIR/whisper"
+WHISPER_PACKAGES=(whisper==1.1.10)
 # Per installer; a cold install of either takes well under a minute on a good link.
 INSTALL_TIMEOUT_SECONDS=${ABACUS_COMPAT_INSTALL_TIMEOUT:-240}
 
@@ -85,6 +93,20 @@ if [[ $WHAT == schemathesis ]]; then
         run_logged PyPI "$COMPAT_DIR/schemathesis-pip.log" "$SCHEMATHESIS_DIR/bin/pip" install --quiet \
             --disable-pip-version-check "${SCHEMATHESIS_PACKAGES[@]}"
         printf '%s\n' "${SCHEMATHESIS_PACKAGES[*]}" >"$stamp"
+    fi
+    exit 0
+fi
+
+if [[ $WHAT == whisper ]]; then
+    stamp="$WHISPER_DIR/.installed"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "${WHISPER_PACKAGES[*]}" ]]; then
+        command -v python3 >/dev/null || die "python3 is not installed"
+        log "installing ${WHISPER_PACKAGES[*]} from PyPI into $WHISPER_DIR"
+        rm -rf "$WHISPER_DIR"
+        python3 -m venv "$WHISPER_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        run_logged PyPI "$COMPAT_DIR/whisper-pip.log" "$WHISPER_DIR/bin/pip" install --quiet \
+            --disable-pip-version-check "${WHISPER_PACKAGES[@]}"
+        printf '%s\n' "${WHISPER_PACKAGES[*]}" >"$stamp"
     fi
     exit 0
 fi

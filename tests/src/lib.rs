@@ -290,10 +290,16 @@ impl PipelineSettings {
         config
     }
 
+    /// The API's configuration, with the worker's retention and aggregation rules (as one
+    /// configuration file gives both services the same).
     pub fn api_config(&self) -> abacus_api::config::Config {
         abacus_api::config::Config {
             nats: self.nats.clone(),
             database: self.database_settings(),
+            storage_worker: self
+                .storage_worker_config()
+                .storage_worker
+                .schema_settings(),
             ..Default::default()
         }
     }
@@ -869,6 +875,44 @@ pub fn total(points: &[(Option<f64>, i64)]) -> f64 {
 /// The latest non-null datapoint.
 pub fn latest(points: &[(Option<f64>, i64)]) -> Option<f64> {
     points.iter().rev().find_map(|(value, _)| *value)
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the repository")
+        .to_path_buf()
+}
+
+/// Builds the binary `bin` of the workspace package `package` (in the profile this test was
+/// built with, into the same target directory) and returns its path: the real binary, for
+/// tests of a command line or of start-up. Cargo's own lock serializes concurrent builds.
+pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<std::path::PathBuf> {
+    // A test binary lives in <target>/<profile>/deps.
+    let profile_dir = std::env::current_exe()?
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("the test binary is not in <target>/<profile>/deps")?
+        .to_path_buf();
+    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    command
+        .current_dir(repo_root())
+        .args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        command.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    let status = command.status()?;
+    if !status.success() {
+        bail!("cargo build -p {package} --bin {bin} failed: {status}");
+    }
+    Ok(profile_dir.join(bin))
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! `ABACUS_COMPAT_SEED` to try other data. It has gaps, negative values, zeros (for the
 //! divisions), a counter that resets and wraps, and a sparse series.
 
+use abacus_proto::storage_schema::{Aggregation, AggregationRuleSetting};
 use abacus_proto::v1::{FlushBatch, RawPoint};
-use abacus_tests::Pipeline;
+use abacus_tests::{start_aggregator, Pipeline, PipelineSettings};
 use prost::Message;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -376,7 +377,22 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
     let until = now - now % 3600 - 2 * 3600;
     let series = generate(seed, until);
 
-    let pipeline = Pipeline::start(Duration::from_secs(1)).await?;
+    // The reference's whisper files aggregate by average (graphite_web.py), so Abacus gets the
+    // same rule for every series; its defaults (`.count` sums, as carbon's
+    // storage-aggregation.conf) would also consolidate maxDataPoints by sum, a deliberate
+    // difference tested in point_consolidation.rs, not a graphite-web function's answer.
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    settings.adjust_storage_worker = |config| {
+        config.storage_worker.aggregation_rules = vec![AggregationRuleSetting {
+            pattern: Some(".*".into()),
+            glob: None,
+            aggregation: Aggregation::Average,
+            x_files_factor: 0.0,
+        }];
+    };
+    let (statsd_address, aggregator) = start_aggregator(settings.aggregator_config(), None).await?;
+    let pipeline =
+        Pipeline::start_with_aggregator(settings, statsd_address, Some(aggregator)).await?;
     let now_ms = now * 1000;
     let batch = FlushBatch {
         schema_version: abacus_proto::SCHEMA_VERSION,

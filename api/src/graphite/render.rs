@@ -288,6 +288,7 @@ async fn fetch_targets(
                 },
                 max_points_per_series: state.settings.max_points_per_series,
                 now,
+                schema: &state.schema,
             },
             max_series: state.settings.max_series_per_query,
         };

@@ -159,7 +159,7 @@ mod tests {
         );
         assert_eq!(
             document["components"]["schemas"]["Format"]["enum"],
-            serde_json::json!(["json", "csv", "raw"])
+            serde_json::json!(["json", "csv", "raw", "svg", "png"])
         );
     }
 }

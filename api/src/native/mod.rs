@@ -266,6 +266,7 @@ pub(crate) async fn query(
         max_data_points,
         max_points_per_series: state.settings.max_points_per_series,
         now,
+        schema: &state.schema,
     };
     let tags: Vec<String> = parameters
         .tags

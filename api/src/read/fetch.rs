@@ -17,8 +17,9 @@ use crate::read::readers::gauges::GaugeReader;
 use crate::read::readers::points::PointReader;
 use crate::read::readers::sets::SetReader;
 use crate::read::readers::timers::TimerReader;
-use crate::read::readers::{KindReader, ReadPart, SeriesRequest};
+use crate::read::readers::{KindReader, PointRule, ReadPart, SeriesRequest};
 use abacus_proto::catalog::split_catalog_tag;
+use abacus_proto::storage_schema::{Aggregation, StorageSchema};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +60,9 @@ pub(crate) struct SeriesFetcher<'request> {
     /// path over `from=-1000y` at a 10 s step would otherwise allocate 3 billion values.
     pub max_points_per_series: usize,
     pub now: i64,
+    /// The retention and aggregation rules: a point series is widened, and its function
+    /// results consolidated, by its aggregation rule.
+    pub schema: &'request StorageSchema,
 }
 
 /// A series found, with the field to show it as.
@@ -323,14 +327,22 @@ impl SeriesFetcher<'_> {
             .map(|one| {
                 let grid = &grids[&one.series.id];
                 let existed = existence(grid, &one.series, self.now);
+                let point_rule = (kind == SeriesKind::Raw).then(|| PointRule {
+                    aggregation: self.schema.aggregation_for(&one.series.name),
+                    raw_seconds: i64::from(
+                        self.schema.retentions_for(&one.series.name).raw.seconds,
+                    ),
+                });
                 let values = reader.values(&SeriesRequest {
                     series_id: one.series.id,
                     series_name: &one.series.name,
                     field: one.field,
                     grid,
                     existed: &existed,
+                    point_rule,
                 });
-                shown_series(kind, one, grid, values, path_expression)
+                let consolidation = point_rule.map(|rule| rule.aggregation.aggregation);
+                shown_series(kind, one, grid, values, path_expression, consolidation)
             })
             .collect())
     }
@@ -348,14 +360,16 @@ struct ReadRange<'a> {
 /// A series as the function library and every surface sees it: named by its path (a tagged
 /// one as Graphite names tagged series, `path;key=value;...`), its tags plus `name`, and the
 /// consolidation its kind calls for when a function or maxDataPoints later merges its points:
-/// counts add up, everything else averages (Graphite's default), and `consolidateBy` can
-/// still choose otherwise.
+/// counts add up, a point series goes by its aggregation rule (`point_aggregation`),
+/// everything else averages (Graphite's default), and `consolidateBy` can still choose
+/// otherwise.
 fn shown_series(
     kind: SeriesKind,
     one: &Selected,
     grid: &StepGrid,
     values: Vec<Option<f64>>,
     path_expression: &str,
+    point_aggregation: Option<Aggregation>,
 ) -> TimeSeries {
     let path = namespace::display_path(kind, &one.series.name, one.field, one.namespaced);
     let mut tags: BTreeMap<String, String> = one
@@ -372,6 +386,13 @@ fn shown_series(
     });
     tags.insert("name".into(), path);
     let consolidation = match (kind, one.field) {
+        (SeriesKind::Raw, _) => match point_aggregation.unwrap_or(Aggregation::Average) {
+            Aggregation::Average => Consolidation::Average,
+            Aggregation::Sum => Consolidation::Sum,
+            Aggregation::Min => Consolidation::Min,
+            Aggregation::Max => Consolidation::Max,
+            Aggregation::Last => Consolidation::Last,
+        },
         (SeriesKind::Counter, Field::Count)
         | (SeriesKind::Timer, Field::Timer(TimerField::Count | TimerField::CountPercentile(_))) => {
             Consolidation::Sum

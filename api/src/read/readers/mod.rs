@@ -42,6 +42,16 @@ pub(crate) struct SeriesRequest<'a> {
     pub(crate) field: Field,
     pub(crate) grid: &'a StepGrid,
     pub(crate) existed: &'a [bool],
+    /// For a point series: how its buckets are rolled up, and its raw resolution.
+    pub(crate) point_rule: Option<PointRule>,
+}
+
+/// How the buckets of a point series merge: its aggregation rule (the one its rollups are
+/// computed by) and its raw resolution (of several points in one raw slot the latest counts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PointRule {
+    pub(crate) aggregation: abacus_proto::storage_schema::AggregationRule,
+    pub(crate) raw_seconds: i64,
 }
 
 /// How one kind is read: [`load`](KindReader::load) reads the rows of every series of a request

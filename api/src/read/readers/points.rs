@@ -1,15 +1,27 @@
-//! Points with their own timestamps (Graphite plaintext, HTTP ingest): a bucket shows its last
-//! point, as a whisper slot keeps the last value written to it; a bucket without a point is
-//! null.
+//! Points with their own timestamps (Graphite plaintext, HTTP ingest, whisper imports), read
+//! as whisper keeps them: of several points in one raw slot the latest counts; a bucket wider
+//! than what is stored merges what it covers by the series' aggregation rule (the rule its
+//! rollups are computed by: average, sum, min, max or last); a bucket without a point is null.
+//!
+//! Rollup rows (below the watermark) are each one bucket of the rollup's resolution already.
+//! Raw rows read beside them (above the watermark) are first merged into buckets of that same
+//! resolution as the rollup loop will (the rule and its xFilesFactor), so a bucket reads the
+//! same before and after it is rolled up; then each bucket of the grid merges those by the
+//! rule (maxDataPoints consolidation).
 
-use super::{last_per_bucket, read_all_parts, rows_of, KindReader, ReadPart, SeriesRequest};
+use super::{read_all_parts, rows_of, KindReader, PointRule, ReadPart, SeriesRequest};
 use crate::names::namespace::SeriesKind;
-use crate::read::query::{self, NumberSample, StoredRow};
+use crate::read::grid::StepGrid;
+use crate::read::query::{self, NumberSample, RowSource, StoredRow};
+use abacus_proto::storage_schema::{Aggregation, AggregationRule};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) struct PointReader {
-    rows: HashMap<i64, Vec<StoredRow<NumberSample>>>,
+    raw: HashMap<i64, Vec<StoredRow<NumberSample>>>,
+    rollup: HashMap<i64, Vec<StoredRow<NumberSample>>>,
+    /// The resolution of the rollup the plan reads, if it reads one.
+    rollup_seconds: Option<i64>,
 }
 
 impl KindReader for PointReader {
@@ -20,7 +32,7 @@ impl KindReader for PointReader {
         plan: &[ReadPart],
         series_ids: &[i64],
     ) -> Result<Self, sqlx::Error> {
-        let rows = read_all_parts(plan, |part| {
+        let read = |part: ReadPart| {
             query::number_rows(
                 pool,
                 SeriesKind::Raw,
@@ -29,29 +41,187 @@ impl KindReader for PointReader {
                 part.from,
                 part.until,
             )
-        })
+        };
+        let (raw_parts, rollup_parts): (Vec<ReadPart>, Vec<ReadPart>) =
+            plan.iter().partition(|part| part.source == RowSource::Raw);
+        let (raw, rollup) = futures::future::try_join(
+            read_all_parts(&raw_parts, read),
+            read_all_parts(&rollup_parts, read),
+        )
         .await?;
-        Ok(Self { rows })
+        let rollup_seconds = rollup_parts.iter().find_map(|part| match part.source {
+            RowSource::Rollup { resolution_seconds } => Some(i64::from(resolution_seconds)),
+            RowSource::Raw => None,
+        });
+        Ok(Self {
+            raw,
+            rollup,
+            rollup_seconds,
+        })
     }
 
     fn values(&self, series: &SeriesRequest<'_>) -> Vec<Option<f64>> {
-        last_per_bucket(series.grid, rows_of(&self.rows, series.series_id))
+        let rule = series.point_rule.unwrap_or(PointRule {
+            aggregation: AggregationRule {
+                aggregation: Aggregation::Average,
+                x_files_factor: 0.0,
+            },
+            raw_seconds: 1,
+        });
+        point_values(
+            series.grid,
+            rows_of(&self.raw, series.series_id),
+            rows_of(&self.rollup, series.series_id),
+            self.rollup_seconds,
+            rule,
+        )
     }
+}
+
+/// The latest value of each row's bucket of `seconds` (by `(start, stored_at)`), by bucket.
+fn latest_per_bucket(rows: &[StoredRow<NumberSample>], seconds: i64) -> BTreeMap<i64, f64> {
+    let mut latest: BTreeMap<i64, ((i64, i64), f64)> = BTreeMap::new();
+    for row in rows {
+        let bucket = row.start.div_euclid(seconds) * seconds;
+        let version = (row.start, row.value.stored_at_micros);
+        match latest.get(&bucket) {
+            Some((kept, _)) if *kept > version => {}
+            _ => {
+                latest.insert(bucket, (version, row.value.value));
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(bucket, (_, value))| (bucket, value))
+        .collect()
+}
+
+/// The values of a point series on `grid`: raw rows (latest per raw slot) merged into buckets
+/// of the rollup read beside them by the rule and its xFilesFactor, the rollup's rows as
+/// they are, and each bucket of the grid the merge of what it covers by the rule.
+fn point_values(
+    grid: &StepGrid,
+    raw: &[StoredRow<NumberSample>],
+    rollup: &[StoredRow<NumberSample>],
+    rollup_seconds: Option<i64>,
+    rule: PointRule,
+) -> Vec<Option<f64>> {
+    let raw_seconds = rule.raw_seconds.max(1);
+    let slots = latest_per_bucket(raw, raw_seconds);
+    // What each stored bucket holds, at the rollup's resolution (or the raw one), in time order.
+    let mut stored: BTreeMap<i64, f64> = latest_per_bucket(rollup, raw_seconds);
+    match rollup_seconds {
+        Some(seconds) if seconds > raw_seconds => {
+            let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+            for (slot, value) in slots {
+                buckets
+                    .entry(slot.div_euclid(seconds) * seconds)
+                    .or_default()
+                    .push(value);
+            }
+            let slots_per_bucket = u32::try_from(seconds / raw_seconds).unwrap_or(u32::MAX);
+            for (bucket, values) in buckets {
+                if let Some(value) = rule.aggregation.bucket_value(&values, slots_per_bucket) {
+                    stored.insert(bucket, value);
+                }
+            }
+        }
+        _ => stored.extend(slots),
+    }
+    let mut by_grid_bucket: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
+    for (start, value) in stored {
+        if let Some(slot) = grid.slot_of(start) {
+            by_grid_bucket[slot].push(value);
+        }
+    }
+    by_grid_bucket
+        .iter()
+        .map(|values| rule.aggregation.aggregation.apply(values))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::stored_row;
     use super::*;
-    use crate::read::grid::StepGrid;
+
+    fn rule(aggregation: Aggregation, x_files_factor: f64) -> PointRule {
+        PointRule {
+            aggregation: AggregationRule {
+                aggregation,
+                x_files_factor,
+            },
+            raw_seconds: 10,
+        }
+    }
 
     #[test]
-    fn a_bucket_shows_its_last_point_and_no_point_is_null() {
+    fn a_slot_shows_its_latest_point_and_no_point_is_null() {
         let grid = StepGrid::new(1_000, 1_040, 10);
         let rows = [stored_row(1_020, 48.0, 2), stored_row(1_020, 47.0, 1)];
         assert_eq!(
-            last_per_bucket(&grid, &rows),
+            point_values(&grid, &rows, &[], None, rule(Aggregation::Sum, 0.0)),
             vec![None, Some(48.0), None, None]
+        );
+    }
+
+    #[test]
+    fn a_widened_bucket_merges_its_slots_by_the_rule() {
+        let grid = StepGrid::new(960, 1_020, 30);
+        // Slots 1_000 (twice: the later point counts), 1_010, 1_020, 1_030.
+        let rows = [
+            stored_row(1_000, 9.0, 1),
+            stored_row(1_003, 1.0, 2),
+            stored_row(1_010, 2.0, 1),
+            stored_row(1_020, 3.0, 1),
+            stored_row(1_030, 6.0, 1),
+        ];
+        let cases = [
+            (Aggregation::Average, vec![Some(1.5), Some(4.5)]),
+            (Aggregation::Sum, vec![Some(3.0), Some(9.0)]),
+            (Aggregation::Min, vec![Some(1.0), Some(3.0)]),
+            (Aggregation::Max, vec![Some(2.0), Some(6.0)]),
+            (Aggregation::Last, vec![Some(2.0), Some(6.0)]),
+        ];
+        for (aggregation, expected) in cases {
+            assert_eq!(
+                point_values(&grid, &rows, &[], None, rule(aggregation, 0.0)),
+                expected,
+                "{aggregation:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_rows_beside_a_rollup_merge_into_its_buckets_as_the_rollup_will() {
+        let grid = StepGrid::new(840, 1_080, 120);
+        // The minute 960 rolled up (the sum of its slots); the minutes 1_020 and 1_080 not yet.
+        let rollup = [stored_row(960, 10.0, 1)];
+        let raw = [
+            stored_row(1_020, 1.0, 1),
+            stored_row(1_030, 2.0, 1),
+            stored_row(1_080, 5.0, 1),
+        ];
+        assert_eq!(
+            point_values(&grid, &raw, &rollup, Some(60), rule(Aggregation::Sum, 0.0)),
+            vec![Some(13.0), Some(5.0)]
+        );
+        // With xFilesFactor 0.3 a minute needs two of its six slots: 1_080 has one.
+        assert_eq!(
+            point_values(&grid, &raw, &rollup, Some(60), rule(Aggregation::Sum, 0.3)),
+            vec![Some(13.0), None]
+        );
+        assert_eq!(
+            // The average of the minutes: 10 and (1 + 2) / 2.
+            point_values(
+                &grid,
+                &raw,
+                &rollup,
+                Some(60),
+                rule(Aggregation::Average, 0.0)
+            ),
+            vec![Some(5.75), Some(5.0)]
         );
     }
 }
