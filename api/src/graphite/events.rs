@@ -78,10 +78,7 @@ pub(crate) struct PublishedEvent {
     responses(
         (status = 200, description = "published; listed once stored", body = PublishedEvent),
         (status = 400, description = "the event is invalid or breaks a limit", body = crate::http::error::ErrorBody),
-        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::PublishFailures,
     )
 )]
 pub(crate) async fn post_event(
@@ -152,10 +149,7 @@ fn checked_event(new_event: NewEvent, now_ms: i64) -> Result<Event, String> {
     responses(
         (status = 200, description = "published; listed once stored", body = PublishedEvent),
         (status = 400, description = "the event is invalid or breaks a limit", body = crate::http::error::ErrorBody),
-        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::PublishFailures,
     )
 )]
 pub(crate) async fn post_event_without_slash(
@@ -191,8 +185,7 @@ pub(crate) enum TagSet {
     responses(
         (status = 200, description = "the events", body = Vec<ListedEvent>),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn get_events(

@@ -428,8 +428,7 @@ fn streamed_treejson(nodes: Vec<TreeNode>) -> Response {
     responses(
         (status = 200, description = "the nodes at the query's depth", body = FindAnswer),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn find_get(
@@ -451,8 +450,7 @@ pub(crate) async fn find_get(
         (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::http::error::ErrorBody),
         (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::http::error::ErrorBody),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn find_post(
@@ -515,8 +513,7 @@ async fn find(State(state): State<AppState>, parameters: String) -> Result<Respo
     responses(
         (status = 200, description = "the paths the globs expand to", body = ExpandAnswer),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn expand_get(
@@ -537,8 +534,7 @@ pub(crate) async fn expand_get(
         (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::http::error::ErrorBody),
         (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::http::error::ErrorBody),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn expand(
@@ -588,8 +584,7 @@ pub(crate) async fn expand(
     responses(
         (status = 200, description = "every series name, sorted", body = Vec<String>),
         (status = 400, description = "there are more names than api.max_find_nodes", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn index(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {

@@ -167,8 +167,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
             (Vec<u8> = "image/png"),
         )),
         (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn render_get(
@@ -195,8 +194,7 @@ pub(crate) async fn render_get(
         (status = 400, description = "a parameter is invalid, or the answer would exceed a limit", body = crate::http::error::ErrorBody),
         (status = 413, description = "the body is larger than api.max_body_bytes", body = crate::http::error::ErrorBody),
         (status = 415, description = "the body is not sent as application/x-www-form-urlencoded", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn render_post(

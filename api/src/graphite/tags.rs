@@ -57,8 +57,7 @@ fn parse(raw: Option<String>, prefix_parameter: &str) -> Result<AutoCompleteRequ
     responses(
         (status = 200, description = "tag names, sorted", body = Vec<String>),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn tag_names(
@@ -88,8 +87,7 @@ pub(crate) async fn tag_names(
     responses(
         (status = 200, description = "the tag's values, sorted", body = Vec<String>),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn tag_values(

@@ -17,7 +17,7 @@ const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
     tag = "health",
     responses(
         (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::HeaderRefusal,
     )
 )]
 pub(crate) async fn healthz() -> Json<Value> {
@@ -31,7 +31,7 @@ pub(crate) async fn healthz() -> Json<Value> {
     tag = "health",
     responses(
         (status = 200, description = "ready: `status`, `database` and `nats` are `ok`", body = Object),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::HeaderRefusal,
         (status = 503, description = "not ready: `database` or `nats` is `unavailable`", body = Object),
     )
 )]

@@ -1,8 +1,10 @@
 //! What every route shares: errors as JSON answers ([`error`]; [`json_refusals`] makes axum's
 //! own refusals JSON too), the bounds every request is held to ([`request_bounds`]), the HTTP/1
 //! server ([`serve`]), service health ([`health`]) and the OpenAPI document of every route
-//! ([`openapi`]).
+//! ([`openapi`]), with the refusals many routes share described once
+//! ([`documented_refusals`]).
 
+pub(crate) mod documented_refusals;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod json_refusals;

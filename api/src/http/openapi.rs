@@ -23,7 +23,7 @@ pub(crate) const GRAPHITE_COMPATIBLE_VERSION: &str = "1.1.10";
     tag = "graphite",
     responses(
         (status = 200, description = "the version, e.g. 1.1.10", body = String, content_type = "text/plain"),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::HeaderRefusal,
     )
 )]
 pub(crate) async fn version() -> &'static str {
@@ -37,7 +37,7 @@ pub(crate) async fn version() -> &'static str {
     tag = "graphite",
     responses(
         (status = 200, description = "`{name: {name, group, description, params}}`", body = Object),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::HeaderRefusal,
     )
 )]
 pub(crate) async fn functions() -> Json<serde_json::Value> {
@@ -51,7 +51,7 @@ pub(crate) async fn functions() -> Json<serde_json::Value> {
     tag = "native",
     responses(
         (status = 200, description = "the OpenAPI 3.1 document", body = Object),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::HeaderRefusal,
     )
 )]
 pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {

@@ -85,10 +85,7 @@ pub(crate) struct IngestAnswer {
     responses(
         (status = 200, description = "published; readable once stored", body = IngestAnswer),
         (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::http::error::ErrorBody),
-        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::PublishFailures,
     )
 )]
 pub(crate) async fn post_data(
@@ -111,10 +108,7 @@ pub(crate) async fn post_data(
     responses(
         (status = 200, description = "published; readable once stored", body = IngestAnswer),
         (status = 400, description = "a record is invalid or breaks a limit (named by its index)", body = crate::http::error::ErrorBody),
-        (status = 413, description = "the body is larger than api.max_body_bytes or one stream message", body = crate::http::error::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the stream is unavailable, or the request timed out", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::PublishFailures,
     )
 )]
 pub(crate) async fn post_metric_data(
@@ -336,8 +330,7 @@ fn finest_points(
     responses(
         (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series", body = StoredPoints),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
-        (status = 431, description = "the headers are too large", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = crate::http::error::ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn get_metric_data(

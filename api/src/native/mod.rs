@@ -77,8 +77,7 @@ pub(crate) struct SeriesListParameters {
     responses(
         (status = 200, description = "the matching series, by name", body = [SeriesInfo]),
         (status = 400, description = "a parameter is invalid", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn list_series(
@@ -144,8 +143,7 @@ pub(crate) async fn list_series(
         (status = 200, body = SeriesDetail),
         (status = 400, description = "the id is not a 64-bit integer", body = ErrorBody),
         (status = 404, description = "no such series", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn series_detail(
@@ -220,8 +218,7 @@ pub(crate) struct QueryAnswer {
         (status = 200, body = QueryAnswer),
         (status = 400, description = "a parameter is invalid, or the range holds more than api.max_points_per_series points", body = ErrorBody),
         (status = 404, description = "no such series", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the query timed out or the database is unavailable", body = ErrorBody),
+        crate::http::documented_refusals::QueryFailures,
     )
 )]
 pub(crate) async fn query(

@@ -1,0 +1,46 @@
+//! The refusals many routes share, described once for the OpenAPI document: a route's
+//! `#[utoipa::path]` names one of these beside its own answers instead of repeating each
+//! status and description. They describe answers only (the answers themselves are `ApiError`s);
+//! nothing constructs them.
+#![allow(dead_code)]
+
+use super::error::ErrorBody;
+use utoipa::IntoResponses;
+
+/// What any route may answer before it looks at the request: headers too large.
+#[derive(IntoResponses)]
+pub(crate) enum HeaderRefusal {
+    #[response(status = 431, description = "the headers are too large")]
+    HeadersTooLarge(ErrorBody),
+}
+
+/// What a route that reads PostgreSQL may answer besides its own refusals.
+#[derive(IntoResponses)]
+pub(crate) enum QueryFailures {
+    #[response(status = 431, description = "the headers are too large")]
+    HeadersTooLarge(ErrorBody),
+    #[response(
+        status = 503,
+        description = "the query timed out or the database is unavailable"
+    )]
+    Unavailable(ErrorBody),
+}
+
+/// What a route whose JSON body is published to the stream may answer besides its own 400.
+#[derive(IntoResponses)]
+pub(crate) enum PublishFailures {
+    #[response(
+        status = 413,
+        description = "the body is larger than api.max_body_bytes or one stream message"
+    )]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "the body is not sent as application/json")]
+    NotJson(ErrorBody),
+    #[response(status = 431, description = "the headers are too large")]
+    HeadersTooLarge(ErrorBody),
+    #[response(
+        status = 503,
+        description = "the stream is unavailable, or the request timed out"
+    )]
+    Unavailable(ErrorBody),
+}
