@@ -364,6 +364,29 @@ impl Pipeline {
         Ok((status, response.json().await?))
     }
 
+    /// The `(timestamp, value)` rows of a `GET /api/v1/data/<metric>…` answer, which must be
+    /// a 200.
+    pub async fn stored_points(&self, path_and_query: &str) -> anyhow::Result<Vec<(String, f64)>> {
+        let (status, answer) = self.get_json(path_and_query).await?;
+        anyhow::ensure!(status == 200, "{path_and_query}: {status} {answer}");
+        let rows = answer["rows"]
+            .as_array()
+            .ok_or_else(|| anyhow::anyhow!("{path_and_query}: no rows in {answer}"))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row["timestamp"]
+                        .as_str()
+                        .ok_or_else(|| anyhow::anyhow!("a row without a timestamp: {row}"))?
+                        .to_owned(),
+                    row["value"]
+                        .as_f64()
+                        .ok_or_else(|| anyhow::anyhow!("a row without a value: {row}"))?,
+                ))
+            })
+            .collect()
+    }
+
     /// POSTs a JSON body and returns the status and the JSON answer.
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let response = self

@@ -264,19 +264,7 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
             now - 366 * 86_400,
             now + 10
         );
-        let (status, answer) = pipeline.get_json(&path).await?;
-        assert_eq!(status, 200, "{answer}");
-        let rows: Vec<(String, f64)> = answer["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| {
-                (
-                    row["timestamp"].as_str().unwrap().to_owned(),
-                    row["value"].as_f64().unwrap(),
-                )
-            })
-            .collect();
+        let rows = pipeline.stored_points(&path).await?;
         if rows != expected {
             failures.push(format!(
                 "{metric} ({} points): {}",

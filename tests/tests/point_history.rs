@@ -82,19 +82,7 @@ async fn old_points_from_graphite_and_http_are_kept_where_carbon_puts_them() -> 
         let path = format!("/api/v1/data/{metric}?from=-7y");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let rows = loop {
-            let (status, answer) = pipeline.get_json(&path).await?;
-            assert_eq!(status, 200, "{answer}");
-            let rows: Vec<(String, f64)> = answer["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|row| {
-                    (
-                        row["timestamp"].as_str().unwrap().to_owned(),
-                        row["value"].as_f64().unwrap(),
-                    )
-                })
-                .collect();
+            let rows = pipeline.stored_points(&path).await?;
             if rows == expected || tokio::time::Instant::now() > deadline {
                 break rows;
             }

@@ -9,6 +9,7 @@
 use crate::http::error::ApiError;
 use crate::read::query;
 use crate::state::AppState;
+use abacus_proto::catalog::split_catalog_tag;
 use abacus_proto::limits::{self, LimitError};
 use abacus_proto::producer::unix_now_ms;
 use abacus_proto::v1::{event, Event, Tag};
@@ -51,7 +52,7 @@ pub(crate) fn event_tags(tags: Option<EventTags>) -> Vec<Tag> {
     tags.into_iter()
         .filter(|tag| !tag.trim().is_empty())
         .map(|tag| {
-            let (key, value) = tag.split_once(':').unwrap_or((&tag, ""));
+            let (key, value) = split_catalog_tag(&tag);
             Tag {
                 key: key.trim().to_owned(),
                 value: value.trim().to_owned(),

@@ -29,6 +29,19 @@ struct CatalogRow {
     first_seen: DateTime<Utc>,
 }
 
+impl CatalogRow {
+    /// The row as a series; `None` for a kind this build does not know.
+    fn into_series(self) -> Option<SeriesRow> {
+        Some(SeriesRow {
+            id: self.id,
+            kind: SeriesKind::from_catalog_name(&self.kind)?,
+            name: self.name,
+            tags: self.tags,
+            first_seen: self.first_seen,
+        })
+    }
+}
+
 /// The series of `kinds` whose name matches `glob`, tagged or not, ordered by name.
 pub(crate) async fn series_matching(
     pool: &PgPool,
@@ -48,15 +61,7 @@ pub(crate) async fn series_matching(
     Ok(rows
         .into_iter()
         .filter(|row| glob.matches(&row.name))
-        .filter_map(|row| {
-            Some(SeriesRow {
-                id: row.id,
-                kind: SeriesKind::from_catalog_name(&row.kind)?,
-                name: row.name,
-                tags: row.tags,
-                first_seen: row.first_seen,
-            })
-        })
+        .filter_map(CatalogRow::into_series)
         .collect())
 }
 
@@ -134,15 +139,7 @@ pub(crate) async fn series_named_or_all(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|row| {
-            Some(SeriesRow {
-                id: row.id,
-                kind: SeriesKind::from_catalog_name(&row.kind)?,
-                name: row.name,
-                tags: row.tags,
-                first_seen: row.first_seen,
-            })
-        })
+        .filter_map(CatalogRow::into_series)
         .collect())
 }
 
