@@ -44,70 +44,9 @@ die() {
     exit 1
 }
 
-# run_logged SOURCE LOG CMD...: run CMD bounded, its output into LOG; on failure show the
-# end of LOG and fail, naming where it downloads from.
-run_logged() {
-    local source=$1 logfile=$2 status=0
-    shift 2
-    timeout "$INSTALL_TIMEOUT_SECONDS" "$@" >"$logfile" 2>&1 || status=$?
-    [[ $status -eq 0 ]] && return 0
-    tail -n 30 "$logfile" >&2 || true
-    if [[ $status -eq 124 ]]; then
-        die "'$*' took longer than ${INSTALL_TIMEOUT_SECONDS}s: is $source reachable?"
-    fi
-    die "'$*' failed with status $status (is $source reachable? log: $logfile)"
-}
-
-root_prefix() {
-    if [[ $(id -u) -eq 0 ]]; then
-        printf 'env\n'
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        printf 'sudo -n env\n'
-    else
-        return 1
-    fi
-}
-
-APT_UPDATED=0
-# apt_install PACKAGE...: install the Debian packages given (without their recommendations:
-# podman's would bring a Docker engine along).
-apt_install() {
-    local prefix
-    command -v apt-get >/dev/null 2>&1 || die "missing: $*; install them (this script can only use apt-get)"
-    prefix=$(root_prefix) || die "missing: $*; install them (apt-get install $*), or run this as root"
-    if ((!APT_UPDATED)); then
-        # shellcheck disable=SC2086 # $prefix is a command prefix, split on purpose.
-        run_logged "Debian's package archive" "$DEPLOY_DATA/apt-update.log" $prefix apt-get update -q
-        APT_UPDATED=1
-    fi
-    log "installing $* with apt-get"
-    # shellcheck disable=SC2086
-    run_logged "Debian's package archive" "$DEPLOY_DATA/apt.log" $prefix DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "$@"
-}
-
-# missing_packages PACKAGE...: those of the Debian packages given that are not installed.
-missing_packages() {
-    local package
-    for package in "$@"; do
-        dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' ||
-            printf '%s\n' "$package"
-    done
-}
-
-# venv DIR PACKAGE...: a venv in DIR with the PyPI packages given, made again only when the
-# list changed.
-venv() {
-    local dir=$1 stamp=$1/.installed
-    shift
-    [[ "$(cat "$stamp" 2>/dev/null)" == "$*" ]] && return 0
-    command -v python3 >/dev/null || die "python3 is not installed"
-    log "installing $* from PyPI into $dir"
-    rm -rf "$dir"
-    python3 -m venv "$dir" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    run_logged PyPI "$DEPLOY_DATA/pip.log" "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
-    printf '%s\n' "$*" >"$stamp"
-}
+INSTALL_LOG_DIR="$DEPLOY_DATA"
+# shellcheck source-path=SCRIPTDIR source=../local/installers.sh
+source "$REPO_ROOT/deploy/local/installers.sh"
 
 mkdir -p "$DEPLOY_DATA"
 # One installer at a time even when several test processes start together.
@@ -120,7 +59,7 @@ if [[ $WHAT == files ]]; then
     if ! command -v docker-compose >/dev/null 2>&1; then
         apt_install docker-compose
     fi
-    venv "$TOOLS_DIR" "${TOOLS_PACKAGES[@]}"
+    python_venv "$TOOLS_DIR" "${TOOLS_PACKAGES[@]}"
     exit 0
 fi
 
@@ -129,4 +68,4 @@ mapfile -t missing < <(missing_packages podman runc netavark aardvark-dns iptabl
 if ((${#missing[@]})); then
     apt_install "${missing[@]}"
 fi
-venv "$COMPOSE_DIR" "${COMPOSE_PACKAGES[@]}"
+python_venv "$COMPOSE_DIR" "${COMPOSE_PACKAGES[@]}"

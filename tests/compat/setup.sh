@@ -66,17 +66,9 @@ die() {
 
 # run_logged REGISTRY LOG CMD...: run CMD bounded, its output into LOG; on failure show the
 # end of LOG and fail, naming the registry it needed.
-run_logged() {
-    local registry=$1 logfile=$2 status=0
-    shift 2
-    timeout "$INSTALL_TIMEOUT_SECONDS" "$@" >"$logfile" 2>&1 || status=$?
-    [[ $status -eq 0 ]] && return 0
-    tail -n 30 "$logfile" >&2 || true
-    if [[ $status -eq 124 ]]; then
-        die "'$*' took longer than ${INSTALL_TIMEOUT_SECONDS}s: is $registry reachable?"
-    fi
-    die "'$*' failed with status $status (is $registry reachable? log: $logfile)"
-}
+INSTALL_LOG_DIR="$COMPAT_DIR"
+# shellcheck source-path=SCRIPTDIR source=../../deploy/local/installers.sh
+source "$REPO_ROOT/deploy/local/installers.sh"
 
 mkdir -p "$COMPAT_DIR"
 # One installer at a time even when several test processes start together.
@@ -84,68 +76,25 @@ exec 9>"$COMPAT_DIR/.lock"
 flock -w $((2 * INSTALL_TIMEOUT_SECONDS + 30)) 9 || die "timed out waiting for $COMPAT_DIR/.lock"
 
 if [[ $WHAT == schemathesis ]]; then
-    stamp="$SCHEMATHESIS_DIR/.installed"
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "${SCHEMATHESIS_PACKAGES[*]}" ]]; then
-        command -v python3 >/dev/null || die "python3 is not installed"
-        log "installing ${SCHEMATHESIS_PACKAGES[*]} from PyPI into $SCHEMATHESIS_DIR"
-        rm -rf "$SCHEMATHESIS_DIR"
-        python3 -m venv "$SCHEMATHESIS_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        run_logged PyPI "$COMPAT_DIR/schemathesis-pip.log" "$SCHEMATHESIS_DIR/bin/pip" install --quiet \
-            --disable-pip-version-check "${SCHEMATHESIS_PACKAGES[@]}"
-        printf '%s\n' "${SCHEMATHESIS_PACKAGES[*]}" >"$stamp"
-    fi
+    python_venv "$SCHEMATHESIS_DIR" "${SCHEMATHESIS_PACKAGES[@]}"
     exit 0
 fi
 
 if [[ $WHAT == whisper ]]; then
-    stamp="$WHISPER_DIR/.installed"
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "${WHISPER_PACKAGES[*]}" ]]; then
-        command -v python3 >/dev/null || die "python3 is not installed"
-        log "installing ${WHISPER_PACKAGES[*]} from PyPI into $WHISPER_DIR"
-        rm -rf "$WHISPER_DIR"
-        python3 -m venv "$WHISPER_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        run_logged PyPI "$COMPAT_DIR/whisper-pip.log" "$WHISPER_DIR/bin/pip" install --quiet \
-            --disable-pip-version-check "${WHISPER_PACKAGES[@]}"
-        printf '%s\n' "${WHISPER_PACKAGES[*]}" >"$stamp"
-    fi
+    python_venv "$WHISPER_DIR" "${WHISPER_PACKAGES[@]}"
     exit 0
 fi
 
 if [[ $WHAT == graphite ]]; then
-    stamp="$GRAPHITE_DIR/.installed"
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" ]]; then
-        command -v python3 >/dev/null || die "python3 is not installed"
-        if ! ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2'; then
-            if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-                log "installing libcairo2 with apt-get (graphite-web's renderer loads it)"
-                run_logged "Debian's package archive" "$COMPAT_DIR/apt-update.log" apt-get update -q
-                run_logged "Debian's package archive" "$COMPAT_DIR/apt.log" apt-get install -y -q libcairo2
-            else
-                die "graphite-web needs the cairo library: install it (Debian: apt-get install libcairo2)"
-            fi
-        fi
-        log "installing graphite-web 1.1.10 and whisper from PyPI into $GRAPHITE_DIR"
-        rm -rf "$GRAPHITE_DIR"
-        python3 -m venv "$GRAPHITE_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        run_logged PyPI "$COMPAT_DIR/graphite-pip.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
-            --disable-pip-version-check "${GRAPHITE_PACKAGES[@]}"
-        run_logged PyPI "$COMPAT_DIR/graphite-pip.log" "$GRAPHITE_DIR/bin/pip" install --quiet \
-            --disable-pip-version-check --no-deps "${GRAPHITE_NO_DEPS_PACKAGES[@]}"
-        printf '%s\n' "${GRAPHITE_PACKAGES[*]} ${GRAPHITE_NO_DEPS_PACKAGES[*]}" >"$stamp"
+    if ! ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2'; then
+        # graphite-web's renderer loads the cairo library.
+        apt_install libcairo2
     fi
+    python_venv "$GRAPHITE_DIR" "${GRAPHITE_PACKAGES[@]}" --no-deps "${GRAPHITE_NO_DEPS_PACKAGES[@]}"
     exit 0
 fi
 
-python_stamp="$PYTHON_DIR/.installed"
-if [[ "$(cat "$python_stamp" 2>/dev/null)" != "${PYTHON_PACKAGES[*]}" ]]; then
-    command -v python3 >/dev/null || die "python3 is not installed"
-    log "installing ${PYTHON_PACKAGES[*]} from PyPI into $PYTHON_DIR"
-    rm -rf "$PYTHON_DIR"
-    python3 -m venv "$PYTHON_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    run_logged PyPI "$COMPAT_DIR/pip.log" "$PYTHON_DIR/bin/pip" install --quiet \
-        --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
-    printf '%s\n' "${PYTHON_PACKAGES[*]}" >"$python_stamp"
-fi
+python_venv "$PYTHON_DIR" "${PYTHON_PACKAGES[@]}"
 
 node_stamp="$NODE_DIR/.installed"
 if [[ "$(cat "$node_stamp" 2>/dev/null)" != "${NODE_PACKAGES[*]}" ]]; then

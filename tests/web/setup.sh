@@ -26,26 +26,9 @@ mkdir -p "$LOG_DIR"
 exec 9>"$LOG_DIR/.lock"
 flock -w $((2 * INSTALL_TIMEOUT_SECONDS)) 9 || die "timed out waiting for $LOG_DIR/.lock"
 
-run_logged() {
-    local what=$1 logfile=$2 status=0
-    shift 2
-    timeout "$INSTALL_TIMEOUT_SECONDS" "$@" >"$logfile" 2>&1 || status=$?
-    [[ $status -eq 0 ]] && return 0
-    tail -n 30 "$logfile" >&2 || true
-    die "$what failed with status $status (log: $logfile)"
-}
-
-# How to run a command as root: directly, through password-less sudo, or not at all.
-ROOT=()
-can_be_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        ROOT=(env)
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        ROOT=(sudo -n env)
-    else
-        return 1
-    fi
-}
+INSTALL_LOG_DIR="$LOG_DIR"
+# shellcheck source-path=SCRIPTDIR source=../../deploy/local/installers.sh
+source "$REPO_ROOT/deploy/local/installers.sh"
 
 chromium_path() {
     local candidate
@@ -59,12 +42,8 @@ chromium_path() {
 }
 
 if ! chromium_path >/dev/null; then
-    command -v apt-get >/dev/null 2>&1 || die "chromium is not installed: install Debian's chromium package (or set ABACUS_CHROMIUM to a Chromium binary)"
-    log "installing chromium with apt-get"
-    can_be_root || die "chromium is not installed and this user cannot install it: run 'apt-get install chromium' as root"
-    run_logged "apt-get update" "$LOG_DIR/apt-update.log" "${ROOT[@]}" apt-get update
-    run_logged "apt-get install chromium" "$LOG_DIR/apt-install.log" \
-        "${ROOT[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+    # (Or set ABACUS_CHROMIUM to a Chromium binary.)
+    apt_install chromium
     chromium_path >/dev/null || die "apt-get installed chromium but no chromium binary was found"
 fi
 
@@ -73,7 +52,7 @@ command -v npm >/dev/null || die "npm is not installed (Debian: apt-get install 
 stamp="$WEB_DIR/node_modules/.package-lock.json"
 if [[ ! -f $stamp || "$WEB_DIR/package-lock.json" -nt $stamp || ! -d "$WEB_DIR/node_modules/playwright-core" ]]; then
     log "installing the web app's npm dependencies (npm ci)"
-    run_logged "npm ci" "$LOG_DIR/npm-ci.log" npm ci --prefix "$WEB_DIR" --no-audit --no-fund --no-update-notifier --loglevel=error
+    run_logged "the npm registry" "$LOG_DIR/npm-ci.log" npm ci --prefix "$WEB_DIR" --no-audit --no-fund --no-update-notifier --loglevel=error
 fi
 
 chromium_path
