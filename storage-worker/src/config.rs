@@ -68,6 +68,17 @@ pub struct StorageWorkerSettings {
     pub rollup_interval: Duration,
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub admin_address: SocketAddr,
+    /// Whether the worker publishes its self-metrics into the stream, as series under
+    /// `self_metrics_prefix`, so they are stored and graphable like any metric (the web app's
+    /// Status page reads them).
+    pub publish_self_metrics: bool,
+    pub self_metrics_prefix: String,
+    /// How often the self-metrics are published.
+    #[serde(with = "humantime_serde")]
+    pub self_metrics_interval: Duration,
+    /// The producer id of the self-metrics batches; part of every batch id, so unique per
+    /// worker process. Defaults to `storage-worker-<host name>`.
+    pub producer_id: String,
 }
 
 impl Default for StorageWorkerSettings {
@@ -87,6 +98,13 @@ impl Default for StorageWorkerSettings {
             rollup_delay: Duration::from_secs(30),
             rollup_interval: Duration::from_secs(10),
             admin_address: SocketAddr::from(([0, 0, 0, 0], 8127)),
+            publish_self_metrics: true,
+            self_metrics_prefix: "abacus.storage_worker".into(),
+            self_metrics_interval: Duration::from_secs(10),
+            producer_id: format!(
+                "storage-worker-{}",
+                gethostname::gethostname().to_string_lossy()
+            ),
         }
     }
 }
@@ -123,6 +141,33 @@ impl Validate for Config {
                 "storage_worker.consumer",
                 "must be letters, digits, - and _ only",
             ));
+        }
+        if settings.publish_self_metrics {
+            let prefix_is_a_name = !settings.self_metrics_prefix.is_empty()
+                && abacus_proto::limits::check_name(
+                    "self_metrics_prefix",
+                    &settings.self_metrics_prefix,
+                )
+                .is_ok()
+                && settings
+                    .self_metrics_prefix
+                    .split('.')
+                    .all(|segment| !segment.is_empty());
+            if !prefix_is_a_name {
+                return Err(invalid(
+                    "storage_worker.self_metrics_prefix",
+                    "must be a dotted metric name such as abacus.storage_worker",
+                ));
+            }
+            if settings.self_metrics_interval < Duration::from_secs(1) {
+                return Err(invalid(
+                    "storage_worker.self_metrics_interval",
+                    "must be at least 1s",
+                ));
+            }
+            if settings.producer_id.trim().is_empty() {
+                return Err(invalid("storage_worker.producer_id", "must not be empty"));
+            }
         }
         if settings.max_batches_per_transaction == 0 {
             return Err(invalid(

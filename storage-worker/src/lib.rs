@@ -12,6 +12,7 @@
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting and the per-pattern
 //!   retention and aggregation rules (defined in `abacus_proto::storage_schema`).
+//! * [`self_metrics`]: the worker's own counters and gauges published into the stream.
 //! * [`whisper`]: reading Graphite whisper files, for the `abacus-import` binary.
 //! * [`config`]: the settings.
 //!
@@ -33,6 +34,7 @@ pub(crate) mod metrics;
 pub mod partitions;
 pub mod retentions;
 pub mod rollup;
+pub(crate) mod self_metrics;
 pub mod store;
 pub mod whisper;
 
@@ -120,6 +122,17 @@ pub async fn run(
         lag: metrics.rollup_lag.clone(),
     };
     let rollups = tokio::spawn(rollups.run(shutdown.clone()));
+    let self_metrics = config.storage_worker.publish_self_metrics.then(|| {
+        let publisher = self_metrics::SelfMetricsPublisher {
+            context: async_nats::jetstream::new(client.clone()),
+            nats: config.nats.clone(),
+            metrics: metrics.clone(),
+            prefix: config.storage_worker.self_metrics_prefix.clone(),
+            every: config.storage_worker.self_metrics_interval,
+            producer_id: config.storage_worker.producer_id.clone(),
+        };
+        tokio::spawn(publisher.run(shutdown.clone()))
+    });
     let consume_loop = consume::ConsumeLoop {
         context: async_nats::jetstream::new(client),
         nats: config.nats.clone(),
@@ -136,6 +149,9 @@ pub async fn run(
     consumed?;
     maintenance.await.context("maintenance task failed")?;
     rollups.await.context("rollup task failed")?;
+    if let Some(self_metrics) = self_metrics {
+        self_metrics.await.context("self-metrics task failed")?;
+    }
     admin
         .await
         .context("admin task failed")?

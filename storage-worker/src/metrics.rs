@@ -187,49 +187,86 @@ struct Scrape {
     nats_connected: bool,
 }
 
+/// One counter or gauge of the worker, as exposed and as published into the stream.
+pub(crate) struct Reading {
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) value: ReadingValue,
+}
+
+pub(crate) enum ReadingValue {
+    /// Grows since start-up.
+    Counter(u64),
+    Gauge(f64),
+}
+
+impl WorkerMetrics {
+    /// Every counter and gauge now: the one list `/metrics` and the self-metrics batches
+    /// are both made from, so their names cannot differ.
+    pub(crate) fn readings(&self) -> Vec<Reading> {
+        let counter = |name, help, value: u64| Reading {
+            name,
+            help,
+            value: ReadingValue::Counter(value),
+        };
+        vec![
+            counter(
+                "batches_stored",
+                "Batches committed to PostgreSQL.",
+                self.batches_stored(),
+            ),
+            counter(
+                "points_too_old",
+                "Timestamped points refused because they are older than every retention of their series.",
+                self.points_too_old.load(Ordering::Relaxed),
+            ),
+            counter(
+                "duplicates",
+                "Batches recognized as already stored and acknowledged unchanged.",
+                self.duplicates.load(Ordering::Relaxed),
+            ),
+            counter(
+                "dead_lettered",
+                "Messages moved to the dead-letter subject.",
+                self.dead_lettered(),
+            ),
+            counter(
+                "records_dead_lettered",
+                "Records that can never be stored moved to the dead-letter subject, the rest of their batch stored.",
+                self.records_dead_lettered(),
+            ),
+            counter(
+                "batch_failures",
+                "Times storing one batch failed while the database answered (it is retried, then dead-lettered).",
+                self.batch_failures.load(Ordering::Relaxed),
+            ),
+            counter(
+                "store_retries",
+                "Transactions storing batches that failed and were retried later.",
+                self.store_retries.load(Ordering::Relaxed),
+            ),
+            Reading {
+                name: "database_failing",
+                help: "1 while storing batches fails.",
+                value: ReadingValue::Gauge(f64::from(u8::from(self.database_failing()))),
+            },
+        ]
+    }
+}
+
 impl Metrics for Scrape {
     fn expose(&self, exposition: &mut Exposition<'_, '_>) -> std::fmt::Result {
         let metrics = &self.metrics;
-        exposition.counter(
-            "batches_stored",
-            "Batches committed to PostgreSQL.",
-            metrics.batches_stored(),
-        )?;
-        exposition.counter(
-            "points_too_old",
-            "Timestamped points refused because they are older than every retention of their series.",
-            metrics.points_too_old.load(Ordering::Relaxed),
-        )?;
-        exposition.counter(
-            "duplicates",
-            "Batches recognized as already stored and acknowledged unchanged.",
-            metrics.duplicates.load(Ordering::Relaxed),
-        )?;
-        exposition.counter(
-            "dead_lettered",
-            "Messages moved to the dead-letter subject.",
-            metrics.dead_lettered(),
-        )?;
-        exposition.counter(
-            "records_dead_lettered",
-            "Records that can never be stored moved to the dead-letter subject, the rest of their batch stored.",
-            metrics.records_dead_lettered(),
-        )?;
-        exposition.counter(
-            "batch_failures",
-            "Times storing one batch failed while the database answered (it is retried, then dead-lettered).",
-            metrics.batch_failures.load(Ordering::Relaxed),
-        )?;
-        exposition.counter(
-            "store_retries",
-            "Transactions storing batches that failed and were retried later.",
-            metrics.store_retries.load(Ordering::Relaxed),
-        )?;
-        exposition.gauge(
-            "database_failing",
-            "1 while storing batches fails.",
-            f64::from(u8::from(metrics.database_failing())),
-        )?;
+        for reading in metrics.readings() {
+            match reading.value {
+                ReadingValue::Counter(value) => {
+                    exposition.counter(reading.name, reading.help, value)?
+                }
+                ReadingValue::Gauge(value) => {
+                    exposition.gauge(reading.name, reading.help, value)?
+                }
+            }
+        }
         exposition.gauge(
             "nats_connected",
             "1 while the NATS client is connected.",

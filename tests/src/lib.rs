@@ -286,6 +286,10 @@ impl PipelineSettings {
             database: self.database_settings(),
             ..Default::default()
         };
+        // As for the aggregator: tests count what reaches the store exactly. The worker's
+        // self-metrics are tested in tests/tests/storage_self_metrics.rs and shown on the
+        // web app's Status page (tests/tests/web_app.rs).
+        config.storage_worker.publish_self_metrics = false;
         (self.adjust_storage_worker)(&mut config);
         config
     }

@@ -63,8 +63,11 @@ async fn the_web_app_works_in_a_browser() -> anyhow::Result<()> {
     let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
     // Graphite points are raw points, kept only for the raw retention (7 days by default);
     // the week-old ones must outlive it.
+    // The Status page shows the worker's self-metrics too, published every second here.
     settings.adjust_storage_worker = |config| {
         config.storage_worker.retentions = "10s:30d,1m:90d,1h:5y".into();
+        config.storage_worker.publish_self_metrics = true;
+        config.storage_worker.self_metrics_interval = Duration::from_secs(1);
     };
     // The Status page shows the services' self-metrics.
     let mut aggregator_config = settings.aggregator_config();

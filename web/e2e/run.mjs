@@ -345,6 +345,9 @@ await step("status: the services' self-metrics with values and rates", async () 
   await page.goto(url("status?format=prettyjson"));
   const tree = JSON.parse(await page.locator("#status-json").textContent());
   assert.equal(tree.aggregator.packets_received.kind, "counter");
+  // The storage worker publishes its own into the stream too: batches it stored.
+  assert.equal(tree.storage_worker.batches_stored.kind, "counter");
+  assert.ok(tree.storage_worker.batches_stored.value > 0, JSON.stringify(tree.storage_worker));
 });
 
 await step("graph: autocomplete of metric paths and functions", async () => {
