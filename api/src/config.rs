@@ -58,6 +58,12 @@ pub struct ApiSettings {
     /// itself (the web app) and non-browser clients such as Grafana's server-side data source
     /// can read it.
     pub cors_allowed_origins: Vec<String>,
+    /// Whether the API publishes its self-metrics (requests, refused, failed) into the stream
+    /// as series under `self_metrics_prefix`, every `self_metrics_interval`.
+    pub publish_self_metrics: bool,
+    pub self_metrics_prefix: String,
+    #[serde(with = "humantime_serde")]
+    pub self_metrics_interval: Duration,
     /// Step of series that cannot tell their own (raw points, series without rows in range).
     #[serde(with = "humantime_serde")]
     pub default_step: Duration,
@@ -78,6 +84,9 @@ impl Default for ApiSettings {
             timer_percentiles: vec![90.0],
             default_step: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
+            publish_self_metrics: true,
+            self_metrics_prefix: "abacus.api".into(),
+            self_metrics_interval: Duration::from_secs(10),
         }
     }
 }
@@ -132,6 +141,21 @@ impl Validate for Config {
                 "api.cors_allowed_origins",
                 format!("{bad:?} is not an origin like \"https://grafana.example.com\" or \"*\""),
             ));
+        }
+        if self.api.publish_self_metrics {
+            let prefix = &self.api.self_metrics_prefix;
+            if prefix.is_empty()
+                || abacus_proto::limits::check_name("self_metrics_prefix", prefix).is_err()
+                || prefix.split('.').any(str::is_empty)
+            {
+                return Err(invalid(
+                    "api.self_metrics_prefix",
+                    "must be a dotted metric name such as abacus.api",
+                ));
+            }
+            if self.api.self_metrics_interval < Duration::from_secs(1) {
+                return Err(invalid("api.self_metrics_interval", "must be at least 1s"));
+            }
         }
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));

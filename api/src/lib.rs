@@ -82,13 +82,37 @@ pub async fn run(
             abacus_proto::storage_schema::StorageSchema::from_settings(&config.storage_worker)
                 .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?,
         ),
+        metrics: Default::default(),
     };
+    let shutdown = abacus_proto::shutdown::token_from(shutdown);
+    let self_metrics = config.api.publish_self_metrics.then(|| {
+        let publisher = abacus_proto::self_metrics::SelfMetricsPublisher {
+            context: async_nats::jetstream::new(state.nats.clone()),
+            nats: config.nats.clone(),
+            metrics: state.metrics.clone(),
+            prefix: config.api.self_metrics_prefix.clone(),
+            every: config.api.self_metrics_interval,
+            // Its own batch numbering: the ingest publisher numbers the producer id's batches.
+            producer_id: format!("{}-self-metrics", config.api.producer_id),
+        };
+        tokio::spawn(publisher.run(shutdown.clone()))
+    });
     info!(address = %listener.local_addr()?, "api listening");
     let limits = http::serve::ConnectionLimits {
         header_read_timeout: config.api.header_read_timeout,
         max_connections: config.api.max_connections,
     };
-    http::serve::serve(listener, router::router(state), limits, shutdown).await;
+    http::serve::serve(
+        listener,
+        router::router(state),
+        limits,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await;
+    shutdown.cancel();
+    if let Some(self_metrics) = self_metrics {
+        self_metrics.await.context("self-metrics task failed")?;
+    }
     info!("api stopped");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! to them, so a newcomer finds what answers a URL here first.
 
 use crate::graphite::{events, find, render, tags};
-use crate::http::{error, health, json_refusals, openapi, request_bounds};
+use crate::http::{error, health, json_refusals, openapi, request_bounds, self_metrics};
 use crate::state::AppState;
 use crate::{ingest, native, web};
 use axum::http::{header, HeaderValue, Method};
@@ -51,6 +51,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(self_metrics::metrics_text))
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -58,6 +59,11 @@ pub(crate) fn router(state: AppState) -> Router {
         ))
         // Outside the other layers, so that it sees every answer, their refusals included.
         .layer(axum::middleware::from_fn(json_refusals::json_refusals))
+        // Counts every answer, refusals of the layers above included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            self_metrics::count_answers,
+        ))
         // Refusals carry CORS headers too, so a browser shows the JSON error, not a CORS error.
         .layer(tower::util::option_layer(cors_layer(
             &state.settings.cors_allowed_origins,

@@ -13,4 +13,6 @@ pub(crate) struct AppState {
     pub settings: ApiSettings,
     /// Retention and aggregation rules, shared with the storage worker.
     pub schema: Arc<abacus_proto::storage_schema::StorageSchema>,
+    /// Requests answered, refused and failed.
+    pub metrics: Arc<crate::http::self_metrics::ApiMetrics>,
 }

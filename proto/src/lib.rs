@@ -18,12 +18,13 @@
 //!   versioned byte format.
 //! * [`limits`]: what a name, tag, event field or timestamp on the stream may be; every edge
 //!   (aggregator, API, storage worker) checks records against these same limits.
-//! * [`exposition`]: every service's `/metrics` text, written by `prometheus-client`.
+//! * [`exposition`]: every service's `/metrics` text, written by `prometheus-client`;
+//!   [`self_metrics`]: the same numbers published into the stream as series.
 //! * [`settings`], [`telemetry`], [`shutdown`]: layered configuration, logging and the
 //!   shutdown signal, identical in every service.
 //!
 //! The wire contract (`v1`, `batch_id`, `catalog`, `producer`'s numbering, `histogram`, `timer`, `sketch`,
-//! `limits`) builds alone; `stream`, `exposition`,
+//! `limits`) builds alone; `stream`, `exposition`, `self_metrics`,
 //! `settings`, `telemetry` and `shutdown` are the services' runtime and come with the default
 //! `runtime` feature, so a reader of the stream that takes `default-features = false` does not
 //! compile clap, config, tokio or tracing-subscriber.
@@ -34,6 +35,8 @@ pub mod exposition;
 pub mod histogram;
 pub mod limits;
 pub mod producer;
+#[cfg(feature = "runtime")]
+pub mod self_metrics;
 #[cfg(feature = "runtime")]
 pub mod settings;
 #[cfg(feature = "runtime")]

@@ -12,7 +12,6 @@
 //! * [`partitions`]: which time partitions exist, creating and dropping them.
 //! * [`retentions`]: the Graphite-style `resolution:retention` setting and the per-pattern
 //!   retention and aggregation rules (defined in `abacus_proto::storage_schema`).
-//! * [`self_metrics`]: the worker's own counters and gauges published into the stream.
 //! * [`whisper`]: reading Graphite whisper files, for the `abacus-import` binary.
 //! * [`config`]: the settings.
 //!
@@ -34,7 +33,6 @@ pub(crate) mod metrics;
 pub mod partitions;
 pub mod retentions;
 pub mod rollup;
-pub(crate) mod self_metrics;
 pub mod store;
 pub mod whisper;
 
@@ -123,7 +121,7 @@ pub async fn run(
     };
     let rollups = tokio::spawn(rollups.run(shutdown.clone()));
     let self_metrics = config.storage_worker.publish_self_metrics.then(|| {
-        let publisher = self_metrics::SelfMetricsPublisher {
+        let publisher = abacus_proto::self_metrics::SelfMetricsPublisher {
             context: async_nats::jetstream::new(client.clone()),
             nats: config.nats.clone(),
             metrics: metrics.clone(),

@@ -4,6 +4,7 @@
 
 use crate::rollup::RollupLag;
 use abacus_proto::exposition::{Exposition, Metrics};
+use abacus_proto::self_metrics::{Reading, Readings};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{debug, error, info, warn};
@@ -187,28 +188,11 @@ struct Scrape {
     nats_connected: bool,
 }
 
-/// One counter or gauge of the worker, as exposed and as published into the stream.
-pub(crate) struct Reading {
-    pub(crate) name: &'static str,
-    pub(crate) help: &'static str,
-    pub(crate) value: ReadingValue,
-}
-
-pub(crate) enum ReadingValue {
-    /// Grows since start-up.
-    Counter(u64),
-    Gauge(f64),
-}
-
-impl WorkerMetrics {
+impl Readings for WorkerMetrics {
     /// Every counter and gauge now: the one list `/metrics` and the self-metrics batches
     /// are both made from, so their names cannot differ.
-    pub(crate) fn readings(&self) -> Vec<Reading> {
-        let counter = |name, help, value: u64| Reading {
-            name,
-            help,
-            value: ReadingValue::Counter(value),
-        };
+    fn readings(&self) -> Vec<Reading> {
+        let counter = Reading::counter;
         vec![
             counter(
                 "batches_stored",
@@ -245,11 +229,11 @@ impl WorkerMetrics {
                 "Transactions storing batches that failed and were retried later.",
                 self.store_retries.load(Ordering::Relaxed),
             ),
-            Reading {
-                name: "database_failing",
-                help: "1 while storing batches fails.",
-                value: ReadingValue::Gauge(f64::from(u8::from(self.database_failing()))),
-            },
+            Reading::gauge(
+                "database_failing",
+                "1 while storing batches fails.",
+                f64::from(u8::from(self.database_failing())),
+            ),
         ]
     }
 }
@@ -257,16 +241,7 @@ impl WorkerMetrics {
 impl Metrics for Scrape {
     fn expose(&self, exposition: &mut Exposition<'_, '_>) -> std::fmt::Result {
         let metrics = &self.metrics;
-        for reading in metrics.readings() {
-            match reading.value {
-                ReadingValue::Counter(value) => {
-                    exposition.counter(reading.name, reading.help, value)?
-                }
-                ReadingValue::Gauge(value) => {
-                    exposition.gauge(reading.name, reading.help, value)?
-                }
-            }
-        }
+        abacus_proto::self_metrics::expose(metrics.readings(), exposition)?;
         exposition.gauge(
             "nats_connected",
             "1 while the NATS client is connected.",

@@ -247,6 +247,8 @@ pub struct PipelineSettings {
     pub flush_interval: Duration,
     /// Changes a test makes to the storage worker's configuration (rollup timing, say).
     pub adjust_storage_worker: fn(&mut abacus_storage_worker::config::Config),
+    /// Changes a test makes to the API's configuration.
+    pub adjust_api: fn(&mut abacus_api::config::Config),
 }
 
 impl PipelineSettings {
@@ -256,6 +258,7 @@ impl PipelineSettings {
             nats: unique_nats_settings(),
             flush_interval,
             adjust_storage_worker: |_| {},
+            adjust_api: |_| {},
         })
     }
 
@@ -297,7 +300,7 @@ impl PipelineSettings {
     /// The API's configuration, with the worker's retention and aggregation rules (as one
     /// configuration file gives both services the same).
     pub fn api_config(&self) -> abacus_api::config::Config {
-        abacus_api::config::Config {
+        let mut config = abacus_api::config::Config {
             nats: self.nats.clone(),
             database: self.database_settings(),
             storage_worker: self
@@ -305,7 +308,11 @@ impl PipelineSettings {
                 .storage_worker
                 .schema_settings(),
             ..Default::default()
-        }
+        };
+        // As for the other services: tests count stored series exactly.
+        config.api.publish_self_metrics = false;
+        (self.adjust_api)(&mut config);
+        config
     }
 }
 

@@ -1,4 +1,4 @@
-//! The aggregator's and the storage worker's `/metrics` read by the reference: the strict
+//! The aggregator's, the storage worker's and the API's `/metrics` read by the reference: the strict
 //! OpenMetrics parser of Prometheus' Python client (`tests/compat/parse_openmetrics.py`,
 //! installed by `tests/compat/setup.sh`). Whatever it refuses, Prometheus would too.
 

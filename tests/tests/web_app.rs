@@ -69,6 +69,10 @@ async fn the_web_app_works_in_a_browser() -> anyhow::Result<()> {
         config.storage_worker.publish_self_metrics = true;
         config.storage_worker.self_metrics_interval = Duration::from_secs(1);
     };
+    settings.adjust_api = |config| {
+        config.api.publish_self_metrics = true;
+        config.api.self_metrics_interval = Duration::from_secs(1);
+    };
     // The Status page shows the services' self-metrics.
     let mut aggregator_config = settings.aggregator_config();
     aggregator_config.aggregator.publish_self_metrics = true;

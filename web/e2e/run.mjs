@@ -348,6 +348,8 @@ await step("status: the services' self-metrics with values and rates", async () 
   // The storage worker publishes its own into the stream too: batches it stored.
   assert.equal(tree.storage_worker.batches_stored.kind, "counter");
   assert.ok(tree.storage_worker.batches_stored.value > 0, JSON.stringify(tree.storage_worker));
+  // And the API: the requests this test made.
+  assert.ok(tree.api.requests.value > 0, JSON.stringify(tree.api));
 });
 
 await step("graph: autocomplete of metric paths and functions", async () => {

@@ -1,18 +1,18 @@
-//! The worker's self-metrics published into the stream, as the aggregator publishes its own:
-//! every `self_metrics_interval` one batch of series under `self_metrics_prefix`
-//! (`abacus.storage_worker.batches_stored`, …), stored by the workers like any series, so
-//! they are graphable and the web app's Status page shows them. The services never call each
-//! other: a worker reads another's numbers from the database, not from its `/metrics`.
+//! A service's self-metrics published into the stream, as the aggregator publishes its own:
+//! every interval one batch of series under a prefix (`abacus.storage_worker.batches_stored`,
+//! `abacus.api.requests`, …), stored like any series, so they are graphable and the web app's
+//! Status page shows them. The services never call each other: one reads another's numbers
+//! from the database, not from its `/metrics`.
 //!
-//! Counters go out as their increase since the previous batch that reached the stream (a
-//! batch that fails to publish is not lost: the next one carries its increase too), gauges as
-//! their value. Several workers' counters add up in the same series; a gauge shows the last
-//! worker's value.
+//! A service describes its numbers as [`Reading`]s, the one list its `/metrics` (through
+//! [`crate::exposition`]) and its batches are both made from. Counters go out as their
+//! increase since the previous batch that reached the stream (a batch that fails to publish
+//! is not lost: the next one carries its increase too), gauges as their value. Several
+//! processes' counters add up in the same series; a gauge shows the last one's value.
 
-use crate::metrics::{ReadingValue, WorkerMetrics};
-use abacus_proto::producer::{publish_batch, unix_now_ms, BatchNumbering};
-use abacus_proto::settings::NatsSettings;
-use abacus_proto::v1::{
+use crate::producer::{publish_batch, unix_now_ms, BatchNumbering};
+use crate::settings::NatsSettings;
+use crate::v1::{
     series_aggregate::Aggregate, CounterAggregate, FlushBatch, GaugeAggregate, SeriesAggregate,
 };
 use prost::Message;
@@ -22,19 +22,72 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub(crate) struct SelfMetricsPublisher {
-    pub(crate) context: async_nats::jetstream::Context,
-    pub(crate) nats: NatsSettings,
-    pub(crate) metrics: Arc<WorkerMetrics>,
-    pub(crate) prefix: String,
-    pub(crate) every: Duration,
-    pub(crate) producer_id: String,
+/// One counter or gauge of a service.
+pub struct Reading {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: ReadingValue,
 }
 
-impl SelfMetricsPublisher {
-    pub(crate) async fn run(self, shutdown: CancellationToken) {
+pub enum ReadingValue {
+    /// Grows since start-up.
+    Counter(u64),
+    Gauge(f64),
+}
+
+impl Reading {
+    pub fn counter(name: &'static str, help: &'static str, value: u64) -> Self {
+        Self {
+            name,
+            help,
+            value: ReadingValue::Counter(value),
+        }
+    }
+
+    pub fn gauge(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self {
+            name,
+            help,
+            value: ReadingValue::Gauge(value),
+        }
+    }
+}
+
+/// What a service's numbers are now.
+pub trait Readings: Send + Sync + 'static {
+    fn readings(&self) -> Vec<Reading>;
+}
+
+/// Writes readings into a scrape's exposition.
+pub fn expose(
+    readings: Vec<Reading>,
+    exposition: &mut crate::exposition::Exposition<'_, '_>,
+) -> std::fmt::Result {
+    for reading in readings {
+        match reading.value {
+            ReadingValue::Counter(value) => {
+                exposition.counter(reading.name, reading.help, value)?
+            }
+            ReadingValue::Gauge(value) => exposition.gauge(reading.name, reading.help, value)?,
+        }
+    }
+    Ok(())
+}
+
+/// Publishes a service's readings into the stream until shut down.
+pub struct SelfMetricsPublisher<R> {
+    pub context: async_nats::jetstream::Context,
+    pub nats: NatsSettings,
+    pub metrics: Arc<R>,
+    pub prefix: String,
+    pub every: Duration,
+    pub producer_id: String,
+}
+
+impl<R: Readings> SelfMetricsPublisher<R> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let numbering = BatchNumbering::starting_now(self.producer_id.clone());
-        let subject = abacus_proto::stream::flush_subject(&self.nats);
+        let subject = crate::stream::flush_subject(&self.nats);
         let mut published_counters = CounterBaseline::default();
         let mut ticks = tokio::time::interval(self.every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -53,7 +106,7 @@ impl SelfMetricsPublisher {
             );
             let (series, counters_now) = self.series(&published_counters);
             batch.series = series;
-            let batch_id = abacus_proto::batch_id(&batch);
+            let batch_id = crate::batch_id(&batch);
             match publish(&self.context, &subject, &batch_id, &batch).await {
                 Ok(()) => {
                     published_counters.0 = counters_now;
