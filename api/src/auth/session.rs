@@ -99,7 +99,13 @@ pub(crate) async fn sign_in(
             retry_after: wait,
         });
     }
-    let found = store::user_with_password_hash(&state.pool, &sign_in.user).await?;
+    // A name no user can have (a NUL byte, say, which PostgreSQL's text cannot even hold) is
+    // not looked up: it is an unknown user, answered like every other.
+    let found = if accounts::check_user_name(&sign_in.user).is_ok() {
+        store::user_with_password_hash(&state.pool, &sign_in.user).await?
+    } else {
+        None
+    };
     let (user, stored_hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),

@@ -99,9 +99,14 @@ impl SignInLimits {
     }
 }
 
-/// Names differing only in case share a count, so `Alice` and `alice` are one budget.
+/// Names differing only in case share a count, so `Alice` and `alice` are one budget. Only the
+/// first 64 characters count (no user name is longer), so a megabyte of name is not kept.
 fn normalized(user_name: &str) -> String {
-    user_name.to_lowercase()
+    user_name
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .to_lowercase()
 }
 
 #[cfg(test)]

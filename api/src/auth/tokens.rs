@@ -107,6 +107,9 @@ pub(crate) async fn create_token(
             "creating a token for another user needs `admin`".into(),
         ));
     }
+    if accounts::check_user_name(owner_name).is_err() {
+        return Err(ApiError::NotFound(format!("no user {owner_name:?}")));
+    }
     let owner = store::user_by_name(&state.pool, owner_name).await?;
     let new_token = NewToken {
         name: request.name,
