@@ -142,6 +142,9 @@ async fn users_sign_in_with_a_rotated_cookie_a_csrf_token_and_limited_attempts(
     assert_eq!(unknown_user.status, 401);
     assert_eq!(wrong_password.body, unknown_user.body);
     assert_eq!(wrong_password.error(), "wrong user name or password");
+    // A name no user can have (PostgreSQL's text cannot hold a NUL byte) is just as unknown.
+    let impossible_name = sign_in(&http, &base, "al\u{0}ice", "whatever it is", &[]).await?;
+    assert_eq!(impossible_name.body, unknown_user.body);
     assert!(wrong_password.header("set-cookie").is_empty());
 
     // Signed in: an HttpOnly, SameSite=Lax cookie for a week, not Secure over plain HTTP.
