@@ -1,11 +1,11 @@
 //! The API's settings: the shared `database`, `nats` and `log` sections plus its own `api`
-//! section. See `abacus_proto::settings` for how they are layered.
+//! and `auth` sections. See `abacus_proto::settings` for how they are layered.
 
 use abacus_proto::settings::{
     invalid, DatabaseSettings, LogSettings, NatsSettings, SettingsError, Validate,
 };
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -15,6 +15,7 @@ pub struct Config {
     pub nats: NatsSettings,
     pub log: LogSettings,
     pub api: ApiSettings,
+    pub auth: AuthSettings,
     /// The storage worker's retention and aggregation rules (`storage_worker.retentions`,
     /// `retention_rules`, `aggregation_rules`; its other keys are the worker's own and are
     /// ignored here): the API reads and rounds points by the same rules.
@@ -91,10 +92,86 @@ impl Default for ApiSettings {
     }
 }
 
+/// Whether a class of routes needs a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessPolicy {
+    /// Anyone who reaches the API may call the routes.
+    Open,
+    /// A token of the needed scope, or a signed-in session.
+    Token,
+}
+
+/// Who may write and read, and how sign-in is held in check (README, "Users and tokens").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HTTP ingest (`POST /api/v1/data*`) and `POST /events/`: `token` (the default) needs a
+    /// `write` token or a signed-in user; `open` takes them from anyone. statsd and Graphite
+    /// plaintext over UDP/TCP are not HTTP and stay open, as in statsd.
+    pub writes: AccessPolicy,
+    /// Every query route (Graphite, native, the web app's data): `open` (the default) or
+    /// `token`, which needs a `read` token or a signed-in user.
+    pub reads: AccessPolicy,
+    /// How long a session lasts after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` (the client's address, for the
+    /// sign-in limits) and `X-Forwarded-Proto: https` (the session cookie is then `Secure`)
+    /// are believed. Those headers from any other address are ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Failed sign-ins one user name may have within `sign_in_window` before further
+    /// attempts are answered 429 until the window ends.
+    pub sign_in_failures_per_user: u32,
+    /// The same, per client address.
+    pub sign_in_failures_per_address: u32,
+    #[serde(with = "humantime_serde")]
+    pub sign_in_window: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            writes: AccessPolicy::Token,
+            reads: AccessPolicy::Open,
+            session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            trusted_proxies: Vec::new(),
+            sign_in_failures_per_user: 5,
+            sign_in_failures_per_address: 20,
+            sign_in_window: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Validate for AuthSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.session_lifetime < Duration::from_secs(60) {
+            return Err(invalid("auth.session_lifetime", "must be at least 1m"));
+        }
+        if self.sign_in_failures_per_user == 0 {
+            return Err(invalid(
+                "auth.sign_in_failures_per_user",
+                "must be at least 1",
+            ));
+        }
+        if self.sign_in_failures_per_address == 0 {
+            return Err(invalid(
+                "auth.sign_in_failures_per_address",
+                "must be at least 1",
+            ));
+        }
+        if self.sign_in_window < Duration::from_secs(1) {
+            return Err(invalid("auth.sign_in_window", "must be at least 1s"));
+        }
+        Ok(())
+    }
+}
+
 impl Validate for Config {
     fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.nats.validate()?;
+        self.auth.validate()?;
         abacus_proto::storage_schema::StorageSchema::from_settings(&self.storage_worker)
             .map_err(|error| invalid(error.key, error.reason))?;
         if self.api.producer_id.trim().is_empty() {

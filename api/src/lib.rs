@@ -1,6 +1,7 @@
 //! The Abacus API: Graphite-compatible queries over what the storage worker stored, a native
-//! JSON API, HTTP ingest and the web app. It reads PostgreSQL and publishes what it is given
-//! to the stream; it never writes PostgreSQL.
+//! JSON API, HTTP ingest, users and tokens, and the web app. It reads the metric data in
+//! PostgreSQL and publishes what it is given to the stream; the only tables it writes are its
+//! identity tables (`auth`).
 //!
 //! The crate is laid out by surface, each a folder (ARCHITECTURE.md has the map):
 //!
@@ -13,17 +14,22 @@
 //!   values on a time grid, a reader per kind.
 //! * [`names`]: the language of series names shared by the surfaces and the read layer:
 //!   Graphite globs, the etsy namespace, seriesByTag expressions.
+//! * [`auth`]: users, sessions and tokens; the guard that holds each route to the policy
+//!   (`auth.reads`, `auth.writes`).
+//! * [`cli`]: `abacus-api user|token ...`, the commands that manage users and tokens.
 //! * [`http`]: what every route shares: errors as JSON, request bounds, the server, health,
 //!   the OpenAPI document.
 //! * [`web`]: the embedded web app, the router's fallback.
 //! * [`router`]: every route; [`state`]: what handlers reach; [`config`]: the settings.
 //!
-//! The public surface is what the binary, the tests, the benchmarks and the fuzzers use: `run`
-//! and `config`, the function library and Graphite times (fuzzed), the path glob and the time
+//! The public surface is what the binary, the tests, the benchmarks and the fuzzers use: `run`,
+//! `config` and the command line (`cli`), the function library and Graphite times (fuzzed), the path glob and the time
 //! grid (benchmarked), whether the web app was built. Everything else is `pub(crate)`, and
 //! `unreachable_pub` keeps it that way.
 #![warn(unreachable_pub)]
 
+pub(crate) mod auth;
+pub mod cli;
 pub mod config;
 pub mod graphite;
 pub(crate) mod http;
@@ -51,20 +57,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let connect_options = PgConnectOptions::from_str(&config.database.url)
-        .context("invalid database url")?
-        // sqlx prepares every statement, and after five executions PostgreSQL may switch a
-        // prepared statement to a generic plan, costed without the parameter values: it
-        // guesses a few hundred rows for `series_id = any($1)` over any time range, picks
-        // index scans for reads of tens of thousands of rows and cannot prune partitions when
-        // planning (measured: 115 ms instead of 33 ms for a month of 1-minute rollups, plus
-        // 20 ms of planning). Planning each read for its own ids and range costs about a
-        // millisecond and keeps every read on the plan its parameters call for.
-        .options([("plan_cache_mode", "force_custom_plan")]);
-    let pool = PgPoolOptions::new()
-        .max_connections(config.database.max_connections)
-        .acquire_timeout(config.database.acquire_timeout)
-        .connect_lazy_with(connect_options);
+    let pool = database_pool(&config)?;
     let nats = abacus_proto::stream::connect(&config.nats)
         .await
         .context("cannot connect to nats")?;
@@ -78,6 +71,12 @@ pub async fn run(
         nats,
         publisher: std::sync::Arc::new(publisher),
         settings: config.api.clone(),
+        auth: config.auth.clone(),
+        sign_in_limits: std::sync::Arc::new(auth::sign_in_limits::SignInLimits::new(
+            config.auth.sign_in_failures_per_user,
+            config.auth.sign_in_failures_per_address,
+            config.auth.sign_in_window,
+        )),
         schema: std::sync::Arc::new(
             abacus_proto::storage_schema::StorageSchema::from_settings(&config.storage_worker)
                 .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?,
@@ -115,4 +114,23 @@ pub async fn run(
     }
     info!("api stopped");
     Ok(())
+}
+
+/// The API's connection pool, connecting lazily (the database may be down at start-up). The
+/// `cli` commands use the same pool.
+pub(crate) fn database_pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let connect_options = PgConnectOptions::from_str(&config.database.url)
+        .context("invalid database url")?
+        // sqlx prepares every statement, and after five executions PostgreSQL may switch a
+        // prepared statement to a generic plan, costed without the parameter values: it
+        // guesses a few hundred rows for `series_id = any($1)` over any time range, picks
+        // index scans for reads of tens of thousands of rows and cannot prune partitions when
+        // planning (measured: 115 ms instead of 33 ms for a month of 1-minute rollups, plus
+        // 20 ms of planning). Planning each read for its own ids and range costs about a
+        // millisecond and keeps every read on the plan its parameters call for.
+        .options([("plan_cache_mode", "force_custom_plan")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.database.max_connections)
+        .acquire_timeout(config.database.acquire_timeout)
+        .connect_lazy_with(connect_options))
 }

@@ -1,13 +1,17 @@
-//! Every route of the API in one place, and the layers every request goes through. A route's
-//! handler lives with its surface (`graphite`, `native`, `ingest`); this file only maps paths
-//! to them, so a newcomer finds what answers a URL here first.
+//! Every route of the API in one place, what each needs of its caller (`auth::policy`), and
+//! the layers every request goes through. A route's handler lives with its surface
+//! (`graphite`, `native`, `ingest`, `auth`); this file only maps paths to them, so a newcomer
+//! finds what answers a URL, and who may call it, here first. Health, the web app's files,
+//! `/version`, `/functions`, the OpenAPI document and signing in are open whatever the policy.
 
+use crate::auth::policy::{self, Access};
+use crate::auth::{session, tokens, users};
 use crate::graphite::{events, find, render, tags};
 use crate::http::{error, health, json_refusals, openapi, request_bounds, self_metrics};
 use crate::state::AppState;
 use crate::{ingest, native, web};
 use axum::http::{header, HeaderValue, Method};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -17,26 +21,104 @@ pub(crate) fn router(state: AppState) -> Router {
     // Set explicitly rather than left at axum's 2 MB default: a body is published as one NATS
     // message, and one larger than the server takes was answered 503 after being read whole.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes);
+    // What each guarded route needs (auth::policy): a query, a write, any credential, one's
+    // own account, or admin. The policy (`auth.reads`, `auth.writes`) decides whether reads
+    // and writes need a credential at all.
+    let needs = |access: Access| {
+        axum::middleware::from_fn_with_state((state.clone(), access), policy::guard)
+    };
     Router::new()
-        .route("/render", get(render::render_get).post(render::render_post))
-        .route("/metrics/find", get(find::find_get).post(find::find_post))
-        .route("/metrics/expand", get(find::expand_get).post(find::expand))
-        .route("/metrics/index.json", get(find::index))
-        .route("/tags/autoComplete/tags", get(tags::tag_names))
-        .route("/tags/autoComplete/values", get(tags::tag_values))
-        .route("/events/", post(events::post_event))
-        .route("/events", post(events::post_event_without_slash))
-        .route("/events/get_data", get(events::get_events))
-        .route("/api/v1/data", post(ingest::post_data))
+        .route(
+            "/render",
+            get(render::render_get)
+                .post(render::render_post)
+                .route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/metrics/find",
+            get(find::find_get)
+                .post(find::find_post)
+                .route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/metrics/expand",
+            get(find::expand_get)
+                .post(find::expand)
+                .route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/metrics/index.json",
+            get(find::index).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/tags/autoComplete/tags",
+            get(tags::tag_names).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/tags/autoComplete/values",
+            get(tags::tag_values).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/events/",
+            post(events::post_event).route_layer(needs(Access::Write)),
+        )
+        .route(
+            "/events",
+            post(events::post_event_without_slash).route_layer(needs(Access::Write)),
+        )
+        .route(
+            "/events/get_data",
+            get(events::get_events).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/api/v1/data",
+            post(ingest::post_data).route_layer(needs(Access::Write)),
+        )
         .route(
             "/api/v1/data/{metric}",
-            get(ingest::get_metric_data).post(ingest::post_metric_data),
+            get(ingest::get_metric_data)
+                .route_layer(needs(Access::Read))
+                .merge(post(ingest::post_metric_data).route_layer(needs(Access::Write))),
         )
+        .route(
+            "/api/v1/series",
+            get(native::list_series).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/api/v1/series/{id}",
+            get(native::series_detail).route_layer(needs(Access::Read)),
+        )
+        .route(
+            "/api/v1/query",
+            get(native::query).route_layer(needs(Access::Read)),
+        )
+        // Signing in is open (and limited per user name and address); who-am-I and signing
+        // out need the session (or a token) they are about.
+        .route(
+            "/api/v1/session",
+            post(session::sign_in).merge(
+                get(session::who_am_i)
+                    .delete(session::sign_out)
+                    .route_layer(needs(Access::Identified)),
+            ),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(tokens::list_tokens)
+                .post(tokens::create_token)
+                .route_layer(needs(Access::Account)),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            delete(tokens::revoke_token).route_layer(needs(Access::Account)),
+        )
+        .route(
+            "/api/v1/users",
+            get(users::list_users).route_layer(needs(Access::Admin)),
+        )
+        // Open whatever the policy: what this Graphite can do, the API's description.
         .route("/version", get(openapi::version))
         .route("/functions", get(openapi::functions))
-        .route("/api/v1/series", get(native::list_series))
-        .route("/api/v1/series/{id}", get(native::series_detail))
-        .route("/api/v1/query", get(native::query))
         .route("/api/openapi.json", get(openapi::openapi_document))
         // The web app; it answers only paths no route matched, and the API's JSON 404 for
         // unknown paths of the API.

@@ -1,6 +1,7 @@
 //! [`AppState`]: what every request handler can reach, built once by [`crate::run`].
 
-use crate::config::ApiSettings;
+use crate::auth::sign_in_limits::SignInLimits;
+use crate::config::{ApiSettings, AuthSettings};
 use crate::ingest::publish::BatchPublisher;
 use std::sync::Arc;
 
@@ -11,6 +12,10 @@ pub(crate) struct AppState {
     pub nats: async_nats::Client,
     pub publisher: Arc<BatchPublisher>,
     pub settings: ApiSettings,
+    /// Who may read and write, sessions, trusted proxies.
+    pub auth: AuthSettings,
+    /// Failed sign-ins per user name and address, in this process's memory.
+    pub sign_in_limits: Arc<SignInLimits>,
     /// Retention and aggregation rules, shared with the storage worker.
     pub schema: Arc<abacus_proto::storage_schema::StorageSchema>,
     /// Requests answered, refused and failed.

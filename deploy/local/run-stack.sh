@@ -36,6 +36,14 @@ if [[ -f abacus.toml ]]; then
     log "using $REPO_ROOT/abacus.toml"
 fi
 
+# A laptop's stack takes HTTP writes (ingest, the web app's event markers) without a token, as
+# it did before users and tokens existed; an abacus.toml with an [auth] section, or
+# ABACUS_AUTH__WRITES, decides otherwise (README, "Users and tokens").
+if [[ -z ${ABACUS_AUTH__WRITES:-} ]] && ! { [[ -f abacus.toml ]] && grep -q '^\[auth\]' abacus.toml; }; then
+    export ABACUS_AUTH__WRITES=open
+    log "auth.writes = open for this local stack (set it in abacus.toml's [auth] to require tokens)"
+fi
+
 # GNU sed -u flushes every line; elsewhere (BSD sed) fall back to awk with fflush().
 if sed -u '' </dev/null >/dev/null 2>&1; then
     prefix_lines() { exec sed -u "s/^/[$1] /"; }

@@ -247,7 +247,8 @@ pub struct PipelineSettings {
     pub flush_interval: Duration,
     /// Changes a test makes to the storage worker's configuration (rollup timing, say).
     pub adjust_storage_worker: fn(&mut abacus_storage_worker::config::Config),
-    /// Changes a test makes to the API's configuration.
+    /// Changes a test makes to the API's configuration, after the harness's own (see
+    /// [`PipelineSettings::api_config`]).
     pub adjust_api: fn(&mut abacus_api::config::Config),
 }
 
@@ -297,8 +298,11 @@ impl PipelineSettings {
         config
     }
 
-    /// The API's configuration, with the worker's retention and aggregation rules (as one
-    /// configuration file gives both services the same).
+    /// The API's settings, with the worker's retention and aggregation rules (as one
+    /// configuration file gives both services the same), except that writes are open
+    /// (`auth.writes = "open"`), as `make run` has them: tests that are not about auth post
+    /// points and events without a credential. `tests/tests/auth.rs` puts the default policy
+    /// back through `adjust_api` and holds the API to it.
     pub fn api_config(&self) -> abacus_api::config::Config {
         let mut config = abacus_api::config::Config {
             nats: self.nats.clone(),
@@ -311,6 +315,7 @@ impl PipelineSettings {
         };
         // As for the other services: tests count stored series exactly.
         config.api.publish_self_metrics = false;
+        config.auth.writes = abacus_api::config::AccessPolicy::Open;
         (self.adjust_api)(&mut config);
         config
     }
@@ -330,7 +335,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts all three services with the aggregator stopped by its own shutdown future.
     pub async fn start(flush_interval: Duration) -> anyhow::Result<Self> {
-        let settings = PipelineSettings::new(flush_interval).await?;
+        Self::start_with_settings(PipelineSettings::new(flush_interval).await?).await
+    }
+
+    /// Starts all three services with settings the caller adjusted.
+    pub async fn start_with_settings(settings: PipelineSettings) -> anyhow::Result<Self> {
         let aggregator_config = settings.aggregator_config();
         let (statsd_address, aggregator) = start_aggregator(aggregator_config, None).await?;
         Self::start_with_aggregator(settings, statsd_address, Some(aggregator)).await
@@ -592,6 +601,49 @@ impl Pipeline {
             .storage_worker
             .consumer;
         wait_until_consumer_is_idle(&self.settings.nats, &consumer, delivered_at_least).await
+    }
+
+    /// Waits until the storage worker has applied its migrations (the identity tables the
+    /// API's `user` and `token` commands and sign-in need are then there).
+    pub async fn wait_until_migrated(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(mut connection) = self.database_connection().await {
+                let migrated: Option<bool> =
+                    sqlx::query_scalar("select to_regclass('api_tokens') is not null")
+                        .fetch_one(&mut connection)
+                        .await
+                        .ok();
+                if migrated == Some(true) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("the storage worker did not create the identity tables in time");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs `abacus-api <args>` (a `user` or `token` command) against this test's database,
+    /// with `stdin` as its standard input; returns what it printed on stdout.
+    pub async fn api_command(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+        use clap::Parser as _;
+        let command_line = abacus_api::cli::CommandLine::try_parse_from(
+            std::iter::once("abacus-api").chain(args.iter().copied()),
+        )?;
+        let input = abacus_api::cli::PasswordInput::Lines(Box::new(std::io::Cursor::new(
+            stdin.as_bytes().to_vec(),
+        )));
+        let mut output = Vec::new();
+        abacus_api::cli::run_management_command(
+            &self.settings.api_config(),
+            command_line,
+            input,
+            &mut output,
+        )
+        .await?;
+        Ok(String::from_utf8(output)?)
     }
 
     /// A connection to this test's database, to look at what the storage worker wrote.

@@ -67,6 +67,33 @@ async fn every_operation_conforms_to_the_openapi_document() -> anyhow::Result<()
         })
         .await?;
 
+    // An admin token on every request, so that the user and token routes are exercised past
+    // their 401 (creating, listing and revoking tokens with generated bodies and ids; the
+    // token may revoke itself, after which the 401s it then gets are checked too).
+    pipeline.wait_until_migrated().await?;
+    pipeline
+        .api_command(
+            &["user", "add", "schema", "--admin"],
+            "schemathesis password\n",
+        )
+        .await?;
+    let admin_token = pipeline
+        .api_command(
+            &[
+                "token",
+                "create",
+                "--user",
+                "schema",
+                "--name",
+                "schemathesis",
+                "--scope",
+                "admin",
+            ],
+            "",
+        )
+        .await?;
+    let authorization = format!("Authorization: Bearer {}", admin_token.trim());
+
     let seed = std::env::var("ABACUS_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
     let document_url = format!("{}/api/openapi.json", pipeline.api_base_url);
     let run = tokio::process::Command::new(&schemathesis)
@@ -90,6 +117,8 @@ async fn every_operation_conforms_to_the_openapi_document() -> anyhow::Result<()
             // No example database in the working tree: every run starts from the seed alone.
             "--generation-database",
             "none",
+            "--header",
+            &authorization,
         ])
         .env("NO_COLOR", "1")
         // schemathesis keeps a cache (.schemathesis/) in its working directory: not the tree.

@@ -31,6 +31,22 @@ pub(crate) enum ApiError {
     /// The request's headers are larger than the API reads.
     #[error("{0}")]
     HeadersTooLarge(String),
+    /// No credential, or one that does not hold; the message says which and what the route
+    /// needs.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The credential holds but does not reach far enough (scope, admin, the CSRF header).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed sign-ins; try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// The identity tables are not there yet (the storage worker creates them).
+    #[error("{0}")]
+    IdentityUnavailable(String),
     #[error("the query took longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("database error")]
@@ -50,6 +66,31 @@ impl From<crate::ingest::publish::PublishError> for ApiError {
                 ApiError::PayloadTooLarge(too_large.to_string())
             }
             unavailable => ApiError::Unavailable(unavailable),
+        }
+    }
+}
+
+impl From<crate::auth::store::StoreError> for ApiError {
+    fn from(error: crate::auth::store::StoreError) -> Self {
+        use crate::auth::store::StoreError;
+        match error {
+            missing @ StoreError::TablesMissing => {
+                ApiError::IdentityUnavailable(missing.to_string())
+            }
+            no_user @ StoreError::NoSuchUser(_) => ApiError::NotFound(no_user.to_string()),
+            exists @ StoreError::UserExists(_) => ApiError::BadRequest(exists.to_string()),
+            StoreError::Database(error) => ApiError::Database(error),
+        }
+    }
+}
+
+impl From<crate::auth::accounts::AccountError> for ApiError {
+    fn from(error: crate::auth::accounts::AccountError) -> Self {
+        use crate::auth::accounts::AccountError;
+        match error {
+            AccountError::Invalid(message) => ApiError::BadRequest(message),
+            AccountError::ScopeTooHigh(message) => ApiError::Forbidden(message),
+            AccountError::Store(error) => error.into(),
         }
     }
 }
@@ -78,6 +119,10 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::IdentityUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::QueryTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(error) => {
                 tracing::warn!(%error, "publishing to the stream failed");
@@ -92,10 +137,30 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         };
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        match &self {
+            // A 401 names the scheme to answer with (RFC 9110); Bearer, not Basic, so that a
+            // browser never pops up its own password dialog over the web app.
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"abacus\""),
+                );
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                // Whole seconds, rounded up, so a client that waits that long is let in.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }

@@ -63,7 +63,7 @@ pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
 #[openapi(
     info(
         title = "Abacus API",
-        description = "Graphite-compatible queries (render, find, expand, index, tags, events, functions, version), HTTP ingest, the native JSON API and health. Every refusal is a 4xx (or 503) with a JSON body {\"error\": \"...\"}."
+        description = "Graphite-compatible queries (render, find, expand, index, tags, events, functions, version), HTTP ingest, the native JSON API, users and tokens, and health. Every refusal is a 4xx (or 503) with a JSON body {\"error\": \"...\"}. Under `auth.writes = \"token\"` (the default) ingest and posting events need a `write` token or a session (else 401/403); under `auth.reads = \"token\"` every query needs a `read` token or a session."
     ),
     paths(
         crate::graphite::render::render_get,
@@ -84,6 +84,13 @@ pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
         crate::native::list_series,
         crate::native::series_detail,
         crate::native::query,
+        crate::auth::session::sign_in,
+        crate::auth::session::who_am_i,
+        crate::auth::session::sign_out,
+        crate::auth::tokens::create_token,
+        crate::auth::tokens::list_tokens,
+        crate::auth::tokens::revoke_token,
+        crate::auth::users::list_users,
         version,
         functions,
         openapi_document,
@@ -96,6 +103,7 @@ pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
         crate::graphite::events::TagSet,
         crate::graphite::render::Format,
         crate::graphite::find::FindFormat,
+        crate::auth::Scope,
     ))
 )]
 pub(crate) struct ApiDocument;
@@ -129,6 +137,13 @@ mod tests {
             ("get", "/api/v1/series/{id}"),
             ("get", "/api/v1/query"),
             ("get", "/api/openapi.json"),
+            ("post", "/api/v1/session"),
+            ("get", "/api/v1/session"),
+            ("delete", "/api/v1/session"),
+            ("post", "/api/v1/tokens"),
+            ("get", "/api/v1/tokens"),
+            ("delete", "/api/v1/tokens/{id}"),
+            ("get", "/api/v1/users"),
             ("get", "/healthz"),
             ("get", "/readyz"),
         ];

@@ -13,17 +13,22 @@
 //!   get its JSON 431; only a head beyond hyper's buffer gets hyper's own, empty, 431.
 //! * Nagle's algorithm off (see below), and a graceful shutdown that lets requests in flight
 //!   finish, as `axum::serve` did.
+//! * The peer's address in every request (`axum::extract::ConnectInfo`), as `axum::serve`
+//!   gives it, for the sign-in limits per address (`auth::client_origin`).
 
 use crate::http::request_bounds::{MAX_HEADER_BYTES, MAX_HEADER_COUNT};
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use tracing::{debug, warn};
 
 /// hyper's buffer for one request head: four times the API's header limit, so a head the API
@@ -60,7 +65,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = accept_within_cap(&listener, &permits) => accepted,
         };
-        let Some((stream, permit)) = accepted else {
+        let Some((stream, peer, permit)) = accepted else {
             continue;
         };
         // Nagle's algorithm would hold the last small segment of an answer until the client
@@ -69,10 +74,14 @@ pub(crate) async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             warn!(%error, "cannot set tcp_nodelay on a connection");
         }
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
+        let service = router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
         );
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -91,14 +100,18 @@ pub(crate) async fn serve(
 async fn accept_within_cap(
     listener: &TcpListener,
     permits: &Arc<Semaphore>,
-) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+) -> Option<(
+    tokio::net::TcpStream,
+    SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
     let permit = permits
         .clone()
         .acquire_owned()
         .await
         .expect("the connection semaphore is never closed");
     match listener.accept().await {
-        Ok((stream, _)) => Some((stream, permit)),
+        Ok((stream, peer)) => Some((stream, peer, permit)),
         Err(error) => {
             warn!(%error, "cannot accept a connection");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,19 +11,19 @@
 //! Every record is held to `abacus_proto::limits` here, at the edge, with a 400 naming the
 //! record and the field: a point the storage worker would have to refuse later (a NUL byte, a
 //! name longer than the catalog's index can hold, a time PostgreSQL cannot store) must never
-//! be answered 200 and then lost. A posting must say `Content-Type: application/json`: a web
-//! page can make a browser send a `text/plain` or form body to any origin without asking, but
-//! not a JSON one, so requiring it keeps other sites from writing through a visitor's browser.
+//! be answered 200 and then lost. A posting must say `Content-Type: application/json`
+//! (`http::json_body` says why).
 
 pub(crate) mod publish;
 
 use crate::http::error::ApiError;
+use crate::http::json_body::json_body_text;
 use crate::state::AppState;
 use abacus_proto::limits;
 use abacus_proto::producer::unix_now_ms;
 use abacus_proto::v1::RawPoint;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -120,26 +120,6 @@ pub(crate) async fn post_metric_data(
     let body = json_body_text(&headers, &body)?;
     let points = parse_records(body, Some(&metric), unix_now_ms())?;
     publish(&state, points).await
-}
-
-/// The body as text, once its declared type is JSON (415 otherwise) and it is UTF-8 (400).
-fn json_body_text<'body>(headers: &HeaderMap, body: &'body [u8]) -> Result<&'body str, ApiError> {
-    if !is_json_content_type(headers) {
-        return Err(ApiError::UnsupportedMediaType(
-            "the body must be sent with Content-Type: application/json".into(),
-        ));
-    }
-    std::str::from_utf8(body)
-        .map_err(|error| ApiError::BadRequest(format!("the body is not UTF-8: {error}")))
-}
-
-/// `application/json`, with or without parameters such as `charset=utf-8`.
-fn is_json_content_type(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn publish(state: &AppState, points: Vec<RawPoint>) -> Result<Json<IngestAnswer>, ApiError> {
@@ -546,35 +526,5 @@ mod tests {
             error.contains("record 0: metric is 1025 bytes long, more than 1024"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn only_json_content_types_are_accepted() {
-        let with_type = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
-            headers
-        };
-        assert!(is_json_content_type(&with_type("application/json")));
-        assert!(is_json_content_type(&with_type(
-            "Application/JSON; charset=utf-8"
-        )));
-        for refused in [
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "multipart/form-data; boundary=x",
-            "application/jsonx",
-        ] {
-            assert!(!is_json_content_type(&with_type(refused)), "{refused}");
-        }
-        assert!(!is_json_content_type(&HeaderMap::new()));
-        assert!(matches!(
-            json_body_text(&with_type("text/plain"), b"{}"),
-            Err(ApiError::UnsupportedMediaType(_))
-        ));
-        assert!(matches!(
-            json_body_text(&with_type("application/json"), b"\xff"),
-            Err(ApiError::BadRequest(_))
-        ));
     }
 }

@@ -1,0 +1,47 @@
+//! `GET /api/v1/users`: the users, for admins. Users are added, changed and removed with
+//! `abacus-api user add|passwd|remove` (the `cli` module), which needs access to the database
+//! rather than to the API.
+
+use super::store;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+
+/// A user, as admins see them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct UserAnswer {
+    name: String,
+    admin: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/users`: every user, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "auth",
+    responses(
+        (status = 200, description = "every user, by name", body = [UserAnswer]),
+        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "the caller is not an admin", body = ErrorBody),
+        (status = 431, description = "the headers are too large", body = ErrorBody),
+        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<UserAnswer>>, ApiError> {
+    let users = store::list_users(&state.pool).await?;
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|user| UserAnswer {
+                name: user.name,
+                admin: user.is_admin,
+                created_at: user.created_at,
+            })
+            .collect(),
+    ))
+}
