@@ -460,7 +460,7 @@ pub(crate) async fn find_post(
 ) -> Result<Response, ApiError> {
     find(
         state,
-        crate::graphite::render::join_parameters(raw_query, &form),
+        crate::graphite::parameters::join_parameters(raw_query, &form),
     )
     .await
 }
@@ -542,7 +542,7 @@ pub(crate) async fn expand(
     RawQuery(raw_query): RawQuery,
     RawForm(form): RawForm,
 ) -> Result<Json<ExpandAnswer>, ApiError> {
-    let parameters = crate::graphite::render::join_parameters(raw_query, &form);
+    let parameters = crate::graphite::parameters::join_parameters(raw_query, &form);
     let mut patterns = Vec::new();
     let mut leaves_only = false;
     for (key, value) in form_urlencoded::parse(parameters.as_bytes()) {

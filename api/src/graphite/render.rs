@@ -11,6 +11,7 @@
 //! `maxDataPoints` as graphite-web does. What each path shows is `fetch`'s business.
 
 use crate::graphite::functions::{self, EvaluateError, EvaluationContext, Expression, TimeSeries};
+use crate::graphite::parameters::join_parameters;
 use crate::graphite::render_image::{self, ImageOptions};
 use crate::http::error::ApiError;
 use crate::read::fetch::{FetchError, SeriesFetcher};
@@ -215,18 +216,6 @@ pub(crate) struct RenderForm {
     maxDataPoints: Option<f64>,
     noNullPoints: Option<bool>,
     format: Option<Format>,
-}
-
-/// The query string and a form body as one parameter list.
-pub(crate) fn join_parameters(raw_query: Option<String>, form: &[u8]) -> String {
-    let mut parameters = raw_query.unwrap_or_default();
-    if !form.is_empty() {
-        if !parameters.is_empty() {
-            parameters.push('&');
-        }
-        parameters.push_str(&String::from_utf8_lossy(form));
-    }
-    parameters
 }
 
 async fn render(State(state): State<AppState>, parameters: String) -> Result<Response, ApiError> {
@@ -484,12 +473,5 @@ mod tests {
             without_nulls[0].datapoints,
             vec![(Some(1.5), 1_700_000_000)]
         );
-    }
-
-    #[test]
-    fn form_bodies_join_the_query_string() {
-        assert_eq!(join_parameters(Some("a=1".into()), b"b=2"), "a=1&b=2");
-        assert_eq!(join_parameters(None, b"b=2"), "b=2");
-        assert_eq!(join_parameters(Some("a=1".into()), b""), "a=1");
     }
 }
