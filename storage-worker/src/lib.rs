@@ -1,5 +1,6 @@
 //! The Abacus storage worker: a durable JetStream consumer that persists flush batches to
-//! PostgreSQL, idempotently. It is the only component that writes to PostgreSQL.
+//! PostgreSQL, idempotently. It is the only component that writes metric data to PostgreSQL
+//! (the API writes only its identity tables).
 //!
 //! * [`consume`]: the consumer loop and its acknowledgement rules.
 //! * [`metrics`]: the one place each event of that loop is counted and logged.
