@@ -59,6 +59,9 @@ pub struct ApiSettings {
     /// itself (the web app) and non-browser clients such as Grafana's server-side data source
     /// can read it.
     pub cors_allowed_origins: Vec<String>,
+    /// The path prefix everything is served under, for a reverse proxy that keeps it
+    /// (`"/abacus"`: `/abacus/render`, the web app at `/abacus/`). Empty: served at the root.
+    pub url_prefix: String,
     /// Whether the API publishes its self-metrics (requests, refused, failed) into the stream
     /// as series under `self_metrics_prefix`, every `self_metrics_interval`.
     pub publish_self_metrics: bool,
@@ -85,6 +88,7 @@ impl Default for ApiSettings {
             timer_percentiles: vec![90.0],
             default_step: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
+            url_prefix: String::new(),
             publish_self_metrics: true,
             self_metrics_prefix: "abacus.api".into(),
             self_metrics_interval: Duration::from_secs(10),
@@ -233,6 +237,22 @@ impl Validate for Config {
             if self.api.self_metrics_interval < Duration::from_secs(1) {
                 return Err(invalid("api.self_metrics_interval", "must be at least 1s"));
             }
+        }
+        let prefix = &self.api.url_prefix;
+        let prefix_is_a_path = prefix.is_empty()
+            || (prefix.starts_with('/')
+                && !prefix.ends_with('/')
+                && prefix[1..].split('/').all(|segment| {
+                    !segment.is_empty()
+                        && segment.chars().all(|character| {
+                            character.is_ascii_alphanumeric() || "-_.~".contains(character)
+                        })
+                }));
+        if !prefix_is_a_path {
+            return Err(invalid(
+                "api.url_prefix",
+                format!("{prefix:?} is not a path prefix like \"/abacus\" (no trailing slash)"),
+            ));
         }
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));

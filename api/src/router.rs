@@ -27,7 +27,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let needs = |access: Access| {
         axum::middleware::from_fn_with_state((state.clone(), access), policy::guard)
     };
-    Router::new()
+    let routes = Router::new()
         .route(
             "/render",
             get(render::render_get)
@@ -133,8 +133,27 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(self_metrics::metrics_text))
-        .layer(body_limit)
+        .route("/metrics", get(self_metrics::metrics_text));
+    // Behind a reverse proxy that keeps its path prefix (`api.url_prefix = "/abacus"`), every
+    // route and the web app live under the prefix; any other path is the API's JSON 404, and
+    // the bare prefix redirects to the app's first page (its relative asset URLs need the
+    // trailing slash).
+    let prefix = state.settings.url_prefix.clone();
+    let app = if prefix.is_empty() {
+        routes
+    } else {
+        let app_root = format!("{prefix}/");
+        Router::new()
+            .route(
+                &prefix,
+                get(move || async move { axum::response::Redirect::permanent(&app_root) }),
+            )
+            .nest(&format!("{prefix}/"), routes)
+            .fallback(|uri: axum::http::Uri| async move {
+                error::ApiError::NotFound(format!("no endpoint at {}", uri.path()))
+            })
+    };
+    app.layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_bounds::bound_request,

@@ -1,6 +1,7 @@
 //! The layers every API answer goes through, seen from a client: compressed when the client
-//! accepts it (Grafana asks for gzip), with CORS headers for the configured origins only, and
-//! refusals keep their JSON bodies under both.
+//! accepts it (Grafana asks for gzip), with CORS headers for the configured origins only,
+//! refusals keeping their JSON bodies under both, and everything under `api.url_prefix` when
+//! one is set.
 
 use abacus_tests::{PipelineSettings, RunningService};
 use std::io::Read;
@@ -11,11 +12,22 @@ async fn start_api(
     settings: &PipelineSettings,
     cors_allowed_origins: &[&str],
 ) -> anyhow::Result<(String, RunningService)> {
+    start_api_with(settings, |config| {
+        config.api.cors_allowed_origins = cors_allowed_origins
+            .iter()
+            .map(|origin| (*origin).to_owned())
+            .collect();
+    })
+    .await
+}
+
+/// Starts the API alone after `adjust` has changed its settings; returns its base URL.
+async fn start_api_with(
+    settings: &PipelineSettings,
+    adjust: impl FnOnce(&mut abacus_api::config::Config),
+) -> anyhow::Result<(String, RunningService)> {
     let mut config = settings.api_config();
-    config.api.cors_allowed_origins = cors_allowed_origins
-        .iter()
-        .map(|origin| (*origin).to_owned())
-        .collect();
+    adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let api = RunningService::spawn(move |shutdown| abacus_api::run(config, listener, shutdown));
@@ -152,4 +164,62 @@ async fn without_configured_origins_no_cors_headers_are_sent() -> anyhow::Result
     assert_eq!(answer.status(), 200);
     assert_eq!(header(&answer, "access-control-allow-origin"), None);
     api.stop().await
+}
+
+#[tokio::test]
+async fn under_a_url_prefix_everything_lives_below_it() -> anyhow::Result<()> {
+    let settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    let (base_url, api) = start_api_with(&settings, |config| {
+        config.api.url_prefix = "/abacus".into();
+    })
+    .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let get = |path: &str| http.get(format!("{base_url}{path}")).send();
+
+    let version = get("/abacus/version").await?;
+    assert_eq!(version.status(), 200);
+    assert_eq!(version.text().await?, "1.1.10");
+    // A refusal under the prefix is the route's own.
+    let refused = get("/abacus/render?target=a&from=nonsense").await?;
+    assert_eq!(refused.status(), 400);
+    let refusal: serde_json::Value = refused.json().await?;
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid from"),
+        "{refusal}"
+    );
+    // The web app's first page, and the bare prefix sent there.
+    let page = get("/abacus/").await?;
+    assert_eq!(page.status(), 200);
+    assert!(header(&page, "content-type")
+        .unwrap_or_default()
+        .starts_with("text/html"));
+    let bare = get("/abacus").await?;
+    assert_eq!(bare.status(), 308);
+    assert_eq!(header(&bare, "location"), Some("/abacus/"));
+    // Nothing answers outside the prefix but the JSON 404.
+    for outside in ["/version", "/render?target=a", "/", "/abacusx/version"] {
+        let answer = get(outside).await?;
+        assert_eq!(answer.status(), 404, "{outside}");
+        let body: serde_json::Value = answer.json().await?;
+        assert!(body["error"].as_str().is_some(), "{outside}: {body}");
+    }
+    api.stop().await
+}
+
+#[test]
+fn a_url_prefix_must_be_a_path() {
+    for bad in ["abacus", "/abacus/", "/a//b", "/a?b", "/"] {
+        let mut config = abacus_api::config::Config::default();
+        config.api.url_prefix = bad.into();
+        let error = abacus_proto::settings::Validate::validate(&config).unwrap_err();
+        assert!(
+            error.to_string().contains("api.url_prefix"),
+            "{bad}: {error}"
+        );
+    }
 }
