@@ -223,8 +223,8 @@ fn known_difference(target: &str, max_data_points: Option<u32>) -> Option<&'stat
     if max_data_points.is_some() && bare_path {
         return Some(
             "maxDataPoints on a bare path: the widened buckets read from the database are not \
-             graphite's (aligned to the widened step but starting a step later), and a plain \
-             series keeps the last point of a bucket where graphite averages",
+             graphite's (aligned to the rollup's step, so fewer and starting later: 90 points \
+             from a step after graphite's 98)",
         );
     }
     None
