@@ -37,6 +37,9 @@ fn worker_config(nats: NatsSettings, database_url: String) -> Config {
     config.storage_worker.max_retry_delay = Duration::from_millis(500);
     // A batch stored while NATS is away cannot be acknowledged; it comes back after this.
     config.storage_worker.ack_wait = Duration::from_secs(3);
+    // The test counts the batches stored exactly; the worker's own self-metrics batches
+    // would be among them.
+    config.storage_worker.publish_self_metrics = false;
     config
 }
 

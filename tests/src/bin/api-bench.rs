@@ -175,6 +175,8 @@ async fn time_cases(
     let mut config = ApiConfig::default();
     config.database.url = database.url.clone();
     config.nats.url = nats_url();
+    // Nothing but the measured queries: no self-metrics batches onto the stream.
+    config.api.publish_self_metrics = false;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(abacus_api::run(config, listener, async move {
         let _ = stopped.await;

@@ -390,6 +390,8 @@ async fn persist(
     };
     config.database.url = database.url.clone();
     config.storage_worker.max_batches_per_transaction = batches_per_transaction;
+    // Only the workload's batches are timed and counted.
+    config.storage_worker.publish_self_metrics = false;
     // Not timed here: the rollups get their own measurement below.
     config.storage_worker.rollup_delay = Duration::from_secs(86_400);
     config.storage_worker.rollup_interval = Duration::from_secs(3_600);
