@@ -45,6 +45,9 @@ fn spawn_worker(nats: &NatsSettings, database_url: &str) -> anyhow::Result<Worke
         .env("ABACUS_STORAGE_WORKER__MAX_RETRY_DELAY", "500ms")
         // Any free port: several workers may run on this machine at once.
         .env("ABACUS_STORAGE_WORKER__ADMIN_ADDRESS", "127.0.0.1:0")
+        // The test counts the batches stored exactly; the worker's own self-metrics batches
+        // would be among them.
+        .env("ABACUS_STORAGE_WORKER__PUBLISH_SELF_METRICS", "false")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()?;
