@@ -29,18 +29,17 @@ run_logged() {
     die "'$*' failed with status $status (is $source reachable? log: $logfile)"
 }
 
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        env "$@"
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo -n env "$@"
-    else
-        return 1
-    fi
-}
-
 can_be_root() {
     [[ $(id -u) -eq 0 ]] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
+}
+
+as_root() {
+    can_be_root || return 1
+    if [[ $(id -u) -eq 0 ]]; then
+        env "$@"
+    else
+        sudo -n env "$@"
+    fi
 }
 
 missing_packages() {
