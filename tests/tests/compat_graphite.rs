@@ -215,21 +215,6 @@ fn targets() -> Vec<&'static str> {
     ]
 }
 
-/// Where Abacus still differs from graphite-web (issue 16 lists them; each is to be fixed,
-/// not accepted): the reason, for the targets and ranges it applies to. The test fails when a
-/// known difference no longer shows, so that this list only ever shrinks.
-fn known_difference(target: &str, max_data_points: Option<u32>) -> Option<&'static str> {
-    let bare_path = !target.contains('(');
-    if max_data_points.is_some() && bare_path {
-        return Some(
-            "maxDataPoints on a bare path: the widened buckets read from the database are not \
-             graphite's (aligned to the rollup's step, so fewer and starting later: 90 points \
-             from a step after graphite's 98)",
-        );
-    }
-    None
-}
-
 /// One series of a `/render` JSON answer: name and datapoints.
 #[derive(Debug, Clone, PartialEq)]
 struct Rendered {
@@ -429,8 +414,6 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
     ];
     let mut compared = 0;
     let mut differences = Vec::new();
-    // Each known difference, and whether it still showed in at least one answer.
-    let mut known_differences: std::collections::BTreeMap<&str, bool> = Default::default();
     for (from, range_until, max_data_points) in ranges {
         let reference = graphite_answers(&series, from, range_until, max_data_points, &targets)?;
         for target in &targets {
@@ -450,16 +433,7 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
             compared += 1;
             let range =
                 format!("from={from} until={range_until} maxDataPoints={max_data_points:?}");
-            let known = known_difference(target, max_data_points);
-            if let Some(reason) = known {
-                known_differences.entry(reason).or_insert(false);
-            }
-            let mut differs = |difference: String| match known {
-                Some(reason) => {
-                    known_differences.insert(reason, true);
-                }
-                None => differences.push(difference),
-            };
+            let mut differs = |difference: String| differences.push(difference);
             if their_answer.get("error").is_some() {
                 if status == 200 {
                     differs(format!(
@@ -482,15 +456,6 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
             }
         }
     }
-    let fixed: Vec<&str> = known_differences
-        .iter()
-        .filter(|(_, still_shows)| !**still_shows)
-        .map(|(reason, _)| *reason)
-        .collect();
-    assert!(
-        fixed.is_empty(),
-        "these known differences no longer show; remove them from known_difference: {fixed:?}"
-    );
     assert!(
         differences.is_empty(),
         "{} of {compared} answers differ from graphite-web 1.1.10 (seed {seed}):\n{}",

@@ -1,7 +1,9 @@
 //! A point series is consolidated by its aggregation rule (issue 17): when `maxDataPoints`
 //! widens the step of a bare path, each widened bucket is the sum of its slots for a sum rule
 //! (the default for `\.count$`) and their average for the default rule; a function's result is
-//! consolidated the same way; and `consolidateBy` still chooses otherwise.
+//! consolidated the same way; and `consolidateBy` still chooses otherwise. The buckets are
+//! graphite-web's (aligned to multiples of the widened step, each starting one slot before its
+//! label), which `compat_graphite.rs` holds against graphite-web itself.
 
 use abacus_tests::Pipeline;
 use serde_json::{json, Value};
@@ -45,17 +47,20 @@ async fn point_series_consolidate_by_their_aggregation_rule() -> anyhow::Result<
     assert_eq!(status, 200, "{answer}");
     pipeline.wait_until_worker_is_idle(1).await?;
 
-    // What the buckets of `points` hold when [start, start + step) merges its slots by `merge`.
-    let merged = |points: &[(f64, i64)], step: i64, merge: &dyn Fn(&[f64]) -> f64| {
+    // What the buckets of `points` hold when each merges its slots by `merge`: graphite-web's
+    // bucket labelled `t` holds the slots from `t - 10` (one slot before its label) to
+    // `t - 10 + step`, of those up to `until`.
+    let merged = |points: &[(f64, i64)], step: i64, until: i64, merge: &dyn Fn(&[f64]) -> f64| {
         points
             .iter()
-            .map(|(_, start)| {
+            .map(|(_, label)| {
+                let start = label - 10;
                 let slots: Vec<f64> = values
                     .iter()
-                    .filter(|(time, _)| (*start..start + step).contains(time))
+                    .filter(|(time, _)| (start..start + step).contains(time) && *time <= until)
                     .map(|(_, value)| *value)
                     .collect();
-                (merge(&slots), *start)
+                (merge(&slots), *label)
             })
             .collect::<Vec<_>>()
     };
@@ -68,22 +73,22 @@ async fn point_series_consolidate_by_their_aggregation_rule() -> anyhow::Result<
             .unwrap_or(fallback)
     };
 
-    // maxDataPoints widening a bare path: 30-second buckets (no rollup serves them, so raw
-    // slots are merged), and one bucket of the two minutes (the minute rollup, once rolled).
+    // maxDataPoints widening a bare path: 30-second buckets, and the whole range as one point
+    // labelled with its first slot.
     for (metric, rule, total) in [
         ("widen.requests.count", &sum as &dyn Fn(&[f64]) -> f64, 78.0),
         ("widen.load", &average, 6.5),
     ] {
-        for (from, until, points) in [(base - 30, base + 90, 4), (base - 120, base, 1)] {
+        for (from, until, points) in [(base - 30, base + 90, 4), (base - 120, base + 120, 1)] {
             let deadline = tokio::time::Instant::now() + abacus_tests::PATIENCE;
             loop {
                 let answer = render(&pipeline, metric, from, until, points).await;
                 let got = datapoints(&answer);
                 let step = step_of(&answer, until - from);
                 let wanted = if points == 1 {
-                    vec![(total, base)]
+                    vec![(total, from + 10)]
                 } else {
-                    merged(&got, step, rule)
+                    merged(&got, step, until, rule)
                 };
                 if step > 10 && got.len() == 4usize.min(points as usize) && got == wanted {
                     break;

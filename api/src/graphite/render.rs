@@ -53,6 +53,9 @@ struct RenderRequest {
     targets: Vec<String>,
     from: i64,
     until: i64,
+    /// The time `from` and `until` are relative to and that no point may be after: the
+    /// request's `now` (graphite-web's parameter), or the clock's.
+    now: i64,
     max_data_points: Option<usize>,
     no_null_points: bool,
     format: Format,
@@ -64,6 +67,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
     let mut targets = Vec::new();
     let mut from = "-24h".to_owned();
     let mut until = "now".to_owned();
+    let mut now_text = None;
     let mut max_data_points = None;
     let mut no_null_points = false;
     let mut format = Format::Json;
@@ -79,6 +83,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
             "target" if !value.trim().is_empty() => targets.push(value.into_owned()),
             "from" => from = value.into_owned(),
             "until" => until = value.into_owned(),
+            "now" => now_text = Some(value.into_owned()),
             "maxDataPoints" => {
                 let points: f64 = value.parse().map_err(|_| {
                     ApiError::BadRequest(format!(
@@ -113,6 +118,11 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
     if targets.is_empty() {
         return Err(ApiError::BadRequest("missing parameter: target".into()));
     }
+    let now = match now_text {
+        Some(text) => crate::graphite::time::parse_time(&text, now)
+            .map_err(|error| ApiError::BadRequest(format!("invalid now: {error}")))?,
+        None => now,
+    };
     let (from, until) = crate::graphite::time::parse_range(&from, &until, now)?;
     if from >= until {
         return Err(ApiError::BadRequest(
@@ -127,6 +137,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
         targets,
         from,
         until,
+        now,
         max_data_points,
         no_null_points,
         format,
@@ -143,6 +154,7 @@ fn parse_request(parameters: &str, now: i64) -> Result<RenderRequest, ApiError> 
         ("target" = Vec<String>, Query, description = "A target: a path (glob) or a function call; repeatable. Nesting (calls and pipes) is limited to 64 levels.", explode = true, example = json!(["api.hits", "sumSeries(stats.timers.api.latency.upper_90)"])),
         ("from" = Option<String>, Query, description = "A Graphite time (-1h, now, unix seconds, HH:MM_YYYYMMDD, YYYYMMDD) between 0001-01-01 and 9999-12-31; default -24h", example = "-1h"),
         ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
+        ("now" = Option<String>, Query, description = "The time that `now` means in from and until, and after which no point is shown (graphite-web's parameter); default the clock's", example = "now"),
         ("maxDataPoints" = Option<f64>, Query, description = "At most this many points per series (at least 1): steps widen to fit", example = 500),
         ("noNullPoints" = Option<bool>, Query, description = "Leave out null points"),
         ("format" = Option<Format>, Query, description = "json (default), csv, raw, or a picture: svg or png"),
@@ -213,16 +225,16 @@ pub(crate) struct RenderForm {
     target: Vec<String>,
     from: Option<String>,
     until: Option<String>,
+    now: Option<String>,
     maxDataPoints: Option<f64>,
     noNullPoints: Option<bool>,
     format: Option<Format>,
 }
 
 async fn render(State(state): State<AppState>, parameters: String) -> Result<Response, ApiError> {
-    let now = Utc::now().timestamp();
-    let request = parse_request(&parameters, now)?;
+    let request = parse_request(&parameters, Utc::now().timestamp())?;
     let timeout = state.settings.query_timeout;
-    let series = tokio::time::timeout(timeout, fetch_targets(&state, &request, now))
+    let series = tokio::time::timeout(timeout, fetch_targets(&state, &request))
         .await
         .map_err(|_| ApiError::QueryTimeout(timeout))??;
     Ok(match request.format {
@@ -251,8 +263,8 @@ async fn render(State(state): State<AppState>, parameters: String) -> Result<Res
 async fn fetch_targets(
     state: &AppState,
     request: &RenderRequest,
-    now: i64,
 ) -> Result<Vec<TimeSeries>, ApiError> {
+    let now = request.now;
     let context = EvaluationContext {
         from: request.from,
         until: request.until,
@@ -276,6 +288,7 @@ async fn fetch_targets(
                 max_points_per_series: state.settings.max_points_per_series,
                 now,
                 schema: &state.schema,
+                widen_points: false,
             },
             max_series: state.settings.max_series_per_query,
         };
@@ -422,6 +435,7 @@ mod tests {
                 targets: vec!["a".into(), "b.c".into()],
                 from: 6_400,
                 until: 10_000,
+                now: 10_000,
                 max_data_points: Some(500),
                 no_null_points: true,
                 format: Format::Csv,
@@ -429,6 +443,12 @@ mod tests {
             }
         );
         // A picture gets as many points as it is wide unless maxDataPoints says otherwise.
+        // `now` moves what relative times mean, as in graphite-web.
+        let moved = parse_request("target=a&from=-1h&now=20000", 10_000).unwrap();
+        assert_eq!(
+            (moved.from, moved.until, moved.now),
+            (16_400, 20_000, 20_000)
+        );
         let picture = parse_request("target=a&format=png&width=640", 10_000).unwrap();
         assert_eq!(picture.max_data_points, Some(640));
         assert_eq!(picture.image.width, 640);
@@ -436,6 +456,7 @@ mod tests {
             ("from=-1h", "missing parameter: target"),
             ("target=", "missing parameter: target"),
             ("target=a&from=-1x", "invalid from"),
+            ("target=a&now=soon", "invalid now"),
             ("target=a&from=now&until=-1h", "from must be before until"),
             (
                 "target=a&format=pickle",

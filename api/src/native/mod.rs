@@ -264,6 +264,7 @@ pub(crate) async fn query(
         max_points_per_series: state.settings.max_points_per_series,
         now,
         schema: &state.schema,
+        widen_points: true,
     };
     let tags: Vec<String> = parameters
         .tags

@@ -3,9 +3,11 @@
 //! plan the read (the step of each series, the rollup that serves it), and hand the rows of
 //! each kind to that kind's reader (`readers`).
 //!
-//! Each series is shown at its native resolution (its flush interval), widened when the request
-//! allows fewer points (`maxDataPoints`); how a kind's rows merge into wider buckets is its
-//! reader's. Buckets after now and before the series existed are null.
+//! Each series is shown at the resolution its own retention rule keeps for the age of `from`
+//! (its native resolution, its flush interval, while the raw data covers it; a rollup's
+//! beyond), as whisper picks an archive, widened when the request allows fewer points
+//! (`maxDataPoints`); how a kind's rows merge into wider buckets is its reader's. Buckets
+//! after now and before the series existed are null.
 
 use crate::graphite::functions::{Consolidation, TimeSeries};
 use crate::names::namespace::{self, Field, NamespaceKind, SeriesKind, TimerField};
@@ -19,10 +21,11 @@ use crate::read::readers::sets::SetReader;
 use crate::read::readers::timers::TimerReader;
 use crate::read::readers::{KindReader, PointRule, ReadPart, SeriesRequest};
 use abacus_proto::catalog::split_catalog_tag;
-use abacus_proto::storage_schema::{Aggregation, StorageSchema};
+use abacus_proto::storage_schema::{Aggregation, Retentions, StorageSchema};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// Why series could not be read: the request's fault (a path that is no glob, a time out of
 /// range, a grid too long: 400), or the database's (503). Kept typed up to the HTTP edge.
@@ -63,6 +66,20 @@ pub(crate) struct SeriesFetcher<'request> {
     /// The retention and aggregation rules: a point series is widened, and its function
     /// results consolidated, by its aggregation rule.
     pub schema: &'request StorageSchema,
+    /// Whether point series (Graphite plaintext, HTTP ingest, imports) are widened here, by
+    /// their aggregation rule, to honour `max_data_points`. `/render` leaves them at their
+    /// stored step (widened only to stay within `max_points_per_series`) and consolidates them
+    /// as graphite-web does, whose buckets are the reference for such series; the statsd kinds
+    /// are always widened here, because only here can they merge as their kind merges.
+    pub widen_points: bool,
+}
+
+/// How one series is read: its grid, and the rollup (resolution and watermark) that serves it
+/// up to the watermark, if any does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SeriesPlan {
+    grid: StepGrid,
+    rollup: Option<(i32, DateTime<Utc>)>,
 }
 
 /// A series found, with the field to show it as.
@@ -271,44 +288,38 @@ impl SeriesFetcher<'_> {
             .into_iter()
             .map(|(series_id, interval_ms)| (series_id, (i64::from(interval_ms) / 1000).max(1)))
             .collect();
-        let consolidated = |series_id: i64| {
-            let native = native_steps
-                .get(&series_id)
-                .copied()
-                .unwrap_or(self.default_step_seconds);
-            consolidated_step(native, from, until, self.max_data_points)
-        };
-        // The coarsest rollup that can serve every series' buckets exactly: its resolution is
-        // at most the smallest step, and each step is rounded up to a whole number of its
-        // buckets. Rollups are exact merges, so reading them instead of raw rows changes
-        // nothing but the cost.
-        let smallest_step = series_ids
+        let watermarks: HashMap<i32, DateTime<Utc>> = watermarks.into_iter().collect();
+        let names: HashMap<i64, &str> = selected
             .iter()
-            .map(|&id| consolidated(id))
-            .min()
-            .unwrap_or(1);
-        let rollup = watermarks
-            .into_iter()
-            .filter(|(resolution, _)| i64::from(*resolution) <= smallest_step)
-            .max_by_key(|(resolution, _)| *resolution);
-        let grids: HashMap<i64, StepGrid> = series_ids
+            .map(|one| (one.series.id, one.series.name.as_str()))
+            .collect();
+        let plans: HashMap<i64, SeriesPlan> = series_ids
             .iter()
             .map(|&id| {
-                let step = match rollup {
-                    Some((resolution, _)) => {
-                        round_up_to_multiple(consolidated(id), i64::from(resolution))
-                    }
-                    None => consolidated(id),
-                };
-                (id, StepGrid::new(from, until, step))
+                let native = native_steps
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(self.default_step_seconds);
+                let plan = self.plan_series(
+                    kind,
+                    self.schema.retentions_for(names[&id]),
+                    native,
+                    &watermarks,
+                    from,
+                    until,
+                );
+                (id, plan)
             })
             .collect();
-        if let Some((series_id, longest)) = grids.iter().max_by_key(|(_, grid)| grid.len()) {
+        if let Some((series_id, longest)) = plans
+            .iter()
+            .map(|(id, plan)| (id, plan.grid))
+            .max_by_key(|(_, grid)| grid.len())
+        {
             if longest.len() > self.max_points_per_series {
-                let path = selected
-                    .iter()
-                    .find(|one| one.series.id == *series_id)
-                    .map_or_else(|| path_expression.to_owned(), |one| one.series.name.clone());
+                let path = names
+                    .get(series_id)
+                    .map_or_else(|| path_expression.to_owned(), |name| (*name).to_owned());
                 return Err(FetchError::TooManyPoints {
                     path,
                     points: longest.len(),
@@ -317,15 +328,32 @@ impl SeriesFetcher<'_> {
                 });
             }
         }
-        let read_from = grids.values().map(|grid| grid.start).min().unwrap_or(from);
-        let read_until = grids.values().map(|grid| grid.end).max().unwrap_or(until);
-        let plan = read_plan(rollup, to_time(read_from)?, to_time(read_until)?);
-        let reader = Reader::load(self.pool, &plan, &series_ids).await?;
+        // Series served by the same rollup are read together: one load per rollup in use
+        // (usually one), all at once.
+        let mut by_rollup: BTreeMap<Option<(i32, DateTime<Utc>)>, Vec<i64>> = BTreeMap::new();
+        for &id in &series_ids {
+            by_rollup.entry(plans[&id].rollup).or_default().push(id);
+        }
+        let loads = by_rollup.iter().map(|(&rollup, ids)| {
+            let grids = ids.iter().map(|id| plans[id].grid);
+            let read_from = grids.clone().map(|grid| grid.start).min().unwrap_or(from);
+            let read_until = grids.map(|grid| grid.end).max().unwrap_or(until);
+            async move {
+                let plan = read_plan(rollup, to_time(read_from)?, to_time(read_until)?);
+                Ok::<_, FetchError>(Reader::load(self.pool, &plan, ids).await?)
+            }
+        });
+        let readers = futures::future::try_join_all(loads).await?;
+        let reader_of: HashMap<i64, &Reader> = by_rollup
+            .values()
+            .zip(&readers)
+            .flat_map(|(ids, reader)| ids.iter().map(move |&id| (id, reader)))
+            .collect();
 
         Ok(selected
             .iter()
             .map(|one| {
-                let grid = &grids[&one.series.id];
+                let grid = &plans[&one.series.id].grid;
                 let existed = existence(grid, &one.series, self.now);
                 let point_rule = (kind == SeriesKind::Raw).then(|| PointRule {
                     aggregation: self.schema.aggregation_for(&one.series.name),
@@ -333,7 +361,7 @@ impl SeriesFetcher<'_> {
                         self.schema.retentions_for(&one.series.name).raw.seconds,
                     ),
                 });
-                let values = reader.values(&SeriesRequest {
+                let values = reader_of[&one.series.id].values(&SeriesRequest {
                     series_id: one.series.id,
                     series_name: &one.series.name,
                     field: one.field,
@@ -345,6 +373,60 @@ impl SeriesFetcher<'_> {
                 shown_series(kind, one, grid, values, path_expression, consolidation)
             })
             .collect())
+    }
+}
+
+impl SeriesFetcher<'_> {
+    /// The grid and rollup of one series, by its own retention rule, as whisper reads a file:
+    /// the finest level whose retention covers the age of `from` gives the step (so a range
+    /// older than the raw retention is read from the rollup that still holds it, at its step),
+    /// widened for `max_data_points`; then the coarsest of the series' own rollups that can
+    /// serve that step exactly (rollups are exact merges, so reading one instead of finer
+    /// rows changes nothing but the cost), the step rounded up to a whole number of its
+    /// buckets.
+    fn plan_series(
+        &self,
+        kind: SeriesKind,
+        retentions: &Retentions,
+        native_step: i64,
+        watermarks: &HashMap<i32, DateTime<Utc>>,
+        from: i64,
+        until: i64,
+    ) -> SeriesPlan {
+        let age_of_from = Duration::from_secs(self.now.saturating_sub(from).max(0) as u64);
+        let level_step = match retentions.landing(age_of_from) {
+            Some(None) => native_step,
+            Some(Some(rollup)) => i64::from(rollup.seconds).max(native_step),
+            // Older than every level: whisper answers from its coarsest archive.
+            None => retentions.rollups.last().map_or(native_step, |rollup| {
+                i64::from(rollup.seconds).max(native_step)
+            }),
+        };
+        let max_data_points = if kind == SeriesKind::Raw && !self.widen_points {
+            Some(self.max_points_per_series)
+        } else {
+            self.max_data_points
+        };
+        let step = consolidated_step(level_step, from, until, max_data_points);
+        let rollup = retentions
+            .rollups
+            .iter()
+            .filter(|rollup| i64::from(rollup.seconds) <= step)
+            .filter_map(|rollup| {
+                let resolution = rollup.seconds as i32;
+                watermarks
+                    .get(&resolution)
+                    .map(|watermark| (resolution, *watermark))
+            })
+            .max_by_key(|(resolution, _)| *resolution);
+        let step = match rollup {
+            Some((resolution, _)) => round_up_to_multiple(step, i64::from(resolution)),
+            None => step,
+        };
+        SeriesPlan {
+            grid: StepGrid::new(from, until, step),
+            rollup,
+        }
     }
 }
 
