@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test test-deploy lint build web fmt clean-data bench bench-api bench-aggregator bench-storage fuzz
+.PHONY: help run test test-deploy lint build web fmt clean-data bench bench-api bench-aggregator bench-storage bench-import fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -33,10 +33,13 @@ test: web ## Run all tests, with PostgreSQL and NATS provided
 	cd web && npm test --silent
 	$(WITH_SERVICES) cargo test --workspace --all-targets
 
-bench: bench-aggregator bench-storage bench-api ## Run every benchmark (figures are ratios against a baseline in the same run)
+bench: bench-aggregator bench-storage bench-api bench-import ## Run every benchmark (figures are ratios against a baseline in the same run)
 
 bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the same rows, rollups, bytes/row
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin storage-bench
+
+bench-import: ## Whisper import: points/s published and stored beside whisper.fetch reading the same files, bytes/point
+	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin import-bench
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench

@@ -964,6 +964,26 @@ pub fn latest(points: &[(Option<f64>, i64)]) -> Option<f64> {
 }
 
 /// The repository's root directory.
+/// The rows of a table and the bytes on disk of its leaf partitions (heap, indexes, toast),
+/// for the benchmarks' bytes per row. Run `vacuum analyze` first for settled sizes.
+pub async fn rows_and_bytes_on_disk(
+    pool: &sqlx::PgPool,
+    partitioned: &str,
+) -> anyhow::Result<(i64, i64)> {
+    let bytes: i64 = sqlx::query_scalar(
+        "select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+         from pg_partition_tree($1::regclass) where isleaf",
+    )
+    .bind(partitioned)
+    .fetch_one(pool)
+    .await?;
+    // The name is the caller's constant, never input.
+    let rows: i64 = sqlx::query_scalar(&format!("select count(*) from {partitioned}"))
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, bytes))
+}
+
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -975,12 +995,17 @@ pub fn repo_root() -> std::path::PathBuf {
 /// built with, into the same target directory) and returns its path: the real binary, for
 /// tests of a command line or of start-up. Cargo's own lock serializes concurrent builds.
 pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<std::path::PathBuf> {
-    // A test binary lives in <target>/<profile>/deps.
-    let profile_dir = std::env::current_exe()?
+    // A test binary lives in <target>/<profile>/deps, a bench binary in <target>/<profile>.
+    let executable = std::env::current_exe()?;
+    let mut profile_dir = executable
         .parent()
-        .and_then(std::path::Path::parent)
-        .context("the test binary is not in <target>/<profile>/deps")?
-        .to_path_buf();
+        .context("the running binary is in no directory")?;
+    if profile_dir.file_name().is_some_and(|name| name == "deps") {
+        profile_dir = profile_dir
+            .parent()
+            .context("the test binary is not in <target>/<profile>/deps")?;
+    }
+    let profile_dir = profile_dir.to_path_buf();
     let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
     command
         .current_dir(repo_root())

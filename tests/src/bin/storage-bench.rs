@@ -593,16 +593,7 @@ async fn table_size(
     partitioned: &str,
     resolution: &str,
 ) -> anyhow::Result<TableSize> {
-    let bytes: i64 = sqlx::query_scalar(
-        "select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
-         from pg_partition_tree($1::regclass) where isleaf",
-    )
-    .bind(partitioned)
-    .fetch_one(pool)
-    .await?;
-    let rows: i64 = sqlx::query_scalar(&format!("select count(*) from {partitioned}"))
-        .fetch_one(pool)
-        .await?;
+    let (rows, bytes) = abacus_tests::rows_and_bytes_on_disk(pool, partitioned).await?;
     Ok(TableSize {
         table: table.to_owned(),
         resolution: resolution.to_owned(),
