@@ -4,7 +4,7 @@
 
 use super::arguments::Arguments;
 use super::context::EvaluationContext;
-use super::series::{format_g, percentile, Aggregation, TimeSeries};
+use super::series::{format_g, format_python_float, percentile, Aggregation, TimeSeries};
 use super::SeriesResult;
 use regex::Regex;
 use std::cmp::Ordering;
@@ -209,7 +209,10 @@ fn remove_beyond_percentile(
                 .iter()
                 .map(|value| value.filter(|value| !remove(*value, threshold)))
                 .collect();
-            TimeSeries { values, ..one }.renamed(name)
+            // graphite-web's nPercentile tags the series it reads.
+            TimeSeries { values, ..one }
+                .renamed(name)
+                .tagged("nPercentile", format_python_float(percent))
         })
         .collect())
 }
