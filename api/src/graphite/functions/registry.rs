@@ -309,6 +309,160 @@ mod tests {
         );
     }
 
+    /// Every function of graphite-web 1.1.10's groups Combine, Filter Series, Filter Data,
+    /// Sorting and Alias (`.group` in graphite/render/functions.py), each of which must be
+    /// here in its group, with graphite's parameter names in graphite's order.
+    const GRAPHITE_GROUPS: &[(&str, &str, &[&str])] = &[
+        (
+            "Alias",
+            "aliasQuery",
+            &["seriesList", "search", "replace", "newName"],
+        ),
+        ("Alias", "aliasSub", &["seriesList", "search", "replace"]),
+        ("Alias", "legendValue", &["seriesList", "valuesTypes"]),
+        ("Alias", "upper", &["seriesList", "pos"]),
+        ("Alias", "lower", &["seriesList", "pos"]),
+        (
+            "Combine",
+            "aggregateSeriesLists",
+            &[
+                "seriesListFirstPos",
+                "seriesListSecondPos",
+                "func",
+                "xFilesFactor",
+            ],
+        ),
+        (
+            "Combine",
+            "aggregateWithWildcards",
+            &["seriesList", "func", "position"],
+        ),
+        (
+            "Combine",
+            "applyByNode",
+            &["seriesList", "nodeNum", "templateFunction", "newName"],
+        ),
+        ("Combine", "countSeries", &["seriesLists"]),
+        (
+            "Combine",
+            "diffSeriesLists",
+            &["seriesListFirstPos", "seriesListSecondPos"],
+        ),
+        (
+            "Combine",
+            "divideSeriesLists",
+            &["dividendSeriesList", "divisorSeriesList"],
+        ),
+        ("Combine", "group", &["seriesLists"]),
+        ("Combine", "map", &["seriesList", "mapNodes"]),
+        ("Combine", "mapSeries", &["seriesList", "mapNodes"]),
+        (
+            "Combine",
+            "multiplySeriesLists",
+            &["seriesListFirstPos", "seriesListSecondPos"],
+        ),
+        (
+            "Combine",
+            "multiplySeriesWithWildcards",
+            &["seriesList", "position"],
+        ),
+        ("Combine", "pct", &["seriesList", "total", "nodes"]),
+        ("Combine", "rangeOfSeries", &["seriesLists"]),
+        (
+            "Combine",
+            "reduce",
+            &[
+                "seriesLists",
+                "reduceFunction",
+                "reduceNode",
+                "reduceMatchers",
+            ],
+        ),
+        (
+            "Combine",
+            "reduceSeries",
+            &[
+                "seriesLists",
+                "reduceFunction",
+                "reduceNode",
+                "reduceMatchers",
+            ],
+        ),
+        ("Combine", "stddevSeries", &["seriesLists"]),
+        (
+            "Combine",
+            "sumSeriesLists",
+            &["seriesListFirstPos", "seriesListSecondPos"],
+        ),
+        (
+            "Combine",
+            "weightedAverage",
+            &["seriesListAvg", "seriesListWeight", "nodes"],
+        ),
+        ("Combine", "powSeries", &["seriesLists"]),
+        ("Filter Series", "averageAbove", &["seriesList", "n"]),
+        ("Filter Series", "averageBelow", &["seriesList", "n"]),
+        (
+            "Filter Series",
+            "averageOutsidePercentile",
+            &["seriesList", "n"],
+        ),
+        ("Filter Series", "currentAbove", &["seriesList", "n"]),
+        ("Filter Series", "currentBelow", &["seriesList", "n"]),
+        (
+            "Filter Series",
+            "filterSeries",
+            &["seriesList", "func", "operator", "threshold"],
+        ),
+        ("Filter Series", "lowestAverage", &["seriesList", "n"]),
+        ("Filter Series", "maximumAbove", &["seriesList", "n"]),
+        ("Filter Series", "maximumBelow", &["seriesList", "n"]),
+        ("Filter Series", "minimumAbove", &["seriesList", "n"]),
+        ("Filter Series", "minimumBelow", &["seriesList", "n"]),
+        ("Filter Series", "mostDeviant", &["seriesList", "n"]),
+        (
+            "Filter Series",
+            "removeBetweenPercentile",
+            &["seriesList", "n"],
+        ),
+        (
+            "Filter Series",
+            "removeEmptySeries",
+            &["seriesList", "xFilesFactor"],
+        ),
+        ("Filter Series", "unique", &["seriesLists"]),
+        (
+            "Filter Series",
+            "useSeriesAbove",
+            &["seriesList", "value", "search", "replace"],
+        ),
+        ("Filter Data", "removeAbovePercentile", &["seriesList", "n"]),
+        ("Filter Data", "removeBelowPercentile", &["seriesList", "n"]),
+        ("Sorting", "sortBy", &["seriesList", "func", "reverse"]),
+        ("Sorting", "sortByMinima", &["seriesList"]),
+        ("Sorting", "sortByTotal", &["seriesList"]),
+    ];
+
+    #[test]
+    fn graphite_groups_are_complete() {
+        let descriptions = function_descriptions();
+        for (group, name, parameters) in GRAPHITE_GROUPS {
+            let description = &descriptions[*name];
+            assert_eq!(description["group"], *group, "{name}");
+            let names: Vec<&str> = description["params"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} is not described"))
+                .iter()
+                .filter_map(|parameter| parameter["name"].as_str())
+                .collect();
+            assert_eq!(names, *parameters, "{name}");
+        }
+        assert_eq!(
+            descriptions["reduceSeries"]["params"][0]["type"],
+            json!("seriesLists")
+        );
+    }
+
     #[test]
     fn names_are_unique_and_multiple_parameters_come_last() {
         for (index, definition) in FUNCTIONS.iter().enumerate() {
