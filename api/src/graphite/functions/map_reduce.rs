@@ -35,6 +35,12 @@ pub(crate) fn map_series(arguments: &mut Arguments, _: &EvaluationContext) -> Se
         .collect())
 }
 
+fn cannot_reduce(arguments: &Arguments, function_name: &str) -> super::EvaluationError {
+    arguments.invalid(format!(
+        "\"{function_name}\" is not a function that can reduce series"
+    ))
+}
+
 /// `reduceSeries(seriesLists, reduceFunction, reduceNode, *reduceMatchers)`: the series are
 /// collected by their name up to `reduceNode`; within each, the series whose node
 /// `reduceNode` is the i-th matcher becomes the i-th argument of `reduceFunction`, and the
@@ -47,15 +53,13 @@ pub(crate) fn reduce_series(
     let function_name = arguments.string(1)?;
     let reduce_node = arguments.integer(2)?;
     let matchers = arguments.repeated_strings(3)?;
-    let definition = registry::find(&function_name)
-        .filter(|definition| matches!(definition.implementation, Implementation::Pure(_)))
-        .ok_or_else(|| {
-            arguments.invalid(format!(
-                "\"{function_name}\" is not a function that can reduce series"
-            ))
-        })?;
-    let Implementation::Pure(reduce) = definition.implementation else {
-        return Err(arguments.invalid("unreachable"));
+    // Only a function of its evaluated arguments can be given the groups' series.
+    let (definition, reduce) = match registry::find(&function_name) {
+        Some(definition) => match definition.implementation {
+            Implementation::Pure(reduce) => (definition, reduce),
+            _ => return Err(cannot_reduce(arguments, &function_name)),
+        },
+        None => return Err(cannot_reduce(arguments, &function_name)),
     };
     let mut keys: Vec<String> = Vec::new();
     let mut members: Vec<Vec<Option<TimeSeries>>> = Vec::new();
