@@ -118,7 +118,10 @@ def evaluate(request):
             rendered.append(
                 {
                     "target": series.name,
-                    "tags": dict(series.tags),
+                    # graphite-web keeps some tag values as numbers (scale's factor is the
+                    # float -1.0); a tag is text wherever it is used (in `name;k=v`, in
+                    # seriesByTag), so compare Python's text of it.
+                    "tags": {key: str(value) for key, value in series.tags.items()},
                     "datapoints": [
                         [number(value), timestamp] for value, timestamp in series.datapoints()
                     ],

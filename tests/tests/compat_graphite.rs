@@ -3,7 +3,7 @@
 //! stored in Abacus as Graphite points, then every target below is evaluated by graphite-web's
 //! own evaluator (tests/compat/graphite_web.py, in-process, no web server) and by Abacus's
 //! `/render`, and the answers compared: the number of series, their names, every timestamp and
-//! every value (1e-9 relative; null only where graphite has null).
+//! every value (1e-9 relative; null only where graphite has null), and each series' tags.
 //!
 //! The data comes from a seeded generator, so a failure reproduces; set
 //! `ABACUS_COMPAT_SEED` to try other data. It has gaps, negative values, zeros (for the
@@ -14,6 +14,7 @@ use abacus_proto::v1::{FlushBatch, RawPoint};
 use abacus_tests::{start_aggregator, Pipeline, PipelineSettings};
 use prost::Message;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -151,6 +152,26 @@ fn targets() -> Vec<&'static str> {
         "groupByNodes(diff.*.*,'sumSeries',1,2)",
         "sumSeriesWithWildcards(diff.*.cpu,1)",
         "averageSeriesWithWildcards(diff.*.*,1)",
+        // Combine (issue 16).
+        "countSeries(diff.*.cpu)",
+        "countSeries()",
+        "rangeOfSeries(diff.*.cpu)",
+        "stddevSeries(diff.*.cpu)",
+        "powSeries(diff.a.mem,scale(diff.c.cpu,0.01))",
+        "aggregateWithWildcards(diff.*.*,'max',1)",
+        "aggregateWithWildcards(diff.*.cpu,'avg',1)",
+        "multiplySeriesWithWildcards(diff.*.mem,1)",
+        "sumSeriesLists(diff.[ab].cpu,diff.[ab].mem)",
+        "diffSeriesLists(diff.[ab].cpu,diff.[ab].mem)",
+        "multiplySeriesLists(diff.[ab].cpu,diff.[ab].mem)",
+        "divideSeriesLists(diff.[ab].cpu,diff.[ab].mem)",
+        "aggregateSeriesLists(diff.[ab].cpu,diff.[ab].mem,'max')",
+        "weightedAverage(diff.[ab].cpu,diff.[ab].mem,1)",
+        "group(diff.a.cpu,diff.*.mem)",
+        "reduceSeries(mapSeries(diff.[ab].*,1),'asPercent',2,'mem','cpu')",
+        "applyByNode(diff.*.mem,1,'divideSeries(%.mem,%.cpu)','% ratio')",
+        "applyByNode(diff.*.*,1,'sumSeries(%.*)')",
+        "pct(diff.*.mem)",
         // Transform.
         "scale(diff.a.cpu,2.5)",
         "offset(diff.a.cpu,-10)",
@@ -196,12 +217,45 @@ fn targets() -> Vec<&'static str> {
         "sortByMaxima(diff.*.cpu)",
         "sortByName(diff.*.*)",
         "sortByName(diff.*.*,true,true)",
+        // Filter Series, Filter Data and Sorting (issue 16).
+        "averageAbove(diff.*.cpu,0)",
+        "averageBelow(diff.*,10)",
+        "currentAbove(diff.*.cpu,0)",
+        "currentBelow(diff.*.*,100)",
+        "maximumAbove(diff.*.*,50)",
+        "maximumBelow(diff.*.cpu,50)",
+        "minimumAbove(diff.*.cpu,-20)",
+        "minimumBelow(diff.*,0)",
+        "filterSeries(diff.*.*,'max','>=',100)",
+        "filterSeries(diff.*.cpu,'last','!=',0)",
+        "lowestAverage(diff.*.cpu,2)",
+        "mostDeviant(diff.*.*,2)",
+        "averageOutsidePercentile(diff.*.*,80)",
+        "removeBetweenPercentile(transformNull(diff.*.*),70)",
+        "removeEmptySeries(diff.*)",
+        "removeEmptySeries(diff.*,0.5)",
+        "unique(diff.a.cpu,diff.*.cpu)",
+        "useSeriesAbove(transformNull(diff.*.cpu),-1000,'cpu','mem')",
+        "removeAbovePercentile(diff.a.cpu,80)",
+        "removeBelowPercentile(diff.b.mem,20)",
+        "sortBy(diff.*.*)",
+        "sortBy(diff.*.cpu,'max',true)",
+        "sortByTotal(diff.*.mem)",
+        "sortByMinima(diff.*)",
         // Alias.
         "alias(diff.a.cpu,'cpu of a')",
         "aliasByNode(diff.*.cpu,1)",
         "aliasByNode(diff.*.*,1,2)",
         "aliasByMetric(diff.*.mem)",
         "aliasByNode(sumSeries(diff.*.cpu),0)",
+        // Alias (issue 16).
+        r"aliasSub(diff.*.cpu,'^diff\.(\w+)\.cpu$','\1 cpu')",
+        "aliasQuery(diff.[ab].cpu,'cpu','mem','%d mem')",
+        "aliasQuery(diff.c.cpu,'cpu','mem','%d mem')",
+        "legendValue(diff.*.cpu,'avg','max')",
+        "legendValue(diff.a.mem,'sum','si')",
+        "upper(diff.a.cpu)",
+        "lower(upper(diff.*.mem),0,-1)",
         // Special.
         "consolidateBy(diff.a.cpu,'max')",
         "constantLine(42)",
@@ -215,10 +269,13 @@ fn targets() -> Vec<&'static str> {
     ]
 }
 
-/// One series of a `/render` JSON answer: name and datapoints.
+/// One series of a `/render` JSON answer: name, tags and datapoints.
 #[derive(Debug, Clone, PartialEq)]
 struct Rendered {
     name: String,
+    /// `None` when the answer has no `tags` (graphite-web always has them; the comparison
+    /// holds Abacus to them).
+    tags: Option<BTreeMap<String, String>>,
     datapoints: Vec<(Option<f64>, i64)>,
 }
 
@@ -230,13 +287,27 @@ fn parse_rendered(answer: &Value) -> Result<Vec<Rendered>, String> {
         .iter()
         .map(|series| {
             let name = series["target"].as_str().unwrap_or_default().to_owned();
+            let tags = series["tags"].as_object().map(|tags| {
+                tags.iter()
+                    .map(|(key, value)| {
+                        let text = value
+                            .as_str()
+                            .map_or_else(|| value.to_string(), str::to_owned);
+                        (key.clone(), text)
+                    })
+                    .collect()
+            });
             let datapoints = series["datapoints"]
                 .as_array()
                 .ok_or_else(|| format!("no datapoints in {series}"))?
                 .iter()
                 .map(|point| (point[0].as_f64(), point[1].as_i64().unwrap_or(i64::MIN)))
                 .collect();
-            Ok(Rendered { name, datapoints })
+            Ok(Rendered {
+                name,
+                tags,
+                datapoints,
+            })
         })
         .collect()
 }
@@ -266,6 +337,12 @@ fn difference(ours: &[Rendered], theirs: &[Rendered]) -> Option<String> {
     for (our, their) in ours.iter().zip(theirs) {
         if our.name != their.name {
             return Some(format!("named {:?}, graphite {:?}", our.name, their.name));
+        }
+        if their.tags.is_some() && our.tags != their.tags {
+            return Some(format!(
+                "{}: tags {:?}, graphite {:?}",
+                our.name, our.tags, their.tags
+            ));
         }
         if our.datapoints.len() != their.datapoints.len() {
             return Some(format!(

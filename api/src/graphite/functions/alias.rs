@@ -5,7 +5,7 @@
 use super::arguments::{Arguments, NodeOrTag};
 use super::context::EvaluationContext;
 use super::expression::{parse_target, Argument, Expression};
-use super::series::TimeSeries;
+use super::series::{format_python_float, Aggregation, TimeSeries};
 use super::SeriesResult;
 
 /// The first metric path inside a function-result name: `scale(a.b.c,2)` → `a.b.c`
@@ -124,6 +124,189 @@ pub(crate) fn alias_by_metric(arguments: &mut Arguments, _: &EvaluationContext) 
         .collect())
 }
 
+/// A Python `re.sub` replacement (`\1`, `\g<1>`, `\g<name>`, `\\`) in the `regex` crate's
+/// syntax (`${1}`, `${name}`, `$$` for a dollar).
+pub(crate) fn python_replacement(replacement: &str) -> String {
+    let mut translated = String::with_capacity(replacement.len());
+    let mut characters = replacement.chars().peekable();
+    while let Some(character) = characters.next() {
+        match character {
+            '$' => translated.push_str("$$"),
+            '\\' => match characters.next() {
+                Some(digit) if digit.is_ascii_digit() => {
+                    let mut group = String::from(digit);
+                    if let Some(second) = characters.next_if(char::is_ascii_digit) {
+                        group.push(second);
+                    }
+                    translated.push_str(&format!("${{{group}}}"));
+                }
+                Some('g') if characters.peek() == Some(&'<') => {
+                    characters.next();
+                    let group: String = characters.by_ref().take_while(|c| *c != '>').collect();
+                    translated.push_str(&format!("${{{group}}}"));
+                }
+                Some('n') => translated.push('\n'),
+                Some('t') => translated.push('\t'),
+                Some('\\') => translated.push('\\'),
+                Some(other) => {
+                    translated.push('\\');
+                    translated.push(other);
+                }
+                None => translated.push('\\'),
+            },
+            other => translated.push(other),
+        }
+    }
+    translated
+}
+
+/// Python's `re.sub(search, replace, text)`.
+pub(crate) fn regex_substitute(
+    arguments: &Arguments,
+    search: &str,
+    replace: &str,
+) -> Result<impl Fn(&str) -> String, super::EvaluationError> {
+    let regex = regex::Regex::new(search).map_err(|error| {
+        arguments.invalid(format!("invalid regular expression \"{search}\": {error}"))
+    })?;
+    let replacement = python_replacement(replace);
+    Ok(move |text: &str| regex.replace_all(text, replacement.as_str()).into_owned())
+}
+
+/// `aliasSub(seriesList, search, replace)`: each name with every match of the regular
+/// expression replaced (`\1` refers to a group, as in Python).
+pub(crate) fn alias_sub(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
+    let series = arguments.series_list(0)?;
+    let search = arguments.string(1)?;
+    let replace = arguments.string(2)?;
+    let substitute = regex_substitute(arguments, &search, &replace)?;
+    Ok(series
+        .into_iter()
+        .map(|one| TimeSeries {
+            name: substitute(&one.name),
+            ..one
+        })
+        .collect())
+}
+
+/// Changes the case of the whole name, or of the characters at the given positions
+/// (negative from the end; positions past the end are ignored).
+fn change_case(arguments: &mut Arguments, change: fn(char) -> String) -> SeriesResult {
+    let series = arguments.series_list(0)?;
+    let positions = arguments.repeated_integers(1)?;
+    Ok(series
+        .into_iter()
+        .map(|one| {
+            let mut characters: Vec<String> = one.name.chars().map(String::from).collect();
+            let length = characters.len() as i64;
+            if positions.is_empty() {
+                for character in &mut characters {
+                    *character = character.chars().map(change).collect();
+                }
+            }
+            for position in &positions {
+                let index = if *position < 0 {
+                    length + position
+                } else {
+                    *position
+                };
+                if let Some(character) = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| characters.get_mut(index))
+                {
+                    *character = character.chars().map(change).collect();
+                }
+            }
+            TimeSeries {
+                name: characters.concat(),
+                ..one
+            }
+        })
+        .collect())
+}
+
+/// `upper(seriesList, *pos)` (graphite-web's `toUpperCase`).
+pub(crate) fn upper(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
+    change_case(arguments, |character| character.to_uppercase().collect())
+}
+
+/// `lower(seriesList, *pos)` (graphite-web's `toLowerCase`).
+pub(crate) fn lower(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
+    change_case(arguments, |character| character.to_lowercase().collect())
+}
+
+/// graphite's `format_units`: the value in the unit system's largest unit it reaches.
+fn format_units(value: f64, system: &str) -> (f64, &'static str) {
+    const SI: &[(&str, f64)] = &[("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)];
+    const BINARY: &[(&str, f64)] = &[
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Gi", 1_073_741_824.0),
+        ("Mi", 1_048_576.0),
+        ("Ki", 1024.0),
+    ];
+    let units = if system == "binary" { BINARY } else { SI };
+    let whole = |number: f64| {
+        if number - number.floor() < 0.000_000_000_01 && value > 1.0 {
+            number.floor()
+        } else {
+            number
+        }
+    };
+    for (prefix, size) in units {
+        if value.abs() >= *size {
+            return (whole(value / size), prefix);
+        }
+    }
+    (whole(value), "")
+}
+
+/// `legendValue(seriesList, *valueTypes)`: each name followed by the series' aggregates, e.g.
+/// `a.b (avg: 4.0)`; with a last value type `si` or `binary`, in the padded columns with
+/// units graphite draws in legends (`a.b                avg  4.00k     `).
+pub(crate) fn legend_value(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
+    let mut series = arguments.series_list(0)?;
+    let mut value_types = arguments.repeated_strings(1)?;
+    let system = match value_types.last().map(String::as_str) {
+        Some(system @ ("si" | "binary")) => {
+            let system = system.to_owned();
+            value_types.pop();
+            Some(system)
+        }
+        _ => None,
+    };
+    for value_type in &value_types {
+        let aggregation = Aggregation::from_name(value_type);
+        for one in &mut series {
+            let value = aggregation.map(|aggregation| aggregation.apply(&one.values));
+            // graphite-web prints the aggregate with Python's str(): `count` is an integer.
+            let text = |value: f64| match aggregation {
+                Some(Aggregation::Count) => format!("{}", value as i64),
+                _ => format_python_float(value),
+            };
+            one.name = match (&system, value) {
+                (None, None) => format!("{} ({value_type}: (?))", one.name),
+                (None, Some(None)) => format!("{} ({value_type}: None)", one.name),
+                (None, Some(Some(value))) => {
+                    format!("{} ({value_type}: {})", one.name, text(value))
+                }
+                (Some(system), value) => {
+                    let formatted = match value {
+                        None => "(?)".to_owned(),
+                        Some(None) => "None".to_owned(),
+                        Some(Some(value)) => {
+                            let (scaled, prefix) = format_units(value, system);
+                            format!("{scaled:.2}{prefix}")
+                        }
+                    };
+                    format!("{:<20}{value_type:<5}{formatted:<10}", one.name)
+                }
+            };
+        }
+    }
+    Ok(series)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{evaluate_names, series};
@@ -181,6 +364,66 @@ mod tests {
             (
                 "aliasByMetric(summarize(servers.web01.cpu.load5,'1h'))",
                 &["load5"],
+            ),
+        ];
+        for (target, expected) in cases {
+            assert_eq!(evaluate_names(target, &source).await, *expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn python_replacements() {
+        let cases = [
+            (r"\1-x", "${1}-x"),
+            (r"\g<2>\g<name>", "${2}${name}"),
+            ("cost $5", "cost $$5"),
+            (r"a\\b", r"a\b"),
+        ];
+        for (python, expected) in cases {
+            assert_eq!(python_replacement(python), expected, "{python}");
+        }
+    }
+
+    #[tokio::test]
+    async fn renaming_table() {
+        let source = vec![
+            series("servers.web01.cpu", &[Some(1.0), Some(4.0), None]),
+            series("servers.Web02.cpu", &[Some(2500.0), Some(1500.0), None]),
+        ];
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r"aliasSub(servers.*.cpu,'^servers\.(\w+)\.cpu$','\1 cpu')",
+                &["web01 cpu", "Web02 cpu"],
+            ),
+            (
+                "aliasSub(servers.*.cpu,'e','E')",
+                &["sErvErs.wEb01.cpu", "sErvErs.WEb02.cpu"],
+            ),
+            (
+                "upper(servers.*.cpu)",
+                &["SERVERS.WEB01.CPU", "SERVERS.WEB02.CPU"],
+            ),
+            (
+                "upper(servers.*.cpu,0,-1,99)",
+                &["Servers.web01.cpU", "Servers.Web02.cpU"],
+            ),
+            (
+                "lower(servers.*.cpu,8)",
+                &["servers.web01.cpu", "servers.web02.cpu"],
+            ),
+            (
+                "legendValue(servers.*.cpu,'avg','count','nope')",
+                &[
+                    "servers.web01.cpu (avg: 2.5) (count: 2) (nope: (?))",
+                    "servers.Web02.cpu (avg: 2000.0) (count: 2) (nope: (?))",
+                ],
+            ),
+            (
+                "legendValue(servers.*.cpu,'max','si')",
+                &[
+                    "servers.web01.cpu   max  4.00      ",
+                    "servers.Web02.cpu   max  2.50k     ",
+                ],
             ),
         ];
         for (target, expected) in cases {

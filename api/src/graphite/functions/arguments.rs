@@ -21,6 +21,8 @@ pub(crate) enum Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParameterType {
     SeriesList,
+    /// A list of series lists (`reduceSeries`' input, which `mapSeries` makes).
+    SeriesLists,
     Float,
     Integer,
     Boolean,
@@ -40,6 +42,7 @@ impl ParameterType {
     pub(super) fn graphite_name(self) -> &'static str {
         match self {
             Self::SeriesList => "seriesList",
+            Self::SeriesLists => "seriesLists",
             Self::Float => "float",
             Self::Integer => "integer",
             Self::Boolean => "boolean",

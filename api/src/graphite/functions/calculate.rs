@@ -6,7 +6,7 @@
 
 use super::arguments::Arguments;
 use super::context::EvaluationContext;
-use super::series::{format_g, percentile, TimeSeries};
+use super::series::{format_g, format_python_float, percentile, TimeSeries};
 use super::SeriesResult;
 
 /// A moving window: a number of points, or a time span like `'5min'`.
@@ -94,7 +94,7 @@ pub(crate) fn n_percentile(arguments: &mut Arguments, _: &EvaluationContext) -> 
             Some(
                 TimeSeries { values, ..one }
                     .renamed(name)
-                    .tagged("nPercentile", &text),
+                    .tagged("nPercentile", format_python_float(percent)),
             )
         })
         .collect())

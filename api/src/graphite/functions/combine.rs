@@ -142,7 +142,7 @@ pub(crate) fn aggregate_function(arguments: &mut Arguments, _: &EvaluationContex
     aggregate(series, &function_name, x_files_factor, arguments.function)
 }
 
-fn safe_divide(dividend: Option<f64>, divisor: Option<f64>) -> Option<f64> {
+pub(crate) fn safe_divide(dividend: Option<f64>, divisor: Option<f64>) -> Option<f64> {
     match (dividend, divisor) {
         (Some(dividend), Some(divisor)) if divisor != 0.0 => Some(dividend / divisor),
         _ => None,
@@ -155,7 +155,7 @@ fn percent_of(value: Option<f64>, total: Option<f64>) -> Option<f64> {
 
 /// Divides `dividend` by `divisor` point by point on their common grid; `combine` makes each
 /// point from the dividend's and the divisor's.
-fn combine_pair(
+pub(crate) fn combine_pair(
     name: String,
     dividend: &TimeSeries,
     divisor: &TimeSeries,
@@ -298,7 +298,7 @@ pub(crate) fn as_percent(arguments: &mut Arguments, _: &EvaluationContext) -> Se
 }
 
 /// Groups series by their key (in order of first appearance).
-fn group_by_key(
+pub(crate) fn group_by_key(
     series: Vec<TimeSeries>,
     key_of: impl Fn(&TimeSeries) -> String,
 ) -> Vec<(String, Vec<TimeSeries>)> {
@@ -423,7 +423,7 @@ pub(crate) fn percentile_of_series(
 }
 
 /// Aggregates each group and names the result after its key.
-fn aggregate_groups(
+pub(crate) fn aggregate_groups(
     groups: Vec<(String, Vec<TimeSeries>)>,
     callback: &str,
     caller: &str,
@@ -505,7 +505,7 @@ pub(crate) fn group_by_tags(arguments: &mut Arguments, _: &EvaluationContext) ->
 }
 
 /// The name with the nodes at `positions` removed (graphite-web's `aggregateWithWildcards`).
-fn name_without_positions(name: &str, positions: &[i64]) -> String {
+pub(crate) fn name_without_positions(name: &str, positions: &[i64]) -> String {
     name.split('.')
         .enumerate()
         .filter(|(index, _)| !positions.contains(&(*index as i64)))

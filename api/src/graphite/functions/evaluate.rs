@@ -45,7 +45,7 @@ const MAXIMUM_WINDOW_POINTS: i64 = 1_000_000;
 type SeriesFuture<'a, S> = Pin<Box<dyn Future<Output = Evaluated<S>> + Send + 'a>>;
 
 /// The recursion goes through a boxed future: an `async fn` cannot hold itself.
-fn evaluate_boxed<'a, S: SeriesSource>(
+pub(super) fn evaluate_boxed<'a, S: SeriesSource>(
     expression: &'a Expression,
     context: &'a EvaluationContext,
     source: &'a S,
@@ -97,11 +97,14 @@ async fn evaluate_call<S: SeriesSource>(
             moving_average_call(function, bound, context, source).await
         }
         Implementation::Hitcount => hitcount(function, bound, context, source).await,
+        Implementation::Requery(requery) => {
+            super::requery::evaluate_requery(requery, function, bound, context, source).await
+        }
     }
 }
 
 /// Evaluates bound arguments; the first one over `first_context` when given.
-async fn evaluate_arguments<S: SeriesSource>(
+pub(super) async fn evaluate_arguments<S: SeriesSource>(
     function: &'static str,
     bound: Bound<&Argument>,
     context: &EvaluationContext,

@@ -4,7 +4,7 @@
 
 use super::arguments::Arguments;
 use super::context::EvaluationContext;
-use super::series::{format_g, Aggregation, TimeSeries};
+use super::series::{format_g, format_python_float, percentile, Aggregation, TimeSeries};
 use super::SeriesResult;
 use regex::Regex;
 use std::cmp::Ordering;
@@ -16,7 +16,11 @@ fn sort_key(series: &TimeSeries, aggregation: Aggregation) -> f64 {
 }
 
 /// Sorts by the aggregate, highest first when `descending`; equal keys keep their order.
-fn sort_by_aggregate(series: &mut [TimeSeries], aggregation: Aggregation, descending: bool) {
+pub(crate) fn sort_by_aggregate(
+    series: &mut [TimeSeries],
+    aggregation: Aggregation,
+    descending: bool,
+) {
     series.sort_by(|left, right| {
         let ordering = sort_key(left, aggregation).total_cmp(&sort_key(right, aggregation));
         if descending {
@@ -81,6 +85,11 @@ pub(crate) fn highest(arguments: &mut Arguments, _: &EvaluationContext) -> Serie
 /// `lowest(seriesList, n=1, func='average')`.
 pub(crate) fn lowest(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
     ranked_by(arguments, false)
+}
+
+/// `lowestAverage(seriesList, n)`.
+pub(crate) fn lowest_average(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
+    top(arguments, Aggregation::Average, false)
 }
 
 /// `limit(seriesList, n)`: the first n series.
@@ -175,6 +184,58 @@ pub(crate) fn remove_below_value(arguments: &mut Arguments, _: &EvaluationContex
 pub(crate) fn remove_above_value(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
     remove_values(arguments, "removeAboveValue", |value, threshold| {
         value > threshold
+    })
+}
+
+/// `removeAbovePercentile` and `removeBelowPercentile`: the values beyond the series' own
+/// n-th percentile become null. As in graphite-web, a series without values keeps its nulls
+/// and is renamed all the same.
+fn remove_beyond_percentile(
+    arguments: &mut Arguments,
+    function: &str,
+    remove: fn(f64, f64) -> bool,
+) -> SeriesResult {
+    let series = arguments.series_list(0)?;
+    let percent = arguments.number(1)?;
+    Ok(series
+        .into_iter()
+        .map(|one| {
+            let name = format!("{function}({}, {})", one.name, format_g(percent));
+            let Some(threshold) = percentile(&one.values, percent, false) else {
+                return one.renamed(name);
+            };
+            let values = one
+                .values
+                .iter()
+                .map(|value| value.filter(|value| !remove(*value, threshold)))
+                .collect();
+            // graphite-web's nPercentile tags the series it reads.
+            TimeSeries { values, ..one }
+                .renamed(name)
+                .tagged("nPercentile", format_python_float(percent))
+        })
+        .collect())
+}
+
+/// `removeAbovePercentile(seriesList, n)`: values above the series' n-th percentile become
+/// null.
+pub(crate) fn remove_above_percentile(
+    arguments: &mut Arguments,
+    _: &EvaluationContext,
+) -> SeriesResult {
+    remove_beyond_percentile(arguments, "removeAbovePercentile", |value, threshold| {
+        value > threshold
+    })
+}
+
+/// `removeBelowPercentile(seriesList, n)`: values below the series' n-th percentile become
+/// null.
+pub(crate) fn remove_below_percentile(
+    arguments: &mut Arguments,
+    _: &EvaluationContext,
+) -> SeriesResult {
+    remove_beyond_percentile(arguments, "removeBelowPercentile", |value, threshold| {
+        value < threshold
     })
 }
 
@@ -312,6 +373,17 @@ mod tests {
                 "removeAboveValue(a,5)",
                 "removeAboveValue(a, 5)",
                 &[Some(1.0), Some(5.0), None, None],
+            ),
+            (
+                // The 50th percentile of 1, 5, 10 is 5.
+                "removeAbovePercentile(a,50)",
+                "removeAbovePercentile(a, 50)",
+                &[Some(1.0), Some(5.0), None, None],
+            ),
+            (
+                "removeBelowPercentile(a,50)",
+                "removeBelowPercentile(a, 50)",
+                &[None, Some(5.0), None, Some(10.0)],
             ),
             (
                 "removeAboveValue(a,0.5)",

@@ -10,9 +10,13 @@
 //!   function module depends on.
 //! * [`evaluate`](mod@evaluate): [`evaluate`](fn@evaluate) and the functions that read series
 //!   with a range of their own (timeShift, movingAverage, hitcount, seriesByTag).
-//! * The functions by graphite-web's groups: `combine`, `transform`, `calculate`, `filter`,
-//!   `alias`, `special`; `registry` lists them for evaluation and for `GET /functions`.
+//! * The functions by graphite-web's groups: `combine` (with `aggregates`, `series_lists` and
+//!   `map_reduce`), `transform`, `calculate`, `filter` (with `filter_series` and `sort`),
+//!   `alias`, `special`; `requery` holds those that evaluate targets they build
+//!   (`applyByNode`, `aliasQuery`, `useSeriesAbove`); `registry` lists them all for
+//!   evaluation and for `GET /functions`.
 
+mod aggregates;
 mod alias;
 mod arguments;
 mod calculate;
@@ -22,11 +26,16 @@ pub mod error;
 pub mod evaluate;
 pub mod expression;
 mod filter;
+mod filter_series;
 #[cfg(test)]
 mod hostile_targets;
 mod interval;
+mod map_reduce;
 mod registry;
+mod requery;
 pub mod series;
+mod series_lists;
+mod sort;
 mod special;
 #[cfg(test)]
 mod testing;

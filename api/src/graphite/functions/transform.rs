@@ -10,7 +10,9 @@ use super::arguments::Arguments;
 use super::context::EvaluationContext;
 use super::error::EvaluationError;
 use super::interval::parse_offset_seconds;
-use super::series::{format_g, round_to_six_decimals, Aggregation, Consolidation, TimeSeries};
+use super::series::{
+    format_g, format_python_float, round_to_six_decimals, Aggregation, Consolidation, TimeSeries,
+};
 use super::SeriesResult;
 
 /// More buckets than this from `summarize`/`hitcount` means an interval far too small for the
@@ -38,13 +40,15 @@ pub(crate) fn scale(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesR
     let series = arguments.series_list(0)?;
     let factor = arguments.number(1)?;
     let text = format_g(factor);
+    // graphite-web takes the factor as a float: the tag of `scale(x,2)` is `2.0`.
+    let tag = format_python_float(factor);
     Ok(map_values(
         series,
         |name| format!("scale({name},{text})"),
         |value| value.map(|value| value * factor),
     )
     .into_iter()
-    .map(|one| one.tagged("scale", &text))
+    .map(|one| one.tagged("scale", &tag))
     .collect())
 }
 
@@ -53,13 +57,14 @@ pub(crate) fn offset(arguments: &mut Arguments, _: &EvaluationContext) -> Series
     let series = arguments.series_list(0)?;
     let factor = arguments.number(1)?;
     let text = format_g(factor);
+    let tag = format_python_float(factor);
     Ok(map_values(
         series,
         |name| format!("offset({name},{text})"),
         |value| value.map(|value| value + factor),
     )
     .into_iter()
-    .map(|one| one.tagged("offset", &text))
+    .map(|one| one.tagged("offset", &tag))
     .collect())
 }
 
@@ -246,11 +251,14 @@ pub(crate) fn keep_last_value(arguments: &mut Arguments, _: &EvaluationContext) 
 /// reference series, only where one of them has a value.
 pub(crate) fn transform_null(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
     let series = arguments.series_list(0)?;
-    let default = arguments.optional_number(1)?.unwrap_or(0.0);
+    let given_default = arguments.optional_number(1)?;
+    let default = given_default.unwrap_or(0.0);
     let reference = arguments
         .optional_series_list(2)?
         .filter(|reference| !reference.is_empty());
     let text = format_g(default);
+    // The tag is the default as graphite-web holds it: its own integer 0, or the float given.
+    let tag = given_default.map_or_else(|| "0".to_owned(), format_python_float);
     // Where a reference exists, point i is filled only if some reference has a value there.
     let fill_at: Option<Vec<bool>> = reference.as_ref().map(|reference| {
         let length = reference
@@ -289,7 +297,7 @@ pub(crate) fn transform_null(arguments: &mut Arguments, _: &EvaluationContext) -
             };
             let renamed = TimeSeries { values, ..one }
                 .renamed(name)
-                .tagged("transformNull", &text);
+                .tagged("transformNull", &tag);
             if fill_at.is_some() {
                 renamed.tagged("referenceSeries", "1")
             } else {
@@ -565,7 +573,18 @@ mod tests {
         .await;
         let scaled = evaluate_target("scale(a.b,2)", &stored).await;
         assert_eq!(scaled[0].path_expression, "scale(a.b,2)");
-        assert_eq!(scaled[0].tags.get("scale").map(String::as_str), Some("2"));
+        // graphite-web holds the factor as a float: its tag is `2.0`, as in issue 16.
+        assert_eq!(scaled[0].tags.get("scale").map(String::as_str), Some("2.0"));
+        let nulls = evaluate_target("transformNull(a.b,-1)", &stored).await;
+        assert_eq!(
+            nulls[0].tags.get("transformNull").map(String::as_str),
+            Some("-1.0")
+        );
+        let defaulted = evaluate_target("transformNull(a.b)", &stored).await;
+        assert_eq!(
+            defaulted[0].tags.get("transformNull").map(String::as_str),
+            Some("0")
+        );
         assert_eq!(scaled[0].tags.get("name").map(String::as_str), Some("a.b"));
         assert_eq!(
             evaluate_error("scale(a.b,'x')", &stored).await,
