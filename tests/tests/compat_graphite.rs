@@ -207,11 +207,98 @@ fn targets() -> Vec<&'static str> {
         "constantLine(42)",
         "constantLine(-1.5)",
         "sumSeries(constantLine(1),constantLine(2))",
+        // Transform (issue 16).
+        "add(diff.a.cpu,1.5)",
+        "exp(scale(diff.c.cpu,0.01))",
+        "invert(diff.a.mem)",
+        "isNonNull(diff.b.cpu)",
+        "log(diff.a.mem)",
+        "log(diff.a.mem,2)",
+        "logit(scale(diff.a.mem,0.001))",
+        "sigmoid(scale(diff.a.cpu,0.1))",
+        "minMax(diff.b.cpu)",
+        "offsetToZero(diff.a.cpu)",
+        "pow(diff.a.cpu,2)",
+        "pow(diff.a.cpu,0.5)",
+        "squareRoot(diff.a.mem)",
+        "round(diff.a.cpu)",
+        "round(diff.a.cpu,1)",
+        "scaleToSeconds(diff.requests.count,60)",
+        "delay(diff.a.cpu,3)",
+        "delay(diff.a.cpu,-2)",
+        "interpolate(diff.b.cpu)",
+        "interpolate(diff.sparse,10)",
+        "integralByInterval(diff.a.cpu,'30min')",
+        "integralByInterval(diff.sparse,'1h')",
+        "compressPeriodicGaps(diff.sparse)",
+        "compressPeriodicGaps(diff.a.cpu)",
+        "timeStack(diff.a.cpu,'10min',0,3)",
+        "timeStack(sumSeries(diff.*.cpu),'30min',1,3)",
+        "smartSummarize(diff.a.cpu,'5min')",
+        "smartSummarize(diff.b.cpu,'15min','max')",
+        "timeFunction('clock',30)",
+        "time('clock')",
+        "sin('wave',2,120)",
+        // Calculate (issue 16).
+        "movingSum(diff.a.cpu,5)",
+        "movingMin(diff.b.cpu,'1min')",
+        "movingMax(diff.a.cpu,3)",
+        "movingMedian(diff.a.cpu,4)",
+        "movingWindow(diff.a.cpu,5,'sum')",
+        "movingWindow(diff.b.cpu,'2min','max',0.5)",
+        "movingSum(derivative(diff.a.cpu),5)",
+        "exponentialMovingAverage(diff.a.cpu,10)",
+        "exponentialMovingAverage(diff.b.cpu,'1min')",
+        "holtWintersForecast(diff.c.cpu,'1h','30min')",
+        "holtWintersConfidenceBands(diff.c.cpu,3,'1h','30min')",
+        "holtWintersConfidenceArea(diff.c.cpu,3,'1h','30min')",
+        "holtWintersAberration(diff.c.cpu,2,'1h','30min')",
+        "aliasByNode(holtWintersForecast(diff.*.cpu,'1h'),1)",
+        "linearRegression(diff.a.cpu)",
+        "stdev(diff.a.cpu,5)",
+        "stdev(diff.b.cpu,10,0.5)",
+        "aggregateLine(diff.a.cpu)",
+        "aggregateLine(diff.a.cpu,'max',true)",
+        "identity('x')",
+        // Graph (issue 16): the JSON shows only their names and values.
+        "color(diff.a.cpu,'red')",
+        "alpha(diff.a.cpu,0.5)",
+        "dashed(diff.a.cpu)",
+        "lineWidth(diff.a.cpu,3)",
+        "secondYAxis(diff.b.cpu)",
+        "stacked(diff.*.cpu)",
+        "sumSeries(stacked(diff.*.cpu))",
+        "drawAsInfinite(isNonNull(diff.sparse))",
+        "areaBetween(diff.{a,b}.cpu)",
+        "threshold(10,'limit','red')",
+        "threshold(5)",
+        // Special (issue 16).
+        "changed(diff.sparse)",
+        "cumulative(diff.a.cpu)",
+        "fallbackSeries(diff.nothing,diff.a.cpu)",
+        "fallbackSeries(diff.a.cpu,diff.b.cpu)",
+        "xFilesFactor(diff.a.cpu,0.5)",
+        "setXFilesFactor(diff.b.cpu,0)",
+        "substr(diff.a.cpu,1)",
+        "substr(scale(diff.a.cpu,2),1,2)",
+        "cactiStyle(diff.*.cpu)",
+        "cactiStyle(diff.*.mem,'si','B')",
         // Nested.
         "scale(sumSeries(diff.*.cpu),0.5)",
         "aliasByNode(scale(derivative(diff.*.cpu),2),1)",
         "sumSeries(perSecond(diff.requests.count),offset(diff.c.cpu,100))",
         "highestMax(summarize(diff.*.cpu,'30min','max'),1)",
+    ]
+}
+
+/// Targets naming absolute times, which depend on the range's end (issue 16's Transform,
+/// Calculate and Graph functions that take dates).
+fn dated_targets(until: i64) -> Vec<String> {
+    vec![
+        format!("timeSlice(diff.a.cpu,'{}','{}')", until - 2 * 3600, until - 3600),
+        format!("timeSlice(diff.b.cpu,'{}','{}')", until - 1800, until + 3600),
+        format!("linearRegression(diff.a.cpu,'{}','{}')", until - 2 * 3600, until - 3600),
+        format!("verticalLine('{}','deploy','blue')", until - 3600),
     ]
 }
 
@@ -419,7 +506,11 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
         .await?;
     pipeline.wait_until_worker_is_idle(1).await?;
 
-    let targets = targets();
+    let dated = dated_targets(until);
+    let targets: Vec<&str> = targets()
+        .into_iter()
+        .chain(dated.iter().map(String::as_str))
+        .collect();
     // Aligned and unaligned ranges, without and with maxDataPoints.
     let ranges = [
         (until - 3 * 3600, until, None),

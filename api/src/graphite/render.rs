@@ -406,6 +406,7 @@ mod tests {
             step: 10,
             values,
             consolidation: functions::Consolidation::Sum,
+            drawing: Default::default(),
         }
     }
 

@@ -411,6 +411,7 @@ fn shown_series(
         step: grid.step,
         values,
         consolidation,
+        drawing: Default::default(),
     }
 }
 

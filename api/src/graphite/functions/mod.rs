@@ -10,8 +10,10 @@
 //!   function module depends on.
 //! * [`evaluate`](mod@evaluate): [`evaluate`](fn@evaluate) and the functions that read series
 //!   with a range of their own (timeShift, movingAverage, hitcount, seriesByTag).
-//! * The functions by graphite-web's groups: `combine`, `transform`, `calculate`, `filter`,
-//!   `alias`, `special`; `registry` lists them for evaluation and for `GET /functions`.
+//! * The functions by graphite-web's groups: `combine`, `transform` and `transform_values`,
+//!   `calculate`, `moving`, `holt_winters`, `filter`, `alias`, `special` and
+//!   `special_series`, `generated` (series from the range alone), `graph` (drawing options);
+//!   `registry` lists them for evaluation and for `GET /functions`.
 
 mod alias;
 mod arguments;
@@ -22,22 +24,28 @@ pub mod error;
 pub mod evaluate;
 pub mod expression;
 mod filter;
+mod generated;
+mod graph;
+mod holt_winters;
 #[cfg(test)]
 mod hostile_targets;
 mod interval;
+mod moving;
 mod registry;
 pub mod series;
 mod special;
+mod special_series;
 #[cfg(test)]
 mod testing;
 mod transform;
+mod transform_values;
 
 pub use context::{EvaluationContext, SeriesSource};
 pub use error::{EvaluateError, EvaluationError};
 pub use evaluate::{evaluate, Evaluated};
 pub use expression::{parse_target, Argument, Expression, FunctionCall, TargetParseError};
 pub use registry::function_descriptions;
-pub use series::{consolidate, Consolidation, TimeSeries};
+pub use series::{consolidate, Consolidation, Drawing, TimeSeries};
 
 /// What every function returns.
 pub(crate) type SeriesResult = Result<Vec<TimeSeries>, EvaluationError>;

@@ -22,6 +22,32 @@ pub struct TimeSeries {
     pub values: Vec<Option<f64>>,
     /// How points merge when the series is consolidated (maxDataPoints, consolidateBy).
     pub consolidation: Consolidation,
+    /// How `/render?format=svg|png` draws it (graphite-web's `series.color` and
+    /// `series.options`); the Graph functions set it, JSON ignores it.
+    pub drawing: Drawing,
+}
+
+/// The per-series drawing options of graphite-web's Graph functions (`color`, `alpha`,
+/// `dashed`, `lineWidth`, `secondYAxis`, `stacked`, `drawAsInfinite`, `areaBetween`).
+/// `None`/`false` means the picture's defaults.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Drawing {
+    /// A graphite colour name or `#rrggbb`, checked when drawn.
+    pub color: Option<String>,
+    /// Opacity from 0 to 1.
+    pub alpha: Option<f64>,
+    /// Dash length in pixels: the line is drawn dashed.
+    pub dash_length: Option<f64>,
+    /// Line width in pixels, overriding the request's `lineWidth`.
+    pub line_width: Option<f64>,
+    /// Drawn against a second y axis on the right.
+    pub second_y_axis: bool,
+    /// Filled down to the series below it (its values are already stacked).
+    pub stacked: bool,
+    /// Not drawn (the lower bound of `areaBetween`).
+    pub invisible: bool,
+    /// Every non-zero value drawn as a vertical line across the whole graph.
+    pub draw_as_infinite: bool,
 }
 
 /// How several points become one when a series is consolidated (graphite-web's
@@ -83,6 +109,7 @@ impl TimeSeries {
             step,
             values,
             consolidation: Consolidation::default(),
+            drawing: Drawing::default(),
         }
     }
 
