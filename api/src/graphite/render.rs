@@ -406,6 +406,7 @@ mod tests {
             step: 10,
             values,
             consolidation: functions::Consolidation::Sum,
+            x_files_factor: 0.0,
             drawing: Default::default(),
         }
     }

@@ -411,6 +411,7 @@ fn shown_series(
         step: grid.step,
         values,
         consolidation,
+        x_files_factor: 0.0,
         drawing: Default::default(),
     }
 }

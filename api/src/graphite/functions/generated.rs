@@ -17,6 +17,9 @@ use super::SeriesResult;
 
 /// More points than this from a generator means a step far too small for the range.
 const MAXIMUM_POINTS: i64 = 1_000_000;
+/// A step beyond a thousand years is refused, like intervals: it keeps timestamp arithmetic
+/// with the step far from overflowing.
+const MAXIMUM_STEP_SECONDS: i64 = 1_000 * 365 * 86_400;
 
 /// The timestamps `from, from + step, …` before `until`.
 fn timestamps(
@@ -24,8 +27,10 @@ fn timestamps(
     context: &EvaluationContext,
     step: i64,
 ) -> Result<Vec<i64>, EvaluationError> {
-    if step <= 0 {
-        return Err(arguments.invalid(format!("the step must be positive, not {step}")));
+    if !(1..=MAXIMUM_STEP_SECONDS).contains(&step) {
+        return Err(arguments.invalid(format!(
+            "the step must be from 1 to {MAXIMUM_STEP_SECONDS} seconds, not {step}"
+        )));
     }
     let span = i128::from(context.until) - i128::from(context.from);
     let count = i64::try_from(((span + i128::from(step) - 1) / i128::from(step)).max(0))

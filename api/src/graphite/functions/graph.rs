@@ -145,12 +145,16 @@ pub(crate) fn stacked(arguments: &mut Arguments, _: &EvaluationContext) -> Serie
                 }
             }
             one.drawing.stacked = true;
+            // graphite-web copies the series, which makes its name the path expression.
             match &stack_name {
                 None => {
                     let name = format!("stacked({})", one.name);
-                    TimeSeries { name, ..one }.tagged("stacked", "__DEFAULT__")
+                    one.renamed(name).tagged("stacked", "__DEFAULT__")
                 }
-                Some(_) => one,
+                Some(_) => {
+                    let name = one.name.clone();
+                    one.renamed(name)
+                }
             }
         })
         .collect())

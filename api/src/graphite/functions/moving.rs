@@ -98,7 +98,7 @@ pub(crate) fn moving_window(
                     let share = present.len() as f64 / window_points.max(1) as f64;
                     let enough = !present.is_empty()
                         && window_points > 0
-                        && share >= x_files_factor.unwrap_or(0.0);
+                        && share >= x_files_factor.unwrap_or(one.x_files_factor);
                     if enough {
                         aggregation.apply(&present)
                     } else {

@@ -22,6 +22,10 @@ pub struct TimeSeries {
     pub values: Vec<Option<f64>>,
     /// How points merge when the series is consolidated (maxDataPoints, consolidateBy).
     pub consolidation: Consolidation,
+    /// The share of a consolidated bucket that must have values for it to have one
+    /// (graphite-web's `xFilesFactor`, set by `setXFilesFactor`); 0 keeps every bucket with a
+    /// value.
+    pub x_files_factor: f64,
     /// How `/render?format=svg|png` draws it (graphite-web's `series.color` and
     /// `series.options`); the Graph functions set it, JSON ignores it.
     pub drawing: Drawing,
@@ -109,6 +113,7 @@ impl TimeSeries {
             step,
             values,
             consolidation: Consolidation::default(),
+            x_files_factor: 0.0,
             drawing: Drawing::default(),
         }
     }
@@ -170,7 +175,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     if max_data_points == 1 {
         return TimeSeries {
             step: step.saturating_mul(length as i64),
-            values: vec![series.consolidation.merge(&series.values)],
+            values: vec![merge_bucket(series, &series.values, length)],
             ..series.clone()
         };
     }
@@ -194,7 +199,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     };
     let values = series.values[skipped..]
         .chunks(values_per_point as usize)
-        .map(|bucket| series.consolidation.merge(bucket))
+        .map(|bucket| merge_bucket(series, bucket, values_per_point as usize))
         .take(timestamps)
         .collect();
     TimeSeries {
@@ -203,6 +208,17 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
         values,
         ..series.clone()
     }
+}
+
+/// One bucket of `bucket_size` points merged, or null when fewer than the series'
+/// `x_files_factor` of them have values (graphite-web's `__consolidatingGenerator`, which
+/// measures a short last bucket against the full size too).
+fn merge_bucket(series: &TimeSeries, bucket: &[Option<f64>], bucket_size: usize) -> Option<f64> {
+    let present = bucket.iter().filter(|value| value.is_some()).count();
+    if present == 0 || (present as f64 / bucket_size.max(1) as f64) < series.x_files_factor {
+        return None;
+    }
+    series.consolidation.merge(bucket)
 }
 
 /// Several series laid on one grid: `rows()` yields, for each slot, the value of every
@@ -251,7 +267,9 @@ pub(crate) fn normalize(series: &[&TimeSeries]) -> Option<NormalizedSeries> {
         earliest_start
     };
     let end = series.iter().map(|one| one.end()).max()?;
-    let length = usize::try_from((end.saturating_sub(start) + step - 1).div_euclid(step)).ok()?;
+    let length =
+        usize::try_from((end.saturating_sub(start).saturating_add(step - 1)).div_euclid(step))
+            .ok()?;
     let columns = series
         .iter()
         .map(|one| {

@@ -60,9 +60,9 @@ pub(crate) fn fallback_series(arguments: &mut Arguments, _: &EvaluationContext) 
     Ok(if series.is_empty() { fallback } else { series })
 }
 
-/// `setXFilesFactor(seriesList, xFilesFactor)`: records the factor as a tag; the name and
-/// the values stay. (Abacus's consolidation keeps every bucket that has a value, which is
-/// graphite's factor 0; a larger factor is not applied to later consolidation.)
+/// `setXFilesFactor(seriesList, xFilesFactor)`: the share of a bucket that must have values
+/// when the series is consolidated (`maxDataPoints`) and the default of the moving windows'
+/// factor; the name and the values stay.
 pub(crate) fn set_x_files_factor(arguments: &mut Arguments, _: &EvaluationContext) -> SeriesResult {
     let series = arguments.series_list(0)?;
     let factor = arguments.number(1)?;
@@ -74,7 +74,13 @@ pub(crate) fn set_x_files_factor(arguments: &mut Arguments, _: &EvaluationContex
     }
     Ok(series
         .into_iter()
-        .map(|one| one.tagged("xFilesFactor", format_g(factor)))
+        .map(|one| {
+            TimeSeries {
+                x_files_factor: factor,
+                ..one
+            }
+            .tagged("xFilesFactor", format_g(factor))
+        })
         .collect())
 }
 
