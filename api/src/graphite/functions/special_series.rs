@@ -214,13 +214,16 @@ fn format_units(value: f64, binary: bool) -> (f64, &'static str) {
 mod tests {
     use super::super::testing::{evaluate_values, series};
 
+    /// The named values a target evaluates to.
+    type Expected = &'static [(&'static str, &'static [Option<f64>])];
+
     #[tokio::test]
     async fn special_functions_table() {
         let stored = [
             series("a.b.c", &[None, Some(1.0), Some(1.0), None, Some(2.0)]),
             series("x.y", &[Some(1500.0), Some(3.0)]),
         ];
-        let cases: &[(&str, &[(&str, &[Option<f64>])])] = &[
+        let cases: &[(&str, Expected)] = &[
             (
                 "changed(a.b.c)",
                 &[(

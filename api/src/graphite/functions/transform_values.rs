@@ -335,10 +335,10 @@ pub(crate) fn interpolate(arguments: &mut Arguments, _: &EvaluationContext) -> S
                 if let Some((before, before_value)) = previous {
                     let gap = index - before - 1;
                     if gap > 0 && gap as f64 <= limit {
-                        for filled in before + 1..index {
-                            values[filled] = Some(
+                        for (offset, slot) in values[before + 1..index].iter_mut().enumerate() {
+                            *slot = Some(
                                 before_value
-                                    + (filled - before) as f64 * (value - before_value)
+                                    + (offset + 1) as f64 * (value - before_value)
                                         / (gap + 1) as f64,
                             );
                         }
