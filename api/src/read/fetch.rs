@@ -412,6 +412,7 @@ fn shown_series(
         values,
         consolidation,
         x_files_factor: 0.0,
+        ends_at: None,
         drawing: Default::default(),
     }
 }

@@ -51,7 +51,10 @@ fn generated(
     step: i64,
     values: Vec<Option<f64>>,
 ) -> TimeSeries {
-    TimeSeries::new(name, context.from, step, values)
+    TimeSeries {
+        ends_at: Some(context.until),
+        ..TimeSeries::new(name, context.from, step, values)
+    }
 }
 
 /// `identity(name)`: the timestamp itself as the value, every minute.

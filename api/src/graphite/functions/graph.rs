@@ -226,6 +226,8 @@ pub(crate) fn vertical_line(
         vec![Some(1.0)],
     );
     series.drawing.draw_as_infinite = true;
+    // graphite-web's series starts and ends at `ts`.
+    series.ends_at = Some(at);
     if let Some(color) = color {
         series.drawing.color = Some(checked_color(arguments, &color)?);
     }

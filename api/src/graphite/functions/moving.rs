@@ -161,6 +161,7 @@ pub(crate) fn exponential_moving_average(
             TimeSeries {
                 start,
                 values,
+                ends_at: Some(one.end()),
                 ..one
             }
             .renamed(name)

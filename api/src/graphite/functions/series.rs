@@ -26,6 +26,11 @@ pub struct TimeSeries {
     /// (graphite-web's `xFilesFactor`, set by `setXFilesFactor`); 0 keeps every bucket with a
     /// value.
     pub x_files_factor: f64,
+    /// Where the series ends when that is not just after its last point, which decides its
+    /// `maxDataPoints` buckets: graphite-web ends a series generated over the range
+    /// (`timeFunction`, `sinFunction`, `identity`, `randomWalk`) at `until`, and
+    /// `exponentialMovingAverage`'s at its input's end, on its last point.
+    pub ends_at: Option<i64>,
     /// How `/render?format=svg|png` draws it (graphite-web's `series.color` and
     /// `series.options`); the Graph functions set it, JSON ignores it.
     pub drawing: Drawing,
@@ -114,6 +119,7 @@ impl TimeSeries {
             values,
             consolidation: Consolidation::default(),
             x_files_factor: 0.0,
+            ends_at: None,
             drawing: Drawing::default(),
         }
     }
@@ -122,6 +128,11 @@ impl TimeSeries {
     pub fn end(&self) -> i64 {
         self.start
             .saturating_add((self.values.len() as i64).saturating_mul(self.step))
+    }
+
+    /// Where graphite-web ends the series: [`ends_at`](Self::ends_at), else [`end`](Self::end).
+    pub fn graphite_end(&self) -> i64 {
+        self.ends_at.unwrap_or_else(|| self.end())
     }
 
     /// Renames the series the way most graphite-web transforms do: the name and the path
@@ -190,7 +201,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     let start = series.start + nudge;
     // graphite-web deletes one point fewer than the nudge covers.
     let skipped = usize::try_from(nudge / step - 1).unwrap_or(0).min(length);
-    let end = series.start + length as i64 * step;
+    let end = series.graphite_end();
     // As many points as graphite-web has timestamps for: `range(start, end + 1, seconds)`.
     let timestamps = if end >= start {
         usize::try_from((end - start) / seconds_per_point + 1).unwrap_or(0)
@@ -519,6 +530,21 @@ mod tests {
 
     fn series(start: i64, step: i64, values: &[Option<f64>]) -> TimeSeries {
         TimeSeries::new("a.b", start, step, values.to_vec())
+    }
+
+    #[test]
+    fn a_series_ending_at_until_has_no_bucket_after_it() {
+        // Ten points from 0 every 10 s, generated over [0, 75): graphite-web ends it at 75,
+        // so of the buckets at 30, 60 and 90 only two are before its end.
+        let values: Vec<Option<f64>> = (0..10).map(|index| Some(f64::from(index))).collect();
+        let generated = TimeSeries {
+            ends_at: Some(75),
+            ..series(0, 10, &values)
+        };
+        let consolidated = consolidate(&generated, 3, 75);
+        assert_eq!((consolidated.start, consolidated.step), (30, 30));
+        assert_eq!(consolidated.values, vec![Some(3.0), Some(6.0)]);
+        assert_eq!(consolidate(&series(0, 10, &values), 3, 75).values.len(), 3);
     }
 
     #[test]

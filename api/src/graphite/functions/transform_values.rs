@@ -447,7 +447,12 @@ pub(crate) fn compress_periodic_gaps(
             start,
             end,
         )?;
-        results.push(summarized);
+        // graphite-web ends the resampled series on its last point.
+        let ends_at = summarized.start + interval * (summarized.values.len() as i64 - 1);
+        results.push(TimeSeries {
+            ends_at: Some(ends_at),
+            ..summarized
+        });
     }
     Ok(results)
 }
