@@ -6,8 +6,10 @@
 //! every value (1e-9 relative; null only where graphite has null).
 //!
 //! The data comes from a seeded generator, so a failure reproduces; set
-//! `ABACUS_COMPAT_SEED` to try other data. It has gaps, negative values, zeros (for the
-//! divisions), a counter that resets and wraps, and a sparse series.
+//! `ABACUS_COMPAT_SEED` to try other data, and `ABACUS_COMPAT_SHIFT` (seconds) to end the
+//! range that much earlier (other alignments with maxDataPoints' widened steps). It has gaps,
+//! negative values, zeros (for the divisions), a counter that resets and wraps, and a sparse
+//! series.
 
 use abacus_proto::storage_schema::{Aggregation, AggregationRuleSetting};
 use abacus_proto::v1::{FlushBatch, RawPoint};
@@ -473,7 +475,13 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let until = now - now % 3600 - 2 * 3600;
+    // `ABACUS_COMPAT_SHIFT` (seconds) moves the range back further, to try other alignments
+    // of its ends on the widened steps of maxDataPoints.
+    let shift: i64 = std::env::var("ABACUS_COMPAT_SHIFT")
+        .ok()
+        .and_then(|shift| shift.parse().ok())
+        .unwrap_or(0);
+    let until = now - now % 3600 - 2 * 3600 - shift.clamp(0, 12 * 3600);
     let series = generate(seed, until);
 
     // The reference's whisper files aggregate by average (graphite_web.py), so Abacus gets the
