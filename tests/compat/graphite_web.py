@@ -85,7 +85,10 @@ def evaluate(request):
     answers = {}
     for target in request["targets"]:
         try:
-            series_list = evaluateTarget(context, target)
+            # Each target gets its own context, as each is its own /render request to Abacus:
+            # functions like stacked and setXFilesFactor leave state in the context for the
+            # targets after them.
+            series_list = evaluateTarget(dict(context), target)
         except Exception as error:  # the reference refusing a target is an answer too
             answers[target] = {"error": "%s: %s" % (type(error).__name__, error)}
             continue

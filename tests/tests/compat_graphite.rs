@@ -6,8 +6,10 @@
 //! every value (1e-9 relative; null only where graphite has null), and each series' tags.
 //!
 //! The data comes from a seeded generator, so a failure reproduces; set
-//! `ABACUS_COMPAT_SEED` to try other data. It has gaps, negative values, zeros (for the
-//! divisions), a counter that resets and wraps, and a sparse series.
+//! `ABACUS_COMPAT_SEED` to try other data, and `ABACUS_COMPAT_SHIFT` (seconds) to end the
+//! range that much earlier (other alignments with maxDataPoints' widened steps). It has gaps,
+//! negative values, zeros (for the divisions), a counter that resets and wraps, and a sparse
+//! series.
 
 use abacus_proto::storage_schema::{Aggregation, AggregationRuleSetting};
 use abacus_proto::v1::{FlushBatch, RawPoint};
@@ -261,11 +263,113 @@ fn targets() -> Vec<&'static str> {
         "constantLine(42)",
         "constantLine(-1.5)",
         "sumSeries(constantLine(1),constantLine(2))",
+        // Transform (issue 16).
+        "add(diff.a.cpu,1.5)",
+        "exp(scale(diff.c.cpu,0.01))",
+        "invert(diff.a.mem)",
+        "isNonNull(diff.b.cpu)",
+        "log(diff.a.mem)",
+        "log(diff.a.mem,2)",
+        "logit(scale(diff.a.mem,0.001))",
+        "sigmoid(scale(diff.a.cpu,0.1))",
+        "minMax(diff.b.cpu)",
+        "offsetToZero(diff.a.cpu)",
+        "pow(diff.a.cpu,2)",
+        "pow(diff.a.cpu,0.5)",
+        "squareRoot(diff.a.mem)",
+        "round(diff.a.cpu)",
+        "round(diff.a.cpu,1)",
+        "scaleToSeconds(diff.requests.count,60)",
+        "delay(diff.a.cpu,3)",
+        "delay(diff.a.cpu,-2)",
+        "interpolate(diff.b.cpu)",
+        "interpolate(diff.sparse,10)",
+        "integralByInterval(diff.a.cpu,'30min')",
+        "integralByInterval(diff.sparse,'1h')",
+        "compressPeriodicGaps(diff.sparse)",
+        "compressPeriodicGaps(diff.a.cpu)",
+        "timeStack(diff.a.cpu,'10min',0,3)",
+        "timeStack(sumSeries(diff.*.cpu),'30min',1,3)",
+        "smartSummarize(diff.a.cpu,'5min')",
+        "smartSummarize(diff.b.cpu,'15min','max')",
+        "timeFunction('clock',30)",
+        "time('clock')",
+        "sin('wave',2,120)",
+        // Random in graphite-web: compared by shape (is_random).
+        "randomWalk('walk',30)",
+        "randomWalkFunction('walk')",
+        // Calculate (issue 16).
+        "movingSum(diff.a.cpu,5)",
+        "movingMin(diff.b.cpu,'1min')",
+        "movingMax(diff.a.cpu,3)",
+        "movingMedian(diff.a.cpu,4)",
+        "movingWindow(diff.a.cpu,5,'sum')",
+        "movingWindow(diff.b.cpu,'2min','max',0.5)",
+        "movingSum(derivative(diff.a.cpu),5)",
+        "exponentialMovingAverage(diff.a.cpu,10)",
+        "exponentialMovingAverage(diff.b.cpu,'1min')",
+        "holtWintersForecast(diff.c.cpu,'1h','30min')",
+        "holtWintersConfidenceBands(diff.c.cpu,3,'1h','30min')",
+        "holtWintersConfidenceArea(diff.c.cpu,3,'1h','30min')",
+        "holtWintersAberration(diff.c.cpu,2,'1h','30min')",
+        "aliasByNode(holtWintersForecast(diff.*.cpu,'1h'),1)",
+        "linearRegression(diff.a.cpu)",
+        "stdev(diff.a.cpu,5)",
+        "stdev(diff.b.cpu,10,0.5)",
+        "aggregateLine(diff.a.cpu)",
+        "aggregateLine(diff.a.cpu,'max',true)",
+        "identity('x')",
+        // Graph (issue 16): the JSON shows only their names and values.
+        "color(diff.a.cpu,'red')",
+        "alpha(diff.a.cpu,0.5)",
+        "dashed(diff.a.cpu)",
+        "lineWidth(diff.a.cpu,3)",
+        "secondYAxis(diff.b.cpu)",
+        "stacked(diff.*.cpu)",
+        "sumSeries(stacked(diff.*.cpu))",
+        "drawAsInfinite(isNonNull(diff.sparse))",
+        "areaBetween(diff.{a,b}.cpu)",
+        "threshold(10,'limit','red')",
+        "threshold(5)",
+        // Special (issue 16).
+        "changed(diff.sparse)",
+        "cumulative(diff.a.cpu)",
+        "fallbackSeries(diff.nothing,diff.a.cpu)",
+        "fallbackSeries(diff.a.cpu,diff.b.cpu)",
+        "xFilesFactor(diff.a.cpu,0.5)",
+        "setXFilesFactor(diff.b.cpu,0)",
+        "substr(diff.a.cpu,1)",
+        "substr(scale(diff.a.cpu,2),1,2)",
+        "cactiStyle(diff.*.cpu)",
+        "cactiStyle(diff.*.mem,'si','B')",
         // Nested.
         "scale(sumSeries(diff.*.cpu),0.5)",
         "aliasByNode(scale(derivative(diff.*.cpu),2),1)",
         "sumSeries(perSecond(diff.requests.count),offset(diff.c.cpu,100))",
         "highestMax(summarize(diff.*.cpu,'30min','max'),1)",
+    ]
+}
+
+/// Targets naming absolute times, which depend on the range's end (issue 16's Transform,
+/// Calculate and Graph functions that take dates).
+fn dated_targets(until: i64) -> Vec<String> {
+    vec![
+        format!(
+            "timeSlice(diff.a.cpu,'{}','{}')",
+            until - 2 * 3600,
+            until - 3600
+        ),
+        format!(
+            "timeSlice(diff.b.cpu,'{}','{}')",
+            until - 1800,
+            until + 3600
+        ),
+        format!(
+            "linearRegression(diff.a.cpu,'{}','{}')",
+            until - 2 * 3600,
+            until - 3600
+        ),
+        format!("verticalLine('{}','deploy','blue')", until - 3600),
     ]
 }
 
@@ -322,8 +426,54 @@ fn values_agree(ours: Option<f64>, theirs: Option<f64>) -> bool {
     }
 }
 
+/// Targets whose values are random in graphite-web: only their shape is compared.
+fn is_random(target: &str) -> bool {
+    target.starts_with("randomWalk")
+}
+
+/// For a random walk: the same names and timestamps, and (unconsolidated) a walk from 0 by
+/// steps in [-0.5, 0.5) like graphite-web's.
+fn shape_difference(
+    ours: &[Rendered],
+    theirs: &[Rendered],
+    unconsolidated: bool,
+) -> Option<String> {
+    let timestamps_only = |list: &[Rendered]| -> Vec<Rendered> {
+        list.iter()
+            .map(|one| Rendered {
+                name: one.name.clone(),
+                tags: one.tags.clone(),
+                datapoints: one
+                    .datapoints
+                    .iter()
+                    .map(|(_, time)| (None, *time))
+                    .collect(),
+            })
+            .collect()
+    };
+    if let Some(difference) = difference(&timestamps_only(ours), &timestamps_only(theirs), true) {
+        return Some(difference);
+    }
+    if !unconsolidated {
+        return None;
+    }
+    for one in ours {
+        let values: Vec<Option<f64>> = one.datapoints.iter().map(|(value, _)| *value).collect();
+        if values.first().copied().flatten() != Some(0.0) {
+            return Some(format!("{}: does not start at 0: {values:?}", one.name));
+        }
+        for pair in values.windows(2) {
+            let step = pair[1].zip(pair[0]).map(|(next, value)| next - value);
+            if !step.is_some_and(|step| (-0.5..0.5).contains(&step)) {
+                return Some(format!("{}: a step of {step:?} in {values:?}", one.name));
+            }
+        }
+    }
+    None
+}
+
 /// The first difference between Abacus's answer and graphite-web's, if any.
-fn difference(ours: &[Rendered], theirs: &[Rendered]) -> Option<String> {
+fn difference(ours: &[Rendered], theirs: &[Rendered], _: bool) -> Option<String> {
     if ours.len() != theirs.len() {
         let names = |list: &[Rendered]| list.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
         return Some(format!(
@@ -436,7 +586,13 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let until = now - now % 3600 - 2 * 3600;
+    // `ABACUS_COMPAT_SHIFT` (seconds) moves the range back further, to try other alignments
+    // of its ends on the widened steps of maxDataPoints.
+    let shift: i64 = std::env::var("ABACUS_COMPAT_SHIFT")
+        .ok()
+        .and_then(|shift| shift.parse().ok())
+        .unwrap_or(0);
+    let until = now - now % 3600 - 2 * 3600 - shift.clamp(0, 12 * 3600);
     let series = generate(seed, until);
 
     // The reference's whisper files aggregate by average (graphite_web.py), so Abacus gets the
@@ -481,7 +637,11 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
         .await?;
     pipeline.wait_until_worker_is_idle(1).await?;
 
-    let targets = targets();
+    let dated = dated_targets(until);
+    let targets: Vec<&str> = targets()
+        .into_iter()
+        .chain(dated.iter().map(String::as_str))
+        .collect();
     // Aligned and unaligned ranges, without and with maxDataPoints.
     let ranges = [
         (until - 3 * 3600, until, None),
@@ -528,11 +688,39 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
             }
             let theirs = parse_rendered(their_answer).map_err(anyhow::Error::msg)?;
             let ours = parse_rendered(&our_answer).map_err(anyhow::Error::msg)?;
-            if let Some(difference) = difference(&ours, &theirs) {
+            let compare = if is_random(target) {
+                shape_difference
+            } else {
+                difference
+            };
+            if let Some(difference) = compare(&ours, &theirs, max_data_points.is_none()) {
                 differs(format!("{target} ({range}): {difference}"));
             }
         }
     }
+    // The Graph functions are no-ops in JSON but must change the picture: through /render,
+    // a red dashed line (many short red polylines) and a right-hand axis for the series
+    // scaled into the thousands.
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("target", "color(dashed(diff.a.cpu),'red')")
+        .append_pair("target", "secondYAxis(scale(diff.c.cpu,1000))")
+        .append_pair("from", &(until - 3600).to_string())
+        .append_pair("until", &until.to_string())
+        .append_pair("format", "svg");
+    let (status, picture) = pipeline
+        .get_text(&format!("/render?{}", query.finish()))
+        .await?;
+    assert_eq!(status, 200, "{picture}");
+    let red_polylines = picture
+        .split("<polyline ")
+        .filter(|element| element.contains("stroke=\"#FF0000\""))
+        .count();
+    assert!(red_polylines > 20, "dashed red line missing: {picture}");
+    assert!(
+        picture.contains("K\n</text>"),
+        "no axis labelled in thousands: {picture}"
+    );
     assert!(
         differences.is_empty(),
         "{} of {compared} answers differ from graphite-web 1.1.10 (seed {seed}):\n{}",

@@ -303,7 +303,7 @@ async fn fetch_targets(
     };
     // graphite-web consolidates over the time range of the whole answer.
     let earliest_start = all.iter().map(|one| one.start).min().unwrap_or(0);
-    let latest_end = all.iter().map(TimeSeries::end).max().unwrap_or(0);
+    let latest_end = all.iter().map(TimeSeries::graphite_end).max().unwrap_or(0);
     let time_range = latest_end - earliest_start;
     Ok(all
         .iter()
@@ -419,6 +419,9 @@ mod tests {
             step: 10,
             values,
             consolidation: functions::Consolidation::Sum,
+            x_files_factor: 0.0,
+            ends_at: None,
+            drawing: Default::default(),
         }
     }
 

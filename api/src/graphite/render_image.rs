@@ -8,6 +8,12 @@
 //! 330 × 250 by default), `title`, `hideLegend`, `hideAxes`, `graphOnly` (neither), `colorList`,
 //! `bgcolor`, `fgcolor`, `lineWidth`, `yMin`, `yMax`. Nulls are gaps in the line. Colours are
 //! graphite-web's names or `#rrggbb` / `rrggbb`.
+//!
+//! Each series may carry drawing options of its own, set by the Graph functions
+//! ([`Drawing`](crate::graphite::functions::Drawing)): its colour, opacity, line width and
+//! dashes; a second y axis on the right; stacked series filled down to the one below them;
+//! values drawn as vertical lines (`drawAsInfinite`, `verticalLine`); and invisible series
+//! (the lower edge of `areaBetween`).
 
 use crate::graphite::functions::TimeSeries;
 use chrono::{DateTime, Utc};
@@ -220,7 +226,11 @@ fn draw(
     let root =
         SVGBackend::with_string(document, (options.width, options.height)).into_drawing_area();
     root.fill(&options.background)?;
-    let (low, high) = value_range(series, options);
+    // Series marked `secondYAxis` are drawn against their own y range, labelled on the right.
+    let (first_axis, second_axis): (Vec<&TimeSeries>, Vec<&TimeSeries>) =
+        series.iter().partition(|one| !one.drawing.second_y_axis);
+    let (low, high) = value_range(&first_axis, options);
+    let (second_low, second_high) = value_range(&second_axis, &ImageOptions::default());
     let text_style = ("sans-serif", 11).into_font().color(&options.foreground);
     let mut builder = ChartBuilder::on(&root);
     builder.margin(6);
@@ -229,9 +239,14 @@ fn draw(
     }
     if !options.hide_axes {
         builder.x_label_area_size(20).y_label_area_size(44);
+        if !second_axis.is_empty() {
+            builder.right_y_label_area_size(44);
+        }
     }
     let (start, end) = (instant(from), instant(until.max(from + 1)));
-    let mut chart = builder.build_cartesian_2d(start..end, low..high)?;
+    let mut chart = builder
+        .build_cartesian_2d(start..end, low..high)?
+        .set_secondary_coord(start..end, second_low..second_high);
     if !options.hide_axes {
         let span = until - from;
         chart
@@ -245,33 +260,107 @@ fn draw(
             .x_label_formatter(&|time| time_label(time, span))
             .y_label_formatter(&|value| value_label(*value))
             .draw()?;
+        if !second_axis.is_empty() {
+            chart
+                .configure_secondary_axes()
+                .axis_style(options.foreground)
+                .label_style(text_style.clone())
+                .y_labels(((options.height / 40).max(2)) as usize)
+                .y_label_formatter(&|value| value_label(*value))
+                .draw()?;
+        }
     }
+    // The top of the previous stacked series on each axis: a stacked series is filled down
+    // to it (graphite-web's stacked area), the first one down to zero.
+    let mut stack_tops: [Option<&TimeSeries>; 2] = [None, None];
     for (index, one) in series.iter().enumerate() {
-        let color = options.colors[index % options.colors.len()];
-        let style = ShapeStyle::from(&color).stroke_width(options.line_width);
+        let drawing = &one.drawing;
+        let color = drawing
+            .color
+            .as_deref()
+            .and_then(self::color)
+            .unwrap_or(options.colors[index % options.colors.len()]);
+        let color = color.mix(drawing.alpha.unwrap_or(1.0));
+        let line_width = drawing
+            .line_width
+            .map_or(options.line_width, |width| width.round().max(1.0) as u32);
+        let style = ShapeStyle::from(&color).stroke_width(line_width);
+        let axis = usize::from(drawing.second_y_axis);
+        let below = stack_tops[axis];
+        if drawing.stacked {
+            stack_tops[axis] = Some(one);
+        }
+        if drawing.invisible {
+            continue;
+        }
+        // Each element goes to the series' axis; the first one drawn carries the legend entry.
         let mut labelled = false;
-        for segment in segments(one) {
-            let points = segment
-                .into_iter()
-                .map(|(time, value)| (instant(time), value));
-            // A point between two nulls has no line to be part of: it is drawn as a dot.
-            let drawn = if let [(time, value)] = points.clone().collect::<Vec<_>>()[..] {
-                chart.draw_series(std::iter::once(Circle::new(
-                    (time, value),
-                    options.line_width + 1,
-                    style.filled(),
-                )))?
+        macro_rules! draw {
+            ($elements:expr) => {{
+                let drawn = if drawing.second_y_axis {
+                    chart.draw_secondary_series($elements)?
+                } else {
+                    chart.draw_series($elements)?
+                };
+                if !std::mem::replace(&mut labelled, true) {
+                    drawn.label(one.name.clone()).legend(move |(x, y)| {
+                        PathElement::new(
+                            vec![(x, y), (x + 14, y)],
+                            ShapeStyle::from(&color).stroke_width(2),
+                        )
+                    });
+                }
+            }};
+        }
+        if drawing.draw_as_infinite {
+            // A vertical line across the graph at every non-zero value.
+            let (bottom, top) = if drawing.second_y_axis {
+                (second_low, second_high)
             } else {
-                chart.draw_series(LineSeries::new(points, style))?
+                (low, high)
             };
-            if !labelled {
-                labelled = true;
-                drawn.label(one.name.clone()).legend(move |(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 14, y)],
-                        ShapeStyle::from(&color).stroke_width(2),
-                    )
-                });
+            let lines: Vec<PathElement<(DateTime<Utc>, f64)>> = segments(one)
+                .into_iter()
+                .flatten()
+                .filter(|(_, value)| *value != 0.0)
+                .map(|(time, _)| {
+                    PathElement::new(vec![(instant(time), bottom), (instant(time), top)], style)
+                })
+                .collect();
+            draw!(lines);
+        } else {
+            for segment in segments(one) {
+                let points: Vec<(DateTime<Utc>, f64)> = segment
+                    .iter()
+                    .map(|(time, value)| (instant(*time), *value))
+                    .collect();
+                if drawing.stacked {
+                    // The area between this segment and what lies below it.
+                    let mut outline = points.clone();
+                    for (time, _) in segment.iter().rev() {
+                        let bottom = below.map_or(0.0, |below| value_at(below, *time));
+                        outline.push((instant(*time), bottom));
+                    }
+                    draw!(std::iter::once(Polygon::new(
+                        outline,
+                        color.mix(0.5).filled()
+                    )));
+                }
+                // A point between two nulls has no line to be part of: it is drawn as a dot.
+                if let [point] = points[..] {
+                    draw!(std::iter::once(Circle::new(
+                        point,
+                        line_width + 1,
+                        style.filled()
+                    )));
+                } else if let Some(dash) = drawing.dash_length {
+                    let dash = dash.round().max(1.0) as u32;
+                    draw!(std::iter::once(plotters::element::DashedPathElement::new(
+                        points, dash, dash, style
+                    )));
+                } else {
+                    draw!(std::iter::once(PathElement::new(points, style)));
+                }
             }
         }
     }
@@ -286,6 +375,22 @@ fn draw(
     }
     root.present()?;
     Ok(())
+}
+
+/// The value of `series` at `time` (0 where it has none): the bottom of the area of a series
+/// stacked on it.
+fn value_at(series: &TimeSeries, time: i64) -> f64 {
+    let step = series.step.max(1);
+    usize::try_from((time - series.start).div_euclid(step))
+        .ok()
+        .and_then(|index| series.values.get(index).copied().flatten())
+        .filter(|value| value.is_finite())
+        .unwrap_or(0.0)
+}
+
+/// Whether `text` is a colour `color(…)`, `threshold(…)` and `verticalLine(…)` can draw.
+pub(crate) fn is_color(text: &str) -> bool {
+    color(text).is_some()
 }
 
 /// The runs of consecutive non-null points of a series: a null is a gap in the line.
@@ -307,7 +412,7 @@ fn segments(series: &TimeSeries) -> Vec<Vec<(i64, f64)>> {
 
 /// The y range: `yMin`/`yMax` when given, else the values' range with a margin (a flat or
 /// empty graph gets a range around its value).
-fn value_range(series: &[TimeSeries], options: &ImageOptions) -> (f64, f64) {
+fn value_range(series: &[&TimeSeries], options: &ImageOptions) -> (f64, f64) {
     let values = series
         .iter()
         .flat_map(|one| one.values.iter().flatten())
@@ -397,6 +502,7 @@ fn font_options() -> &'static resvg::usvg::Options<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graphite::functions::Drawing;
 
     fn series(name: &str, values: &[Option<f64>]) -> TimeSeries {
         TimeSeries::new(name, 1_700_000_000, 60, values.to_vec())
@@ -473,6 +579,116 @@ mod tests {
         // IHDR: width and height, big-endian, after the signature and the chunk header.
         assert_eq!(u32::from_be_bytes(image[16..20].try_into().unwrap()), 400);
         assert_eq!(u32::from_be_bytes(image[20..24].try_into().unwrap()), 200);
+    }
+
+    /// The `points` of every polyline drawn in `stroke` (plotters writes `#RRGGBB`).
+    fn polylines(document: &str, stroke: &str) -> Vec<Vec<(f64, f64)>> {
+        document
+            .split("<polyline ")
+            .skip(1)
+            .filter(|element| element.contains(&format!("stroke=\"{stroke}\"")))
+            .map(|element| {
+                let points = element
+                    .split("points=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_default();
+                points
+                    .split_whitespace()
+                    .filter_map(|pair| {
+                        let (x, y) = pair.split_once(',')?;
+                        Some((x.parse().ok()?, y.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn graph_functions_change_the_picture() {
+        let options = ImageOptions::default();
+        let (from, until) = (1_700_000_000, 1_700_000_600);
+        let values: Vec<Option<f64>> = (0..10).map(|index| Some(f64::from(index))).collect();
+        let mut plain = TimeSeries::new("plain", from, 60, values.clone());
+        plain.drawing.color = Some("red".into());
+        let plain_document = svg(&[plain.clone()], from, until, &options).unwrap();
+        let plain_lines = polylines(&plain_document, "#FF0000");
+        // The line and its legend mark, both solid and one pixel wide.
+        assert_eq!(plain_lines.len(), 2, "{plain_document}");
+
+        // color, alpha and lineWidth: the stroke, its opacity and width.
+        let mut styled = plain.clone();
+        styled.drawing.color = Some("#00ff00".into());
+        styled.drawing.alpha = Some(0.5);
+        styled.drawing.line_width = Some(3.0);
+        let document = svg(&[styled], from, until, &options).unwrap();
+        assert!(
+            document.contains("opacity=\"0.5\" stroke=\"#00FF00\" stroke-width=\"3\""),
+            "{document}"
+        );
+
+        // dashed: the line is drawn as many short dashes.
+        let mut dashed = plain.clone();
+        dashed.drawing.dash_length = Some(5.0);
+        let document = svg(&[dashed], from, until, &options).unwrap();
+        assert!(polylines(&document, "#FF0000").len() > 10, "{document}");
+
+        // secondYAxis: labels on the right for the second series' range, which no longer
+        // widens the left axis.
+        let mut large = TimeSeries::new("large", from, 60, vec![Some(1_000.0), Some(3_000.0)]);
+        large.drawing.second_y_axis = true;
+        let document = svg(&[plain.clone(), large.clone()], from, until, &options).unwrap();
+        assert!(
+            document.contains(">\n3K\n</text>") || document.contains(">\n2.5K\n</text>"),
+            "{document}"
+        );
+        let one_axis = svg(
+            &[
+                plain.clone(),
+                TimeSeries {
+                    drawing: Drawing::default(),
+                    ..large
+                },
+            ],
+            from,
+            until,
+            &options,
+        )
+        .unwrap();
+        let lowest_point = |document: &str| {
+            polylines(document, "#FF0000")[0]
+                .iter()
+                .map(|(_, y)| *y)
+                .fold(f64::INFINITY, f64::min)
+        };
+        // On its own axis the small series reaches near the top; sharing one with thousands,
+        // it stays flat near the bottom.
+        assert!(
+            lowest_point(&document) + 100.0 < lowest_point(&one_axis),
+            "{document}"
+        );
+
+        // stacked: filled down to the series below.
+        let mut stacked = plain.clone();
+        stacked.drawing.stacked = true;
+        let document = svg(&[stacked], from, until, &options).unwrap();
+        assert!(document.contains("<polygon"), "{document}");
+
+        // drawAsInfinite: vertical lines at the non-zero values.
+        let mut infinite = plain.clone();
+        infinite.drawing.draw_as_infinite = true;
+        let document = svg(&[infinite], from, until, &options).unwrap();
+        let vertical = polylines(&document, "#FF0000")
+            .into_iter()
+            .filter(|line| line.len() == 2 && line[0].0 == line[1].0)
+            .count();
+        assert_eq!(vertical, 9, "{document}");
+
+        // invisible (areaBetween's lower series): not drawn at all.
+        let mut invisible = plain;
+        invisible.drawing.invisible = true;
+        let document = svg(&[invisible], from, until, &options).unwrap();
+        assert!(polylines(&document, "#FF0000").is_empty(), "{document}");
     }
 
     #[test]

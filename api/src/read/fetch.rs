@@ -493,6 +493,9 @@ fn shown_series(
         step: grid.step,
         values,
         consolidation,
+        x_files_factor: 0.0,
+        ends_at: None,
+        drawing: Default::default(),
     }
 }
 

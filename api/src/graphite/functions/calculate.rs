@@ -1,80 +1,11 @@
 //! Functions that compute new values from a window or the whole of a series (graphite-web's
-//! group "Calculate"): `movingAverage` and `nPercentile`.
-//!
-//! `movingAverage` needs points from before the requested range: `evaluate` reads its input
-//! again with `from` moved back by the window (as graphite-web does) and hands it here.
+//! group "Calculate"): `nPercentile` here; the moving windows (`movingAverage`, …) are in
+//! `moving`, the Holt-Winters forecasts in `holt_winters`.
 
 use super::arguments::Arguments;
 use super::context::EvaluationContext;
 use super::series::{format_g, format_python_float, percentile, TimeSeries};
 use super::SeriesResult;
-
-/// A moving window: a number of points, or a time span like `'5min'`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Window {
-    Points(i64),
-    Interval { seconds: i64, text: String },
-}
-
-/// graphite-web's `movingWindow` with the average: each point is the average of the
-/// `window` points up to and including it (graphite-web 1.1.9 and later; earlier versions
-/// left the point itself out, one step behind); null when none of them has a value or fewer
-/// than `x_files_factor` of them do. `series` must start early enough (a window before
-/// `from`); the result starts at the first point at or after `from` that has a whole window
-/// up to it.
-///
-/// graphite-web starts the result at `start + window seconds`, which is off the step grid for
-/// windows that are not a whole number of steps; here it stays on the grid.
-pub(crate) fn moving_average(
-    series: Vec<TimeSeries>,
-    window: &Window,
-    x_files_factor: Option<f64>,
-    from: i64,
-) -> Vec<TimeSeries> {
-    series
-        .into_iter()
-        .map(|one| {
-            let step = one.step.max(1);
-            let (window_points, name, tag) = match window {
-                Window::Points(points) => (
-                    usize::try_from(*points).unwrap_or(0),
-                    format!("movingAverage({},{points})", one.name),
-                    points.to_string(),
-                ),
-                Window::Interval { seconds, text } => (
-                    usize::try_from(seconds / step).unwrap_or(0),
-                    format!("movingAverage({},\"{text}\")", one.name),
-                    text.clone(),
-                ),
-            };
-            // The first point of the range is the first after `from`, as on the whisper-style
-            // grid every series is read on (`grid::StepGrid`).
-            let first_after_from = from.div_euclid(step) * step + step;
-            let first_in_range =
-                usize::try_from((first_after_from - one.start).div_euclid(step)).unwrap_or(0);
-            let first = window_points.saturating_sub(1).max(first_in_range);
-            let values = (first..one.values.len())
-                .map(|index| {
-                    let window_values =
-                        &one.values[(index + 1).saturating_sub(window_points)..=index];
-                    let present: Vec<f64> = window_values.iter().flatten().copied().collect();
-                    let share = present.len() as f64 / window_points.max(1) as f64;
-                    let enough = !present.is_empty()
-                        && window_points > 0
-                        && share >= x_files_factor.unwrap_or(0.0);
-                    enough.then(|| present.iter().sum::<f64>() / present.len() as f64)
-                })
-                .collect();
-            TimeSeries {
-                start: one.start + first as i64 * step,
-                values,
-                ..one
-            }
-            .renamed(name)
-            .tagged("movingAverage", tag)
-        })
-        .collect()
-}
 
 /// `nPercentile(seriesList, n)`: a flat line at the n-th percentile of each series' values;
 /// series without values are dropped.

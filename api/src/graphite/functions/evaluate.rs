@@ -15,14 +15,18 @@
 //! Nested calls inside those see the changed range too (`timeShift(sumSeries(a.*),'1d')`).
 
 use super::arguments::{bind, Arguments, Bound, Value};
-use super::calculate::{moving_average, Window};
 use super::context::{EvaluationContext, SeriesSource};
 use super::error::{EvaluateError, EvaluationError};
 use super::expression::{Argument, Expression, FunctionCall};
+use super::holt_winters;
 use super::interval::parse_offset_seconds;
+use super::moving::{exponential_moving_average, moving_window, Window};
 use super::registry::{self, Implementation};
+use super::series::Aggregation;
 use super::series::TimeSeries;
 use super::transform::hitcount_series;
+use super::transform::summarize_series;
+use crate::graphite::time::parse_time;
 use crate::names::tag_expression;
 use std::future::Future;
 use std::pin::Pin;
@@ -93,9 +97,20 @@ async fn evaluate_call<S: SeriesSource>(
         }
         Implementation::SeriesByTag => series_by_tag(call, function, bound, context, source).await,
         Implementation::TimeShift => time_shift(function, bound, context, source).await,
-        Implementation::MovingAverage => {
-            moving_average_call(function, bound, context, source).await
+        Implementation::MovingWindow(fixed_function) => {
+            moving_window_call(function, fixed_function, bound, context, source).await
         }
+        Implementation::ExponentialMovingAverage => {
+            exponential_moving_average_call(function, bound, context, source).await
+        }
+        Implementation::HoltWinters(kind) => {
+            holt_winters_call(function, kind, bound, context, source).await
+        }
+        Implementation::LinearRegression => {
+            linear_regression(function, bound, context, source).await
+        }
+        Implementation::TimeStack => time_stack(function, bound, context, source).await,
+        Implementation::SmartSummarize => smart_summarize(function, bound, context, source).await,
         Implementation::Hitcount => hitcount(function, bound, context, source).await,
         Implementation::Requery(requery) => {
             super::requery::evaluate_requery(requery, function, bound, context, source).await
@@ -249,12 +264,15 @@ async fn time_shift<S: SeriesSource>(
         .collect())
 }
 
-async fn moving_average_call<S: SeriesSource>(
+/// The window of a moving function (argument 2) and how far before `from` its input must be
+/// read: the time span, or the window's points times the largest step (found by reading the
+/// input over the range first, as graphite-web does). `None` when the input has no series.
+async fn window_and_preview<S: SeriesSource>(
     function: &'static str,
-    bound: Bound<&Argument>,
+    bound: &Bound<&Argument>,
     context: &EvaluationContext,
     source: &S,
-) -> Evaluated<S> {
+) -> Result<Option<(Window, i64)>, EvaluateError<S::Error>> {
     let window = match bound.slots.get(1).copied().flatten() {
         Some(Argument::Integer(points)) if (0..=MAXIMUM_WINDOW_POINTS).contains(points) => {
             Window::Points(*points)
@@ -296,10 +314,28 @@ async fn moving_average_call<S: SeriesSource>(
                 _ => return Err(wrong_type(function, 1, "series list").into()),
             };
             let Some(largest_step) = series.iter().map(|one| one.step.max(1)).max() else {
-                return Ok(Vec::new());
+                return Ok(None);
             };
             largest_step.saturating_mul(*points)
         }
+    };
+    Ok(Some((window, preview_seconds)))
+}
+
+/// `movingWindow(seriesList, windowSize, func='average', xFilesFactor=None)` and its short
+/// forms (`movingAverage`, `movingSum`, …, with `fixed_function`), whose `xFilesFactor` is
+/// their third argument.
+async fn moving_window_call<S: SeriesSource>(
+    function: &'static str,
+    fixed_function: Option<&'static str>,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    let Some((window, preview_seconds)) =
+        window_and_preview(function, &bound, context, source).await?
+    else {
+        return Ok(Vec::new());
     };
     let extended = EvaluationContext {
         from: context.from.saturating_sub(preview_seconds),
@@ -308,13 +344,419 @@ async fn moving_average_call<S: SeriesSource>(
     let mut arguments =
         evaluate_arguments(function, bound, context, Some(&extended), source).await?;
     let series = arguments.series_list(0)?;
-    let x_files_factor = arguments.optional_number(2)?;
-    Ok(moving_average(
+    let (function_name, x_files_factor) = match fixed_function {
+        Some(name) => (name.to_owned(), arguments.optional_number(2)?),
+        None => (
+            arguments
+                .optional_string(2)?
+                .unwrap_or_else(|| "average".to_owned()),
+            arguments.optional_number(3)?,
+        ),
+    };
+    let aggregation = Aggregation::from_name(&function_name).ok_or_else(|| {
+        EvaluationError::invalid(
+            function,
+            format!("unsupported aggregation function \"{function_name}\""),
+        )
+    })?;
+    Ok(moving_window(
         series,
         &window,
+        &function_name,
+        aggregation,
         x_files_factor,
         context.from,
     ))
+}
+
+/// `exponentialMovingAverage(seriesList, windowSize)`.
+async fn exponential_moving_average_call<S: SeriesSource>(
+    function: &'static str,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    let Some((window, preview_seconds)) =
+        window_and_preview(function, &bound, context, source).await?
+    else {
+        return Ok(Vec::new());
+    };
+    let extended = EvaluationContext {
+        from: context.from.saturating_sub(preview_seconds),
+        ..*context
+    };
+    let mut arguments =
+        evaluate_arguments(function, bound, context, Some(&extended), source).await?;
+    let series = arguments.series_list(0)?;
+    Ok(exponential_moving_average(series, &window, preview_seconds))
+}
+
+/// Which Holt-Winters function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoltWintersKind {
+    Forecast,
+    ConfidenceBands,
+    ConfidenceArea,
+    Aberration,
+}
+
+/// An interval argument given as a literal string (or its default), in seconds.
+fn literal_interval(
+    function: &str,
+    bound: &Bound<&Argument>,
+    index: usize,
+    default: &str,
+) -> Result<i64, EvaluationError> {
+    let text = match bound.slots.get(index).copied().flatten() {
+        None | Some(Argument::None) => default,
+        Some(Argument::String(text)) => text,
+        Some(_) => return Err(wrong_type(function, index + 1, "time interval string")),
+    };
+    parse_offset_seconds(text)
+        .map(i64::abs)
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| {
+            EvaluationError::invalid(
+                function,
+                format!("\"{text}\" is not a positive time interval like '1d' or '7d'"),
+            )
+        })
+}
+
+/// The Holt-Winters functions: the input is read again from `from − bootstrapInterval` to
+/// train the model (graphite-web's "preview"); `holtWintersAberration` also reads it over the
+/// range, to compare with the bands.
+async fn holt_winters_call<S: SeriesSource>(
+    function: &'static str,
+    kind: HoltWintersKind,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    // Forecast takes (seriesList, bootstrapInterval, seasonality); the others a delta first.
+    let first_interval = if kind == HoltWintersKind::Forecast {
+        1
+    } else {
+        2
+    };
+    let bootstrap_seconds = literal_interval(function, &bound, first_interval, "7d")?;
+    let seasonality_seconds = literal_interval(function, &bound, first_interval + 1, "1d")?;
+    let Some(first) = bound.slots.first().copied().flatten() else {
+        return Err(wrong_type(function, 1, "series list").into());
+    };
+    let preview_context = EvaluationContext {
+        from: context.from.saturating_sub(bootstrap_seconds),
+        ..*context
+    };
+    let previews = match evaluate_argument(first, &preview_context, source).await? {
+        Value::SeriesList(series) => series,
+        _ => return Err(wrong_type(function, 1, "series list").into()),
+    };
+    let mut arguments = evaluate_arguments(function, bound, context, None, source).await?;
+    let series = arguments.series_list(0)?;
+    let delta = if kind == HoltWintersKind::Forecast {
+        0.0
+    } else {
+        arguments.optional_number(1)?.unwrap_or(3.0)
+    };
+    Ok(match kind {
+        HoltWintersKind::Forecast => {
+            holt_winters::holt_winters_forecast(previews, bootstrap_seconds, seasonality_seconds)
+        }
+        HoltWintersKind::ConfidenceBands => holt_winters::holt_winters_confidence_bands(
+            previews,
+            delta,
+            bootstrap_seconds,
+            seasonality_seconds,
+        ),
+        HoltWintersKind::ConfidenceArea => holt_winters::holt_winters_confidence_area(
+            previews,
+            delta,
+            bootstrap_seconds,
+            seasonality_seconds,
+        ),
+        HoltWintersKind::Aberration => holt_winters::holt_winters_aberration(
+            series,
+            &previews,
+            delta,
+            bootstrap_seconds,
+            seasonality_seconds,
+        ),
+    })
+}
+
+/// A literal date argument (`'-1h'`, `'1700000000'`), `None` when absent.
+fn literal_date(
+    function: &str,
+    bound: &Bound<&Argument>,
+    index: usize,
+    now: i64,
+) -> Result<Option<i64>, EvaluationError> {
+    match bound.slots.get(index).copied().flatten() {
+        None | Some(Argument::None) => Ok(None),
+        Some(Argument::String(text)) => parse_time(text, now).map(Some).map_err(|error| {
+            EvaluationError::invalid(function, format!("\"{text}\" is not a date: {error}"))
+        }),
+        // A number is a unix time, held to the same bounds as one written as a string.
+        Some(Argument::Integer(seconds)) => parse_time(&seconds.to_string(), now)
+            .map(Some)
+            .map_err(|error| {
+                EvaluationError::invalid(function, format!("{seconds} is not a date: {error}"))
+            }),
+        Some(_) => Err(wrong_type(function, index + 1, "date")),
+    }
+}
+
+/// `linearRegression(seriesList, startSourceAt=None, endSourceAt=None)`: the least-squares
+/// line through each series' values between the source dates (the range by default), drawn
+/// over the range. Series whose source has fewer than two values are dropped.
+async fn linear_regression<S: SeriesSource>(
+    function: &'static str,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    let source_context = EvaluationContext {
+        from: literal_date(function, &bound, 1, context.now)?.unwrap_or(context.from),
+        until: literal_date(function, &bound, 2, context.now)?.unwrap_or(context.until),
+        now: context.now,
+    };
+    let Some(first) = bound.slots.first().copied().flatten() else {
+        return Err(wrong_type(function, 1, "series list").into());
+    };
+    let sources = match evaluate_argument(first, &source_context, source).await? {
+        Value::SeriesList(series) => series,
+        _ => return Err(wrong_type(function, 1, "series list").into()),
+    };
+    let mut arguments = evaluate_arguments(function, bound, context, None, source).await?;
+    let series = arguments.series_list(0)?;
+    Ok(series
+        .into_iter()
+        .zip(sources)
+        .filter_map(|(one, source)| {
+            let (factor, offset) = linear_regression_analysis(&source)?;
+            let step = one.step.max(1);
+            let values = (0..one.values.len())
+                .map(|index| Some(offset + (one.start + index as i64 * step) as f64 * factor))
+                .collect();
+            let range = format!("{}, {}", source_context.from, source_context.until);
+            let name = format!("linearRegression({}, {range})", one.name);
+            Some(
+                TimeSeries { values, ..one }
+                    .renamed(name)
+                    .tagged("linearRegressions", range),
+            )
+        })
+        .collect())
+}
+
+/// graphite-web's `_linearRegressionAnalysis`: slope per second and offset at time 0 of the
+/// least-squares line through the values (by index); `None` without two distinct points.
+fn linear_regression_analysis(series: &TimeSeries) -> Option<(f64, f64)> {
+    let present: Vec<(f64, f64)> = series
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, value)| value.map(|value| (index as f64, value)))
+        .collect();
+    let count = present.len() as f64;
+    let sum_i: f64 = present.iter().map(|(index, _)| index).sum();
+    let sum_v: f64 = present.iter().map(|(_, value)| value).sum();
+    let sum_ii: f64 = present.iter().map(|(index, _)| index * index).sum();
+    let sum_iv: f64 = present.iter().map(|(index, value)| index * value).sum();
+    let denominator = count * sum_ii - sum_i * sum_i;
+    if denominator == 0.0 {
+        return None;
+    }
+    let factor = (count * sum_iv - sum_i * sum_v) / denominator / series.step.max(1) as f64;
+    let offset = (sum_ii * sum_v - sum_iv * sum_i) / denominator - factor * series.start as f64;
+    Some((factor, offset))
+}
+
+/// `timeStack(seriesList, timeShiftUnit='1d', timeShiftStart=0, timeShiftEnd=7)`: the input
+/// read again shifted by each of `start..end` units, every copy drawn over the range and
+/// named `timeShift(name, unit, n)`.
+async fn time_stack<S: SeriesSource>(
+    function: &'static str,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    let unit_text = match bound.slots.get(1).copied().flatten() {
+        None | Some(Argument::None) => "1d".to_owned(),
+        Some(Argument::String(text)) => text.clone(),
+        Some(_) => return Err(wrong_type(function, 2, "time interval string").into()),
+    };
+    // Without a sign the unit goes back in time, as in graphite-web.
+    let unit_text = if unit_text.starts_with(|character: char| character.is_ascii_digit()) {
+        format!("-{unit_text}")
+    } else {
+        unit_text
+    };
+    let unit = parse_offset_seconds(&unit_text).ok_or_else(|| {
+        EvaluationError::invalid(
+            function,
+            format!("\"{unit_text}\" is not a time shift like '1d' or '-1h'"),
+        )
+    })?;
+    let integer_at = |index: usize, default: i64| match bound.slots.get(index).copied().flatten() {
+        None | Some(Argument::None) => Ok(default),
+        Some(Argument::Integer(value)) => Ok(*value),
+        Some(_) => Err(wrong_type(function, index + 1, "integer")),
+    };
+    let first_shift = integer_at(2, 0)?;
+    let end_shift = integer_at(3, 7)?;
+    if end_shift.saturating_sub(first_shift) > 100 {
+        return Err(EvaluationError::invalid(function, "at most 100 shifts").into());
+    }
+    let Some(first) = bound.slots.first().copied().flatten() else {
+        return Err(wrong_type(function, 1, "series list").into());
+    };
+    // graphite-web gives every copy the start of the first series over the range.
+    let unshifted = match evaluate_argument(first, context, source).await? {
+        Value::SeriesList(series) => series,
+        _ => return Err(wrong_type(function, 1, "series list").into()),
+    };
+    let Some(anchor_start) = unshifted.first().map(|one| one.start) else {
+        return Ok(Vec::new());
+    };
+    let mut results = Vec::new();
+    for shift in first_shift..end_shift {
+        let offset = unit.saturating_mul(shift);
+        let shifted = EvaluationContext {
+            from: context.from.saturating_add(offset),
+            until: context.until.saturating_add(offset),
+            now: context.now,
+        };
+        let series = match evaluate_argument(first, &shifted, source).await? {
+            Value::SeriesList(series) => series,
+            _ => return Err(wrong_type(function, 1, "series list").into()),
+        };
+        for one in series {
+            let name = format!("timeShift({}, {unit_text}, {shift})", one.name);
+            results.push(
+                TimeSeries {
+                    start: anchor_start,
+                    ..one
+                }
+                .renamed(name)
+                .tagged("timeShiftUnit", &unit_text)
+                .tagged("timeShift", shift.to_string()),
+            );
+        }
+    }
+    Ok(results)
+}
+
+/// `smartSummarize(seriesList, intervalString, func='sum', alignTo=None)`: like `summarize`
+/// with buckets from the series' start; with `alignTo` (a unit: '1y', '1w', '1d', '1h',
+/// '1min', '1s'), the input is read again from `from` rounded down to that unit (UTC).
+async fn smart_summarize<S: SeriesSource>(
+    function: &'static str,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Evaluated<S> {
+    let align_to = match bound.slots.get(3).copied().flatten() {
+        Some(Argument::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let aligned = match &align_to {
+        None => None,
+        Some(unit) => Some(EvaluationContext {
+            from: aligned_start(function, unit, context.from)?,
+            ..*context
+        }),
+    };
+    let mut arguments =
+        evaluate_arguments(function, bound, context, aligned.as_ref(), source).await?;
+    let series = arguments.series_list(0)?;
+    let interval_text = arguments.string(1)?;
+    let function_name = arguments
+        .optional_string(2)?
+        .unwrap_or_else(|| "sum".to_owned());
+    let interval = parse_offset_seconds(&interval_text)
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| {
+            EvaluationError::invalid(
+                function,
+                format!("\"{interval_text}\" is not a positive time interval like '1h' or '5min'"),
+            )
+        })?;
+    let aggregation = Aggregation::from_name(&function_name).ok_or_else(|| {
+        EvaluationError::invalid(
+            function,
+            format!("unsupported aggregation function \"{function_name}\""),
+        )
+    })?;
+    let mut results = Vec::with_capacity(series.len());
+    for one in series {
+        let name = format!(
+            "smartSummarize({}, \"{interval_text}\", \"{function_name}\")",
+            one.name
+        );
+        let start = one.start;
+        let end = one.end();
+        let summarized = summarize_series(&arguments, one, aggregation, interval, start, end)?;
+        results.push(
+            summarized
+                .renamed(name)
+                .tagged("smartSummarize", &interval_text)
+                .tagged("smartSummarizeFunction", &function_name),
+        );
+    }
+    Ok(results)
+}
+
+/// `from` rounded down to the start of its year, month, ISO week (Monday, or the weekday
+/// 1–7 ending the unit: '1w3' is Wednesday), day, hour, minute or second, in UTC.
+fn aligned_start(function: &str, unit: &str, from: i64) -> Result<i64, EvaluationError> {
+    use chrono::{Datelike, TimeZone, Timelike, Utc};
+    let invalid = || {
+        EvaluationError::invalid(
+            function,
+            format!(
+                "\"{unit}\" is not a unit to align to: use a number and y, mon, w, d, h, min or s"
+            ),
+        )
+    };
+    let letters = unit.trim_start_matches(|character: char| character.is_ascii_digit());
+    let time = Utc.timestamp_opt(from, 0).single().ok_or_else(invalid)?;
+    let day_start = |date: chrono::NaiveDate| {
+        date.and_hms_opt(0, 0, 0)
+            .map(|start| start.and_utc().timestamp())
+            .ok_or_else(invalid)
+    };
+    if letters.starts_with('y') {
+        return day_start(chrono::NaiveDate::from_ymd_opt(time.year(), 1, 1).ok_or_else(invalid)?);
+    }
+    if letters.starts_with("mon") {
+        return day_start(
+            chrono::NaiveDate::from_ymd_opt(time.year(), time.month(), 1).ok_or_else(invalid)?,
+        );
+    }
+    if letters.starts_with('w') {
+        let weekday = letters
+            .chars()
+            .last()
+            .and_then(|last| last.to_digit(10))
+            .map_or(1, i64::from);
+        let back = (i64::from(time.weekday().number_from_monday()) - weekday).rem_euclid(7);
+        return Ok(day_start(time.date_naive())? - back * 86_400);
+    }
+    if letters.starts_with('d') {
+        return day_start(time.date_naive());
+    }
+    if letters.starts_with('h') {
+        return Ok(from - i64::from(time.minute()) * 60 - i64::from(time.second()));
+    }
+    if letters.starts_with("min") || letters.starts_with('m') {
+        return Ok(from - i64::from(time.second()));
+    }
+    if letters.starts_with('s') {
+        return Ok(from);
+    }
+    Err(invalid())
 }
 
 /// `hitcount(seriesList, intervalString, alignToInterval=False)`.

@@ -3,11 +3,12 @@
 
 use super::arguments::{optional, repeated, required, Arguments, Parameter, ParameterType as T};
 use super::context::EvaluationContext;
+use super::evaluate::HoltWintersKind;
 use super::requery::Requery;
 use super::series::Aggregation;
 use super::{
-    aggregates, alias, calculate, combine, filter, filter_series, map_reduce, series_lists, sort,
-    special, transform, SeriesResult,
+    aggregates, alias, calculate, combine, filter, filter_series, generated, graph, map_reduce,
+    moving, series_lists, sort, special, special_series, transform, transform_values, SeriesResult,
 };
 use serde_json::{json, Map, Value as Json};
 
@@ -22,7 +23,13 @@ pub(crate) enum Implementation {
     /// These read series themselves, with ranges of their own; `evaluate` implements them.
     SeriesByTag,
     TimeShift,
-    MovingAverage,
+    /// `movingWindow` (function from its arguments) or one of its short forms.
+    MovingWindow(Option<&'static str>),
+    ExponentialMovingAverage,
+    HoltWinters(HoltWintersKind),
+    LinearRegression,
+    TimeStack,
+    SmartSummarize,
     Hitcount,
     /// These evaluate targets they build from their series' names (`requery`).
     Requery(Requery),
@@ -67,6 +74,26 @@ const AS_PERCENT_PARAMETERS: &[Parameter] = &[
     repeated("nodes", T::NodeOrTag, false),
 ];
 const CASE_POSITIONS: &[Parameter] = &[SERIES_LIST, repeated("pos", T::Integer, false)];
+const MOVING_WINDOW: &[Parameter] = &[
+    SERIES_LIST,
+    required("windowSize", T::IntOrInterval),
+    optional("xFilesFactor", T::Float),
+];
+const LOGARITHM: &[Parameter] = &[SERIES_LIST, optional("base", T::Integer)];
+const TIME_FUNCTION: &[Parameter] = &[required("name", T::String), optional("step", T::Integer)];
+const SIN_FUNCTION: &[Parameter] = &[
+    required("name", T::String),
+    optional("amplitude", T::Integer),
+    optional("step", T::Integer),
+];
+const RANDOM_WALK: &[Parameter] = TIME_FUNCTION;
+const HOLT_WINTERS: &[Parameter] = &[
+    SERIES_LIST,
+    optional("delta", T::Integer),
+    optional("bootstrapInterval", T::Interval),
+    optional("seasonality", T::Interval),
+];
+const X_FILES_FACTOR: &[Parameter] = &[SERIES_LIST, required("xFilesFactor", T::Float)];
 
 macro_rules! function {
     ($name:literal, $group:literal, $description:literal, $parameters:expr, $implementation:expr) => {
@@ -135,8 +162,69 @@ static FUNCTIONS: &[FunctionDefinition] = &[
     function!("hitcount", "Transform", "Reads values as hits per second and counts the hits in each interval.", &[SERIES_LIST, required("intervalString", T::Interval), optional("alignToInterval", T::Boolean)], Implementation::Hitcount),
     function!("timeShift", "Transform", "The series as it was a time span ago ('1d' means '-1d'; '+1h' shifts forward), drawn over the requested range.", &[SERIES_LIST, required("timeShift", T::Interval), optional("resetEnd", T::Boolean), optional("alignDst", T::Boolean)], Implementation::TimeShift),
     // Calculate
-    function!("movingAverage", "Calculate", "The average of the windowSize points (or time span like '5min') before each point.", &[SERIES_LIST, required("windowSize", T::IntOrInterval), optional("xFilesFactor", T::Float)], Implementation::MovingAverage),
+    function!("movingAverage", "Calculate", "The average of the windowSize points (or time span like '5min') up to each point.", MOVING_WINDOW, Implementation::MovingWindow(Some("average"))),
     function!("nPercentile", "Calculate", "A flat line at the n-th percentile of each series.", THRESHOLD, Pure(calculate::n_percentile)),
+    // Transform (issue 16)
+    function!("add", "Transform", "Adds a constant to every value (named with the constant as an integer).", &[SERIES_LIST, required("constant", T::Float)], Pure(transform_values::add)),
+    function!("exp", "Transform", "e raised to each value.", ONE_SERIES_LIST, Pure(transform_values::exp)),
+    function!("invert", "Transform", "1 divided by each value; null at zero.", ONE_SERIES_LIST, Pure(transform_values::invert)),
+    function!("isNonNull", "Transform", "1 where the series has a value, 0 where it has none.", ONE_SERIES_LIST, Pure(transform_values::is_non_null)),
+    function!("log", "Transform", "The logarithm of each value in a base (10); null for values not above zero.", LOGARITHM, Pure(transform_values::logarithm)),
+    function!("logit", "Transform", "log(v / (1 - v)) of each value; null outside (0, 1).", ONE_SERIES_LIST, Pure(transform_values::logit)),
+    function!("sigmoid", "Transform", "1 / (1 + e^-v) of each value.", ONE_SERIES_LIST, Pure(transform_values::sigmoid)),
+    function!("minMax", "Transform", "Each value scaled to 0..1 between the series' minimum and maximum.", ONE_SERIES_LIST, Pure(transform_values::min_max)),
+    function!("offsetToZero", "Transform", "Subtracts the series' minimum from every value.", ONE_SERIES_LIST, Pure(transform_values::offset_to_zero)),
+    function!("pow", "Transform", "Each value raised to a power.", &[SERIES_LIST, required("factor", T::Float)], Pure(transform_values::pow)),
+    function!("squareRoot", "Transform", "The square root of each value; null for negative values.", ONE_SERIES_LIST, Pure(transform_values::square_root)),
+    function!("round", "Transform", "Each value rounded to a number of decimals (0), halves to even as Python does.", &[SERIES_LIST, optional("precision", T::Integer)], Pure(transform_values::round)),
+    function!("scaleToSeconds", "Transform", "Each value as a rate per the given seconds instead of per step.", &[SERIES_LIST, required("seconds", T::Float)], Pure(transform_values::scale_to_seconds)),
+    function!("delay", "Transform", "The values moved a number of steps later (earlier when negative).", &[SERIES_LIST, required("steps", T::Integer)], Pure(transform_values::delay)),
+    function!("interpolate", "Transform", "Fills runs of at most limit nulls between two values on the line between them.", &[SERIES_LIST, optional("limit", T::IntOrInf)], Pure(transform_values::interpolate)),
+    function!("integralByInterval", "Transform", "The running sum, back to 0 at every multiple of intervalUnit from the start of the range.", &[SERIES_LIST, required("intervalUnit", T::String)], Pure(transform_values::integral_by_interval)),
+    function!("compressPeriodicGaps", "Transform", "Resamples a series that has a value only every n-th step to that period.", ONE_SERIES_LIST, Pure(transform_values::compress_periodic_gaps)),
+    function!("timeSlice", "Transform", "Values outside [startSliceAt, endSliceAt] become null.", &[SERIES_LIST, required("startSliceAt", T::Date), optional("endSliceAt", T::Date)], Pure(transform_values::time_slice)),
+    function!("timeStack", "Transform", "The series shifted by each of timeShiftStart..timeShiftEnd units, drawn over the range.", &[SERIES_LIST, optional("timeShiftUnit", T::Interval), optional("timeShiftStart", T::Integer), optional("timeShiftEnd", T::Integer)], Implementation::TimeStack),
+    function!("smartSummarize", "Transform", "Like summarize with buckets from the start of the range, optionally aligned to a unit ('1d', '1h', …).", &[SERIES_LIST, required("intervalString", T::Interval), optional("func", T::AggregationFunction), optional("alignTo", T::String)], Implementation::SmartSummarize),
+    function!("timeFunction", "Transform", "A series whose value is its timestamp, every step (60) seconds.", TIME_FUNCTION, Pure(generated::time_function)),
+    function!("time", "Transform", "Short form of timeFunction.", TIME_FUNCTION, Pure(generated::time_function)),
+    function!("sinFunction", "Transform", "sin(timestamp) × amplitude, every step (60) seconds.", SIN_FUNCTION, Pure(generated::sin_function)),
+    function!("sin", "Transform", "Short form of sinFunction.", SIN_FUNCTION, Pure(generated::sin_function)),
+    // Calculate (issue 16)
+    function!("movingWindow", "Calculate", "An aggregation (average) of the windowSize points (or time span) up to each point.", &[SERIES_LIST, required("windowSize", T::IntOrInterval), optional("func", T::AggregationFunction), optional("xFilesFactor", T::Float)], Implementation::MovingWindow(None)),
+    function!("movingSum", "Calculate", "The sum of the windowSize points (or time span) up to each point.", MOVING_WINDOW, Implementation::MovingWindow(Some("sum"))),
+    function!("movingMin", "Calculate", "The minimum of the windowSize points (or time span) up to each point.", MOVING_WINDOW, Implementation::MovingWindow(Some("min"))),
+    function!("movingMax", "Calculate", "The maximum of the windowSize points (or time span) up to each point.", MOVING_WINDOW, Implementation::MovingWindow(Some("max"))),
+    function!("movingMedian", "Calculate", "The median of the windowSize points (or time span) up to each point.", MOVING_WINDOW, Implementation::MovingWindow(Some("median"))),
+    function!("exponentialMovingAverage", "Calculate", "The exponential moving average with constant 2 / (windowSize + 1).", &[SERIES_LIST, required("windowSize", T::IntOrInterval)], Implementation::ExponentialMovingAverage),
+    function!("holtWintersForecast", "Calculate", "The Holt-Winters forecast, trained on bootstrapInterval (7d) before the range with a season (1d).", &[SERIES_LIST, optional("bootstrapInterval", T::Interval), optional("seasonality", T::Interval)], Implementation::HoltWinters(HoltWintersKind::Forecast)),
+    function!("holtWintersConfidenceBands", "Calculate", "The upper and lower bands: the Holt-Winters forecast ± delta deviations.", HOLT_WINTERS, Implementation::HoltWinters(HoltWintersKind::ConfidenceBands)),
+    function!("holtWintersConfidenceArea", "Calculate", "The Holt-Winters confidence bands drawn as the area between them.", HOLT_WINTERS, Implementation::HoltWinters(HoltWintersKind::ConfidenceArea)),
+    function!("holtWintersAberration", "Calculate", "How far each value lies outside its Holt-Winters confidence bands (0 inside).", HOLT_WINTERS, Implementation::HoltWinters(HoltWintersKind::Aberration)),
+    function!("linearRegression", "Calculate", "The least-squares line through the values between startSourceAt and endSourceAt (the range), over the range.", &[SERIES_LIST, optional("startSourceAt", T::Date), optional("endSourceAt", T::Date)], Implementation::LinearRegression),
+    function!("stdev", "Calculate", "The standard deviation of the points values up to each point.", &[SERIES_LIST, required("points", T::Integer), optional("windowTolerance", T::Float)], Pure(moving::stdev)),
+    function!("aggregateLine", "Calculate", "A flat line at an aggregation (average) of each series.", &[SERIES_LIST, optional("func", T::AggregationFunction), optional("keepStep", T::Boolean)], Pure(generated::aggregate_line)),
+    function!("identity", "Calculate", "A series whose value is its timestamp, every minute.", &[required("name", T::String)], Pure(generated::identity)),
+    // Graph (issue 16): drawn by /render?format=svg|png, the JSON keeps only their names.
+    function!("color", "Graph", "Draws the series in a colour (a name or #rrggbb).", &[SERIES_LIST, required("theColor", T::String)], Pure(graph::color)),
+    function!("alpha", "Graph", "Draws the series with an opacity from 0 to 1.", &[SERIES_LIST, required("alpha", T::Float)], Pure(graph::alpha)),
+    function!("dashed", "Graph", "Draws the series dashed (dashes of dashLength pixels, 5).", &[SERIES_LIST, optional("dashLength", T::Integer)], Pure(graph::dashed)),
+    function!("lineWidth", "Graph", "Draws the series with a line width in pixels.", &[SERIES_LIST, required("width", T::Float)], Pure(graph::line_width)),
+    function!("secondYAxis", "Graph", "Draws the series against a second y axis on the right.", ONE_SERIES_LIST, Pure(graph::second_y_axis)),
+    function!("stacked", "Graph", "Adds each series' values to those before it and draws them as filled areas.", &[SERIES_LIST, optional("stack", T::String)], Pure(graph::stacked)),
+    function!("drawAsInfinite", "Graph", "Draws every non-zero value as a vertical line across the graph.", ONE_SERIES_LIST, Pure(graph::draw_as_infinite)),
+    function!("areaBetween", "Graph", "Fills the area between exactly two series.", ONE_SERIES_LIST, Pure(graph::area_between)),
+    function!("threshold", "Graph", "A horizontal line at a value, with an optional label and colour.", &[required("value", T::Float), optional("label", T::String), optional("color", T::String)], Pure(graph::threshold)),
+    function!("verticalLine", "Graph", "A vertical line at a time in the range, with an optional label and colour.", &[required("ts", T::Date), optional("label", T::String), optional("color", T::String)], Pure(graph::vertical_line)),
+    // Special (issue 16)
+    function!("changed", "Special", "1 where the value changed since the last value, else 0.", ONE_SERIES_LIST, Pure(special_series::changed)),
+    function!("cumulative", "Special", "Short for consolidateBy(seriesList, 'sum').", ONE_SERIES_LIST, Pure(special_series::cumulative)),
+    function!("fallbackSeries", "Special", "The series, or the fallback series when there are none.", &[SERIES_LIST, required("fallback", T::SeriesList)], Pure(special_series::fallback_series)),
+    function!("setXFilesFactor", "Special", "Records the share of a bucket that must have values (kept as a tag).", X_FILES_FACTOR, Pure(special_series::set_x_files_factor)),
+    function!("xFilesFactor", "Special", "Short form of setXFilesFactor.", X_FILES_FACTOR, Pure(special_series::set_x_files_factor)),
+    function!("substr", "Special", "Names each series by nodes start..stop of its innermost path.", &[SERIES_LIST, optional("start", T::Node), optional("stop", T::Node)], Pure(special_series::substr)),
+    function!("cactiStyle", "Special", "Appends the current, maximum and minimum values to each name, in columns.", &[SERIES_LIST, optional("system", T::String), optional("units", T::String)], Pure(special_series::cacti_style)),
+    function!("randomWalk", "Special", "A random walk from 0 by steps in [-0.5, 0.5), every step (60) seconds; the same request draws the same walk.", RANDOM_WALK, Pure(generated::random_walk)),
+    function!("randomWalkFunction", "Special", "Long form of randomWalk.", RANDOM_WALK, Pure(generated::random_walk)),
     // Filter series
     function!("highestCurrent", "Filter Series", "The n series with the highest last value.", COUNT, Pure(filter::highest_current)),
     function!("highestAverage", "Filter Series", "The n series with the highest average.", COUNT, Pure(filter::highest_average)),
@@ -461,6 +549,86 @@ mod tests {
             descriptions["reduceSeries"]["params"][0]["type"],
             json!("seriesLists")
         );
+    }
+
+    /// graphite-web 1.1.10's functions of the groups Transform, Calculate, Graph and Special
+    /// that issue 16 added, each of which must be in the table under graphite-web's group.
+    const ISSUE_16_TRANSFORM_CALCULATE_GRAPH_SPECIAL: &[(&str, &str)] = &[
+        ("add", "Transform"),
+        ("compressPeriodicGaps", "Transform"),
+        ("delay", "Transform"),
+        ("exp", "Transform"),
+        ("integralByInterval", "Transform"),
+        ("interpolate", "Transform"),
+        ("invert", "Transform"),
+        ("isNonNull", "Transform"),
+        ("log", "Transform"),
+        ("logit", "Transform"),
+        ("minMax", "Transform"),
+        ("offsetToZero", "Transform"),
+        ("pow", "Transform"),
+        ("round", "Transform"),
+        ("scaleToSeconds", "Transform"),
+        ("sigmoid", "Transform"),
+        ("smartSummarize", "Transform"),
+        ("squareRoot", "Transform"),
+        ("time", "Transform"),
+        ("timeFunction", "Transform"),
+        ("sin", "Transform"),
+        ("sinFunction", "Transform"),
+        ("timeSlice", "Transform"),
+        ("timeStack", "Transform"),
+        ("aggregateLine", "Calculate"),
+        ("exponentialMovingAverage", "Calculate"),
+        ("holtWintersAberration", "Calculate"),
+        ("holtWintersConfidenceArea", "Calculate"),
+        ("holtWintersConfidenceBands", "Calculate"),
+        ("holtWintersForecast", "Calculate"),
+        ("identity", "Calculate"),
+        ("linearRegression", "Calculate"),
+        ("movingMax", "Calculate"),
+        ("movingMedian", "Calculate"),
+        ("movingMin", "Calculate"),
+        ("movingSum", "Calculate"),
+        ("movingWindow", "Calculate"),
+        ("stdev", "Calculate"),
+        ("alpha", "Graph"),
+        ("areaBetween", "Graph"),
+        ("color", "Graph"),
+        ("dashed", "Graph"),
+        ("drawAsInfinite", "Graph"),
+        ("lineWidth", "Graph"),
+        ("secondYAxis", "Graph"),
+        ("stacked", "Graph"),
+        ("threshold", "Graph"),
+        ("verticalLine", "Graph"),
+        ("cactiStyle", "Special"),
+        ("changed", "Special"),
+        ("cumulative", "Special"),
+        ("fallbackSeries", "Special"),
+        ("randomWalk", "Special"),
+        ("randomWalkFunction", "Special"),
+        ("setXFilesFactor", "Special"),
+        ("xFilesFactor", "Special"),
+        ("substr", "Special"),
+    ];
+
+    #[test]
+    fn issue_16_functions_are_described_in_their_groups() {
+        let descriptions = function_descriptions();
+        for (name, group) in ISSUE_16_TRANSFORM_CALCULATE_GRAPH_SPECIAL {
+            assert_eq!(descriptions[*name]["group"], *group, "{name}");
+        }
+        assert_eq!(
+            descriptions["holtWintersConfidenceBands"]["params"],
+            json!([
+                {"name": "seriesList", "type": "seriesList", "required": true},
+                {"name": "delta", "type": "integer", "required": false},
+                {"name": "bootstrapInterval", "type": "interval", "required": false},
+                {"name": "seasonality", "type": "interval", "required": false},
+            ])
+        );
+        assert_eq!(descriptions["timeSlice"]["params"][1]["type"], "date");
     }
 
     #[test]

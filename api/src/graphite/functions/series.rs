@@ -22,6 +22,41 @@ pub struct TimeSeries {
     pub values: Vec<Option<f64>>,
     /// How points merge when the series is consolidated (maxDataPoints, consolidateBy).
     pub consolidation: Consolidation,
+    /// The share of a consolidated bucket that must have values for it to have one
+    /// (graphite-web's `xFilesFactor`, set by `setXFilesFactor`); 0 keeps every bucket with a
+    /// value.
+    pub x_files_factor: f64,
+    /// Where the series ends when that is not just after its last point, which decides its
+    /// `maxDataPoints` buckets: graphite-web ends a series generated over the range
+    /// (`timeFunction`, `sinFunction`, `identity`, `randomWalk`) at `until`, and
+    /// `exponentialMovingAverage`'s at its input's end, on its last point.
+    pub ends_at: Option<i64>,
+    /// How `/render?format=svg|png` draws it (graphite-web's `series.color` and
+    /// `series.options`); the Graph functions set it, JSON ignores it.
+    pub drawing: Drawing,
+}
+
+/// The per-series drawing options of graphite-web's Graph functions (`color`, `alpha`,
+/// `dashed`, `lineWidth`, `secondYAxis`, `stacked`, `drawAsInfinite`, `areaBetween`).
+/// `None`/`false` means the picture's defaults.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Drawing {
+    /// A graphite colour name or `#rrggbb`, checked when drawn.
+    pub color: Option<String>,
+    /// Opacity from 0 to 1.
+    pub alpha: Option<f64>,
+    /// Dash length in pixels: the line is drawn dashed.
+    pub dash_length: Option<f64>,
+    /// Line width in pixels, overriding the request's `lineWidth`.
+    pub line_width: Option<f64>,
+    /// Drawn against a second y axis on the right.
+    pub second_y_axis: bool,
+    /// Filled down to the series below it (its values are already stacked).
+    pub stacked: bool,
+    /// Not drawn (the lower bound of `areaBetween`).
+    pub invisible: bool,
+    /// Every non-zero value drawn as a vertical line across the whole graph.
+    pub draw_as_infinite: bool,
 }
 
 /// How several points become one when a series is consolidated (graphite-web's
@@ -83,6 +118,9 @@ impl TimeSeries {
             step,
             values,
             consolidation: Consolidation::default(),
+            x_files_factor: 0.0,
+            ends_at: None,
+            drawing: Drawing::default(),
         }
     }
 
@@ -90,6 +128,11 @@ impl TimeSeries {
     pub fn end(&self) -> i64 {
         self.start
             .saturating_add((self.values.len() as i64).saturating_mul(self.step))
+    }
+
+    /// Where graphite-web ends the series: [`ends_at`](Self::ends_at), else [`end`](Self::end).
+    pub fn graphite_end(&self) -> i64 {
+        self.ends_at.unwrap_or_else(|| self.end())
     }
 
     /// Renames the series the way most graphite-web transforms do: the name and the path
@@ -143,7 +186,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     if max_data_points == 1 {
         return TimeSeries {
             step: step.saturating_mul(length as i64),
-            values: vec![series.consolidation.merge(&series.values)],
+            values: vec![merge_bucket(series, &series.values, length)],
             ..series.clone()
         };
     }
@@ -158,7 +201,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     let start = series.start + nudge;
     // graphite-web deletes one point fewer than the nudge covers.
     let skipped = usize::try_from(nudge / step - 1).unwrap_or(0).min(length);
-    let end = series.start + length as i64 * step;
+    let end = series.graphite_end();
     // As many points as graphite-web has timestamps for: `range(start, end + 1, seconds)`.
     let timestamps = if end >= start {
         usize::try_from((end - start) / seconds_per_point + 1).unwrap_or(0)
@@ -167,7 +210,7 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
     };
     let values = series.values[skipped..]
         .chunks(values_per_point as usize)
-        .map(|bucket| series.consolidation.merge(bucket))
+        .map(|bucket| merge_bucket(series, bucket, values_per_point as usize))
         .take(timestamps)
         .collect();
     TimeSeries {
@@ -176,6 +219,17 @@ pub fn consolidate(series: &TimeSeries, max_data_points: usize, time_range: i64)
         values,
         ..series.clone()
     }
+}
+
+/// One bucket of `bucket_size` points merged, or null when fewer than the series'
+/// `x_files_factor` of them have values (graphite-web's `__consolidatingGenerator`, which
+/// measures a short last bucket against the full size too).
+fn merge_bucket(series: &TimeSeries, bucket: &[Option<f64>], bucket_size: usize) -> Option<f64> {
+    let present = bucket.iter().filter(|value| value.is_some()).count();
+    if present == 0 || (present as f64 / bucket_size.max(1) as f64) < series.x_files_factor {
+        return None;
+    }
+    series.consolidation.merge(bucket)
 }
 
 /// Several series laid on one grid: `rows()` yields, for each slot, the value of every
@@ -224,7 +278,9 @@ pub(crate) fn normalize(series: &[&TimeSeries]) -> Option<NormalizedSeries> {
         earliest_start
     };
     let end = series.iter().map(|one| one.end()).max()?;
-    let length = usize::try_from((end.saturating_sub(start) + step - 1).div_euclid(step)).ok()?;
+    let length =
+        usize::try_from((end.saturating_sub(start).saturating_add(step - 1)).div_euclid(step))
+            .ok()?;
     let columns = series
         .iter()
         .map(|one| {
@@ -474,6 +530,21 @@ mod tests {
 
     fn series(start: i64, step: i64, values: &[Option<f64>]) -> TimeSeries {
         TimeSeries::new("a.b", start, step, values.to_vec())
+    }
+
+    #[test]
+    fn a_series_ending_at_until_has_no_bucket_after_it() {
+        // Ten points from 0 every 10 s, generated over [0, 75): graphite-web ends it at 75,
+        // so of the buckets at 30, 60 and 90 only two are before its end.
+        let values: Vec<Option<f64>> = (0..10).map(|index| Some(f64::from(index))).collect();
+        let generated = TimeSeries {
+            ends_at: Some(75),
+            ..series(0, 10, &values)
+        };
+        let consolidated = consolidate(&generated, 3, 75);
+        assert_eq!((consolidated.start, consolidated.step), (30, 30));
+        assert_eq!(consolidated.values, vec![Some(3.0), Some(6.0)]);
+        assert_eq!(consolidate(&series(0, 10, &values), 3, 75).values.len(), 3);
     }
 
     #[test]

@@ -26,10 +26,17 @@ pub(crate) fn constant_line(
             })
         }
     };
-    let step = ((context.until - context.from) / 2).max(1);
-    let mut series = TimeSeries::new(text.clone(), context.from, step, vec![Some(value); 3]);
+    let mut series = constant_line_series(Some(value), context).renamed(text.clone());
     series.path_expression = format!("constantLine({text})");
     Ok(vec![series])
+}
+
+/// Three points of `value`, at `from`, halfway and `until` (also `aggregateLine`'s and
+/// `threshold`'s line); named after the value until the caller renames it.
+pub(crate) fn constant_line_series(value: Option<f64>, context: &EvaluationContext) -> TimeSeries {
+    let step = ((context.until - context.from) / 2).max(1);
+    let name = value.map_or_else(|| "None".to_owned(), format_python_float);
+    TimeSeries::new(name, context.from, step, vec![value; 3])
 }
 
 #[cfg(test)]

@@ -317,7 +317,10 @@ pub(crate) fn positive_interval(arguments: &Arguments, text: &str) -> Result<i64
     }
 }
 
-fn aggregation_named(arguments: &Arguments, name: &str) -> Result<Aggregation, EvaluationError> {
+pub(crate) fn aggregation_named(
+    arguments: &Arguments,
+    name: &str,
+) -> Result<Aggregation, EvaluationError> {
     Aggregation::from_name(name)
         .ok_or_else(|| arguments.invalid(format!("unsupported aggregation function \"{name}\"")))
 }
@@ -372,6 +375,27 @@ fn summarize_values(
         });
     }
     values
+}
+
+/// One series summarized into buckets of `interval` from `start` to `end` (also
+/// `smartSummarize`'s, which starts them at the series' start); named as the input until the
+/// caller renames it.
+pub(crate) fn summarize_series(
+    arguments: &Arguments,
+    series: TimeSeries,
+    aggregation: Aggregation,
+    interval: i64,
+    start: i64,
+    end: i64,
+) -> Result<TimeSeries, EvaluationError> {
+    let buckets = bucket_count(arguments, start, end, interval)?;
+    let values = summarize_values(&series, aggregation, interval, start, buckets);
+    Ok(TimeSeries {
+        start,
+        step: interval,
+        values,
+        ..series
+    })
 }
 
 /// `summarize(seriesList, intervalString, func='sum', alignToFrom=False)`: one point per
