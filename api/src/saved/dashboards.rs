@@ -65,6 +65,7 @@ fn dashboard_from_body(headers: &HeaderMap, body: &[u8]) -> Result<DashboardDocu
     params(OwnerFilter),
     responses(
         (status = 200, description = "dashboards, by owner and title", body = [SavedDashboard]),
+        (status = 400, description = "the query string is not valid (a NUL byte, `user` given twice)", body = ErrorBody),
         CallerRefusals,
     )
 )]

@@ -123,6 +123,7 @@ pub(crate) async fn history(
     params(OwnerFilter),
     responses(
         (status = 200, description = "named graphs, by owner and name", body = [SavedGraph]),
+        (status = 400, description = "the query string is not valid (a NUL byte, `user` given twice)", body = ErrorBody),
         CallerRefusals,
     )
 )]

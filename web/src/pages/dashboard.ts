@@ -60,7 +60,9 @@ function renderBoard(
     navigate(href("dashboard", query));
   };
 
-  const title = h("input", { type: "text", "aria-label": "Dashboard title", value: dashboard.title, class: "title-input" });
+  // Another user's dashboard is read-only: its editing controls are disabled.
+  const readOnly = !mine;
+  const title = h("input", { type: "text", "aria-label": "Dashboard title", value: dashboard.title, class: "title-input", disabled: readOnly });
   title.addEventListener("change", () => go({ ...dashboard, title: title.value.trim() }));
   const preset = h(
     "select",
@@ -68,8 +70,8 @@ function renderBoard(
     ...PRESETS.map((one) => h("option", { value: one.from, selected: dashboard.until === "now" && one.from === dashboard.from }, `Last ${one.label}`)),
   );
   preset.addEventListener("change", () => go({ ...dashboard, from: preset.value, until: "now" }));
-  const newTargets = h("input", { type: "text", class: "target-input", "aria-label": "Targets of a new graph (separate with ;;)", placeholder: "targets of a new graph, separated by ;;" });
-  const add = h("button", { type: "button" }, "Add graph");
+  const newTargets = h("input", { type: "text", class: "target-input", "aria-label": "Targets of a new graph (separate with ;;)", placeholder: "targets of a new graph, separated by ;;", disabled: readOnly });
+  const add = h("button", { type: "button", disabled: readOnly }, "Add graph");
   add.addEventListener("click", () => {
     const targets = newTargets.value.split(";;").map((one) => one.trim()).filter(Boolean);
     if (targets.length) go({ ...dashboard, graphs: [...dashboard.graphs, { title: "", targets }] });
@@ -78,7 +80,7 @@ function renderBoard(
   exportButton.addEventListener("click", () =>
     download(`${dashboard.title || "dashboard"}.json`, JSON.stringify(dashboard, null, 2), "application/json"),
   );
-  const importInput = h("input", { type: "file", accept: "application/json,.json", "aria-label": "Import a dashboard JSON file" });
+  const importInput = h("input", { type: "file", accept: "application/json,.json", "aria-label": "Import a dashboard JSON file", disabled: readOnly });
   const status = h("p", { class: "muted", role: "status" });
   importInput.addEventListener("change", async () => {
     const file = importInput.files?.[0];
@@ -96,7 +98,7 @@ function renderBoard(
   const saveRow = h("div", { class: "toolbar", id: "dashboard-save" });
   const openSaved = (one: SavedDashboard) => navigate(href("dashboard", new URLSearchParams({ id: String(one.id) })));
   if (saved && !mine) {
-    saveRow.append(h("p", { class: "read-only", id: "read-only" }, `Read-only: ${saved.owner}'s dashboard. Changes stay in this page's URL; duplicate it to keep your own.`));
+    saveRow.append(h("p", { class: "read-only", id: "read-only" }, `Read-only: ${saved.owner}'s dashboard. Duplicate it to make your own copy to edit.`));
   }
   if (session && mine) {
     const save = h("button", { type: "button", class: "primary", id: "dashboard-save-button" }, saved ? (edited ? "Save changes" : "Saved") : "Save");
@@ -149,7 +151,7 @@ function renderBoard(
 
   dashboard.graphs.forEach((graph, index) => {
     const box = h("div", { class: "chart" });
-    const remove = h("button", { type: "button", class: "icon", "aria-label": `Remove graph ${index + 1}` }, "×");
+    const remove = h("button", { type: "button", class: "icon", "aria-label": `Remove graph ${index + 1}`, disabled: readOnly }, "×");
     remove.addEventListener("click", () => go({ ...dashboard, graphs: dashboard.graphs.filter((_, i) => i !== index) }));
     const open = h(
       "a",
