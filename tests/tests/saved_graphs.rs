@@ -117,8 +117,7 @@ fn ids(list: &Value) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> anyhow::Result<()>
-{
+async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> anyhow::Result<()> {
     let pipeline = start().await?;
     add_users(&pipeline).await?;
     let api = Api {
@@ -130,7 +129,12 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
 
     // Saving needs a user, and a session's CSRF token.
     let (status, body) = api
-        .send(&Who::Nobody, Method::POST, "/api/v1/graphs", &graph(&["a"], "-1h"))
+        .send(
+            &Who::Nobody,
+            Method::POST,
+            "/api/v1/graphs",
+            &graph(&["a"], "-1h"),
+        )
         .await?;
     assert_eq!(status, 401, "{body}");
     let Who::Session { cookie, .. } = &alice else {
@@ -149,7 +153,12 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     let mut viewed = Vec::new();
     for targets in [["stats.a"], ["stats.b"], ["sumSeries(stats.*)"]] {
         let (status, saved) = api
-            .send(&alice, Method::POST, "/api/v1/graphs", &graph(&targets, "-6h"))
+            .send(
+                &alice,
+                Method::POST,
+                "/api/v1/graphs",
+                &graph(&targets, "-6h"),
+            )
             .await?;
         assert_eq!(status, 200, "{saved}");
         assert_eq!(saved["owner"], "alice");
@@ -158,7 +167,12 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
         viewed.push(saved["id"].as_i64().unwrap());
     }
     let (_, again) = api
-        .send(&alice, Method::POST, "/api/v1/graphs", &graph(&["stats.a"], "-6h"))
+        .send(
+            &alice,
+            Method::POST,
+            "/api/v1/graphs",
+            &graph(&["stats.a"], "-6h"),
+        )
         .await?;
     assert_eq!(again["id"].as_i64().unwrap(), viewed[0]);
     let (status, history) = api.get(&alice, "/api/v1/graphs/history").await?;
@@ -188,12 +202,21 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
         )
         .await?;
     assert_eq!(status, 200, "{changed}");
-    assert_eq!((changed["name"].as_str(), changed["starred"].as_bool()), (Some("All stats"), Some(true)));
+    assert_eq!(
+        (changed["name"].as_str(), changed["starred"].as_bool()),
+        (Some("All stats"), Some(true))
+    );
     let (_, shared) = api.get(&Who::Nobody, "/api/v1/graphs").await?;
     assert_eq!(ids(&shared), [viewed[2]]);
     assert_eq!(shared[0]["owner"], "alice");
-    assert_eq!(ids(&api.get(&Who::Nobody, "/api/v1/graphs?user=alice").await?.1), [viewed[2]]);
-    assert_eq!(api.get(&Who::Nobody, "/api/v1/graphs?user=bob").await?.1, json!([]));
+    assert_eq!(
+        ids(&api.get(&Who::Nobody, "/api/v1/graphs?user=alice").await?.1),
+        [viewed[2]]
+    );
+    assert_eq!(
+        api.get(&Who::Nobody, "/api/v1/graphs?user=bob").await?.1,
+        json!([])
+    );
     let (status, seen) = api.get(&bob, &named).await?;
     assert_eq!((status, seen["name"].as_str()), (200, Some("All stats")));
 
@@ -204,13 +227,21 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     assert_eq!(status, 403);
     assert_eq!(
         refused["error"],
-        format!("graph {} belongs to \"alice\": only its owner may change it", viewed[2])
+        format!(
+            "graph {} belongs to \"alice\": only its owner may change it",
+            viewed[2]
+        )
     );
     assert_eq!(api.call(&bob, Method::DELETE, &named, None).await?.0, 403);
     assert_eq!(
-        api.send(&alice, Method::PATCH, "/api/v1/graphs/999999", &json!({"starred": true}))
-            .await?
-            .0,
+        api.send(
+            &alice,
+            Method::PATCH,
+            "/api/v1/graphs/999999",
+            &json!({"starred": true})
+        )
+        .await?
+        .0,
         404
     );
 
@@ -225,10 +256,18 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
             .send(&alice, Method::POST, "/api/v1/graphs", &body)
             .await?;
         assert_eq!(status, 400, "{body}: {refused}");
-        assert!(refused["error"].as_str().unwrap().contains(reason), "{refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains(reason),
+            "{refused}"
+        );
     }
     let (status, refused) = api
-        .send(&alice, Method::PATCH, &named, &json!({"name": "x".repeat(201)}))
+        .send(
+            &alice,
+            Method::PATCH,
+            &named,
+            &json!({"name": "x".repeat(201)}),
+        )
         .await?;
     assert_eq!(status, 400, "{refused}");
 
@@ -237,7 +276,9 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     for scope in ["write", "read"] {
         let created = pipeline
             .api_command(
-                &["token", "create", "--user", "bob", "--name", scope, "--scope", scope],
+                &[
+                    "token", "create", "--user", "bob", "--name", scope, "--scope", scope,
+                ],
                 "",
             )
             .await?;
@@ -245,11 +286,15 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     }
     let (write, read) = (&tokens[0], &tokens[1]);
     assert_eq!(
-        api.send(write, Method::POST, "/api/v1/graphs", &graph(&["x"], "-1h")).await?.0,
+        api.send(write, Method::POST, "/api/v1/graphs", &graph(&["x"], "-1h"))
+            .await?
+            .0,
         200
     );
     assert_eq!(
-        api.send(read, Method::POST, "/api/v1/graphs", &graph(&["x"], "-1h")).await?.0,
+        api.send(read, Method::POST, "/api/v1/graphs", &graph(&["x"], "-1h"))
+            .await?
+            .0,
         403
     );
 
@@ -257,7 +302,12 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     for index in 0..105 {
         let target = format!("stats.many.{index}");
         let (status, _) = api
-            .send(&alice, Method::POST, "/api/v1/graphs", &graph(&[&target], "-1h"))
+            .send(
+                &alice,
+                Method::POST,
+                "/api/v1/graphs",
+                &graph(&[&target], "-1h"),
+            )
             .await?;
         assert_eq!(status, 200);
     }
@@ -265,8 +315,16 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
     assert_eq!(history.as_array().unwrap().len(), 100);
     assert_eq!(history[0]["targets"], json!(["stats.many.104"]));
     assert_eq!(history[99]["targets"], json!(["stats.many.5"]));
-    assert_eq!(api.get(&alice, &named).await?.0, 200, "the named graph is kept");
-    assert_eq!(api.get(&alice, &unnamed).await?.0, 404, "an old view is forgotten");
+    assert_eq!(
+        api.get(&alice, &named).await?.0,
+        200,
+        "the named graph is kept"
+    );
+    assert_eq!(
+        api.get(&alice, &unnamed).await?.0,
+        404,
+        "an old view is forgotten"
+    );
 
     // Deleting.
     assert_eq!(api.call(&alice, Method::DELETE, &named, None).await?.0, 200);
@@ -296,7 +354,9 @@ async fn dashboards_are_changed_by_their_owner_and_viewed_by_everyone() -> anyho
         ],
     });
     assert_eq!(
-        api.send(&Who::Nobody, Method::POST, "/api/v1/dashboards", &exported).await?.0,
+        api.send(&Who::Nobody, Method::POST, "/api/v1/dashboards", &exported)
+            .await?
+            .0,
         401
     );
     let (status, created) = api
@@ -324,13 +384,19 @@ async fn dashboards_are_changed_by_their_owner_and_viewed_by_everyone() -> anyho
     let edited = json!({"title": "Checkout (bob)", "graphs": []});
     let (status, refused) = api.send(&bob, Method::PUT, &path, &edited).await?;
     assert_eq!(status, 403, "{refused}");
-    assert!(refused["error"].as_str().unwrap().contains("belongs to \"alice\""));
+    assert!(refused["error"]
+        .as_str()
+        .unwrap()
+        .contains("belongs to \"alice\""));
     assert_eq!(api.call(&bob, Method::DELETE, &path, None).await?.0, 403);
     let (status, copy) = api
         .call(&bob, Method::POST, &format!("{path}/duplicate"), None)
         .await?;
     assert_eq!(status, 201, "{copy}");
-    assert_eq!((copy["owner"].as_str(), copy["title"].as_str()), (Some("bob"), Some("Copy of Checkout")));
+    assert_eq!(
+        (copy["owner"].as_str(), copy["title"].as_str()),
+        (Some("bob"), Some("Copy of Checkout"))
+    );
     let (_, unchanged) = api.get(&bob, &path).await?;
     assert_eq!(unchanged, created);
 
@@ -339,7 +405,13 @@ async fn dashboards_are_changed_by_their_owner_and_viewed_by_everyone() -> anyho
         list.as_array()
             .unwrap()
             .iter()
-            .map(|one| format!("{}:{}", one["owner"].as_str().unwrap(), one["title"].as_str().unwrap()))
+            .map(|one| {
+                format!(
+                    "{}:{}",
+                    one["owner"].as_str().unwrap(),
+                    one["title"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -347,27 +419,39 @@ async fn dashboards_are_changed_by_their_owner_and_viewed_by_everyone() -> anyho
         ["alice:Checkout", "bob:Checkout", "bob:Copy of Checkout"]
     );
     assert_eq!(
-        titles(&api.get(&Who::Nobody, "/api/v1/dashboards?user=alice").await?.1),
+        titles(
+            &api.get(&Who::Nobody, "/api/v1/dashboards?user=alice")
+                .await?
+                .1
+        ),
         ["alice:Checkout"]
     );
 
     // The owner replaces and deletes it.
     let (status, replaced) = api.send(&alice, Method::PUT, &path, &edited).await?;
     assert_eq!(status, 200, "{replaced}");
-    assert_eq!((replaced["title"].as_str(), replaced["from"].as_str()), (Some("Checkout (bob)"), Some("-6h")));
+    assert_eq!(
+        (replaced["title"].as_str(), replaced["from"].as_str()),
+        (Some("Checkout (bob)"), Some("-6h"))
+    );
     assert_eq!(replaced["graphs"], json!([]));
     assert_eq!(api.call(&alice, Method::DELETE, &path, None).await?.0, 200);
     assert_eq!(api.get(&alice, &path).await?.0, 404);
     assert_eq!(api.send(&alice, Method::PUT, &path, &edited).await?.0, 404);
     assert_eq!(
-        api.call(&alice, Method::POST, &format!("{path}/duplicate"), None).await?.0,
+        api.call(&alice, Method::POST, &format!("{path}/duplicate"), None)
+            .await?
+            .0,
         404
     );
 
     // Bad dashboards are a 400 naming the problem.
     for (body, reason) in [
         (json!({"title": " "}), "title"),
-        (json!({"title": "x", "graphs": [{"targets": []}]}), "graph 1"),
+        (
+            json!({"title": "x", "graphs": [{"targets": []}]}),
+            "graph 1",
+        ),
         (json!({"title": "x", "until": "whenever"}), "invalid until"),
         (json!({"graphs": []}), "invalid dashboard"),
     ] {
@@ -375,19 +459,28 @@ async fn dashboards_are_changed_by_their_owner_and_viewed_by_everyone() -> anyho
             .send(&alice, Method::POST, "/api/v1/dashboards", &body)
             .await?;
         assert_eq!(status, 400, "{body}: {refused}");
-        assert!(refused["error"].as_str().unwrap().contains(reason), "{refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains(reason),
+            "{refused}"
+        );
     }
     let not_json = api
         .http
         .post(format!("{}/api/v1/dashboards", api.base))
-        .header("cookie", match &alice {
-            Who::Session { cookie, .. } => cookie.clone(),
-            _ => unreachable!(),
-        })
-        .header("x-abacus-csrf", match &alice {
-            Who::Session { csrf_token, .. } => csrf_token.clone(),
-            _ => unreachable!(),
-        })
+        .header(
+            "cookie",
+            match &alice {
+                Who::Session { cookie, .. } => cookie.clone(),
+                _ => unreachable!(),
+            },
+        )
+        .header(
+            "x-abacus-csrf",
+            match &alice {
+                Who::Session { csrf_token, .. } => csrf_token.clone(),
+                _ => unreachable!(),
+            },
+        )
         .body("{}")
         .send()
         .await?;

@@ -225,7 +225,13 @@ async fn signed_in_users_keep_graphs_and_share_dashboards_in_a_browser() -> anyh
         .as_array()
         .unwrap()
         .iter()
-        .map(|one| format!("{}:{}", one["owner"].as_str().unwrap(), one["title"].as_str().unwrap()))
+        .map(|one| {
+            format!(
+                "{}:{}",
+                one["owner"].as_str().unwrap(),
+                one["title"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(owned, ["alice:Alice's board", "bob:Copy of Alice's board"]);
     Ok(())
