@@ -17,8 +17,11 @@ create table saved_graphs (
     starred boolean not null default false,
     created_at timestamptz not null default now(),
     viewed_at timestamptz not null default now(),
-    -- Viewing the same graph again moves it to the top of the history rather than adding a row.
-    unique (user_id, targets, from_time, until_time)
+    -- SHA-256 of the graph (its targets, from and until, as JSON): viewing the same graph again
+    -- moves it to the top of the history rather than adding a row. A hash, because the graph
+    -- itself can be longer than a btree index entry may be.
+    view_key bytea not null,
+    unique (user_id, view_key)
 );
 create index saved_graphs_user_viewed on saved_graphs (user_id, viewed_at desc);
 create index saved_graphs_named on saved_graphs (user_id) where name is not null;

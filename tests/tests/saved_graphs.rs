@@ -245,6 +245,31 @@ async fn viewed_graphs_land_in_history_and_named_ones_are_seen_by_everyone() -> 
         404
     );
 
+    // A graph longer than a btree index entry may be (about 2.7 kB, after compression: the
+    // names are pseudo-random so that they do not compress) is kept like any other.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut letter = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        char::from(b'a' + (seed % 26) as u8)
+    };
+    let long_targets: Vec<String> = (0..20)
+        .map(|index| {
+            let name: String = (0..3_900).map(|_| letter()).collect();
+            format!("sumSeries(stats.{index}.{name})")
+        })
+        .collect();
+    let long = json!({"targets": long_targets, "from": "-1h"});
+    let (status, first) = api
+        .send(&alice, Method::POST, "/api/v1/graphs", &long)
+        .await?;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = api
+        .send(&alice, Method::POST, "/api/v1/graphs", &long)
+        .await?;
+    assert_eq!(first["id"], second["id"]);
+
     // Bad input is a 400 naming it.
     for (body, reason) in [
         (json!({"targets": []}), "1 to 20 targets"),

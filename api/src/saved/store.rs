@@ -70,6 +70,11 @@ fn document_json(document: &DashboardDocument) -> String {
     serde_json::to_string(document).expect("a dashboard serializes")
 }
 
+/// What tells one graph from another in a user's history: the SHA-256 of its JSON.
+fn view_key(view: &GraphView) -> Vec<u8> {
+    crate::auth::secrets::sha256(&serde_json::to_string(view).expect("a graph serializes"))
+}
+
 /// Records that `user_id` viewed a graph: a new history entry, or the same graph moved to the
 /// top. Entries beyond the newest [`HISTORY_LENGTH`] that are neither named nor starred are
 /// forgotten.
@@ -81,9 +86,9 @@ pub(crate) async fn record_graph_view(
     let mut transaction = pool.begin().await?;
     let row: GraphRow = sqlx::query_as(&format!(
         "with g as (
-             insert into saved_graphs (user_id, targets, from_time, until_time)
-             values ($1, $2, $3, $4)
-             on conflict (user_id, targets, from_time, until_time)
+             insert into saved_graphs (user_id, targets, from_time, until_time, view_key)
+             values ($1, $2, $3, $4, $5)
+             on conflict (user_id, view_key)
              do update set viewed_at = now()
              returning *
          )
@@ -93,6 +98,7 @@ pub(crate) async fn record_graph_view(
     .bind(&view.targets)
     .bind(&view.from)
     .bind(&view.until)
+    .bind(view_key(view))
     .fetch_one(&mut *transaction)
     .await?;
     sqlx::query(
