@@ -38,6 +38,7 @@ pub mod names;
 pub(crate) mod native;
 pub mod read;
 pub(crate) mod router;
+pub(crate) mod saved;
 pub(crate) mod state;
 pub mod web;
 

@@ -8,10 +8,11 @@ use crate::auth::policy::{self, Access};
 use crate::auth::{session, tokens, users};
 use crate::graphite::{events, find, render, tags};
 use crate::http::{error, health, json_refusals, openapi, request_bounds, self_metrics};
+use crate::saved::{dashboards, graphs};
 use crate::state::AppState;
 use crate::{ingest, native, web};
 use axum::http::{header, HeaderValue, Method};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -115,6 +116,48 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/api/v1/users",
             get(users::list_users).route_layer(needs(Access::Admin)),
+        )
+        // Saved graphs and dashboards: reading them follows `auth.reads`; saving and changing
+        // them needs a signed-in user (or a `write` token), and being the owner (`saved`).
+        .route(
+            "/api/v1/graphs",
+            get(graphs::named_graphs)
+                .route_layer(needs(Access::Read))
+                .merge(post(graphs::record_view).route_layer(needs(Access::Own))),
+        )
+        .route(
+            "/api/v1/graphs/history",
+            get(graphs::history).route_layer(needs(Access::Identified)),
+        )
+        .route(
+            "/api/v1/graphs/{id}",
+            get(graphs::graph)
+                .route_layer(needs(Access::ReadKnowingCaller))
+                .merge(
+                    patch(graphs::change_graph)
+                        .delete(graphs::delete_graph)
+                        .route_layer(needs(Access::Own)),
+                ),
+        )
+        .route(
+            "/api/v1/dashboards",
+            get(dashboards::list_dashboards)
+                .route_layer(needs(Access::Read))
+                .merge(post(dashboards::create_dashboard).route_layer(needs(Access::Own))),
+        )
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(dashboards::dashboard)
+                .route_layer(needs(Access::Read))
+                .merge(
+                    put(dashboards::replace_dashboard)
+                        .delete(dashboards::delete_dashboard)
+                        .route_layer(needs(Access::Own)),
+                ),
+        )
+        .route(
+            "/api/v1/dashboards/{id}/duplicate",
+            post(dashboards::duplicate_dashboard).route_layer(needs(Access::Own)),
         )
         // Open whatever the policy: what this Graphite can do, the API's description.
         .route("/version", get(openapi::version))

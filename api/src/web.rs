@@ -56,7 +56,15 @@ pub fn asset(path: &str) -> Option<&'static Asset> {
 
 /// The app's pages, as its router names them (`web/src/main.ts`): only these answer with
 /// `index.html`, so any other address is the API's JSON 404, for a browser and a script alike.
-const APP_PAGES: &[&str] = &["", "graph", "dashboard", "status"];
+const APP_PAGES: &[&str] = &[
+    "",
+    "graph",
+    "dashboard",
+    "status",
+    "signin",
+    "tokens",
+    "saved",
+];
 
 /// Is this an address the app answers with `index.html`?
 fn is_app_page(path: &str) -> bool {
@@ -174,7 +182,15 @@ mod tests {
 
     #[test]
     fn app_pages_are_single_segments_outside_the_api() {
-        for page in ["/", "/graph", "/dashboard/", "/status"] {
+        for page in [
+            "/",
+            "/graph",
+            "/dashboard/",
+            "/status",
+            "/signin",
+            "/tokens",
+            "/saved",
+        ] {
             assert!(is_app_page(page), "{page}");
         }
         for not_page in ["/render", "/metrics", "/graph/x", "/favicon.ico", "/api"] {

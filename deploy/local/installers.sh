@@ -35,10 +35,19 @@ can_be_root() {
 
 as_root() {
     can_be_root || return 1
+    local -a root
+    read -ra root < <(root_command)
+    "${root[@]}" "$@"
+}
+
+# The words that run a command as root: `env` when we are root, else password-less sudo.
+# `run_logged` needs them rather than `as_root`: its `timeout` runs programs, and a shell
+# function is not one.
+root_command() {
     if [[ $(id -u) -eq 0 ]]; then
-        env "$@"
+        echo env
     else
-        sudo -n env "$@"
+        echo sudo -n env
     fi
 }
 
@@ -54,12 +63,14 @@ INSTALLERS_APT_UPDATED=0
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || die "missing: $*; install them (this script can only use apt-get)"
     can_be_root || die "missing: $*; install them (apt-get install $*), or run this as root"
+    local -a root
+    read -ra root < <(root_command)
     if ((!INSTALLERS_APT_UPDATED)); then
-        run_logged "Debian's package archive" "$INSTALL_LOG_DIR/apt-update.log" as_root apt-get update -q
+        run_logged "Debian's package archive" "$INSTALL_LOG_DIR/apt-update.log" "${root[@]}" apt-get update -q
         INSTALLERS_APT_UPDATED=1
     fi
     log "installing $* with apt-get"
-    run_logged "Debian's package archive" "$INSTALL_LOG_DIR/apt.log" as_root DEBIAN_FRONTEND=noninteractive \
+    run_logged "Debian's package archive" "$INSTALL_LOG_DIR/apt.log" "${root[@]}" DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "$@"
 }
 

@@ -702,6 +702,10 @@ async fn with_reads_by_token_nothing_is_read_without_a_credential() -> anyhow::R
         "/api/v1/series",
         "/api/v1/series/1",
         "/api/v1/query?name=x",
+        "/api/v1/graphs",
+        "/api/v1/graphs/1",
+        "/api/v1/dashboards",
+        "/api/v1/dashboards/1",
     ];
     for query in queries {
         let refused = Answer::from(http.get(format!("{base}{query}")).send().await?).await?;

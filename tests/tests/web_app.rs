@@ -156,6 +156,87 @@ async fn the_web_app_works_in_a_browser() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Users in the browser (web/e2e/users.mjs), under the default policy (`auth.writes =
+/// "token"`): sign in and back, post an event with the session, a viewed graph in the history,
+/// star and name it, a saved dashboard, a token made and revoked, sign out; another user sees
+/// the dashboard read-only, fails to change it, and duplicates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_in_users_keep_graphs_and_share_dashboards_in_a_browser() -> anyhow::Result<()> {
+    assert!(
+        abacus_api::web::APP_BUILT,
+        "the API was compiled without the web app: build it first (make web), then run the \
+         tests again (make test does both)"
+    );
+    let chromium = setup();
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    settings.adjust_api = |config| config.auth = Default::default();
+    let pipeline = Pipeline::start_with_settings(settings).await?;
+    pipeline.wait_until_migrated().await?;
+    pipeline
+        .api_command(&["user", "add", "alice"], "alice's password\n")
+        .await?;
+    pipeline
+        .api_command(&["user", "add", "bob"], "bob's password\n")
+        .await?;
+    let metric = "stats.counters.web.users.hits.count";
+    for _ in 0..3 {
+        pipeline.send_statsd("web.users.hits:2|c").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pipeline
+        .wait_for_datapoints(metric, "the hits", |points| {
+            points.iter().filter_map(|point| point.0).sum::<f64>() == 6.0
+        })
+        .await?;
+
+    let output = tokio::process::Command::new("node")
+        .arg(repo_root().join("web/e2e/users.mjs"))
+        .env("ABACUS_URL", format!("{}/", pipeline.api_base_url))
+        .env("ABACUS_CHROMIUM", &chromium)
+        .env("ABACUS_E2E_METRIC", metric)
+        .env(
+            "ABACUS_E2E_USERS",
+            "alice:alice's password,bob:bob's password",
+        )
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("the browser test finished within 5 minutes")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    // What the browser did is in the database: alice's named, starred graph and dashboard, and
+    // bob's copy of it.
+    let (_, graphs) = pipeline.get_json("/api/v1/graphs").await?;
+    let (_, dashboards) = pipeline.get_json("/api/v1/dashboards").await?;
+    pipeline.stop().await?;
+    assert!(
+        output.status.success(),
+        "web/e2e/users.mjs failed ({}); screenshots in web/test-results/",
+        output.status
+    );
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+    assert_eq!(graphs[0]["name"], "Hits", "{graphs}");
+    assert_eq!(graphs[0]["starred"], true);
+    assert_eq!(graphs[0]["targets"], serde_json::json!([metric]));
+    let owned: Vec<String> = dashboards
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|one| {
+            format!(
+                "{}:{}",
+                one["owner"].as_str().unwrap(),
+                one["title"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(owned, ["alice:Alice's board", "bob:Copy of Alice's board"]);
+    Ok(())
+}
+
 /// The Metrics page's search box: plain text finds names containing it at any depth, which a
 /// glob cannot (`*` stays within a segment).
 #[tokio::test]

@@ -1,5 +1,8 @@
-// Calls to the Abacus API. Errors carry the API's own message (`{"error": "…"}`).
+// Calls to the Abacus API. Errors carry the API's own message (`{"error": "…"}`). Every
+// state-changing request carries the session's CSRF token (`X-Abacus-CSRF`), which the API
+// requires of a request the session cookie authenticates.
 import { href } from "./base.ts";
+import { csrfHeader } from "./session.ts";
 
 export class ApiError extends Error {
   constructor(
@@ -29,15 +32,22 @@ export async function getJson<T>(
   return (await response.json()) as T;
 }
 
-export async function postJson<T>(path: string, body: unknown): Promise<T> {
+/** A POST, PUT, PATCH or DELETE with an optional JSON body. */
+export async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...csrfHeader() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(href(path), {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = (await response.json().catch(() => ({}))) as T & { error?: string };
   if (!response.ok) throw new ApiError(response.status, answer.error ?? response.statusText);
   return answer;
+}
+
+export function postJson<T>(path: string, body: unknown): Promise<T> {
+  return sendJson<T>("POST", path, body);
 }
 
 export interface FindNode {
@@ -91,4 +101,39 @@ export function functionList(): Promise<FunctionDescription[]> {
       throw error;
     });
   return functionsCache;
+}
+
+/** A graph a user viewed, as `api/v1/graphs` answers it. */
+export interface SavedGraph {
+  id: number;
+  owner: string;
+  name: string | null;
+  starred: boolean;
+  targets: string[];
+  from: string;
+  until: string;
+  created_at: string;
+  viewed_at: string;
+}
+
+/** A saved dashboard: the export JSON with its id, owner and times. */
+export interface SavedDashboard {
+  id: number;
+  owner: string;
+  title: string;
+  from: string;
+  until: string;
+  graphs: { title: string; targets: string[] }[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokenAnswer {
+  id: number;
+  name: string;
+  scope: string;
+  user: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
 }

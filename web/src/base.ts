@@ -21,3 +21,12 @@ export function href(path: string, query?: string | URLSearchParams): string {
   const text = typeof query === "string" ? query : query?.toString();
   return `${BASE}${path}${text ? `?${text}` : ""}`;
 }
+
+/** Where sign-in goes next (`?next=`): a path of this app, else its first page. Never another
+ * origin (`//host/…`, `https://…`), a path outside the base, or the sign-in page again. */
+export function nextPath(search: string, base: string = BASE): string {
+  const next = new URLSearchParams(search).get("next") ?? "";
+  const isAppPath = next.startsWith(base) && !next.startsWith("//") && !next.includes("\\");
+  if (isAppPath && routeOf(new URL(next, "http://x").pathname, base) !== "signin") return next;
+  return base;
+}

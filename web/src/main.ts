@@ -8,21 +8,54 @@ import { renderMetrics } from "./pages/metrics.ts";
 import { renderGraph } from "./pages/graph.ts";
 import { renderDashboard } from "./pages/dashboard.ts";
 import { renderStatus } from "./pages/status.ts";
+import { renderSignIn } from "./pages/signin.ts";
+import { renderTokens } from "./pages/tokens.ts";
+import { renderSaved } from "./pages/saved.ts";
 import { navigate, setRenderer, type Cleanup } from "./router.ts";
+import { loadSession, signOut, type Session } from "./session.ts";
 
 
 interface Page {
   route: string;
   title: string;
-  render: (main: HTMLElement, search: string) => Cleanup;
+  render: (main: HTMLElement, search: string, session: Session | null) => Cleanup;
+  /** Reached from the user menu, not the page list. */
+  inMenu?: boolean;
 }
 
 const PAGES: Page[] = [
   { route: "", title: "Metrics", render: renderMetrics },
   { route: "graph", title: "Graph", render: renderGraph },
   { route: "dashboard", title: "Dashboard", render: renderDashboard },
+  { route: "saved", title: "Users' graphs", render: renderSaved },
   { route: "status", title: "Status", render: renderStatus },
+  { route: "signin", title: "Sign in", render: renderSignIn, inMenu: true },
+  { route: "tokens", title: "Tokens", render: renderTokens, inMenu: true },
 ];
+
+/** Who is signed in, with sign-out; or a link to sign in that comes back here. */
+function userMenu(session: Session | null): HTMLElement {
+  if (!session) {
+    const back = window.location.pathname + window.location.search;
+    return h(
+      "div",
+      { class: "user-menu", id: "user-menu" },
+      h("a", { href: href("signin", new URLSearchParams({ next: back })), "data-nav": true }, "Sign in"),
+    );
+  }
+  const out = h("button", { type: "button", id: "sign-out" }, "Sign out");
+  out.addEventListener("click", async () => {
+    await signOut().catch(() => {});
+    render();
+  });
+  return h(
+    "div",
+    { class: "user-menu", id: "user-menu" },
+    h("span", { id: "signed-in-user" }, `Signed in as ${session.user}${session.admin ? " (admin)" : ""}`),
+    h("a", { href: href("tokens"), "data-nav": true }, "Tokens"),
+    out,
+  );
+}
 
 let cleanup: Cleanup | null = null;
 
@@ -34,7 +67,13 @@ function notFound(main: HTMLElement): Cleanup {
   return () => {};
 }
 
-function render() {
+let renderCount = 0;
+
+async function render() {
+  const mine = ++renderCount;
+  const session = await loadSession();
+  // A newer navigation started while the session was asked for: it renders instead.
+  if (mine !== renderCount) return;
   cleanup?.();
   const main = document.getElementById("main")!;
   main.replaceChildren();
@@ -43,7 +82,7 @@ function render() {
   document.title = page ? `${page.title} · Abacus` : "Not found · Abacus";
   const nav = document.getElementById("nav")!;
   nav.replaceChildren(
-    ...PAGES.map((one) =>
+    ...PAGES.filter((one) => !one.inMenu).map((one) =>
       h(
         "a",
         { href: href(one.route), "data-nav": true, "aria-current": one === page ? "page" : null },
@@ -51,7 +90,9 @@ function render() {
       ),
     ),
   );
-  cleanup = page ? page.render(main, window.location.search) : notFound(main);
+  document.getElementById("user-menu")?.remove();
+  nav.after(userMenu(session));
+  cleanup = page ? page.render(main, window.location.search, session) : notFound(main);
 }
 
 document.addEventListener("click", (event) => {
@@ -64,6 +105,6 @@ document.addEventListener("click", (event) => {
   navigate(link.pathname + link.search);
 });
 
-setRenderer(render);
-window.addEventListener("popstate", render);
-render();
+setRenderer(() => void render());
+window.addEventListener("popstate", () => void render());
+void render();

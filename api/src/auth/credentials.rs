@@ -65,6 +65,38 @@ impl Caller {
     }
 }
 
+/// The one "refuse unless identified" of every handler that needs to know who calls: the guard
+/// (`policy`) put the checked [`Caller`] in the request; a handler takes `caller: Caller` as an
+/// argument and runs only when there is one. A route whose policy left it open has none, and
+/// such a handler answers the same 401 the guard would.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Unauthorized(
+                "no credential: this needs a signed-in session or a token (Authorization: Bearer <token>)".into(),
+            )
+        })
+    }
+}
+
+/// `Option<Caller>`: the caller when the guard identified one; none on a route the policy
+/// leaves open.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
 /// Reads the credential a request presents, without checking it.
 pub(crate) fn presented(headers: &HeaderMap) -> Presented {
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {

@@ -37,6 +37,10 @@ pub(crate) const CSRF_HEADER: &str = "x-abacus-csrf";
 pub(crate) enum Access {
     /// A query: open, or a `read` token or a session when `auth.reads = "token"`.
     Read,
+    /// A query whose answer depends on who asks (one's own saved graphs besides everyone's
+    /// named ones): like [`Access::Read`], but when reads are open a credential that checks out
+    /// is still handed to the handler (one that does not is ignored, as on any open route).
+    ReadKnowingCaller,
     /// Ingest and events: a `write` token or a session, unless `auth.writes = "open"`.
     Write,
     /// Any valid credential (who am I, sign out).
@@ -45,6 +49,9 @@ pub(crate) enum Access {
     Account,
     /// Managing others: an admin's session or an `admin` token.
     Admin,
+    /// One's own saved graphs and dashboards: a signed-in session or a `write` token, whatever
+    /// the policy (what is saved belongs to someone).
+    Own,
 }
 
 /// Lets a request through to its handler, with its [`Caller`] when it presented one the
@@ -55,11 +62,17 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let open = match access {
-        Access::Read => state.auth.reads == AccessPolicy::Open,
+        Access::Read | Access::ReadKnowingCaller => state.auth.reads == AccessPolicy::Open,
         Access::Write => state.auth.writes == AccessPolicy::Open,
-        Access::Identified | Access::Account | Access::Admin => false,
+        Access::Identified | Access::Account | Access::Admin | Access::Own => false,
     };
     if open {
+        if access == Access::ReadKnowingCaller {
+            let presented = credentials::presented(request.headers());
+            if let Ok(Some(caller)) = credentials::resolve(&state, presented).await {
+                request.extensions_mut().insert(caller);
+            }
+        }
         return next.run(request).await;
     }
     let presented = credentials::presented(request.headers());
@@ -80,11 +93,12 @@ pub(crate) async fn guard(
 
 fn missing_credential(access: Access) -> String {
     let needs = match access {
-        Access::Read => "a `read` token or a signed-in session",
+        Access::Read | Access::ReadKnowingCaller => "a `read` token or a signed-in session",
         Access::Write => "a `write` token or a signed-in session",
         Access::Identified => "a token or a signed-in session",
         Access::Account => "a signed-in session or an `admin` token",
         Access::Admin => "an `admin` token or an admin's signed-in session",
+        Access::Own => "a signed-in session or a `write` token",
     };
     format!(
         "no credential: this route needs {needs} (Authorization: Bearer <token>, Basic with the token as the password, or the session cookie of POST /api/v1/session)"
@@ -95,8 +109,8 @@ fn missing_credential(access: Access) -> String {
 fn check_reach(caller: &Caller, access: Access) -> Result<(), ApiError> {
     let scope = caller.scope();
     let needed = match access {
-        Access::Read => Scope::Read,
-        Access::Write => Scope::Write,
+        Access::Read | Access::ReadKnowingCaller => Scope::Read,
+        Access::Write | Access::Own => Scope::Write,
         Access::Identified => return Ok(()),
         Access::Account if caller.is_session() => return Ok(()),
         Access::Account | Access::Admin => Scope::Admin,
@@ -126,7 +140,7 @@ fn check_csrf(caller: &Caller, access: Access, request: &Request) -> Result<(), 
     let Credential::Session { csrf_token, .. } = &caller.credential else {
         return Ok(());
     };
-    let changes_state = access != Access::Read
+    let changes_state = !matches!(access, Access::Read | Access::ReadKnowingCaller)
         && ![Method::GET, Method::HEAD, Method::OPTIONS].contains(request.method());
     if !changes_state {
         return Ok(());

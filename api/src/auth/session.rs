@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use std::time::Instant;
 
@@ -167,12 +167,10 @@ pub(crate) async fn sign_in(
     tag = "auth",
     responses(
         (status = 200, description = "the caller, and with a session its CSRF token", body = SessionAnswer),
-        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
-pub(crate) async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<SessionAnswer> {
+pub(crate) async fn who_am_i(caller: Caller) -> Json<SessionAnswer> {
     let scope = caller.scope().as_str().to_owned();
     let (credential, csrf_token, expires_at, token_id) = match caller.credential {
         Credential::Session {
@@ -202,15 +200,12 @@ pub(crate) async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<Sessi
     responses(
         (status = 200, description = "the session ended; the cookie is cleared", body = SignedOut),
         (status = 400, description = "the request carries a token, not a session", body = ErrorBody),
-        (status = 401, description = "no credential, or a session that already ended", body = ErrorBody),
-        (status = 403, description = "the X-Abacus-CSRF header is missing or wrong", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let Credential::Session { id_hash, .. } = &caller.credential else {
         return Err(ApiError::BadRequest(

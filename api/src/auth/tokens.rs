@@ -11,7 +11,7 @@ use crate::http::json_body::json_body_text;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -84,18 +84,15 @@ pub(crate) struct RevokedToken {
     responses(
         (status = 201, description = "created; `token` is shown only here", body = CreatedToken),
         (status = 400, description = "the body is not a valid token request", body = ErrorBody),
-        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
-        (status = 403, description = "neither a session nor an `admin` token; another user's token without `admin`; an `admin` token for a user who is not an admin; no X-Abacus-CSRF", body = ErrorBody),
         (status = 404, description = "no such user", body = ErrorBody),
         (status = 413, description = "the body is larger than api.max_body_bytes", body = ErrorBody),
         (status = 415, description = "the body is not sent as application/json", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
@@ -134,15 +131,12 @@ pub(crate) async fn create_token(
     tag = "auth",
     responses(
         (status = 200, description = "tokens, newest first, without their secrets", body = [TokenAnswer]),
-        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
-        (status = 403, description = "neither a session nor an `admin` token", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
 pub(crate) async fn list_tokens(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
 ) -> Result<Json<Vec<TokenAnswer>>, ApiError> {
     let only_of = (caller.scope() < Scope::Admin).then_some(caller.user_id);
     let rows = store::list_tokens(&state.pool, only_of).await?;
@@ -161,16 +155,13 @@ pub(crate) async fn list_tokens(
     responses(
         (status = 200, description = "revoked", body = RevokedToken),
         (status = 400, description = "the id is not a number", body = ErrorBody),
-        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
-        (status = 403, description = "neither a session nor an `admin` token, or no X-Abacus-CSRF", body = ErrorBody),
         (status = 404, description = "no such token that the caller may revoke, or revoked already", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<RevokedToken>, ApiError> {
     let only_of = (caller.scope() < Scope::Admin).then_some(caller.user_id);

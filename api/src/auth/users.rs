@@ -3,7 +3,7 @@
 //! rather than to the API.
 
 use super::store;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -24,10 +24,7 @@ pub(crate) struct UserAnswer {
     tag = "auth",
     responses(
         (status = 200, description = "every user, by name", body = [UserAnswer]),
-        (status = 401, description = "no credential, or one that is not valid", body = ErrorBody),
-        (status = 403, description = "the caller is not an admin", body = ErrorBody),
-        (status = 431, description = "the headers are too large", body = ErrorBody),
-        (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
+        crate::http::documented_refusals::CallerRefusals,
     )
 )]
 pub(crate) async fn list_users(

@@ -44,3 +44,27 @@ pub(crate) enum PublishFailures {
     )]
     Unavailable(ErrorBody),
 }
+
+/// What a route that needs to know its caller may answer besides its own refusals: the guard's
+/// (`auth::policy`) 401 and 403, and the identity tables' 503. Every identity, token, saved
+/// graph and dashboard route names this instead of repeating the four.
+#[derive(IntoResponses)]
+pub(crate) enum CallerRefusals {
+    #[response(
+        status = 401,
+        description = "no credential, or one that is not valid (unknown, revoked, expired, a session that ended)"
+    )]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "the credential does not reach far enough (its scope, not an admin, not the owner), or a session's X-Abacus-CSRF header is missing or wrong on a change"
+    )]
+    Forbidden(ErrorBody),
+    #[response(status = 431, description = "the headers are too large")]
+    HeadersTooLarge(ErrorBody),
+    #[response(
+        status = 503,
+        description = "the application tables or the database are unavailable"
+    )]
+    Unavailable(ErrorBody),
+}

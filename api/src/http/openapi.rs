@@ -63,7 +63,7 @@ pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
 #[openapi(
     info(
         title = "Abacus API",
-        description = "Graphite-compatible queries (render, find, expand, index, tags, events, functions, version), HTTP ingest, the native JSON API, users and tokens, and health. Every refusal is a 4xx (or 503) with a JSON body {\"error\": \"...\"}. Under `auth.writes = \"token\"` (the default) ingest and posting events need a `write` token or a session (else 401/403); under `auth.reads = \"token\"` every query needs a `read` token or a session."
+        description = "Graphite-compatible queries (render, find, expand, index, tags, events, functions, version), HTTP ingest, the native JSON API, users and tokens, saved graphs and dashboards, and health. Every refusal is a 4xx (or 503) with a JSON body {\"error\": \"...\"}. Under `auth.writes = \"token\"` (the default) ingest and posting events need a `write` token or a session (else 401/403); under `auth.reads = \"token\"` every query needs a `read` token or a session. Saving graphs and dashboards needs a session or a `write` token, and changing one, being its owner."
     ),
     paths(
         crate::graphite::render::render_get,
@@ -91,6 +91,18 @@ pub(crate) async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
         crate::auth::tokens::list_tokens,
         crate::auth::tokens::revoke_token,
         crate::auth::users::list_users,
+        crate::saved::graphs::record_view,
+        crate::saved::graphs::history,
+        crate::saved::graphs::named_graphs,
+        crate::saved::graphs::graph,
+        crate::saved::graphs::change_graph,
+        crate::saved::graphs::delete_graph,
+        crate::saved::dashboards::list_dashboards,
+        crate::saved::dashboards::create_dashboard,
+        crate::saved::dashboards::dashboard,
+        crate::saved::dashboards::replace_dashboard,
+        crate::saved::dashboards::duplicate_dashboard,
+        crate::saved::dashboards::delete_dashboard,
         version,
         functions,
         openapi_document,
@@ -144,6 +156,18 @@ mod tests {
             ("get", "/api/v1/tokens"),
             ("delete", "/api/v1/tokens/{id}"),
             ("get", "/api/v1/users"),
+            ("post", "/api/v1/graphs"),
+            ("get", "/api/v1/graphs"),
+            ("get", "/api/v1/graphs/history"),
+            ("get", "/api/v1/graphs/{id}"),
+            ("patch", "/api/v1/graphs/{id}"),
+            ("delete", "/api/v1/graphs/{id}"),
+            ("get", "/api/v1/dashboards"),
+            ("post", "/api/v1/dashboards"),
+            ("get", "/api/v1/dashboards/{id}"),
+            ("put", "/api/v1/dashboards/{id}"),
+            ("delete", "/api/v1/dashboards/{id}"),
+            ("post", "/api/v1/dashboards/{id}/duplicate"),
             ("get", "/healthz"),
             ("get", "/readyz"),
         ];

@@ -1,7 +1,7 @@
 // The Graph page: any Graphite expressions over a range, with compare periods, events, a
 // sequential x-axis, a legend, Table and JSON tabs and downloads. All state is in the URL.
 import type uPlot from "uplot";
-import { postJson, type ListedEvent } from "../api.ts";
+import { postJson, type ListedEvent, type SavedGraph } from "../api.ts";
 import { href } from "../base.ts";
 import { drawChart, PALETTE, type ChartSeries } from "../chart.ts";
 import { seriesStyle } from "../color.ts";
@@ -12,6 +12,8 @@ import { targetInput } from "../editor.ts";
 import { navigate, type Cleanup } from "../router.ts";
 import { formatValue, sequentialRows } from "../series.ts";
 import { parseGraphState, REFRESH_CHOICES, serializeGraphState, TABS, type GraphState } from "../state.ts";
+import type { Session } from "../session.ts";
+import { graphControls } from "./saved.ts";
 import { absoluteRange, describeRange, fromLocalInput, isAbsolute, PRESETS, toLocalInput } from "../time.ts";
 
 const COMPARE_CHOICES: [string, string][] = [
@@ -30,7 +32,7 @@ function go(state: GraphState, zoom = false) {
   navigate(href("graph", serializeGraphState(state)), { state: zoom ? { zoom: true } : null });
 }
 
-export function renderGraph(main: HTMLElement, search: string): Cleanup {
+export function renderGraph(main: HTMLElement, search: string, session: Session | null): Cleanup {
   const state = parseGraphState(search);
   let plot: uPlot | null = null;
   let controller: AbortController | null = null;
@@ -175,6 +177,21 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
   const csvLink = h("a", { id: "download-csv", download: "abacus.csv" }, "CSV");
   const jsonLink = h("a", { id: "download-json", download: "abacus.json" }, "JSON");
 
+  // ---- history: a signed-in user's graphs are kept (api/v1/graphs), to star and name ------
+  const saveBox = h("span", { class: "row", id: "graph-save" });
+  let recorded = false;
+  async function recordView() {
+    if (!session || recorded || state.embed || state.targets.length === 0) return;
+    recorded = true;
+    try {
+      const saved = await postJson<SavedGraph>("api/v1/graphs", { targets: state.targets, from: state.from, until: state.until });
+      const fill = (graph: SavedGraph) => saveBox.replaceChildren(...graphControls(graph, fill, message));
+      fill(saved);
+    } catch (error) {
+      saveBox.replaceChildren(h("span", { class: "muted" }, `Not kept in your history: ${(error as Error).message}`));
+    }
+  }
+
   // ---- events form -------------------------------------------------------------------------
   const eventWhat = h("input", { type: "text", "aria-label": "Event", placeholder: "what happened (e.g. deploy v1.2)", required: true });
   const eventTagsNew = h("input", { type: "text", "aria-label": "Tags of the new event", placeholder: "tags", value: "deploy" });
@@ -230,6 +247,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
       { class: "row no-embed" },
       h("div", { class: "tabs", role: "tablist", "aria-label": "Views" }, ...tabButtons),
       h("span", { class: "spacer" }),
+      saveBox,
       h("span", { class: "muted" }, "Download:"),
       csvLink,
       jsonLink,
@@ -390,6 +408,7 @@ export function renderGraph(main: HTMLElement, search: string): Cleanup {
         panel.replaceChildren(h("pre", { class: "json", id: "json-view", tabindex: 0 }, text.length > 400_000 ? `${text.slice(0, 400_000)}\n… (download the JSON for the rest)` : text));
       }
       main.dataset.loaded = String(Date.now());
+      void recordView();
     } catch (error) {
       if ((error as Error).name === "AbortError") return;
       message.textContent = `Cannot draw: ${(error as Error).message}`;
