@@ -181,9 +181,10 @@ async fn no_request_crashes_the_api_or_runs_unbounded() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200);
+    pipeline.send_statsd("probe.count:1|c").await?;
     pipeline
-        .wait_for_json("/api/v1/series?match=probe.series", "the series", |body| {
-            body.as_array().is_some_and(|series| series.len() == 1)
+        .wait_for_json("/api/v1/series?match=probe.*", "the series", |body| {
+            body.as_array().is_some_and(|series| series.len() == 2)
         })
         .await?;
     let http = reqwest::Client::new();
@@ -206,27 +207,49 @@ async fn no_request_crashes_the_api_or_runs_unbounded() -> anyhow::Result<()> {
     );
     assert_still_serving(&pipeline).await?;
 
+    // A range older than every retention is answered as whisper answers it: from the oldest
+    // time the series' rule keeps (5 years by default), at the coarsest step, so centuries
+    // cost no more than the retention itself.
+    let now = chrono::Utc::now().timestamp();
+    let five_years = 5 * 365 * 86_400;
+    for path in [
+        "/render?target=probe.series&from=-1000y",
+        "/render?target=probe.series&from=-1000y&maxDataPoints=1e18",
+        "/render?target=probe.count&from=-1000y",
+    ] {
+        let (status, body) = send(get(path.into())).await?;
+        assert_eq!(status, 200, "{path}: {body:.300}");
+        let points = body[0]["datapoints"].as_array().expect("datapoints");
+        let first = points[0][1].as_i64().expect("a timestamp");
+        assert!(
+            first >= now - five_years - 3_600 && points.len() <= 5 * 365 * 24 + 2,
+            "{path}: {} points from {first}, not the 5 years kept at 1h",
+            points.len()
+        );
+        let second = points[1][1].as_i64().expect("a timestamp");
+        assert_eq!(second - first, 3_600, "{path}: the coarsest step");
+    }
+    let (status, body) = send(get(
+        "/api/v1/query?name=probe.series&kind=raw&from=-1000y".into()
+    ))
+    .await?;
+    assert_eq!(status, 200, "{body:.300}");
+
+    // A range wholly older than the retention keeps its length, and a grid longer than
+    // api.max_points_per_series is refused before anything is read.
     let started = Instant::now();
-    let refused = send(get("/render?target=probe.series&from=-1000y".into())).await?;
-    assert_refused(
-        "from=-1000y, bare path",
-        refused,
-        400,
-        "more than the limit of 100000",
-    );
-    // A huge maxDataPoints widens nothing, so it cannot slip past the limit either.
     let refused = send(get(
-        "/render?target=probe.series&from=-1000y&maxDataPoints=1e18".into(),
+        "/render?target=probe.count&from=-1000y&until=-900y".into()
     ))
     .await?;
     assert_refused(
-        "maxDataPoints=1e18",
+        "100 years at 1h, a counter",
         refused,
         400,
         "more than the limit of 100000",
     );
     let refused = send(get(
-        "/api/v1/query?name=probe.series&kind=raw&from=-1000y".into()
+        "/api/v1/query?name=probe.series&kind=raw&from=-1000y&until=-900y".into(),
     ))
     .await?;
     assert_refused(
@@ -236,7 +259,7 @@ async fn no_request_crashes_the_api_or_runs_unbounded() -> anyhow::Result<()> {
         "more than the limit of 100000",
     );
     let refused = send(get(
-        "/api/v1/query?name=probe.series&kind=raw&from=-1000y&step=1".into(),
+        "/api/v1/query?name=probe.series&kind=raw&from=-1000y&until=-900y&step=1".into(),
     ))
     .await?;
     assert_refused("query with step=1", refused, 400, "more than the limit");
@@ -247,7 +270,7 @@ async fn no_request_crashes_the_api_or_runs_unbounded() -> anyhow::Result<()> {
     );
     // With maxDataPoints the same range is fine: the step widens.
     let (status, body) = send(get(
-        "/render?target=probe.series&from=-1000y&maxDataPoints=100".into(),
+        "/render?target=probe.count&from=-1000y&until=-900y&maxDataPoints=100".into(),
     ))
     .await?;
     assert_eq!(status, 200, "{body}");

@@ -355,11 +355,13 @@ impl SeriesFetcher<'_> {
             .map(|one| {
                 let grid = &plans[&one.series.id].grid;
                 let existed = existence(grid, &one.series, self.now);
-                let point_rule = (kind == SeriesKind::Raw).then(|| PointRule {
-                    aggregation: self.schema.aggregation_for(&one.series.name),
-                    raw_seconds: i64::from(
-                        self.schema.retentions_for(&one.series.name).raw.seconds,
-                    ),
+                let point_rule = (kind == SeriesKind::Raw).then(|| {
+                    let retentions = self.schema.retentions_for(&one.series.name);
+                    PointRule {
+                        aggregation: self.schema.aggregation_for(&one.series.name),
+                        raw_seconds: i64::from(retentions.raw.seconds),
+                        rollup_levels: &retentions.rollups,
+                    }
                 });
                 let values = reader_of[&one.series.id].values(&SeriesRequest {
                     series_id: one.series.id,
@@ -393,6 +395,17 @@ impl SeriesFetcher<'_> {
         from: i64,
         until: i64,
     ) -> SeriesPlan {
+        // Whisper answers a range that starts before the file's longest retention from the
+        // oldest time it keeps: nothing can be stored earlier, so the grid starts there rather
+        // than carrying centuries of nulls. A range wholly older than that stays as asked.
+        let oldest_kept = self.now.saturating_sub(
+            i64::try_from(retentions.longest_retention().as_secs()).unwrap_or(i64::MAX),
+        );
+        let from = if until >= oldest_kept {
+            from.max(oldest_kept)
+        } else {
+            from
+        };
         let age_of_from = Duration::from_secs(self.now.saturating_sub(from).max(0) as u64);
         let level_step = match retentions.landing(age_of_from) {
             Some(None) => native_step,
