@@ -282,6 +282,78 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
     // Run again: every batch is the same one, stored once.
     let stable_before = now - 3_600;
     let before = row_counts(&pipeline, stable_before).await?;
+
+    // /render over each archive's window, as of the files' time, reads that archive's
+    // resolution (whisper picks the archive by the age of `from`) and shows what
+    // whisper.fetch shows of the archive, slot for slot.
+    // The `unruled` file aggregates by max while Abacus rolls it up by its default rule
+    // (average; the import reports it), so its coarser archives are not expected to agree.
+    let mut archive_failures = Vec::new();
+    for (metric, file) in files
+        .iter()
+        .filter(|(metric, _)| !metric.starts_with("unruled"))
+    {
+        for archive in file["archives"].as_array().unwrap() {
+            let step = archive["step"].as_i64().unwrap();
+            let start = archive["start"].as_i64().unwrap();
+            let theirs: Vec<Option<f64>> = archive["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::as_f64)
+                .collect();
+            let until = start + (theirs.len() as i64 - 1) * step;
+            let path = format!(
+                "/render?target={metric}&from={}&until={until}&now={now}&format=json",
+                start - 1
+            );
+            let (status, answer) = pipeline.get_json(&path).await?;
+            assert_eq!(status, 200, "{path}: {answer}");
+            let points = answer[0]["datapoints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ours: Vec<(Option<f64>, i64)> = points
+                .iter()
+                .map(|point| (point[0].as_f64(), point[1].as_i64().unwrap_or_default()))
+                .collect();
+            let mut wrong: Vec<String> = Vec::new();
+            if ours.len() != theirs.len() || ours.first().map(|(_, time)| *time) != Some(start) {
+                wrong.push(format!(
+                    "{} slots from {:?}, whisper {} from {start}",
+                    ours.len(),
+                    ours.first().map(|(_, time)| *time),
+                    theirs.len()
+                ));
+            } else {
+                for (index, ((our, time), their)) in ours.iter().zip(&theirs).enumerate() {
+                    let agree = match (our, their) {
+                        (None, None) => true,
+                        (Some(our), Some(their)) => {
+                            (our - their).abs() <= 1e-9 * our.abs().max(their.abs())
+                        }
+                        _ => false,
+                    };
+                    if !agree {
+                        wrong.push(format!("slot {index} ({time}): {our:?}, whisper {their:?}"));
+                    }
+                }
+            }
+            if !wrong.is_empty() {
+                let count = wrong.len();
+                wrong.truncate(4);
+                archive_failures.push(format!(
+                    "{metric} at {step}s: {count} differ: {}",
+                    wrong.join("; ")
+                ));
+            }
+        }
+    }
+    assert!(
+        archive_failures.is_empty(),
+        "/render per archive:\n{}",
+        archive_failures.join("\n")
+    );
     let (again, _) = import(&importer, &tree, &config)?;
     assert_eq!(imported(&again)?, (points, batches), "{again}");
     pipeline.wait_until_worker_is_idle(batches).await?;

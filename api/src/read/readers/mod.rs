@@ -43,15 +43,18 @@ pub(crate) struct SeriesRequest<'a> {
     pub(crate) grid: &'a StepGrid,
     pub(crate) existed: &'a [bool],
     /// For a point series: how its buckets are rolled up, and its raw resolution.
-    pub(crate) point_rule: Option<PointRule>,
+    pub(crate) point_rule: Option<PointRule<'a>>,
 }
 
 /// How the buckets of a point series merge: its aggregation rule (the one its rollups are
-/// computed by) and its raw resolution (of several points in one raw slot the latest counts).
+/// computed by), its raw resolution (of several points in one raw slot the latest counts) and
+/// its rollup resolutions, finest first (each rolled up from the one before, as whisper
+/// propagates an archive into the next).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PointRule {
+pub(crate) struct PointRule<'a> {
     pub(crate) aggregation: abacus_proto::storage_schema::AggregationRule,
     pub(crate) raw_seconds: i64,
+    pub(crate) rollup_levels: &'a [abacus_proto::storage_schema::Resolution],
 }
 
 /// How one kind is read: [`load`](KindReader::load) reads the rows of every series of a request

@@ -5,9 +5,10 @@
 //!
 //! Rollup rows (below the watermark) are each one bucket of the rollup's resolution already.
 //! Raw rows read beside them (above the watermark) are first merged into buckets of that same
-//! resolution as the rollup loop will (the rule and its xFilesFactor), so a bucket reads the
-//! same before and after it is rolled up; then each bucket of the grid merges those by the
-//! rule (maxDataPoints consolidation).
+//! resolution as the rollup loop will: level by level, each resolution from the one before by
+//! the rule and its xFilesFactor (so an hour of averages is the average of its minutes, as
+//! whisper propagates), and a bucket reads the same before and after it is rolled up; then
+//! each bucket of the grid merges those by the rule (maxDataPoints consolidation).
 
 use super::{read_all_parts, rows_of, KindReader, PointRule, ReadPart, SeriesRequest};
 use crate::names::namespace::SeriesKind;
@@ -67,6 +68,7 @@ impl KindReader for PointReader {
                 x_files_factor: 0.0,
             },
             raw_seconds: 1,
+            rollup_levels: &[],
         });
         point_values(
             series.grid,
@@ -97,6 +99,32 @@ fn latest_per_bucket(rows: &[StoredRow<NumberSample>], seconds: i64) -> BTreeMap
         .collect()
 }
 
+/// Buckets of `finer_seconds` merged into buckets of `seconds` by the rule and its
+/// xFilesFactor, as the rollup loop computes one resolution from the one before.
+fn merge_into_buckets(
+    finer: BTreeMap<i64, f64>,
+    finer_seconds: i64,
+    seconds: i64,
+    rule: PointRule<'_>,
+) -> BTreeMap<i64, f64> {
+    let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for (start, value) in finer {
+        buckets
+            .entry(start.div_euclid(seconds) * seconds)
+            .or_default()
+            .push(value);
+    }
+    let finer_per_bucket = u32::try_from(seconds / finer_seconds.max(1)).unwrap_or(u32::MAX);
+    buckets
+        .into_iter()
+        .filter_map(|(bucket, values)| {
+            rule.aggregation
+                .bucket_value(&values, finer_per_bucket)
+                .map(|value| (bucket, value))
+        })
+        .collect()
+}
+
 /// The values of a point series on `grid`: raw rows (latest per raw slot) merged into buckets
 /// of the rollup read beside them by the rule and its xFilesFactor, the rollup's rows as
 /// they are, and each bucket of the grid the merge of what it covers by the rule.
@@ -105,7 +133,7 @@ fn point_values(
     raw: &[StoredRow<NumberSample>],
     rollup: &[StoredRow<NumberSample>],
     rollup_seconds: Option<i64>,
-    rule: PointRule,
+    rule: PointRule<'_>,
 ) -> Vec<Option<f64>> {
     let raw_seconds = rule.raw_seconds.max(1);
     let slots = latest_per_bucket(raw, raw_seconds);
@@ -113,19 +141,22 @@ fn point_values(
     let mut stored: BTreeMap<i64, f64> = latest_per_bucket(rollup, raw_seconds);
     match rollup_seconds {
         Some(seconds) if seconds > raw_seconds => {
-            let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-            for (slot, value) in slots {
-                buckets
-                    .entry(slot.div_euclid(seconds) * seconds)
-                    .or_default()
-                    .push(value);
+            // The levels the rollup loop goes through to reach the rollup read, finest first;
+            // the rollup itself is always one of them, but a rule without it still ends there.
+            let mut levels: Vec<i64> = rule
+                .rollup_levels
+                .iter()
+                .map(|level| i64::from(level.seconds))
+                .filter(|&level| level > raw_seconds && level < seconds)
+                .collect();
+            levels.push(seconds);
+            let mut finer_seconds = raw_seconds;
+            let mut finer = slots;
+            for level_seconds in levels {
+                finer = merge_into_buckets(finer, finer_seconds, level_seconds, rule);
+                finer_seconds = level_seconds;
             }
-            let slots_per_bucket = u32::try_from(seconds / raw_seconds).unwrap_or(u32::MAX);
-            for (bucket, values) in buckets {
-                if let Some(value) = rule.aggregation.bucket_value(&values, slots_per_bucket) {
-                    stored.insert(bucket, value);
-                }
-            }
+            stored.extend(finer);
         }
         _ => stored.extend(slots),
     }
@@ -145,14 +176,28 @@ fn point_values(
 mod tests {
     use super::super::testing::stored_row;
     use super::*;
+    use abacus_proto::storage_schema::Resolution;
+    use std::time::Duration;
 
-    fn rule(aggregation: Aggregation, x_files_factor: f64) -> PointRule {
+    const LEVELS: [Resolution; 2] = [
+        Resolution {
+            seconds: 60,
+            retention: Duration::from_secs(90 * 86_400),
+        },
+        Resolution {
+            seconds: 3_600,
+            retention: Duration::from_secs(5 * 365 * 86_400),
+        },
+    ];
+
+    fn rule(aggregation: Aggregation, x_files_factor: f64) -> PointRule<'static> {
         PointRule {
             aggregation: AggregationRule {
                 aggregation,
                 x_files_factor,
             },
             raw_seconds: 10,
+            rollup_levels: &LEVELS,
         }
     }
 
@@ -222,6 +267,41 @@ mod tests {
                 rule(Aggregation::Average, 0.0)
             ),
             vec![Some(5.75), Some(5.0)]
+        );
+    }
+
+    #[test]
+    fn raw_rows_reach_an_hour_through_its_minutes_as_whisper_propagates() {
+        let grid = StepGrid::new(-3_600, 0, 3_600);
+        // Minute 0 has one slot (value 0), minute 60 has three (6 each): the hour's average is
+        // that of its minutes, 3, not of its slots, 4.5.
+        let raw = [
+            stored_row(0, 0.0, 1),
+            stored_row(60, 6.0, 1),
+            stored_row(70, 6.0, 1),
+            stored_row(80, 6.0, 1),
+        ];
+        assert_eq!(
+            point_values(
+                &grid,
+                &raw,
+                &[],
+                Some(3_600),
+                rule(Aggregation::Average, 0.0)
+            ),
+            vec![Some(3.0)]
+        );
+        // xFilesFactor 0.3: minute 0 (1 of 6 slots) has no value, minute 60 (3 of 6) does,
+        // and the hour has 1 of 60 minutes, too few.
+        assert_eq!(
+            point_values(
+                &grid,
+                &raw,
+                &[],
+                Some(3_600),
+                rule(Aggregation::Average, 0.3)
+            ),
+            vec![None]
         );
     }
 }
