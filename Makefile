@@ -12,7 +12,7 @@ MAKEFLAGS += --no-builtin-rules
 
 WITH_SERVICES := bash deploy/local/with-services.sh
 
-.PHONY: help run test test-deploy lint build web fmt clean-data bench bench-api bench-aggregator bench-storage bench-import fuzz
+.PHONY: help run test test-deploy lint build web fmt clean-data bench bench-api bench-aggregator bench-storage bench-import bench-web fuzz
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -33,13 +33,18 @@ test: web ## Run all tests, with PostgreSQL and NATS provided
 	cd web && npm test --silent
 	$(WITH_SERVICES) cargo test --workspace --all-targets
 
-bench: bench-aggregator bench-storage bench-api bench-import ## Run every benchmark (figures are ratios against a baseline in the same run)
+bench: bench-aggregator bench-storage bench-api bench-import bench-web ## Run every benchmark (figures are ratios against a baseline in the same run)
 
 bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the same rows, rollups, bytes/row
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin storage-bench
 
 bench-import: ## Whisper import: points/s published and stored beside whisper.fetch reading the same files, bytes/point
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin import-bench
+
+# The browser's figures need no services: web/bench/graph.mjs serves the built app and a synthetic
+# /render answer itself. tests/web/setup.sh installs chromium and playwright-core when missing.
+bench-web: web ## Web app: Graph page drawing 100k points (load, zoom, back) beside bare uPlot, same data
+	ABACUS_CHROMIUM="$$(bash tests/web/setup.sh)" node web/bench/graph.mjs
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench

@@ -4,7 +4,7 @@
 //! web/e2e/run.mjs drives Debian's chromium through playwright-core: search and tree on the
 //! Metrics page, the Graph page checked against /render, zoom, compare a week back, the
 //! sequential x-axis, event markers, a parse error, the Table and JSON tabs, a dashboard from
-//! its URL, the Status page, the app under a path prefix behind a proxy, the dark theme, an
+//! its URL, a graph added to a dashboard with the target editor and a preview, the Status page, the app under a path prefix behind a proxy, the dark theme, an
 //! accessibility pass (axe-core), and no console errors.
 //!
 //! tests/web/setup.sh installs chromium (apt) and the app's npm dependencies when missing. The

@@ -332,6 +332,45 @@ await step("dashboard: opened from its URL, every graph drawn", async () => {
   await shot("dashboard");
 });
 
+await step("dashboard: add a graph with the target editor, a title and a preview", async () => {
+  const empty = { title: "form", from: "-3h", until: "now", graphs: [] };
+  await page.goto(url(`dashboard?d=${encodeURIComponent(JSON.stringify(empty))}`));
+  await page.fill("#new-graph-title", "Load by form");
+  // The Graph page's editor: a metric path completed from /metrics/find.
+  const first = page.locator("#new-graph .target-input").first();
+  await first.pressSequentially(graphitePath.slice(0, -2));
+  await page.locator("#new-graph .suggestions li", { hasText: graphitePath }).first().click();
+  assert.equal(await first.inputValue(), graphitePath);
+  // A second target with a parse error: the preview names it, with a caret at its position.
+  await page.click('#new-graph button:has-text("+ Target")');
+  const second = page.locator("#new-graph .target-input").nth(1);
+  expectBadRequest = true;
+  await second.fill("sumSeries(a.b,");
+  const renders = recordRenders();
+  await page.click("#preview-graph");
+  await page.waitForSelector("#graph-preview[data-series]");
+  const answers = await renders.stop();
+  expectBadRequest = false;
+  const error = page.locator("#new-graph .target-error");
+  assert.match(await error.textContent(), /^Target 2: .*position 14/);
+  assert.match(await error.locator("pre").textContent(), /\n {14}\^$/);
+  // The preview draws what /render answers for the good target.
+  assert.equal(answers.length, 1);
+  assert.equal(answers[0][0].target, graphitePath);
+  assert.equal(await page.getAttribute("#graph-preview", "data-series"), "1");
+  assert.equal(await page.getAttribute("#graph-preview", "data-points"), String(answers[0][0].datapoints.length));
+  await shot("dashboard-add-graph");
+  await axe("Dashboard");
+  // Remove the bad target; Add puts the titled graph into the dashboard's URL and grid.
+  await page.click('#new-graph button[aria-label="Remove target 2 of the new graph"]');
+  await page.click("#add-graph");
+  await page.waitForFunction(() => new URLSearchParams(location.search).get("d")?.includes("Load by form"));
+  const added = JSON.parse(new URL(page.url()).searchParams.get("d"));
+  assert.deepEqual(added.graphs, [{ title: "Load by form", targets: [graphitePath] }]);
+  await page.waitForSelector("#dashboard-grid .chart[data-series='1']");
+  assert.equal(await page.locator("#dashboard-grid h2").textContent(), "Load by form");
+});
+
 await step("status: the services' self-metrics with values and rates", async () => {
   await page.goto(url("status"));
   await page.waitForSelector("main[data-loaded]");

@@ -14,6 +14,7 @@ import { navigate, type Cleanup } from "../router.ts";
 import { defaultGraphState, serializeGraphState } from "../state.ts";
 import { PRESETS, describeRange } from "../time.ts";
 import { parseDashboard, serializeDashboard, type Dashboard } from "../dashboard-state.ts";
+import { newGraphForm } from "./dashboard-form.ts";
 
 /** The dashboard document of a saved one (what its file holds). */
 function documentOf(saved: SavedDashboard): Dashboard {
@@ -22,16 +23,18 @@ function documentOf(saved: SavedDashboard): Dashboard {
 
 export function renderDashboard(main: HTMLElement, search: string, session: Session | null): Cleanup {
   const plots: uPlot[] = [];
+  // What else the page must undo when it is left (the add-graph form's preview).
+  const leaving: (() => void)[] = [];
   const controller = new AbortController();
   const params = new URLSearchParams(search);
   const id = params.get("id");
   if (id === null) {
-    renderBoard(main, parseDashboard(search), null, session, plots, controller.signal);
+    renderBoard(main, parseDashboard(search), null, session, plots, leaving, controller.signal);
   } else {
     getJson<SavedDashboard>(`api/v1/dashboards/${encodeURIComponent(id)}`, undefined, controller.signal)
       .then((saved) => {
         const dashboard = params.has("d") ? parseDashboard(search) : documentOf(saved);
-        renderBoard(main, dashboard, saved, session, plots, controller.signal);
+        renderBoard(main, dashboard, saved, session, plots, leaving, controller.signal);
       })
       .catch((error: unknown) => {
         if ((error as Error).name === "AbortError") return;
@@ -41,6 +44,7 @@ export function renderDashboard(main: HTMLElement, search: string, session: Sess
   return () => {
     controller.abort();
     for (const plot of plots) plot.destroy();
+    for (const undo of leaving) undo();
   };
 }
 
@@ -50,6 +54,7 @@ function renderBoard(
   saved: SavedDashboard | null,
   session: Session | null,
   plots: uPlot[],
+  leaving: (() => void)[],
   signal: AbortSignal,
 ) {
   const mine = saved === null || saved.owner === session?.user;
@@ -70,12 +75,14 @@ function renderBoard(
     ...PRESETS.map((one) => h("option", { value: one.from, selected: dashboard.until === "now" && one.from === dashboard.from }, `Last ${one.label}`)),
   );
   preset.addEventListener("change", () => go({ ...dashboard, from: preset.value, until: "now" }));
-  const newTargets = h("input", { type: "text", class: "target-input", "aria-label": "Targets of a new graph (separate with ;;)", placeholder: "targets of a new graph, separated by ;;", disabled: readOnly });
-  const add = h("button", { type: "button", disabled: readOnly }, "Add graph");
-  add.addEventListener("click", () => {
-    const targets = newTargets.value.split(";;").map((one) => one.trim()).filter(Boolean);
-    if (targets.length) go({ ...dashboard, graphs: [...dashboard.graphs, { title: "", targets }] });
+  const form = newGraphForm({
+    from: dashboard.from,
+    until: dashboard.until,
+    readOnly,
+    signal,
+    onAdd: (graph) => go({ ...dashboard, graphs: [...dashboard.graphs, graph] }),
   });
+  leaving.push(form.destroy);
   const exportButton = h("button", { type: "button" }, "Export JSON");
   exportButton.addEventListener("click", () =>
     download(`${dashboard.title || "dashboard"}.json`, JSON.stringify(dashboard, null, 2), "application/json"),
@@ -142,12 +149,13 @@ function renderBoard(
   main.append(
     h("h1", { class: "visually-hidden" }, "Dashboard"),
     h("div", { class: "toolbar" }, title, preset, h("span", { class: "muted" }, describeRange(dashboard.from, dashboard.until))),
-    h("div", { class: "toolbar" }, newTargets, add, exportButton, h("label", { class: "inline" }, "Import ", importInput)),
+    h("div", { class: "toolbar" }, exportButton, h("label", { class: "inline" }, "Import ", importInput)),
     saveRow,
     status,
     grid,
+    form.element,
   );
-  if (dashboard.graphs.length === 0) status.textContent = "No graphs yet: add one with its targets, or import a dashboard.";
+  if (dashboard.graphs.length === 0) status.textContent = "No graphs yet: add one below, or import a dashboard.";
 
   dashboard.graphs.forEach((graph, index) => {
     const box = h("div", { class: "chart" });

@@ -9,6 +9,7 @@ import { shiftLabel, formatPercent } from "../compare.ts";
 import { loadEvents, loadView, renderParams, type ViewData } from "../data.ts";
 import { h } from "../dom.ts";
 import { targetInput } from "../editor.ts";
+import { targetErrorAlerts } from "../target-errors.ts";
 import { navigate, type Cleanup } from "../router.ts";
 import { formatValue, sequentialRows } from "../series.ts";
 import { parseGraphState, REFRESH_CHOICES, serializeGraphState, TABS, type GraphState } from "../state.ts";
@@ -359,19 +360,7 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
   }
 
   function showErrors() {
-    errorsBox.replaceChildren(
-      ...(view?.errors ?? []).map((error) => {
-        const at = error.position;
-        return h(
-          "div",
-          { class: "error target-error", role: "alert" },
-          h("p", {}, `Target ${error.source + 1}: ${error.message}`),
-          at === null
-            ? null
-            : h("pre", { class: "mono" }, `${error.target}\n${" ".repeat(at)}^`),
-        );
-      }),
-    );
+    errorsBox.replaceChildren(...targetErrorAlerts(view?.errors ?? []));
   }
 
   async function load() {

@@ -1,0 +1,280 @@
+// `make bench-web`: how fast the Graph page draws 100,000 points, beside bare uPlot drawing the
+// same data on a blank page, in the same run and the same browser (Debian's chromium driven by
+// playwright-core, set up by tests/web/setup.sh).
+//
+// Both pages are served by a small HTTP server in this process: the built app (web/dist, with
+// the SPA fallback the API has) and a blank page that loads only uPlot's own build from
+// web/node_modules (the very version the app bundles). Both fetch the same /render answer: 10
+// series × 10,000 points (a seeded random walk, one point every 10 s), in the JSON shape the
+// API answers, a seeded synthetic answer fed to the app's real data path (loadView → alignSeries →
+// drawChart, the legend's statistics, the event layer). This server ignores maxDataPoints, which
+// the real API would consolidate to about one point per pixel: here every point is drawn.
+//
+// For each page, per round:
+//   load     navigation start → the chart drawn (performance.now() in the page, whose origin is
+//            the navigation's start, read when the page marks itself drawn: the app's
+//            main[data-loaded], set right after its chart and legend; the blank page's uPlot
+//            draw hook)
+//   zoom     a mouse drag over the middle half of the chart: mouseup → drawn again. The app puts
+//            the new range in the URL and asks /render for it (so the answer here is cut to the
+//            range, as the API would); bare uPlot rescales the data it holds.
+//   back     a double-click: → drawn again (the app goes back in history, bare uPlot resets)
+// and the bare fetch: navigation start → the /render JSON parsed, on the blank page.
+//
+// Rounds alternate which page goes first; medians are printed with the ratio app / bare.
+// Nothing is asserted about speed; the script fails only if a page did not draw all the points.
+//
+//   ABACUS_CHROMIUM   the chromium binary (tests/web/setup.sh prints it)
+//   BENCH_ROUNDS      measured rounds (default 7), after one warm-up round
+//   BENCH_SERIES, BENCH_POINTS   the answer's shape (default 10 × 10,000)
+// The functions handed to the page run in the browser, where these are globals.
+/* global performance, MutationObserver */
+import { chromium } from "playwright-core";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
+
+const WEB_DIR = new URL("..", import.meta.url).pathname;
+const DIST = path.join(WEB_DIR, "dist");
+const UPLOT_DIST = path.join(WEB_DIR, "node_modules", "uplot", "dist");
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const SERIES = Number(process.env.BENCH_SERIES ?? 10);
+const POINTS = Number(process.env.BENCH_POINTS ?? 10_000);
+const STEP = 10;
+/** The range the pages ask for: exactly the answer's points, (FROM, UNTIL]. */
+const FROM = 1_767_225_600; // 2026-01-01 00:00 UTC
+const UNTIL = FROM + POINTS * STEP;
+const TARGET = "bench.*";
+
+const { version: uplotVersion } = JSON.parse(await readFile(path.join(WEB_DIR, "node_modules", "uplot", "package.json"), "utf8"));
+
+// ---- the /render answer ----------------------------------------------------------------------
+/** A small seeded generator (mulberry32), so every run draws the same walk. */
+function seeded(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = seeded(18);
+const allSeries = Array.from({ length: SERIES }, (_, index) => {
+  let value = 100 * (index + 1);
+  const datapoints = [];
+  for (let point = 1; point <= POINTS; point += 1) {
+    value = Math.max(0, value + (random() - 0.5) * 10);
+    datapoints.push([Math.round(value * 1000) / 1000, FROM + point * STEP]);
+  }
+  const name = `bench.s${String(index).padStart(2, "0")}`;
+  return { target: name, tags: { name }, datapoints };
+});
+const fullAnswer = JSON.stringify(allSeries);
+
+/** The answer for (from, until], as /render cuts it. */
+function answerFor(from, until) {
+  if (from <= FROM && until >= UNTIL) return fullAnswer;
+  return JSON.stringify(
+    allSeries.map((one) => ({ ...one, datapoints: one.datapoints.filter(([, time]) => time > from && time <= until) })),
+  );
+}
+
+// ---- the server -------------------------------------------------------------------------------
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json" };
+
+const BARE_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>bare uPlot</title>
+<link rel="stylesheet" href="/uplot/uPlot.min.css"><script src="/uplot/uPlot.iife.min.js"></script></head>
+<body><div id="chart"></div><script>
+const size = new URLSearchParams(location.hash.slice(1));
+fetch("/render" + location.search, { headers: { Accept: "application/json" } })
+  .then((response) => response.json())
+  .then((series) => {
+    window.__fetchedAt = performance.now();
+    const data = [series[0].datapoints.map((point) => point[1]), ...series.map((one) => one.datapoints.map((point) => point[0]))];
+    let draws = 0;
+    new uPlot({
+      width: Number(size.get("w") || 1200),
+      height: Number(size.get("h") || 360),
+      series: [{}, ...series.map((one, index) => ({ label: one.target, stroke: "hsl(" + index * 36 + ",70%,45%)", width: 1.5 }))],
+      hooks: { draw: [() => { document.body.dataset.loaded = String(++draws); }] },
+    }, data, document.getElementById("chart"));
+    document.getElementById("chart").dataset.points = String(data[0].length);
+    document.getElementById("chart").dataset.series = String(series.length);
+  });
+</script></body></html>`;
+
+async function serveFile(response, file) {
+  try {
+    const body = await readFile(file);
+    response.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    response.end(body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const server = http.createServer(async (request, response) => {
+  const url = new URL(request.url, "http://bench");
+  if (url.pathname === "/render") {
+    const from = Number(url.searchParams.get("from"));
+    const until = Number(url.searchParams.get("until"));
+    if (url.searchParams.get("target") !== TARGET || !Number.isFinite(from) || !Number.isFinite(until)) {
+      response.writeHead(400, { "content-type": "application/json" });
+      response.end(JSON.stringify({ error: `this benchmark answers only target=${TARGET} with absolute from and until` }));
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(answerFor(from, until));
+    return;
+  }
+  if (url.pathname === "/bare.html") {
+    response.writeHead(200, { "content-type": TYPES[".html"] });
+    response.end(BARE_PAGE);
+    return;
+  }
+  if (url.pathname.startsWith("/uplot/") && (await serveFile(response, path.join(UPLOT_DIST, path.basename(url.pathname))))) return;
+  if (url.pathname.startsWith("/assets/") && (await serveFile(response, path.join(DIST, "assets", path.basename(url.pathname))))) return;
+  // Anything else is a page of the app (the API's SPA fallback); its API calls are not needed.
+  if (path.extname(url.pathname) === "") {
+    await serveFile(response, path.join(DIST, "index.html"));
+    return;
+  }
+  response.writeHead(404, { "content-type": "application/json" });
+  response.end(JSON.stringify({ error: "not found" }));
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+// ---- the browser ------------------------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: process.env.ABACUS_CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
+// Every page marks, in its own clock, each time it says it has drawn (the data-loaded attribute
+// changes) and each mouseup / double-click, so the figures do not include playwright's polling.
+await context.addInitScript(() => {
+  window.__marks = [];
+  const mark = (kind) => window.__marks.push([kind, performance.now()]);
+  new MutationObserver(() => mark("drawn")).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-loaded"] });
+  window.addEventListener("mouseup", () => mark("mouseup"), true);
+  window.addEventListener("dblclick", () => mark("dblclick"), true);
+});
+const page = await context.newPage();
+page.setDefaultTimeout(60_000);
+const pageErrors = [];
+page.on("pageerror", (error) => pageErrors.push(error.message));
+
+const range = `target=${encodeURIComponent(TARGET)}&from=${FROM}&until=${UNTIL}`;
+const PAGES = {
+  app: { url: () => `${origin}/graph?${range}`, marked: "main[data-loaded]" },
+  bare: { url: (size) => `${origin}/bare.html?${range}&format=json#w=${size.width}&h=${size.height}`, marked: "body[data-loaded]" },
+};
+
+/** The first "drawn" mark after the last mark of `kind` (or after navigation). */
+async function drawnAfter(kind) {
+  const handle = await page.waitForFunction((kind) => {
+    const marks = window.__marks;
+    let start = 0;
+    if (kind) {
+      const index = marks.findLastIndex((one) => one[0] === kind);
+      if (index < 0) return null;
+      start = marks[index][1];
+      const drawn = marks.slice(index).find((one) => one[0] === "drawn");
+      return drawn ? drawn[1] - start : null;
+    }
+    const drawn = marks.find((one) => one[0] === "drawn");
+    return drawn ? drawn[1] - start : null;
+  }, kind);
+  return handle.jsonValue();
+}
+
+async function chartSize() {
+  return page.$eval("#chart canvas", (canvas) => ({ width: Math.round(canvas.getBoundingClientRect().width), height: Math.round(canvas.getBoundingClientRect().height) }));
+}
+
+async function drawnPoints() {
+  return page.$eval("#chart", (chart) => Number(chart.dataset.series) * Number(chart.dataset.points));
+}
+
+/** One page's round: load, zoom into the middle half, double-click back. */
+async function measure(which, size) {
+  await page.goto("about:blank");
+  await page.goto(PAGES[which].url(size));
+  await page.waitForSelector(PAGES[which].marked);
+  const load = await drawnAfter(null);
+  const fetched = which === "bare" ? await page.evaluate(() => window.__fetchedAt) : null;
+  const points = await drawnPoints();
+  if (points !== SERIES * POINTS) throw new Error(`${which}: drew ${points} points, not ${SERIES * POINTS}`);
+
+  const box = await page.locator("#chart .u-over").boundingBox();
+  const middle = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.25, middle);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, middle, { steps: 5 });
+  await page.mouse.up();
+  const zoom = await drawnAfter("mouseup");
+  const zoomedPoints = which === "app" ? await drawnPoints() : null;
+  if (zoomedPoints !== null && !(zoomedPoints > 0 && zoomedPoints < SERIES * POINTS)) {
+    throw new Error(`app: the zoomed chart holds ${zoomedPoints} points`);
+  }
+
+  await page.mouse.dblclick(box.x + box.width / 2, middle);
+  const back = await drawnAfter("dblclick");
+  if (which === "app" && (await drawnPoints()) !== SERIES * POINTS) throw new Error("app: double-click did not go back to the whole range");
+  return { load, zoom, back, fetched };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+const ms = (value) => `${value.toFixed(1)} ms`;
+
+// The warm-up round also reads the app's chart size, which the bare page then takes.
+await page.goto(PAGES.app.url());
+await page.waitForSelector(PAGES.app.marked);
+const size = await chartSize();
+console.log(
+  `bench-web: ${SERIES} series × ${POINTS.toLocaleString("en")} points = ${(SERIES * POINTS).toLocaleString("en")} points, ` +
+    `chart ${size.width}×${size.height} px, uPlot ${uplotVersion}, ${(fullAnswer.length / 1e6).toFixed(2)} MB of /render JSON, ` +
+    `${ROUNDS} rounds after a warm-up, chromium ${browser.version()}`,
+);
+await measure("app", size);
+await measure("bare", size);
+
+const results = { app: [], bare: [] };
+for (let round = 0; round < ROUNDS; round += 1) {
+  const order = round % 2 ? ["bare", "app"] : ["app", "bare"];
+  for (const which of order) results[which].push(await measure(which, size));
+}
+await browser.close();
+server.close();
+
+const pick = (which, key) => results[which].map((one) => one[key]);
+const rows = [
+  ["navigation → chart drawn", "load"],
+  ["zoom (drag) → redrawn", "zoom"],
+  ["double-click back → redrawn", "back"],
+];
+console.log(`${"".padEnd(30)}${"app (median, min-max)".padEnd(30)}${"bare uPlot (median, min-max)".padEnd(32)}app / bare`);
+for (const [label, key] of rows) {
+  const app = pick("app", key);
+  const bare = pick("bare", key);
+  const spread = (values) => `${ms(median(values))} (${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)})`;
+  console.log(`${label.padEnd(30)}${spread(app).padEnd(30)}${spread(bare).padEnd(32)}${(median(app) / median(bare)).toFixed(2)}×`);
+}
+const fetchOnly = median(pick("bare", "fetched"));
+console.log(
+  `bare fetch (navigation → /render JSON parsed, blank page): ${ms(fetchOnly)}; app load / bare fetch: ${(median(pick("app", "load")) / fetchOnly).toFixed(2)}×`,
+);
+if (pageErrors.length) {
+  console.log(`page errors:\n  ${pageErrors.join("\n  ")}`);
+  process.exit(1);
+}
