@@ -69,10 +69,24 @@ async fn a_trusted_proxy_signs_users_in_and_anyone_else_is_ignored() -> anyhow::
         .api_command(&["user", "add", "root", "--admin"], "staple for root\n")
         .await?;
 
-    // The web app learns, without a credential, that a proxy may have signed it in.
-    let methods = Answer::from(stranger.get(format!("{base}/api/v1/session/methods"))).await?;
-    assert_eq!(methods.status, 200);
-    assert_eq!(methods.body, json!({"password": true, "proxy": true}));
+    // The web app learns, without a credential, whether the proxy signed it in.
+    let methods = |client: &reqwest::Client| {
+        named(
+            client.get(format!("{base}/api/v1/session/methods")),
+            "carol",
+        )
+    };
+    let from_stranger = Answer::from(methods(&stranger)).await?;
+    assert_eq!(from_stranger.status, 200);
+    assert_eq!(
+        from_stranger.body,
+        json!({"password": true, "proxy": true, "proxy_names_caller": false})
+    );
+    let from_proxy = Answer::from(methods(&proxy)).await?;
+    assert_eq!(
+        from_proxy.body,
+        json!({"password": true, "proxy": true, "proxy_names_caller": true})
+    );
 
     // From a stranger the header counts for nothing: no credential, no user made.
     for path in ["/render?target=x&format=json", "/api/v1/session"] {
@@ -260,8 +274,15 @@ async fn without_proxy_sign_in_the_header_is_ignored_even_from_a_trusted_proxy(
     pipeline.wait_until_migrated().await?;
     let base = pipeline.api_base_url.clone();
     let proxy = client_from(PROXY)?;
-    let methods = Answer::from(proxy.get(format!("{base}/api/v1/session/methods"))).await?;
-    assert_eq!(methods.body, json!({"password": true, "proxy": false}));
+    let methods = Answer::from(named(
+        proxy.get(format!("{base}/api/v1/session/methods")),
+        "carol",
+    ))
+    .await?;
+    assert_eq!(
+        methods.body,
+        json!({"password": true, "proxy": false, "proxy_names_caller": false})
+    );
     let ignored = Answer::from(named(proxy.get(format!("{base}/api/v1/session")), "carol")).await?;
     assert_eq!(ignored.status, 401);
     assert!(ignored.error().starts_with("no credential"));

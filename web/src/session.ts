@@ -2,8 +2,8 @@
 //
 // The session itself is an HttpOnly cookie no script can read; `GET api/v1/session` says whose
 // it is and returns its CSRF token. The app asks once per page load, and only when this browser
-// signed in before (a flag in localStorage) or a sign-in proxy may have signed it in (the open
-// `GET api/v1/session/methods` says whether one is configured): without a session the answer
+// signed in before (a flag in localStorage) or a sign-in proxy signed it in (the open
+// `GET api/v1/session/methods` says whether a trusted proxy named a user): without a session the answer
 // is a 401, which a browser logs as an error, and most visitors of an open Abacus never sign
 // in. A user the proxy signs in never posts a sign-in; `credential` is then "proxy", and the
 // CSRF token is the user's own for requests through the proxy.
@@ -41,6 +41,7 @@ function signedInBefore(): boolean {
 interface SignInMethods {
   password: boolean;
   proxy: boolean;
+  proxy_names_caller: boolean;
 }
 
 async function askSession(): Promise<Session | null> {
@@ -52,7 +53,7 @@ async function askSession(): Promise<Session | null> {
     }
   }
   const methods = await getJson<SignInMethods>("api/v1/session/methods").catch(() => null);
-  if (!methods?.proxy) return null;
+  if (!methods?.proxy_names_caller) return null;
   return getJson<Session>("api/v1/session").catch(() => null);
 }
 

@@ -13,8 +13,9 @@
 //! checked against a dummy hash), and failures are limited per user name and per address
 //! (`sign_in_limits`, 429 with `Retry-After`).
 
-use super::client_origin::client_origin;
+use super::client_origin::{client_origin, peer_address};
 use super::credentials::{session_cookie, Caller, Credential, SESSION_COOKIE};
+use super::proxy_sign_in::{proxy_says, ProxySays};
 use super::{accounts, secrets, store};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::json_body::json_body_text;
@@ -198,13 +199,16 @@ pub(crate) async fn who_am_i(caller: Caller) -> Json<SessionAnswer> {
 pub(crate) struct SignInMethods {
     /// `POST /api/v1/session` with a user name and password; always there.
     password: bool,
-    /// Whether a trusted sign-in proxy signs users in (`auth.proxy_user_header`): a browser
-    /// behind it is signed in without posting anything, as `GET /api/v1/session` tells.
+    /// Whether a trusted sign-in proxy signs users in (`auth.proxy_user_header`).
     proxy: bool,
+    /// Whether this very request came from a trusted sign-in proxy naming a user: the browser
+    /// is then signed in without posting anything, and `GET /api/v1/session` says as whom.
+    proxy_names_caller: bool,
 }
 
-/// `GET /api/v1/session/methods`: how one signs in here. Open, so that the web app can learn
-/// without a 401 whether to ask `GET /api/v1/session` for a user the proxy signed in.
+/// `GET /api/v1/session/methods`: how one signs in here. Open and without a database lookup,
+/// so that the web app can learn without a 401 whether to ask `GET /api/v1/session` for a
+/// user the proxy signed in.
 #[utoipa::path(
     get,
     path = "/api/v1/session/methods",
@@ -214,10 +218,15 @@ pub(crate) struct SignInMethods {
         crate::http::documented_refusals::HeaderRefusal,
     )
 )]
-pub(crate) async fn sign_in_methods(State(state): State<AppState>) -> Json<SignInMethods> {
+pub(crate) async fn sign_in_methods(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> Json<SignInMethods> {
+    let says = proxy_says(&parts.headers, peer_address(&parts.extensions), &state.auth);
     Json(SignInMethods {
         password: true,
         proxy: state.auth.proxy_user_header.is_some(),
+        proxy_names_caller: matches!(says, ProxySays::User(_)),
     })
 }
 
