@@ -131,6 +131,14 @@ pub struct AuthSettings {
     pub sign_in_failures_per_address: u32,
     #[serde(with = "humantime_serde")]
     pub sign_in_window: Duration,
+    /// Single sign-on behind a proxy: the header in which a proxy of `trusted_proxies` names
+    /// the user it authenticated (`X-Forwarded-User`, as oauth2-proxy and Authelia send it).
+    /// Such a request is signed in as that user, created on first sight; the header from any
+    /// other address is ignored. Unset (the default): no proxy signs anyone in.
+    pub proxy_user_header: Option<String>,
+    /// With `proxy_user_header`: the header holding the user's email address
+    /// (`X-Forwarded-Email`), kept with the user. Optional.
+    pub proxy_email_header: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -143,6 +151,8 @@ impl Default for AuthSettings {
             sign_in_failures_per_user: 5,
             sign_in_failures_per_address: 20,
             sign_in_window: Duration::from_secs(5 * 60),
+            proxy_user_header: None,
+            proxy_email_header: None,
         }
     }
 }
@@ -166,6 +176,62 @@ impl Validate for AuthSettings {
         }
         if self.sign_in_window < Duration::from_secs(1) {
             return Err(invalid("auth.sign_in_window", "must be at least 1s"));
+        }
+        self.validate_proxy_sign_in()
+    }
+}
+
+/// Headers a proxy must not use to name a user: the API reads them for something else, and
+/// a client could send them through a proxy that passes them on untouched.
+const HEADERS_NOT_FOR_PROXY_SIGN_IN: [&str; 6] = [
+    "authorization",
+    "cookie",
+    "host",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-abacus-csrf",
+];
+
+impl AuthSettings {
+    fn validate_proxy_sign_in(&self) -> Result<(), SettingsError> {
+        let headers = [
+            ("auth.proxy_user_header", &self.proxy_user_header),
+            ("auth.proxy_email_header", &self.proxy_email_header),
+        ];
+        for (key, header) in headers {
+            let Some(header) = header else { continue };
+            if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(invalid(
+                    key,
+                    "must be an HTTP header name, e.g. X-Forwarded-User",
+                ));
+            }
+            if HEADERS_NOT_FOR_PROXY_SIGN_IN.contains(&header.to_ascii_lowercase().as_str()) {
+                return Err(invalid(
+                    key,
+                    "must not be Authorization, Cookie, Host, X-Forwarded-For, X-Forwarded-Proto or X-Abacus-CSRF",
+                ));
+            }
+        }
+        if self.proxy_email_header.is_some() && self.proxy_user_header.is_none() {
+            return Err(invalid(
+                "auth.proxy_email_header",
+                "needs auth.proxy_user_header: the email is only kept with a user the proxy names",
+            ));
+        }
+        if self.proxy_user_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(invalid(
+                "auth.proxy_user_header",
+                "needs auth.trusted_proxies: the addresses of the proxies whose header is believed",
+            ));
+        }
+        if let (Some(user), Some(email)) = (&self.proxy_user_header, &self.proxy_email_header) {
+            if user.eq_ignore_ascii_case(email) {
+                return Err(invalid(
+                    "auth.proxy_email_header",
+                    "must differ from auth.proxy_user_header",
+                ));
+            }
         }
         Ok(())
     }
@@ -258,5 +324,57 @@ impl Validate for Config {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_sign_in_settings_are_checked_at_start_up() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let with = |user: Option<&str>, email: Option<&str>, proxies: Vec<IpAddr>| AuthSettings {
+            proxy_user_header: user.map(str::to_owned),
+            proxy_email_header: email.map(str::to_owned),
+            trusted_proxies: proxies,
+            ..Default::default()
+        };
+        let cases = [
+            (with(None, None, vec![]), None),
+            (
+                with(
+                    Some("X-Forwarded-User"),
+                    Some("X-Forwarded-Email"),
+                    vec![proxy],
+                ),
+                None,
+            ),
+            (with(Some("Remote-User"), None, vec![proxy]), None),
+            (
+                with(Some("X-Forwarded-User"), None, vec![]),
+                Some("`auth.proxy_user_header` needs auth.trusted_proxies: the addresses of the proxies whose header is believed"),
+            ),
+            (
+                with(None, Some("X-Forwarded-Email"), vec![proxy]),
+                Some("`auth.proxy_email_header` needs auth.proxy_user_header: the email is only kept with a user the proxy names"),
+            ),
+            (
+                with(Some("X Forwarded User"), None, vec![proxy]),
+                Some("`auth.proxy_user_header` must be an HTTP header name, e.g. X-Forwarded-User"),
+            ),
+            (
+                with(Some("Authorization"), None, vec![proxy]),
+                Some("`auth.proxy_user_header` must not be Authorization, Cookie, Host, X-Forwarded-For, X-Forwarded-Proto or X-Abacus-CSRF"),
+            ),
+            (
+                with(Some("X-Forwarded-User"), Some("x-forwarded-user"), vec![proxy]),
+                Some("`auth.proxy_email_header` must differ from auth.proxy_user_header"),
+            ),
+        ];
+        for (settings, expected) in cases {
+            let outcome = settings.validate().err().map(|error| error.to_string());
+            assert_eq!(outcome.as_deref(), expected, "{settings:?}");
+        }
     }
 }

@@ -103,6 +103,8 @@ pub(crate) fn router(state: AppState) -> Router {
                     .route_layer(needs(Access::Identified)),
             ),
         )
+        // Open: the web app asks whether a sign-in proxy may have signed its browser in.
+        .route("/api/v1/session/methods", get(session::sign_in_methods))
         .route(
             "/api/v1/tokens",
             get(tokens::list_tokens)

@@ -237,6 +237,69 @@ async fn signed_in_users_keep_graphs_and_share_dashboards_in_a_browser() -> anyh
     Ok(())
 }
 
+/// Single sign-on behind a proxy in the browser (web/e2e/proxy.mjs): the browser sends
+/// `X-Forwarded-User` from 127.0.0.1, the trusted proxy's address, as oauth2-proxy would; the
+/// app shows the user signed in without a sign-in form, and their viewed graph is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_the_sign_in_proxy_names_is_signed_in_in_the_browser() -> anyhow::Result<()> {
+    assert!(
+        abacus_api::web::APP_BUILT,
+        "the API was compiled without the web app: build it first (make web), then run the \
+         tests again (make test does both)"
+    );
+    let chromium = setup();
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    settings.adjust_api = |config| {
+        config.auth = abacus_api::config::AuthSettings {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            proxy_user_header: Some("X-Forwarded-User".into()),
+            ..Default::default()
+        }
+    };
+    let pipeline = Pipeline::start_with_settings(settings).await?;
+    pipeline.wait_until_migrated().await?;
+    let metric = "stats.counters.web.proxy.hits.count";
+    for _ in 0..2 {
+        pipeline.send_statsd("web.proxy.hits:1|c").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pipeline
+        .wait_for_datapoints(metric, "the hits", |points| {
+            points.iter().filter_map(|point| point.0).sum::<f64>() == 2.0
+        })
+        .await?;
+
+    let output = tokio::process::Command::new("node")
+        .arg(repo_root().join("web/e2e/proxy.mjs"))
+        .env("ABACUS_URL", format!("{}/", pipeline.api_base_url))
+        .env("ABACUS_CHROMIUM", &chromium)
+        .env("ABACUS_E2E_METRIC", metric)
+        .env("ABACUS_E2E_USER", "erin")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("the browser test finished within 5 minutes")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    // The proxy's user now exists, made on first sight, and has no password.
+    let users = pipeline.api_command(&["user", "list"], "").await?;
+    pipeline.stop().await?;
+    assert!(
+        output.status.success(),
+        "web/e2e/proxy.mjs failed ({}); screenshots in web/test-results/",
+        output.status
+    );
+    assert!(stdout.contains("e2e: 4 passed, 0 failed"), "{stdout}");
+    assert!(
+        users.lines().any(|line| line.starts_with("erin\tuser\t")),
+        "{users}"
+    );
+    Ok(())
+}
+
 /// The Metrics page's search box: plain text finds names containing it at any depth, which a
 /// glob cannot (`*` stays within a segment).
 #[tokio::test]

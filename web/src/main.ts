@@ -12,7 +12,7 @@ import { renderSignIn } from "./pages/signin.ts";
 import { renderTokens } from "./pages/tokens.ts";
 import { renderSaved } from "./pages/saved.ts";
 import { navigate, setRenderer, type Cleanup } from "./router.ts";
-import { loadSession, signOut, type Session } from "./session.ts";
+import { loadSession, signedInByProxy, signOut, type Session } from "./session.ts";
 
 
 interface Page {
@@ -43,18 +43,16 @@ function userMenu(session: Session | null): HTMLElement {
       h("a", { href: href("signin", new URLSearchParams({ next: back })), "data-nav": true }, "Sign in"),
     );
   }
+  const who = h("span", { id: "signed-in-user" }, `Signed in as ${session.user}${session.admin ? " (admin)" : ""}`);
+  const tokens = h("a", { href: href("tokens"), "data-nav": true }, "Tokens");
+  // The sign-in proxy signs this browser in on every request: signing out is the proxy's.
+  if (signedInByProxy(session)) return h("div", { class: "user-menu", id: "user-menu" }, who, tokens);
   const out = h("button", { type: "button", id: "sign-out" }, "Sign out");
   out.addEventListener("click", async () => {
     await signOut().catch(() => {});
     render();
   });
-  return h(
-    "div",
-    { class: "user-menu", id: "user-menu" },
-    h("span", { id: "signed-in-user" }, `Signed in as ${session.user}${session.admin ? " (admin)" : ""}`),
-    h("a", { href: href("tokens"), "data-nav": true }, "Tokens"),
-    out,
-  );
+  return h("div", { class: "user-menu", id: "user-menu" }, who, tokens, out);
 }
 
 let cleanup: Cleanup | null = null;

@@ -2,8 +2,11 @@
 //
 // The session itself is an HttpOnly cookie no script can read; `GET api/v1/session` says whose
 // it is and returns its CSRF token. The app asks once per page load, and only when this browser
-// signed in before (a flag in localStorage): without a session the answer is a 401, which a
-// browser logs as an error, and most visitors of an open Abacus never sign in.
+// signed in before (a flag in localStorage) or a sign-in proxy signed it in (the open
+// `GET api/v1/session/methods` says whether a trusted proxy named a user): without a session the answer
+// is a 401, which a browser logs as an error, and most visitors of an open Abacus never sign
+// in. A user the proxy signs in never posts a sign-in; `credential` is then "proxy", and the
+// CSRF token is the user's own for requests through the proxy.
 import { getJson, sendJson } from "./api.ts";
 
 export interface Session {
@@ -35,15 +38,34 @@ function signedInBefore(): boolean {
   }
 }
 
+interface SignInMethods {
+  password: boolean;
+  proxy: boolean;
+  proxy_names_caller: boolean;
+}
+
+async function askSession(): Promise<Session | null> {
+  if (signedInBefore()) {
+    try {
+      return await getJson<Session>("api/v1/session");
+    } catch {
+      remember(false);
+    }
+  }
+  const methods = await getJson<SignInMethods>("api/v1/session/methods").catch(() => null);
+  if (!methods?.proxy_names_caller) return null;
+  return getJson<Session>("api/v1/session").catch(() => null);
+}
+
 /** The signed-in session, or null; asked of the API once per page load. */
 export function currentSession(): Promise<Session | null> {
-  current ??= signedInBefore()
-    ? getJson<Session>("api/v1/session").catch(() => {
-        remember(false);
-        return null;
-      })
-    : Promise.resolve(null);
+  current ??= askSession();
   return current;
+}
+
+/** Whether the sign-in proxy signed this browser in (there is then nothing to sign out of here). */
+export function signedInByProxy(session: Session | null): boolean {
+  return session?.credential === "proxy";
 }
 
 /** The CSRF token of the current session, if there is one (for `X-Abacus-CSRF`). */

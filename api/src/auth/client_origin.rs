@@ -22,10 +22,7 @@ pub(crate) struct ClientOrigin {
 /// request by `http::serve`; a request without it (a unit test calling the router directly)
 /// counts as coming from 0.0.0.0.
 pub(crate) fn client_origin(request: &Parts, trusted_proxies: &[IpAddr]) -> ClientOrigin {
-    let peer = request
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let peer = peer_address(&request.extensions);
     if !trusted_proxies.contains(&peer) {
         return ClientOrigin {
             address: peer,
@@ -52,6 +49,14 @@ pub(crate) fn client_origin(request: &Parts, trusted_proxies: &[IpAddr]) -> Clie
         .next()
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
     ClientOrigin { address, over_tls }
+}
+
+/// The address of the connection's other end (a proxy's, when one is in between); 0.0.0.0
+/// without one, as in a unit test calling the router directly.
+pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! What a request presents to say who it is, and the [`Caller`] that stands for.
 //!
-//! In order: an `Authorization` header (`Bearer <token>`, or HTTP Basic whose password is a
+//! In order: a user a trusted sign-in proxy names (`proxy_sign_in`, when configured), then an
+//! `Authorization` header (`Bearer <token>`, or HTTP Basic whose password is a
 //! token, as Grafana's Graphite data source sends it; the Basic user name is not checked, the
 //! token says whose it is), else the session cookie [`SESSION_COOKIE`]. A presented credential
 //! that is wrong is refused with 401 and what is wrong with it (unknown, revoked, expired, a
 //! session that ended); none at all is a different 401, naming what the route needs. Neither
 //! says whether any user exists.
 
+use super::client_origin::peer_address;
+use super::proxy_sign_in::{proxy_says, ProxyIdentity, ProxySays};
 use super::{secrets, store, Scope};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -25,6 +28,10 @@ pub(crate) enum Presented {
     SessionCookie(String),
     /// An `Authorization` header that is neither Bearer nor Basic with a password.
     Malformed,
+    /// A user a trusted sign-in proxy names.
+    ProxyUser(ProxyIdentity),
+    /// A trusted sign-in proxy's header that names no possible user (why, for the 401).
+    ProxyUnusable(String),
 }
 
 /// Who is calling, once their credential checked out.
@@ -47,6 +54,10 @@ pub(crate) enum Credential {
         id: i64,
         scope: Scope,
     },
+    /// Signed in by a trusted proxy's header, on every request; no session or cookie.
+    Proxy {
+        csrf_token: String,
+    },
 }
 
 impl Caller {
@@ -55,13 +66,29 @@ impl Caller {
     pub(crate) fn scope(&self) -> Scope {
         let most = Scope::most_for_user(self.user_is_admin);
         match &self.credential {
-            Credential::Session { .. } => most,
+            Credential::Session { .. } | Credential::Proxy { .. } => most,
             Credential::Token { scope, .. } => (*scope).min(most),
         }
     }
 
-    pub(crate) fn is_session(&self) -> bool {
-        matches!(self.credential, Credential::Session { .. })
+    /// Whether a person signed in (with a session, or through the sign-in proxy) rather than
+    /// a token: they act with all their user's rights, and a browser may carry the credential
+    /// into requests other sites make (hence CSRF).
+    pub(crate) fn is_signed_in(&self) -> bool {
+        matches!(
+            self.credential,
+            Credential::Session { .. } | Credential::Proxy { .. }
+        )
+    }
+
+    /// The CSRF token a state-changing request must repeat, for a signed-in caller.
+    pub(crate) fn csrf_token(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { csrf_token, .. } | Credential::Proxy { csrf_token } => {
+                Some(csrf_token)
+            }
+            Credential::Token { .. } => None,
+        }
     }
 }
 
@@ -97,7 +124,21 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
     }
 }
 
-/// Reads the credential a request presents, without checking it.
+/// Reads the credential a request presents, without checking it: the user a trusted sign-in
+/// proxy names, else what [`presented`] finds.
+pub(crate) fn presented_by(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    settings: &crate::config::AuthSettings,
+) -> Presented {
+    match proxy_says(headers, peer_address(extensions), settings) {
+        ProxySays::User(identity) => Presented::ProxyUser(identity),
+        ProxySays::Unusable(reason) => Presented::ProxyUnusable(reason),
+        ProxySays::Nothing => presented(headers),
+    }
+}
+
+/// Reads the credential a request's own headers present (a token or the session cookie).
 pub(crate) fn presented(headers: &HeaderMap) -> Presented {
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
         return authorization
@@ -150,6 +191,8 @@ pub(crate) async fn resolve(
         Presented::Malformed => Err(ApiError::Unauthorized(
             "the Authorization header is neither `Bearer <token>` nor Basic with a token as the password".into(),
         )),
+        Presented::ProxyUnusable(reason) => Err(ApiError::Unauthorized(reason)),
+        Presented::ProxyUser(identity) => resolve_proxy_user(state, &identity).await.map(Some),
         Presented::Token(token) => resolve_token(state, &token).await.map(Some),
         Presented::SessionCookie(session_id) => {
             let id_hash = secrets::sha256(&session_id);
@@ -172,6 +215,32 @@ pub(crate) async fn resolve(
             }))
         }
     }
+}
+
+async fn resolve_proxy_user(
+    state: &AppState,
+    identity: &ProxyIdentity,
+) -> Result<Caller, ApiError> {
+    let user = store::proxy_user(
+        &state.pool,
+        &identity.user_name,
+        identity.email.as_deref(),
+        &secrets::random_hex(),
+    )
+    .await?;
+    if user.created {
+        tracing::info!(user = %user.name, "user created by the sign-in proxy");
+    }
+    Ok(Caller {
+        user_id: user.id,
+        user_name: user.name,
+        user_is_admin: user.is_admin,
+        credential: Credential::Proxy {
+            csrf_token: user
+                .proxy_csrf_token
+                .expect("proxy_user always gives the user a proxy CSRF token"),
+        },
+    })
 }
 
 async fn resolve_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {

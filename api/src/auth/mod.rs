@@ -6,7 +6,8 @@
 //!   route needs what): resolves the credential, checks its scope, and for a request a session
 //!   cookie authenticates that changes state, the CSRF header.
 //! * [`credentials`]: what a request presents (`Authorization: Bearer`, Basic with a token as
-//!   the password, the session cookie) and the [`Caller`] it stands for.
+//!   the password, the session cookie, a user a trusted sign-in proxy names —
+//!   [`proxy_sign_in`]) and the [`Caller`] it stands for.
 //! * [`session`]: `POST|GET|DELETE /api/v1/session` (sign in, who am I, sign out), held in check
 //!   by [`sign_in_limits`] per user name and per client address ([`client_origin`]).
 //! * [`tokens`] and [`users`]: the token routes and the admins' list of users.
@@ -18,6 +19,7 @@ pub(crate) mod accounts;
 pub(crate) mod client_origin;
 pub(crate) mod credentials;
 pub(crate) mod policy;
+pub(crate) mod proxy_sign_in;
 pub(crate) mod secrets;
 pub(crate) mod session;
 pub(crate) mod sign_in_limits;

@@ -17,7 +17,9 @@
 //! bodies (ingest, events, sign-in) already keep HTML forms from posting, and the session
 //! cookie is `SameSite=Lax`; the header is the one defence that does not depend on browser
 //! defaults or a route's body type. Requests with a token in `Authorization` need no CSRF
-//! token: a browser never adds that header by itself.
+//! token: a browser never adds that header by itself. A request a trusted sign-in proxy
+//! authenticates (`proxy_sign_in`) is treated like a session's, with the user's proxy CSRF
+//! token: the proxy vouches for every request the browser sends through it, forged ones too.
 
 use super::credentials::{self, Caller, Credential};
 use super::{secrets, Scope};
@@ -68,14 +70,15 @@ pub(crate) async fn guard(
     };
     if open {
         if access == Access::ReadKnowingCaller {
-            let presented = credentials::presented(request.headers());
+            let presented =
+                credentials::presented_by(request.headers(), request.extensions(), &state.auth);
             if let Ok(Some(caller)) = credentials::resolve(&state, presented).await {
                 request.extensions_mut().insert(caller);
             }
         }
         return next.run(request).await;
     }
-    let presented = credentials::presented(request.headers());
+    let presented = credentials::presented_by(request.headers(), request.extensions(), &state.auth);
     let caller = match credentials::resolve(&state, presented).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return ApiError::Unauthorized(missing_credential(access)).into_response(),
@@ -112,7 +115,7 @@ fn check_reach(caller: &Caller, access: Access) -> Result<(), ApiError> {
         Access::Read | Access::ReadKnowingCaller => Scope::Read,
         Access::Write | Access::Own => Scope::Write,
         Access::Identified => return Ok(()),
-        Access::Account if caller.is_session() => return Ok(()),
+        Access::Account if caller.is_signed_in() => return Ok(()),
         Access::Account | Access::Admin => Scope::Admin,
     };
     if scope >= needed {
@@ -128,7 +131,7 @@ fn check_reach(caller: &Caller, access: Access) -> Result<(), ApiError> {
             needed.as_str(),
             scope.as_str()
         ),
-        (Credential::Session { .. }, _) => format!(
+        (Credential::Session { .. } | Credential::Proxy { .. }, _) => format!(
             "this route needs `{}`; user {:?} is not an admin",
             needed.as_str(),
             caller.user_name
@@ -137,7 +140,7 @@ fn check_reach(caller: &Caller, access: Access) -> Result<(), ApiError> {
 }
 
 fn check_csrf(caller: &Caller, access: Access, request: &Request) -> Result<(), ApiError> {
-    let Credential::Session { csrf_token, .. } = &caller.credential else {
+    let Some(csrf_token) = caller.csrf_token() else {
         return Ok(());
     };
     let changes_state = !matches!(access, Access::Read | Access::ReadKnowingCaller)
@@ -152,10 +155,10 @@ fn check_csrf(caller: &Caller, access: Access, request: &Request) -> Result<(), 
     match given {
         Some(given) if secrets::same_secret(given, csrf_token) => Ok(()),
         Some(_) => Err(ApiError::Forbidden(
-            "the X-Abacus-CSRF header does not match this session's CSRF token".into(),
+            "the X-Abacus-CSRF header does not match this session's CSRF token (GET /api/v1/session returns it)".into(),
         )),
         None => Err(ApiError::Forbidden(
-            "missing X-Abacus-CSRF header: a request a session cookie authenticates that changes something must repeat the session's CSRF token (returned by POST and GET /api/v1/session)".into(),
+            "missing X-Abacus-CSRF header: a request a session cookie or the sign-in proxy authenticates that changes something must repeat the session's CSRF token (returned by POST and GET /api/v1/session)".into(),
         )),
     }
 }

@@ -13,8 +13,9 @@
 //! checked against a dummy hash), and failures are limited per user name and per address
 //! (`sign_in_limits`, 429 with `Retry-After`).
 
-use super::client_origin::client_origin;
+use super::client_origin::{client_origin, peer_address};
 use super::credentials::{session_cookie, Caller, Credential, SESSION_COOKIE};
+use super::proxy_sign_in::{proxy_says, ProxySays};
 use super::{accounts, secrets, store};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::json_body::json_body_text;
@@ -43,11 +44,12 @@ pub(crate) struct SessionAnswer {
     user: String,
     /// Whether the user is an admin.
     admin: bool,
-    /// `session` or `token`.
+    /// `session`, `proxy` (signed in by a trusted sign-in proxy's header) or `token`.
     credential: String,
     /// What the credential allows: `read`, `write` or `admin`.
     scope: String,
-    /// With a session: the value every state-changing request must repeat in `X-Abacus-CSRF`.
+    /// With a session or the sign-in proxy: the value every state-changing request must repeat
+    /// in `X-Abacus-CSRF`.
     csrf_token: Option<String>,
     /// With a session: when it ends.
     expires_at: Option<DateTime<Utc>>,
@@ -107,7 +109,7 @@ pub(crate) async fn sign_in(
         None
     };
     let (user, stored_hash) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
+        Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
     let matches = accounts::verify_password(sign_in.password, stored_hash).await;
@@ -178,6 +180,7 @@ pub(crate) async fn who_am_i(caller: Caller) -> Json<SessionAnswer> {
             expires_at,
             ..
         } => ("session", Some(csrf_token), Some(expires_at), None),
+        Credential::Proxy { csrf_token } => ("proxy", Some(csrf_token), None, None),
         Credential::Token { id, .. } => ("token", None, None, Some(id)),
     };
     Json(SessionAnswer {
@@ -191,6 +194,42 @@ pub(crate) async fn who_am_i(caller: Caller) -> Json<SessionAnswer> {
     })
 }
 
+/// How one signs in here.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SignInMethods {
+    /// `POST /api/v1/session` with a user name and password; always there.
+    password: bool,
+    /// Whether a trusted sign-in proxy signs users in (`auth.proxy_user_header`).
+    proxy: bool,
+    /// Whether this very request came from a trusted sign-in proxy naming a user: the browser
+    /// is then signed in without posting anything, and `GET /api/v1/session` says as whom.
+    proxy_names_caller: bool,
+}
+
+/// `GET /api/v1/session/methods`: how one signs in here. Open and without a database lookup,
+/// so that the web app can learn without a 401 whether to ask `GET /api/v1/session` for a
+/// user the proxy signed in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session/methods",
+    tag = "auth",
+    responses(
+        (status = 200, description = "the sign-in methods this API offers", body = SignInMethods),
+        crate::http::documented_refusals::HeaderRefusal,
+    )
+)]
+pub(crate) async fn sign_in_methods(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> Json<SignInMethods> {
+    let says = proxy_says(&parts.headers, peer_address(&parts.extensions), &state.auth);
+    Json(SignInMethods {
+        password: true,
+        proxy: state.auth.proxy_user_header.is_some(),
+        proxy_names_caller: matches!(says, ProxySays::User(_)),
+    })
+}
+
 /// `DELETE /api/v1/session`: signs out.
 #[utoipa::path(
     delete,
@@ -199,7 +238,7 @@ pub(crate) async fn who_am_i(caller: Caller) -> Json<SessionAnswer> {
     params(("X-Abacus-CSRF" = Option<String>, Header, description = "the session's CSRF token")),
     responses(
         (status = 200, description = "the session ended; the cookie is cleared", body = SignedOut),
-        (status = 400, description = "the request carries a token, not a session", body = ErrorBody),
+        (status = 400, description = "the request carries a token or is signed in by the sign-in proxy, not a session", body = ErrorBody),
         crate::http::documented_refusals::CallerRefusals,
     )
 )]
@@ -207,10 +246,18 @@ pub(crate) async fn sign_out(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let Credential::Session { id_hash, .. } = &caller.credential else {
-        return Err(ApiError::BadRequest(
-            "there is no session to end: the request is authenticated by a token".into(),
-        ));
+    let id_hash = match &caller.credential {
+        Credential::Session { id_hash, .. } => id_hash,
+        Credential::Proxy { .. } => {
+            return Err(ApiError::BadRequest(
+                "there is no session to end: the sign-in proxy authenticates this request; sign out at the proxy".into(),
+            ))
+        }
+        Credential::Token { .. } => {
+            return Err(ApiError::BadRequest(
+                "there is no session to end: the request is authenticated by a token".into(),
+            ))
+        }
     };
     store::end_session(&state.pool, id_hash).await?;
     tracing::info!(user = %caller.user_name, "signed out");

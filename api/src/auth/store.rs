@@ -44,6 +44,20 @@ pub(crate) struct UserRow {
     pub name: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// As a sign-in proxy last said it (`auth.proxy_email_header`).
+    pub email: Option<String>,
+}
+
+/// A user a sign-in proxy named, with the CSRF token their requests repeat.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ProxyUserRow {
+    pub id: i64,
+    pub name: String,
+    pub is_admin: bool,
+    pub email: Option<String>,
+    pub proxy_csrf_token: Option<String>,
+    /// Whether this lookup created the user.
+    pub created: bool,
 }
 
 /// A token, without its hash.
@@ -82,7 +96,7 @@ pub(crate) async fn add_user(
 ) -> Result<UserRow, StoreError> {
     sqlx::query_as(
         "insert into users (name, password_hash, is_admin) values ($1, $2, $3)
-         returning id, name, is_admin, created_at",
+         returning id, name, is_admin, created_at, email",
     )
     .bind(name)
     .bind(password_hash)
@@ -135,38 +149,77 @@ pub(crate) async fn remove_user(pool: &PgPool, name: &str) -> Result<(), StoreEr
 
 pub(crate) async fn list_users(pool: &PgPool) -> Result<Vec<UserRow>, StoreError> {
     Ok(
-        sqlx::query_as("select id, name, is_admin, created_at from users order by name")
+        sqlx::query_as("select id, name, is_admin, created_at, email from users order by name")
             .fetch_all(pool)
             .await?,
     )
 }
 
 pub(crate) async fn user_by_name(pool: &PgPool, name: &str) -> Result<UserRow, StoreError> {
-    sqlx::query_as("select id, name, is_admin, created_at from users where name = $1")
+    sqlx::query_as("select id, name, is_admin, created_at, email from users where name = $1")
         .bind(name)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| StoreError::NoSuchUser(name.to_owned()))
 }
 
-/// A user and their password hash, for sign-in; `None` when there is no such user.
+/// A user and their password hash (none for a user a sign-in proxy created who has not been
+/// given a password), for sign-in; `None` when there is no such user.
 pub(crate) async fn user_with_password_hash(
     pool: &PgPool,
     name: &str,
-) -> Result<Option<(UserRow, String)>, StoreError> {
+) -> Result<Option<(UserRow, Option<String>)>, StoreError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
-        password_hash: String,
+        password_hash: Option<String>,
     }
     let row: Option<Row> = sqlx::query_as(
-        "select id, name, is_admin, created_at, password_hash from users where name = $1",
+        "select id, name, is_admin, created_at, email, password_hash from users where name = $1",
     )
     .bind(name)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|row| (row.user, row.password_hash)))
+}
+
+/// The user a sign-in proxy names, created (without a password, not an admin) on first
+/// sight, with `email` kept when given and `new_csrf_token` as their proxy CSRF token unless
+/// they have one. Reads only, unless something is new: the proxy names the user on every
+/// request.
+pub(crate) async fn proxy_user(
+    pool: &PgPool,
+    name: &str,
+    email: Option<&str>,
+    new_csrf_token: &str,
+) -> Result<ProxyUserRow, StoreError> {
+    let known: Option<ProxyUserRow> = sqlx::query_as(
+        "select id, name, is_admin, email, proxy_csrf_token, false as created
+         from users where name = $1",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(known) = known.filter(|known| {
+        known.proxy_csrf_token.is_some() && (email.is_none() || known.email.as_deref() == email)
+    }) {
+        return Ok(known);
+    }
+    // `xmax = 0` only in a row this statement inserted rather than updated.
+    Ok(sqlx::query_as(
+        "insert into users (name, password_hash, is_admin, email, proxy_csrf_token)
+         values ($1, null, false, $2, $3)
+         on conflict (name) do update set
+             email = coalesce(excluded.email, users.email),
+             proxy_csrf_token = coalesce(users.proxy_csrf_token, excluded.proxy_csrf_token)
+         returning id, name, is_admin, email, proxy_csrf_token, (xmax = 0) as created",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(new_csrf_token)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Starts a session, ending the one it replaces (the browser's previous cookie, if any) and

@@ -15,6 +15,8 @@ pub(crate) struct UserAnswer {
     name: String,
     admin: bool,
     created_at: DateTime<Utc>,
+    /// As the sign-in proxy last said it (`auth.proxy_email_header`), if it did.
+    email: Option<String>,
 }
 
 /// `GET /api/v1/users`: every user, by name.
@@ -38,6 +40,7 @@ pub(crate) async fn list_users(
                 name: user.name,
                 admin: user.is_admin,
                 created_at: user.created_at,
+                email: user.email,
             })
             .collect(),
     ))
