@@ -554,7 +554,7 @@ fn read_plan(
     plan
 }
 
-fn to_time(unix_seconds: i64) -> Result<DateTime<Utc>, FetchError> {
+pub(crate) fn to_time(unix_seconds: i64) -> Result<DateTime<Utc>, FetchError> {
     DateTime::from_timestamp(unix_seconds, 0).ok_or(FetchError::TimeOutOfRange(unix_seconds))
 }
 

@@ -2,9 +2,10 @@
 //! `sumSeries(stats.timers.api.*.upper_99)` reads exactly what `/render` of the bare paths
 //! would show. Its errors stay [`FetchError`]s up to the HTTP edge.
 
-use crate::graphite::functions::{SeriesSource, TimeSeries};
+use crate::graphite::functions::{EventCounts, SeriesSource, TimeSeries};
 use crate::names::tag_expression::TagExpression;
-use crate::read::fetch::{FetchError, SeriesFetcher};
+use crate::read::fetch::{to_time, FetchError, SeriesFetcher};
+use crate::read::query;
 
 pub(crate) struct DatabaseSource<'request> {
     pub(crate) fetcher: SeriesFetcher<'request>,
@@ -34,5 +35,29 @@ impl SeriesSource for DatabaseSource<'_> {
         self.fetcher
             .fetch_by_tags(expressions, from, until, self.max_series + 1)
             .await
+    }
+
+    async fn event_counts(
+        &self,
+        tags: &[String],
+        from: i64,
+        until: i64,
+    ) -> Result<EventCounts, FetchError> {
+        let step = EventCounts::step_for(from, until, self.fetcher.max_points_per_series);
+        let counts = query::events::event_counts(
+            self.fetcher.pool,
+            to_time(from)?,
+            to_time(until)?,
+            step,
+            tags,
+        )
+        .await?;
+        Ok(EventCounts {
+            step,
+            counts: counts
+                .into_iter()
+                .map(|(bucket, count)| (bucket, count.max(0) as u64))
+                .collect(),
+        })
     }
 }

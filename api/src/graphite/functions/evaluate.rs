@@ -96,6 +96,9 @@ async fn evaluate_call<S: SeriesSource>(
             Ok(implementation(&mut arguments, context)?)
         }
         Implementation::SeriesByTag => series_by_tag(call, function, bound, context, source).await,
+        Implementation::Events => {
+            super::event_counts::events(function, bound, context, source).await
+        }
         Implementation::TimeShift => time_shift(function, bound, context, source).await,
         Implementation::MovingWindow(fixed_function) => {
             moving_window_call(function, fixed_function, bound, context, source).await
@@ -1056,7 +1059,7 @@ mod tests {
     async fn the_source_is_used_through_a_send_future() {
         fn assert_send<T: Send>(_: &T) {}
         let expression = parse_target("a").unwrap();
-        let source = InMemorySource(Vec::new());
+        let source = InMemorySource::new(Vec::new());
         let context = EvaluationContext {
             from: 0,
             until: 10,

@@ -193,7 +193,11 @@ fn parse_and_evaluate(target: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    let _ = runtime.block_on(evaluate(&expression, &context, &InMemorySource(stored)));
+    let _ = runtime.block_on(evaluate(
+        &expression,
+        &context,
+        &InMemorySource::new(stored),
+    ));
 }
 
 proptest! {

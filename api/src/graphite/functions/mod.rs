@@ -25,6 +25,7 @@ mod combine;
 pub mod context;
 pub mod error;
 pub mod evaluate;
+mod event_counts;
 pub mod expression;
 mod filter;
 mod filter_series;
@@ -48,7 +49,7 @@ mod testing;
 mod transform;
 mod transform_values;
 
-pub use context::{EvaluationContext, SeriesSource};
+pub use context::{EvaluationContext, EventCounts, SeriesSource};
 pub use error::{EvaluateError, EvaluationError};
 pub use evaluate::{evaluate, Evaluated};
 pub use expression::{parse_target, Argument, Expression, FunctionCall, TargetParseError};

@@ -22,6 +22,7 @@ pub(crate) enum Implementation {
     Pure(PureFunction),
     /// These read series themselves, with ranges of their own; `evaluate` implements them.
     SeriesByTag,
+    Events,
     TimeShift,
     /// `movingWindow` (function from its arguments) or one of its short forms.
     MovingWindow(Option<&'static str>),
@@ -216,6 +217,7 @@ static FUNCTIONS: &[FunctionDefinition] = &[
     function!("threshold", "Graph", "A horizontal line at a value, with an optional label and colour.", &[required("value", T::Float), optional("label", T::String), optional("color", T::String)], Pure(graph::threshold)),
     function!("verticalLine", "Graph", "A vertical line at a time in the range, with an optional label and colour.", &[required("ts", T::Date), optional("label", T::String), optional("color", T::String)], Pure(graph::vertical_line)),
     // Special (issue 16)
+    function!("events", "Special", "How many Graphite events having every tag (\"*\": any event) happened in each second of the range; with drawAsInfinite, a mark per event.", &[repeated("tags", T::String, true)], Implementation::Events),
     function!("changed", "Special", "1 where the value changed since the last value, else 0.", ONE_SERIES_LIST, Pure(special_series::changed)),
     function!("cumulative", "Special", "Short for consolidateBy(seriesList, 'sum').", ONE_SERIES_LIST, Pure(special_series::cumulative)),
     function!("fallbackSeries", "Special", "The series, or the fallback series when there are none.", &[SERIES_LIST, required("fallback", T::SeriesList)], Pure(special_series::fallback_series)),

@@ -2,7 +2,9 @@
 //! glob over names, points laid on the step grid of the requested range, nulls where nothing
 //! is stored), and helpers that evaluate a target and return names or values.
 
-use super::{evaluate, parse_target, EvaluateError, EvaluationContext, SeriesSource, TimeSeries};
+use super::{
+    evaluate, parse_target, EvaluateError, EvaluationContext, EventCounts, SeriesSource, TimeSeries,
+};
 use crate::names::glob::PathGlob;
 use crate::names::tag_expression::TagExpression;
 
@@ -21,8 +23,12 @@ pub(crate) fn series(name: &str, values: &[Option<f64>]) -> TimeSeries {
     TimeSeries::new(name, START, STEP, values.to_vec())
 }
 
-/// Series stored in memory; `fetch` answers like the database-backed source.
-pub(crate) struct InMemorySource(pub Vec<TimeSeries>);
+/// Series (and Graphite events: time and tags) stored in memory; `fetch` and
+/// `event_counts` answer like the database-backed source.
+pub(crate) struct InMemorySource {
+    series: Vec<TimeSeries>,
+    events: Vec<(i64, Vec<String>)>,
+}
 
 /// Most points a series is laid out with here, refused beyond like the database-backed source
 /// refuses a grid longer than `api.max_points_per_series` before it allocates anything (a
@@ -30,6 +36,17 @@ pub(crate) struct InMemorySource(pub Vec<TimeSeries>);
 pub(crate) const MAXIMUM_POINTS: i64 = 1_000_000;
 
 impl InMemorySource {
+    pub(crate) fn new(series: Vec<TimeSeries>) -> Self {
+        Self {
+            series,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_events(self, events: Vec<(i64, Vec<String>)>) -> Self {
+        Self { events, ..self }
+    }
+
     fn laid_on_grid(
         stored: &TimeSeries,
         from: i64,
@@ -77,7 +94,7 @@ impl SeriesSource for InMemorySource {
         until: i64,
     ) -> Result<Vec<TimeSeries>, TestSourceError> {
         let glob = PathGlob::new(pattern).map_err(|error| TestSourceError(error.to_string()))?;
-        self.0
+        self.series
             .iter()
             .filter(|stored| glob.matches(stored.name.split(';').next().unwrap_or_default()))
             .map(|stored| Self::laid_on_grid(stored, from, until))
@@ -95,11 +112,32 @@ impl SeriesSource for InMemorySource {
                 .iter()
                 .all(|expression| expression.matches_tags(&stored.tags))
         };
-        self.0
+        self.series
             .iter()
             .filter(|stored| matches(stored))
             .map(|stored| Self::laid_on_grid(stored, from, until))
             .collect()
+    }
+
+    async fn event_counts(
+        &self,
+        tags: &[String],
+        from: i64,
+        until: i64,
+    ) -> Result<EventCounts, TestSourceError> {
+        let step = EventCounts::step_for(from, until, MAXIMUM_POINTS as usize);
+        let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
+        for (time, event_tags) in &self.events {
+            if (from..until).contains(time) && tags.iter().all(|tag| event_tags.contains(tag)) {
+                *counts
+                    .entry(from + (time - from).div_euclid(step) * step)
+                    .or_default() += 1;
+            }
+        }
+        Ok(EventCounts {
+            step,
+            counts: counts.into_iter().collect(),
+        })
     }
 }
 
@@ -119,6 +157,15 @@ impl SeriesSource for FailingSource {
         _: i64,
         _: i64,
     ) -> Result<Vec<TimeSeries>, TestSourceError> {
+        Err(TestSourceError("connection refused".into()))
+    }
+
+    async fn event_counts(
+        &self,
+        _: &[String],
+        _: i64,
+        _: i64,
+    ) -> Result<EventCounts, TestSourceError> {
         Err(TestSourceError("connection refused".into()))
     }
 }
@@ -143,7 +190,7 @@ pub(crate) async fn evaluate_with(
     context: &EvaluationContext,
 ) -> Result<Vec<TimeSeries>, EvaluateError<TestSourceError>> {
     let expression = parse_target(target).unwrap_or_else(|error| panic!("{target}: {error}"));
-    evaluate(&expression, context, &InMemorySource(stored.to_vec())).await
+    evaluate(&expression, context, &InMemorySource::new(stored.to_vec())).await
 }
 
 pub(crate) async fn evaluate_target(target: &str, stored: &[TimeSeries]) -> Vec<TimeSeries> {

@@ -41,3 +41,32 @@ pub(crate) async fn events_between(
     .fetch_all(pool)
     .await
 }
+
+/// How many events of `[from, until)` having every one of `tags` (any event when there are
+/// none) fall in each bucket of `step` seconds counted from `from`: `(bucket start, count)`
+/// for the buckets holding any, in time order. An event's time is rounded down to the
+/// second, as graphite-web's `epoch` does before it counts.
+pub(crate) async fn event_counts(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    step: i64,
+    tags: &[String],
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let from_seconds = from.timestamp();
+    sqlx::query_as(
+        "select $3 + (floor(extract(epoch from occurred_at))::bigint - $3) / $4 * $4 as bucket,
+                count(*)
+         from events
+         where occurred_at >= $1 and occurred_at < $2 and tags @> $5::text[]
+         group by 1
+         order by 1",
+    )
+    .bind(from)
+    .bind(until)
+    .bind(from_seconds)
+    .bind(step)
+    .bind(tags)
+    .fetch_all(pool)
+    .await
+}
