@@ -3,8 +3,13 @@ evaluates render targets in-process, through graphite-web's own evaluator, on th
 
 Reads one JSON request on stdin and writes one JSON answer on stdout:
 
+  {"storage": DIR, "functions": true}  ->  {"functions": [every name of SeriesFunctions()]}
+
+or
+
   {"storage": DIR,
    "series": {"a.b": [[unix_seconds, value], ...], ...},   # written as whisper files first
+   "events": [[unix_seconds, what, "tag tag"], ...],          # stored as Graphite events
    "from": F, "until": U, "now": N, "max_data_points": M or null,
    "targets": ["sumSeries(a.*)", ...]}
 
@@ -19,24 +24,30 @@ the points Abacus stores at its default step. The datapoints are what graphite-w
 Installed by tests/compat/setup.sh; run by tests/tests/compat_graphite.rs.
 """
 
+import hashlib
 import json
 import math
 import os
 import sys
 
 
+def whisper_path(path):
+    """Where carbon writes a series: `a/b/c.wsp`, or for a tagged one (`a.b;k=v`, tags
+    sorted) `_tagged/<sha256[0:3]>/<sha256[3:6]>/a_DOT_b;k=v.wsp`, as graphite-web's
+    `TaggedSeries.encode` finds it."""
+    if ";" not in path:
+        return path.split(".")
+    digest = hashlib.sha256(path.encode("utf8")).hexdigest()
+    return ["_tagged", digest[0:3], digest[3:6], path.replace(".", "_DOT_")]
+
+
 def write_whisper(storage, series):
     import whisper
 
     root = os.path.join(storage, "whisper")
+    os.makedirs(root, exist_ok=True)
     for path, points in series.items():
-        name, _, tag_text = path.partition(";")
-        if tag_text:
-            # Tagged series live in graphite's tag database, which this harness does not
-            # set up; Abacus's tag queries are compared against its own documented behaviour
-            # instead.
-            continue
-        file_name = os.path.join(root, *name.split(".")) + ".wsp"
+        file_name = os.path.join(root, *whisper_path(path)) + ".wsp"
         os.makedirs(os.path.dirname(file_name), exist_ok=True)
         if os.path.exists(file_name):
             os.remove(file_name)
@@ -55,6 +66,22 @@ def configure(storage):
     import django
 
     django.setup()
+
+
+def store_in_database(series, events):
+    """What graphite-web keeps in its own database (sqlite in the storage directory): the
+    tagged series in its tag database, for `seriesByTag`, and the events, for `events()`."""
+    from django.core.management import call_command
+    from graphite.events.models import Event
+    from graphite.storage import STORE
+    from graphite.util import epoch_to_dt
+
+    call_command("migrate", verbosity=0, interactive=False)
+    for path in series:
+        if ";" in path:
+            STORE.tagdb.tag_series(path)
+    for when, what, tags in events:
+        Event.objects.create(when=epoch_to_dt(when), what=what, tags=tags, data="")
 
 
 def number(value):
@@ -139,6 +166,14 @@ def main():
     storage = request["storage"]
     write_whisper(storage, request.get("series", {}))
     configure(storage)
+    if request.get("functions"):
+        from graphite.functions import SeriesFunctions
+
+        json.dump({"functions": sorted(SeriesFunctions())}, sys.stdout)
+        return
+    series = request.get("series", {})
+    if request.get("events") or any(";" in path for path in series):
+        store_in_database(series, request.get("events", []))
     json.dump(evaluate(request), sys.stdout)
 
 

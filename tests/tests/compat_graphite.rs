@@ -9,10 +9,15 @@
 //! `ABACUS_COMPAT_SEED` to try other data, and `ABACUS_COMPAT_SHIFT` (seconds) to end the
 //! range that much earlier (other alignments with maxDataPoints' widened steps). It has gaps,
 //! negative values, zeros (for the divisions), a counter that resets and wraps, and a sparse
-//! series.
+//! series; tagged series, in graphite-web's tag database and whisper's `_tagged` tree; and
+//! Graphite events (several in one second, tags in common) for `events(...)`, posted to
+//! Abacus's `/events/` and stored in graphite-web's own events database.
+//!
+//! Every name in graphite-web's `SeriesFunctions()` must be in Abacus's `/functions`, and every
+//! function there must be called by at least one compared target.
 
 use abacus_proto::storage_schema::{Aggregation, AggregationRuleSetting};
-use abacus_proto::v1::{FlushBatch, RawPoint};
+use abacus_proto::v1::{FlushBatch, RawPoint, Tag};
 use abacus_tests::{start_aggregator, Pipeline, PipelineSettings};
 use prost::Message;
 use serde_json::{json, Value};
@@ -114,7 +119,72 @@ fn generate(seed: u64, end: i64) -> Vec<(String, Vec<(i64, f64)>)> {
         }
     }
     series.push(("diff.sparse".to_owned(), sparse));
+    // Tagged series (tags sorted, as both sides name them), outside `diff.` so that no glob
+    // above reaches them: graphite-web finds them only through its tag database.
+    for path in [
+        "tagged.cpu;dc=east;host=a",
+        "tagged.cpu;dc=east;host=b",
+        "tagged.cpu;dc=west;host=c",
+        "tagged.mem;dc=east;host=a",
+    ] {
+        let mut level = random.unit() * 100.0;
+        let mut points = Vec::new();
+        for &time in &times {
+            level += random.unit() * 4.0 - 2.0;
+            if random.unit() >= 0.05 {
+                points.push((time, (level * 100.0).round() / 100.0));
+            }
+        }
+        series.push((path.to_owned(), points));
+    }
     series
+}
+
+/// A path as the wire carries it: `a.b;k=v;k2=v2` → the name `a.b` and its tags.
+fn name_and_tags(path: &str) -> (String, Vec<Tag>) {
+    let mut parts = path.split(';');
+    let name = parts.next().unwrap_or_default().to_owned();
+    let tags = parts
+        .filter_map(|tag| tag.split_once('='))
+        .map(|(key, value)| Tag {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+    (name, tags)
+}
+
+/// Graphite events: `(when, what, tags)` at random times with a fraction of a second, in the
+/// three hours before `end` but never in the last second of a compared range (graphite-web
+/// counts an event at its `until` into a slot past the end of its list and fails).
+fn generate_events(seed: u64, end: i64) -> Vec<(f64, String, String)> {
+    let mut random = Generator(seed.max(1) ^ 0x5eed_e7e7);
+    let tag_sets = [
+        "deploy web",
+        "deploy db",
+        "alert",
+        "deploy web canary",
+        "db",
+    ];
+    let mut events: Vec<(f64, String, String)> = Vec::new();
+    while events.len() < 60 {
+        let when = match events.last() {
+            // Now and then a second event in the same second.
+            Some((last, _, _)) if random.unit() < 0.2 => last.floor() + random.unit() * 0.999,
+            _ => (end - 3 * 3600) as f64 + 1.0 + random.unit() * (3 * 3600 - 2) as f64,
+        };
+        let second = when.floor() as i64;
+        if [end, end - 3, end - 21].contains(&second) {
+            continue;
+        }
+        let tags = tag_sets[(random.next() % tag_sets.len() as u64) as usize];
+        events.push((
+            (when * 1000.0).floor() / 1000.0,
+            format!("event {}", events.len()),
+            tags.to_owned(),
+        ));
+    }
+    events
 }
 
 /// Every target compared: each function Abacus has, nested calls and the glob forms.
@@ -171,6 +241,7 @@ fn targets() -> Vec<&'static str> {
         "weightedAverage(diff.[ab].cpu,diff.[ab].mem,1)",
         "group(diff.a.cpu,diff.*.mem)",
         "reduceSeries(mapSeries(diff.[ab].*,1),'asPercent',2,'mem','cpu')",
+        "reduce(map(diff.[ab].*,1),'diffSeries',2,'cpu','mem')",
         "applyByNode(diff.*.mem,1,'divideSeries(%.mem,%.cpu)','% ratio')",
         "applyByNode(diff.*.*,1,'sumSeries(%.*)')",
         "pct(diff.*.mem)",
@@ -295,6 +366,7 @@ fn targets() -> Vec<&'static str> {
         "timeFunction('clock',30)",
         "time('clock')",
         "sin('wave',2,120)",
+        "sinFunction('wave')",
         // Random in graphite-web: compared by shape (is_random).
         "randomWalk('walk',30)",
         "randomWalkFunction('walk')",
@@ -342,6 +414,25 @@ fn targets() -> Vec<&'static str> {
         "substr(scale(diff.a.cpu,2),1,2)",
         "cactiStyle(diff.*.cpu)",
         "cactiStyle(diff.*.mem,'si','B')",
+        "seriesByTag('name=tagged.cpu')",
+        "seriesByTag('name=tagged.cpu','dc=east')",
+        "seriesByTag('name=~tagged.*','host!=a')",
+        "seriesByTag('dc=~ea.*','name!=tagged.mem')",
+        "sumSeries(seriesByTag('name=tagged.cpu'))",
+        "groupByTags(seriesByTag('name=tagged.cpu'),'sum','dc')",
+        "groupByTags(seriesByTag('dc=east'),'max','name')",
+        "seriesByTag('name=tagged.cpu')|groupByTags('average','dc','host')",
+        "aliasByTags(seriesByTag('name=tagged.cpu'),'host','dc')",
+        "aliasByTags(seriesByTag('dc=east'),'name',1)",
+        "events('*')",
+        "events('deploy')",
+        "events(\"deploy\",\"web\")",
+        "events('db')",
+        "events('nothing')",
+        "drawAsInfinite(events('alert'))",
+        // A sum of counts still sums under maxDataPoints here, where graphite-web falls back
+        // to averaging (README, "Wider points merge by kind"); consolidateBy makes them agree.
+        "consolidateBy(sumSeries(events('web'),events('db')),'sum')",
         // Nested.
         "scale(sumSeries(diff.*.cpu),0.5)",
         "aliasByNode(scale(derivative(diff.*.cpu),2),1)",
@@ -513,24 +604,8 @@ fn difference(ours: &[Rendered], theirs: &[Rendered], _: bool) -> Option<String>
     None
 }
 
-/// graphite-web's answers for `targets` over the range, on whisper files of `series`.
-fn graphite_answers(
-    series: &[(String, Vec<(i64, f64)>)],
-    from: i64,
-    until: i64,
-    max_data_points: Option<u32>,
-    targets: &[&str],
-) -> anyhow::Result<Value> {
-    let storage = tempdir()?;
-    let request = json!({
-        "storage": storage,
-        "series": series.iter().map(|(path, points)| (path.clone(), json!(points))).collect::<serde_json::Map<_, _>>(),
-        "from": from,
-        "until": until,
-        "now": until,
-        "max_data_points": max_data_points,
-        "targets": targets,
-    });
+/// Runs tests/compat/graphite_web.py on one request.
+fn run_graphite_web(request: &Value) -> anyhow::Result<Value> {
     let root = repo_root();
     let mut child = Command::new(root.join(".data/compat/graphite/bin/python"))
         .arg(root.join("tests/compat/graphite_web.py"))
@@ -544,13 +619,45 @@ fn graphite_answers(
         .expect("stdin is piped")
         .write_all(request.to_string().as_bytes())?;
     let output = child.wait_with_output()?;
-    let _ = std::fs::remove_dir_all(&storage);
     anyhow::ensure!(
         output.status.success(),
         "graphite_web.py failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Every name in graphite-web's `SeriesFunctions()`, aliases included.
+fn graphite_function_names() -> anyhow::Result<Vec<String>> {
+    let storage = tempdir()?;
+    let answer = run_graphite_web(&json!({"storage": storage, "functions": true}));
+    let _ = std::fs::remove_dir_all(&storage);
+    Ok(serde_json::from_value(answer?["functions"].clone())?)
+}
+
+/// graphite-web's answers for `targets` over the range, on whisper files of `series`.
+fn graphite_answers(
+    series: &[(String, Vec<(i64, f64)>)],
+    from: i64,
+    until: i64,
+    max_data_points: Option<u32>,
+    events: &[(f64, String, String)],
+    targets: &[&str],
+) -> anyhow::Result<Value> {
+    let storage = tempdir()?;
+    let request = json!({
+        "storage": storage,
+        "series": series.iter().map(|(path, points)| (path.clone(), json!(points))).collect::<serde_json::Map<_, _>>(),
+        "events": events,
+        "from": from,
+        "until": until,
+        "now": until,
+        "max_data_points": max_data_points,
+        "targets": targets,
+    });
+    let answer = run_graphite_web(&request);
+    let _ = std::fs::remove_dir_all(&storage);
+    answer
 }
 
 fn tempdir() -> anyhow::Result<String> {
@@ -622,9 +729,10 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
         points: series
             .iter()
             .flat_map(|(path, points)| {
+                let (name, tags) = name_and_tags(path);
                 points.iter().map(move |&(time, value)| RawPoint {
-                    name: path.clone(),
-                    tags: vec![],
+                    name: name.clone(),
+                    tags: tags.clone(),
                     timestamp_unix_ms: time * 1000,
                     value,
                 })
@@ -636,12 +744,62 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
         .publish_to_flush_subject(batch.encode_to_vec())
         .await?;
     pipeline.wait_until_worker_is_idle(1).await?;
+    let events = generate_events(seed, until);
+    for (when, what, tags) in &events {
+        let (status, body) = pipeline
+            .post_json(
+                "/events/",
+                &json!({"when": when, "what": what, "tags": tags, "data": ""}),
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "POST /events/: {status} {body}");
+    }
+    let listed = format!(
+        "/events/get_data?from={}&until={}",
+        until - 4 * 3600,
+        until + 60
+    );
+    pipeline
+        .wait_for_json(&listed, "the events", |body| {
+            body.as_array()
+                .is_some_and(|listed| listed.len() == events.len())
+        })
+        .await?;
 
     let dated = dated_targets(until);
     let targets: Vec<&str> = targets()
         .into_iter()
         .chain(dated.iter().map(String::as_str))
         .collect();
+
+    // Every function of graphite-web is here, and every function here is compared.
+    let theirs = graphite_function_names()?;
+    let (status, ours) = pipeline.get_json("/functions").await?;
+    assert_eq!(status, 200, "{ours}");
+    let ours: Vec<&String> = ours.as_object().expect("an object").keys().collect();
+    let missing: Vec<&String> = theirs.iter().filter(|name| !ours.contains(name)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of graphite-web's {} functions are missing: {missing:?}",
+        missing.len(),
+        theirs.len()
+    );
+    let uncompared: Vec<&&String> = ours
+        .iter()
+        .filter(|name| {
+            !targets.iter().any(|target| {
+                target.match_indices(name.as_str()).any(|(at, _)| {
+                    let before = target[..at].chars().next_back();
+                    let called = target[at + name.len()..].starts_with('(');
+                    called && !before.is_some_and(|character| character.is_alphanumeric())
+                })
+            })
+        })
+        .collect();
+    assert!(
+        uncompared.is_empty(),
+        "functions no compared target calls: {uncompared:?}"
+    );
     // Aligned and unaligned ranges, without and with maxDataPoints.
     let ranges = [
         (until - 3 * 3600, until, None),
@@ -652,7 +810,14 @@ async fn every_function_answers_as_graphite_web_does() -> anyhow::Result<()> {
     let mut compared = 0;
     let mut differences = Vec::new();
     for (from, range_until, max_data_points) in ranges {
-        let reference = graphite_answers(&series, from, range_until, max_data_points, &targets)?;
+        let reference = graphite_answers(
+            &series,
+            from,
+            range_until,
+            max_data_points,
+            &events,
+            &targets,
+        )?;
         for target in &targets {
             let their_answer = &reference[*target];
             let mut query = form_urlencoded::Serializer::new(String::new());
