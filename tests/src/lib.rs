@@ -603,23 +603,26 @@ impl Pipeline {
         wait_until_consumer_is_idle(&self.settings.nats, &consumer, delivered_at_least).await
     }
 
-    /// Waits until the storage worker has applied its migrations (the identity tables the
-    /// API's `user` and `token` commands and sign-in need are then there).
+    /// Waits until the storage worker has applied every one of its migrations (the identity
+    /// tables the API's `user` and `token` commands and sign-in need are then there, with
+    /// every column). Each migration commits on its own, so one table existing says nothing
+    /// of the migrations after it.
     pub async fn wait_until_migrated(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + PATIENCE;
+        let migrations = abacus_storage_worker::store::MIGRATOR.iter().count() as i64;
         loop {
             if let Ok(mut connection) = self.database_connection().await {
-                let migrated: Option<bool> =
-                    sqlx::query_scalar("select to_regclass('api_tokens') is not null")
+                let applied: Option<i64> =
+                    sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
                         .fetch_one(&mut connection)
                         .await
                         .ok();
-                if migrated == Some(true) {
+                if applied == Some(migrations) {
                     return Ok(());
                 }
             }
             if Instant::now() >= deadline {
-                bail!("the storage worker did not create the identity tables in time");
+                bail!("the storage worker did not apply its {migrations} migrations in time");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
