@@ -325,6 +325,28 @@ async fn window_and_preview<S: SeriesSource>(
     Ok(Some((window, preview_seconds)))
 }
 
+/// The window of a moving function and its arguments, the first series list read from the
+/// window's preview before `from` so that the first points have a whole window; `None`
+/// where graphite-web answers nothing (see [`window_and_preview`]).
+async fn windowed_arguments<S: SeriesSource>(
+    function: &'static str,
+    bound: Bound<&Argument>,
+    context: &EvaluationContext,
+    source: &S,
+) -> Result<Option<(Window, i64, Arguments)>, EvaluateError<S::Error>> {
+    let Some((window, preview_seconds)) =
+        window_and_preview(function, &bound, context, source).await?
+    else {
+        return Ok(None);
+    };
+    let extended = EvaluationContext {
+        from: context.from.saturating_sub(preview_seconds),
+        ..*context
+    };
+    let arguments = evaluate_arguments(function, bound, context, Some(&extended), source).await?;
+    Ok(Some((window, preview_seconds, arguments)))
+}
+
 /// `movingWindow(seriesList, windowSize, func='average', xFilesFactor=None)` and its short
 /// forms (`movingAverage`, `movingSum`, …, with `fixed_function`), whose `xFilesFactor` is
 /// their third argument.
@@ -335,17 +357,11 @@ async fn moving_window_call<S: SeriesSource>(
     context: &EvaluationContext,
     source: &S,
 ) -> Evaluated<S> {
-    let Some((window, preview_seconds)) =
-        window_and_preview(function, &bound, context, source).await?
+    let Some((window, _, mut arguments)) =
+        windowed_arguments(function, bound, context, source).await?
     else {
         return Ok(Vec::new());
     };
-    let extended = EvaluationContext {
-        from: context.from.saturating_sub(preview_seconds),
-        ..*context
-    };
-    let mut arguments =
-        evaluate_arguments(function, bound, context, Some(&extended), source).await?;
     let series = arguments.series_list(0)?;
     let (function_name, x_files_factor) = match fixed_function {
         Some(name) => (name.to_owned(), arguments.optional_number(2)?),
@@ -379,17 +395,11 @@ async fn exponential_moving_average_call<S: SeriesSource>(
     context: &EvaluationContext,
     source: &S,
 ) -> Evaluated<S> {
-    let Some((window, preview_seconds)) =
-        window_and_preview(function, &bound, context, source).await?
+    let Some((window, preview_seconds, mut arguments)) =
+        windowed_arguments(function, bound, context, source).await?
     else {
         return Ok(Vec::new());
     };
-    let extended = EvaluationContext {
-        from: context.from.saturating_sub(preview_seconds),
-        ..*context
-    };
-    let mut arguments =
-        evaluate_arguments(function, bound, context, Some(&extended), source).await?;
     let series = arguments.series_list(0)?;
     Ok(exponential_moving_average(series, &window, preview_seconds))
 }
