@@ -215,20 +215,24 @@ impl<C: Clock> CallerLimits<C> {
             });
         }
         let rate = self.requests.check_key(&key);
+        if rate.is_ok() {
+            in_flight.insert(key, count + 1);
+        }
+        // The sweep walks the whole rate table: not while every caller waits for this lock.
+        drop(in_flight);
         self.sweep_if_grown();
-        if let Err(not_until) = rate {
-            return Err(OverLimit::Rate {
+        match rate {
+            Ok(_) => Ok(InFlight {
+                limits: Arc::clone(self),
+                key,
+            }),
+            Err(not_until) => Err(OverLimit::Rate {
                 who: key.described(),
                 per_second: self.limits.requests_per_second.get(),
                 burst: self.limits.request_burst.get(),
                 retry_after: not_until.wait_time_from(self.requests.clock().now()),
-            });
+            }),
         }
-        in_flight.insert(key, count + 1);
-        Ok(InFlight {
-            limits: Arc::clone(self),
-            key,
-        })
     }
 
     /// Drops the rate state of callers whose bucket has refilled, once the table has doubled
