@@ -603,18 +603,22 @@ impl Pipeline {
         wait_until_consumer_is_idle(&self.settings.nats, &consumer, delivered_at_least).await
     }
 
-    /// Waits until the storage worker has applied its migrations (the identity tables the
-    /// API's `user` and `token` commands and sign-in need are then there).
+    /// Waits until the storage worker has applied all its migrations (the identity tables the
+    /// API's `user` and `token` commands and sign-in need are then there, with every column).
+    /// All of them, not only the one that creates `api_tokens`: each migration is its own
+    /// transaction, and a test that added a user between that one and a later one that adds
+    /// a column (`users.email`) failed now and then with "column does not exist".
     pub async fn wait_until_migrated(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + PATIENCE;
+        let all_migrations = abacus_storage_worker::store::MIGRATOR.iter().count() as i64;
         loop {
             if let Ok(mut connection) = self.database_connection().await {
-                let migrated: Option<bool> =
-                    sqlx::query_scalar("select to_regclass('api_tokens') is not null")
+                let applied: Option<i64> =
+                    sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
                         .fetch_one(&mut connection)
                         .await
                         .ok();
-                if migrated == Some(true) {
+                if applied == Some(all_migrations) {
                     return Ok(());
                 }
             }
