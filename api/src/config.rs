@@ -71,6 +71,14 @@ pub struct ApiSettings {
     /// Step of series that cannot tell their own (raw points, series without rows in range).
     #[serde(with = "humantime_serde")]
     pub default_step: Duration,
+    /// Requests one caller (a token, a signed-in user, else a client address) may start per
+    /// second, sustained; beyond it, and beyond the burst, 429 with `Retry-After`
+    /// (`auth::caller_limits`).
+    pub requests_per_second_per_caller: u32,
+    /// Requests one caller may start at once before the per-second rate applies.
+    pub request_burst_per_caller: u32,
+    /// Requests one caller may have in flight at once; one more is answered 429.
+    pub concurrent_requests_per_caller: u32,
 }
 
 impl Default for ApiSettings {
@@ -92,6 +100,18 @@ impl Default for ApiSettings {
             publish_self_metrics: true,
             self_metrics_prefix: "abacus.api".into(),
             self_metrics_interval: Duration::from_secs(10),
+            // Limits per caller that a person never reaches and a script in a loop does. A
+            // Grafana dashboard of 30 panels asks for 30 renders at once, and a few tabs or a
+            // team behind one NAT address several times that: a burst of 200 lets them all
+            // through. A person clicking around makes a few requests a second; a loop without
+            // a pause makes hundreds to thousands, so 100 a second sustained stops it and
+            // nobody else. A browser sends at most 6 requests at once to one host over HTTP/1.1
+            // and Grafana's server-side data source about as many per dashboard; 16 in flight
+            // leaves room for several of them, while one caller still cannot hold every one of
+            // an instance's database connections for long (each query holds one).
+            requests_per_second_per_caller: 100,
+            request_burst_per_caller: 200,
+            concurrent_requests_per_caller: 16,
         }
     }
 }
@@ -323,6 +343,24 @@ impl Validate for Config {
         if self.api.query_timeout.is_zero() {
             return Err(invalid("api.query_timeout", "must be longer than 0s"));
         }
+        for (key, value) in [
+            (
+                "api.requests_per_second_per_caller",
+                self.api.requests_per_second_per_caller,
+            ),
+            (
+                "api.request_burst_per_caller",
+                self.api.request_burst_per_caller,
+            ),
+            (
+                "api.concurrent_requests_per_caller",
+                self.api.concurrent_requests_per_caller,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
         Ok(())
     }
 }
@@ -330,6 +368,42 @@ impl Validate for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_per_caller_are_at_least_one() {
+        let with = |adjust: fn(&mut ApiSettings)| {
+            let mut config = Config::default();
+            adjust(&mut config.api);
+            config.validate().err().map(|error| error.to_string())
+        };
+        type AdjustApi = fn(&mut ApiSettings);
+        let cases: [(AdjustApi, Option<&str>); 5] = [
+            (|_| {}, None),
+            (
+                |api| {
+                    api.requests_per_second_per_caller = 1;
+                    api.request_burst_per_caller = 1;
+                    api.concurrent_requests_per_caller = 1;
+                },
+                None,
+            ),
+            (
+                |api| api.requests_per_second_per_caller = 0,
+                Some("`api.requests_per_second_per_caller` must be at least 1"),
+            ),
+            (
+                |api| api.request_burst_per_caller = 0,
+                Some("`api.request_burst_per_caller` must be at least 1"),
+            ),
+            (
+                |api| api.concurrent_requests_per_caller = 0,
+                Some("`api.concurrent_requests_per_caller` must be at least 1"),
+            ),
+        ];
+        for (index, (adjust, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(with(adjust).as_deref(), expected, "case {index}");
+        }
+    }
 
     #[test]
     fn proxy_sign_in_settings_are_checked_at_start_up() {

@@ -78,6 +78,9 @@ pub async fn run(
             config.auth.sign_in_failures_per_address,
             config.auth.sign_in_window,
         )),
+        caller_limits: std::sync::Arc::new(auth::caller_limits::CallerLimits::new(
+            auth::caller_limits::LimitsPerCaller::from_settings(&config.api),
+        )),
         schema: std::sync::Arc::new(
             abacus_proto::storage_schema::StorageSchema::from_settings(&config.storage_worker)
                 .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?,

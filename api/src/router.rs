@@ -3,9 +3,12 @@
 //! (`graphite`, `native`, `ingest`, `auth`); this file only maps paths to them, so a newcomer
 //! finds what answers a URL, and who may call it, here first. Health, the web app's files,
 //! `/version`, `/functions`, the OpenAPI document and signing in are open whatever the policy.
+//! Every guarded route, and signing in, is also held to the limits per caller
+//! (`auth::caller_limits`); health, `/metrics`, the web app's files, `/version`, `/functions`
+//! and the OpenAPI document are not.
 
 use crate::auth::policy::{self, Access};
-use crate::auth::{session, tokens, users};
+use crate::auth::{caller_limits, session, tokens, users};
 use crate::graphite::{events, find, render, tags};
 use crate::http::{error, health, json_refusals, openapi, request_bounds, self_metrics};
 use crate::saved::{dashboards, graphs};
@@ -24,9 +27,18 @@ pub(crate) fn router(state: AppState) -> Router {
     let body_limit = axum::extract::DefaultBodyLimit::max(state.settings.max_body_bytes);
     // What each guarded route needs (auth::policy): a query, a write, any credential, one's
     // own account, or admin. The policy (`auth.reads`, `auth.writes`) decides whether reads
-    // and writes need a credential at all.
+    // and writes need a credential at all. Right inside the guard, once it knows the caller,
+    // the limits per caller (auth::caller_limits): before the handler reads the body, so a
+    // slow upload holds its caller's slot too.
+    let limited =
+        || axum::middleware::from_fn_with_state(state.clone(), caller_limits::limit_caller);
     let needs = |access: Access| {
-        axum::middleware::from_fn_with_state((state.clone(), access), policy::guard)
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(
+                (state.clone(), access),
+                policy::guard,
+            ))
+            .layer(limited())
     };
     let routes = Router::new()
         .route(
@@ -97,7 +109,9 @@ pub(crate) fn router(state: AppState) -> Router {
         // out need the session (or a token) they are about.
         .route(
             "/api/v1/session",
-            post(session::sign_in).merge(
+            // Signing in has no caller yet: limited per client address (a password hash costs
+            // tens of milliseconds of CPU), besides the failed sign-ins' own limits.
+            post(session::sign_in).route_layer(limited()).merge(
                 get(session::who_am_i)
                     .delete(session::sign_out)
                     .route_layer(needs(Access::Identified)),

@@ -1,5 +1,6 @@
 //! [`AppState`]: what every request handler can reach, built once by [`crate::run`].
 
+use crate::auth::caller_limits::CallerLimits;
 use crate::auth::sign_in_limits::SignInLimits;
 use crate::config::{ApiSettings, AuthSettings};
 use crate::ingest::publish::BatchPublisher;
@@ -16,6 +17,8 @@ pub(crate) struct AppState {
     pub auth: AuthSettings,
     /// Failed sign-ins per user name and address, in this process's memory.
     pub sign_in_limits: Arc<SignInLimits>,
+    /// Requests per second and in flight per caller, in this process's memory.
+    pub caller_limits: Arc<CallerLimits>,
     /// Retention and aggregation rules, shared with the storage worker.
     pub schema: Arc<abacus_proto::storage_schema::StorageSchema>,
     /// Requests answered, refused and failed.

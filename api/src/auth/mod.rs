@@ -10,12 +10,15 @@
 //!   [`proxy_sign_in`]) and the [`Caller`] it stands for.
 //! * [`session`]: `POST|GET|DELETE /api/v1/session` (sign in, who am I, sign out), held in check
 //!   by [`sign_in_limits`] per user name and per client address ([`client_origin`]).
+//! * [`caller_limits`]: requests per second and in flight per caller (token, user, else client
+//!   address), the layer right inside the guard; 429 with `Retry-After` beyond them.
 //! * [`tokens`] and [`users`]: the token routes and the admins' list of users.
 //! * [`accounts`]: the rules for users and tokens (names, passwords, scopes, expiry), shared by
 //!   the routes and the `abacus-api user|token` commands.
 //! * [`store`]: all SQL over the identity tables; [`secrets`]: hashing and random values.
 
 pub(crate) mod accounts;
+pub(crate) mod caller_limits;
 pub(crate) mod client_origin;
 pub(crate) mod credentials;
 pub(crate) mod policy;

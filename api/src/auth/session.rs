@@ -76,7 +76,7 @@ pub(crate) struct SignedOut {
         (status = 401, description = "wrong user name or password (the same answer for both)", body = ErrorBody),
         (status = 413, description = "the body is larger than api.max_body_bytes", body = ErrorBody),
         (status = 415, description = "the body is not sent as application/json", body = ErrorBody),
-        (status = 429, description = "too many failed sign-ins for this user name or from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "too many failed sign-ins for this user name or from this address, or this address is over api.requests_per_second_per_caller or api.concurrent_requests_per_caller; see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds to wait before trying again, at least 1"))),
         (status = 431, description = "the headers are too large", body = ErrorBody),
         (status = 503, description = "the identity tables or the database are unavailable", body = ErrorBody),
     )

@@ -2,6 +2,10 @@
 //! `#[utoipa::path]` names one of these beside its own answers instead of repeating each
 //! status and description. They describe answers only (the answers themselves are `ApiError`s);
 //! nothing constructs them.
+//!
+//! Every route that names [`QueryFailures`], [`PublishFailures`] or [`CallerRefusals`] goes
+//! through the guard and so through the limits per caller (`auth::caller_limits`): each lists
+//! their 429.
 #![allow(dead_code)]
 
 use super::error::ErrorBody;
@@ -17,6 +21,12 @@ pub(crate) enum HeaderRefusal {
 /// What a route that reads PostgreSQL may answer besides its own refusals.
 #[derive(IntoResponses)]
 pub(crate) enum QueryFailures {
+    #[response(
+        status = 429,
+        description = "the caller (its token, its user, else its client address) is over api.requests_per_second_per_caller or api.concurrent_requests_per_caller; the body names the limit",
+        headers(("Retry-After" = u64, description = "whole seconds to wait before trying again, at least 1"))
+    )]
+    TooManyRequests(ErrorBody),
     #[response(status = 431, description = "the headers are too large")]
     HeadersTooLarge(ErrorBody),
     #[response(
@@ -36,6 +46,12 @@ pub(crate) enum PublishFailures {
     TooLarge(ErrorBody),
     #[response(status = 415, description = "the body is not sent as application/json")]
     NotJson(ErrorBody),
+    #[response(
+        status = 429,
+        description = "the caller (its token, its user, else its client address) is over api.requests_per_second_per_caller or api.concurrent_requests_per_caller; the body names the limit",
+        headers(("Retry-After" = u64, description = "whole seconds to wait before trying again, at least 1"))
+    )]
+    TooManyRequests(ErrorBody),
     #[response(status = 431, description = "the headers are too large")]
     HeadersTooLarge(ErrorBody),
     #[response(
@@ -60,6 +76,12 @@ pub(crate) enum CallerRefusals {
         description = "the credential does not reach far enough (its scope, not an admin, not the owner), or a session's X-Abacus-CSRF header is missing or wrong on a change"
     )]
     Forbidden(ErrorBody),
+    #[response(
+        status = 429,
+        description = "the caller (its token, its user, else its client address) is over api.requests_per_second_per_caller or api.concurrent_requests_per_caller; the body names the limit",
+        headers(("Retry-After" = u64, description = "whole seconds to wait before trying again, at least 1"))
+    )]
+    TooManyRequests(ErrorBody),
     #[response(status = 431, description = "the headers are too large")]
     HeadersTooLarge(ErrorBody),
     #[response(

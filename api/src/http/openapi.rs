@@ -7,7 +7,8 @@
 //! Every route can also answer 431 (headers over the API's limit) and, when it takes text
 //! parameters, 400 for a NUL byte in one (`request_bounds`); every route that reads the
 //! database can answer 503 (the query timeout, or the database down). Those are listed on each
-//! route, so that a client, or schemathesis in `make test`, can hold the API to them.
+//! route, so that a client, or schemathesis in `make test`, can hold the API to them. So is
+//! the 429 of the limits per caller (`auth::caller_limits`), on every route they apply to.
 
 use axum::Json;
 use utoipa::OpenApi;
@@ -181,6 +182,26 @@ mod tests {
                 operation["responses"]["431"]["content"]["application/json"].is_object(),
                 "{method} {path} does not document 431"
             );
+            // Every route but the unlimited ones (auth::caller_limits) can refuse a caller
+            // over its limits, with JSON and Retry-After.
+            let unlimited = [
+                "/version",
+                "/functions",
+                "/api/openapi.json",
+                "/api/v1/session/methods",
+                "/healthz",
+                "/readyz",
+            ];
+            let too_many = &operation["responses"]["429"];
+            if unlimited.contains(&path) {
+                assert!(too_many.is_null(), "{method} {path} documents 429");
+            } else {
+                assert!(
+                    too_many["content"]["application/json"].is_object()
+                        && too_many["headers"]["Retry-After"].is_object(),
+                    "{method} {path} does not document 429 with Retry-After"
+                );
+            }
         }
         let query_parameters: Vec<&str> = document["paths"]["/api/v1/query"]["get"]["parameters"]
             .as_array()
