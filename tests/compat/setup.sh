@@ -23,7 +23,7 @@
 # when it cannot be reached. The only network used is PyPI and the npm registry.
 #
 # Used by tests/tests/compat_clients.rs, api_schema.rs, compat_graphite.rs and
-# compat_whisper_import.rs (once per test process), and by tests/bench/import.sh; can be run
+# compat_whisper_import.rs (once per test process), and by tests/src/bin/import-bench.rs; can be run
 # by hand.
 set -euo pipefail
 

@@ -1,6 +1,6 @@
 """Whisper files written and read by the reference `whisper` package (PyPI, installed by
 tests/compat/setup.sh whisper), for tests/tests/compat_whisper_import.rs and
-tests/bench/import.sh.
+`make bench-import` (tests/src/bin/import-bench.rs).
 
     whisper_tree.py write DIR --seed S --now T [--shape compat|bench] [--files N]
         writes a tree of whisper files under DIR, as carbon would have written them up to
