@@ -374,6 +374,17 @@ impl Pipeline {
         send_datagram(self.statsd_address, datagram).await
     }
 
+    /// Sends `authorization` (an `Authorization` header's value: `Bearer …`, `Basic …`) with
+    /// every request the helpers below make, as a client configured with a credential does.
+    pub fn send_authorization(&mut self, authorization: &str) -> anyhow::Result<()> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, authorization.parse()?);
+        self.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?;
+        Ok(())
+    }
+
     pub async fn get_json(&self, path_and_query: &str) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http

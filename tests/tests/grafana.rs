@@ -3,7 +3,8 @@
 //! the function list, the version probe and annotations — each checked for a well-formed
 //! answer with the right values.
 
-use abacus_tests::Pipeline;
+use abacus_api::config::AccessPolicy;
+use abacus_tests::{Pipeline, PipelineSettings};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -21,6 +22,57 @@ fn values_of(series: &Value) -> Vec<f64> {
 #[tokio::test]
 async fn grafanas_graphite_data_source_gets_well_formed_answers() -> anyhow::Result<()> {
     let pipeline = Pipeline::start(FLUSH_INTERVAL).await?;
+    replay(&pipeline).await?;
+    pipeline.stop().await
+}
+
+/// With `auth.reads = "token"`, as the production deployment sets it, the data source is
+/// given a `read` token: as the password of its "Basic auth" (any user name), or as an
+/// `Authorization: Bearer` custom header. The same replay gets the same answers either way,
+/// and none without the token.
+#[tokio::test]
+async fn grafana_reads_with_a_token_as_basic_password_or_bearer_header() -> anyhow::Result<()> {
+    for scheme in ["Basic", "Bearer"] {
+        let mut settings = PipelineSettings::new(FLUSH_INTERVAL).await?;
+        settings.adjust_api = |config| config.auth.reads = AccessPolicy::Token;
+        let mut pipeline = Pipeline::start_with_settings(settings).await?;
+        pipeline.wait_until_migrated().await?;
+        pipeline
+            .api_command(&["user", "add", "grafana"], "the grafana user's password\n")
+            .await?;
+        let token = pipeline
+            .api_command(
+                &[
+                    "token", "create", "--user", "grafana", "--name", "grafana", "--scope", "read",
+                ],
+                "",
+            )
+            .await?;
+        let token = token.trim();
+        let (status, refused) = pipeline
+            .post_form("/render", &[("target", "constantLine(100)")])
+            .await?;
+        assert_eq!(status, 401, "{scheme}: without the token: {refused}");
+        let authorization = match scheme {
+            // The header reqwest's own Basic auth builds, as Grafana's would be.
+            "Basic" => reqwest::Client::new()
+                .get(&pipeline.api_base_url)
+                .basic_auth("grafana", Some(token))
+                .build()?
+                .headers()[reqwest::header::AUTHORIZATION]
+                .to_str()?
+                .to_owned(),
+            _ => format!("Bearer {token}"),
+        };
+        pipeline.send_authorization(&authorization)?;
+        replay(&pipeline).await?;
+        pipeline.stop().await?;
+    }
+    Ok(())
+}
+
+/// What Grafana's Graphite data source sends, and the answers it must get.
+async fn replay(pipeline: &Pipeline) -> anyhow::Result<()> {
     pipeline
         .send_statsd(
             "web01.hits:2|c\nweb02.hits:3|c\ndb01.hits:100|c\napi.latency:100|ms\napi.latency:300|ms\n\
@@ -203,5 +255,5 @@ async fn grafanas_graphite_data_source_gets_well_formed_answers() -> anyhow::Res
             .contains("unknown function"),
         "{error}"
     );
-    pipeline.stop().await
+    Ok(())
 }
