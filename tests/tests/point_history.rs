@@ -144,3 +144,79 @@ async fn old_points_from_graphite_and_http_are_kept_where_carbon_puts_them() -> 
     pipeline.stop().await?;
     Ok(())
 }
+
+/// `GET /api/v1/data/<metric>` carries at most `api.max_points_per_series` points (3 here);
+/// `next_from` pages through the rest, and the pages together are every stored point once:
+/// hourly rollups (points 30 to 60 days old), minute rollups and raw points, several posted
+/// into one raw slot (the latest counts).
+#[tokio::test]
+async fn stored_points_page_through_every_level_with_next_from() -> anyhow::Result<()> {
+    let mut settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    settings.adjust_api = |config| config.api.max_points_per_series = 3;
+    let pipeline = Pipeline::start_with_settings(settings).await?;
+    let now = chrono::Utc::now().timestamp();
+    let hour = |age_hours: i64| (now - age_hours * 3_600) / 3_600 * 3_600;
+    let minute = |age_minutes: i64| (now - 2 * DAY - age_minutes * 60) / 60 * 60;
+    let second = |age_seconds: i64| (now - 3_600 - age_seconds) / 10 * 10;
+    let mut expected: Vec<(i64, f64)> = Vec::new();
+    let mut body = Vec::new();
+    for (index, time) in [hour(100 * 24), hour(95 * 24), hour(91 * 24 + 5)]
+        .into_iter()
+        .chain([minute(60 * 24 * 20), minute(60 * 24 * 10), minute(7)])
+        .chain([second(70), second(50), second(30), second(10)])
+        .enumerate()
+    {
+        let value = index as f64 + 0.5;
+        body.push(json!({"metric": "paged.points", "value": value, "timestamp": time}));
+        expected.push((time, value));
+    }
+    // An earlier value in the newest raw slot, stored first (its own request, so its own
+    // batch): the one stored later counts.
+    let (status, answer) = pipeline
+        .post_json(
+            "/api/v1/data",
+            &json!([{"metric": "paged.points", "value": -1.0, "timestamp": second(10)}]),
+        )
+        .await?;
+    assert_eq!(status, 200, "{answer}");
+    pipeline.wait_until_worker_is_idle(1).await?;
+    let (status, answer) = pipeline.post_json("/api/v1/data", &json!(body)).await?;
+    assert_eq!(status, 200, "{answer}");
+    pipeline.wait_until_worker_is_idle(2).await?;
+
+    let until = now + 60;
+    let mut from = now - 200 * DAY;
+    let mut read: Vec<(i64, f64)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = pipeline
+            .get_json(&format!(
+                "/api/v1/data/paged.points?from={from}&until={until}"
+            ))
+            .await?;
+        assert_eq!(status, 200, "{page}");
+        let rows = page["rows"].as_array().expect("rows");
+        assert!(rows.len() <= 3, "a page of {} rows: {page}", rows.len());
+        for row in rows {
+            let time = chrono::DateTime::parse_from_rfc3339(row["timestamp"].as_str().unwrap())?
+                .timestamp();
+            read.push((time, row["value"].as_f64().unwrap()));
+        }
+        pages += 1;
+        assert!(pages <= 10, "paging does not end: {page}");
+        match page["next_from"].as_i64() {
+            Some(next) => {
+                assert!(next > from, "next_from {next} does not move past {from}");
+                from = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(read, expected, "in {pages} pages");
+    assert!(
+        pages >= 4,
+        "{} points in {pages} pages of at most 3",
+        read.len()
+    );
+    pipeline.stop().await
+}

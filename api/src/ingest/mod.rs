@@ -263,6 +263,11 @@ pub(crate) struct StoredPoint {
 pub(crate) struct StoredPoints {
     metric: String,
     rows: Vec<StoredPoint>,
+    /// Present when the range holds more than `api.max_points_per_series` points: the rows
+    /// are every point before this time (unix seconds); ask again with `from` set to it, and
+    /// the same `until`, for the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_from: Option<i64>,
 }
 
 use crate::read::query::{self, RollupPoint};
@@ -308,7 +313,7 @@ fn finest_points(
         ("until" = Option<String>, Query, description = "A Graphite time; default now", example = "now"),
     ),
     responses(
-        (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series", body = StoredPoints),
+        (status = 200, description = "the stored points, oldest first, at most api.max_points_per_series (then `next_from` says where the rest begins)", body = StoredPoints),
         (status = 400, description = "a parameter is invalid or holds a NUL byte", body = crate::http::error::ErrorBody),
         crate::http::documented_refusals::QueryFailures,
     )
@@ -333,29 +338,29 @@ pub(crate) async fn get_metric_data(
         crate::graphite::time::to_datetime(from)?,
         crate::graphite::time::to_datetime(until)?,
     );
-    let limit = state.settings.max_points_per_series as i64;
-    // Points past the raw retention live on in the point rollups, one value per bucket.
+    let most = state.settings.max_points_per_series;
+    // One row more than an answer carries, of each level, tells whether the range holds more.
+    let limit = most as i64 + 1;
+    // A raw point reads back at its time rounded down to the raw resolution, as whisper and
+    // the rollups keep it; points past the raw retention live on in the point rollups, one
+    // value per bucket.
+    let raw_seconds = i64::from(state.schema.retentions_for(&metric).raw.seconds);
     let (raw, rollups) = tokio::try_join!(
-        query::points_of(&state.pool, &metric, from, until, limit),
+        query::point_slots_of(&state.pool, &metric, from, until, raw_seconds, limit),
         query::point_rollups_of(&state.pool, &metric, from, until, limit),
     )?;
-    // A raw point reads back at its time rounded down to the raw resolution, as whisper and
-    // the rollups keep it.
-    let raw_seconds = i64::from(state.schema.retentions_for(&metric).raw.seconds);
-    // Of several points in one slot the latest (by time, then storage) is the slot's value.
-    let mut slots: Vec<(DateTime<Utc>, f64)> = Vec::with_capacity(raw.len());
-    for (time, value) in raw {
-        let rounded = time.timestamp().div_euclid(raw_seconds) * raw_seconds;
-        let slot = DateTime::from_timestamp(rounded, 0).unwrap_or(time);
-        match slots.last_mut() {
-            Some(last) if last.0 == slot => last.1 = value,
-            _ => slots.push((slot, value)),
-        }
-    }
-    let raw = slots;
+    let read_through = read_through(&raw, &rollups, most);
     let mut points = finest_points(&raw, &rollups);
-    points.retain(|(time, _)| (from..until).contains(time));
-    points.truncate(state.settings.max_points_per_series);
+    points.retain(|(time, _)| {
+        (from..until).contains(time) && read_through.is_none_or(|through| *time < through)
+    });
+    let next_from = if points.len() > most {
+        let next = points[most].0;
+        points.truncate(most);
+        Some(next)
+    } else {
+        read_through
+    };
     let rows = points
         .into_iter()
         .map(|(time, value)| StoredPoint {
@@ -363,7 +368,36 @@ pub(crate) async fn get_metric_data(
             value,
         })
         .collect();
-    Ok(Json(StoredPoints { metric, rows }))
+    Ok(Json(StoredPoints {
+        metric,
+        rows,
+        next_from: next_from.map(|time| time.timestamp()),
+    }))
+}
+
+/// Where a level read was cut (it returned `most + 1` rows): before the first row it left
+/// out, the answer knows every row of every level; the earliest such time of all levels, or
+/// `None` when none was cut.
+fn read_through(
+    raw: &[(DateTime<Utc>, f64)],
+    rollups: &[RollupPoint],
+    most: usize,
+) -> Option<DateTime<Utc>> {
+    let mut through = raw.get(most).map(|(time, _)| *time);
+    let mut resolutions: Vec<i32> = rollups.iter().map(|row| row.0).collect();
+    resolutions.dedup();
+    for resolution in resolutions {
+        let cut = rollups
+            .iter()
+            .filter(|row| row.0 == resolution)
+            .nth(most)
+            .map(|row| row.1);
+        through = match (through, cut) {
+            (Some(through), Some(cut)) => Some(through.min(cut)),
+            (through, cut) => through.or(cut),
+        };
+    }
+    through
 }
 
 #[cfg(test)]

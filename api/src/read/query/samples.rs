@@ -311,20 +311,27 @@ pub(crate) async fn set_rows(
     read_rows::<(i64, DateTime<Utc>, Vec<u8>), _>(pool, &sql, source, series_ids, from, until).await
 }
 
-/// The points of the timestamped series `name` in `[from, until)`, in time order (of two at
-/// one time, the one stored last comes last), at most `limit`.
-pub(crate) async fn points_of(
+/// The raw slots (of `slot_seconds`) of the timestamped series `name` in `[from, until)`, in
+/// time order, at most `limit`: each slot at its start, with the value of its latest point (by
+/// time, then storage), as whisper keeps one value per slot.
+pub(crate) async fn point_slots_of(
     pool: &PgPool,
     name: &str,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
+    slot_seconds: i64,
     limit: i64,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, sqlx::Error> {
     sqlx::query_as(
-        "select p.point_time, p.value
-         from raw_points p join series s on s.id = p.series_id
-         where s.kind = $5 and s.name = $1 and p.point_time >= $2 and p.point_time < $3
-         order by p.point_time, p.stored_at
+        "select to_timestamp(slot * $6), value
+         from (select distinct on (slot) slot, value
+               from (select floor(extract(epoch from p.point_time) / $6)::bigint as slot,
+                            p.point_time, p.stored_at, p.value
+                     from raw_points p join series s on s.id = p.series_id
+                     where s.kind = $5 and s.name = $1
+                       and p.point_time >= $2 and p.point_time < $3) points
+               order by slot, point_time desc, stored_at desc) slots
+         order by slot
          limit $4",
     )
     .bind(name)
@@ -332,6 +339,7 @@ pub(crate) async fn points_of(
     .bind(until)
     .bind(limit)
     .bind(SeriesKind::Raw.catalog_name())
+    .bind(slot_seconds.max(1))
     .fetch_all(pool)
     .await
 }
@@ -341,7 +349,7 @@ pub(crate) async fn points_of(
 pub(crate) type RollupPoint = (i32, DateTime<Utc>, DateTime<Utc>, i32, f64);
 
 /// The point rollup rows of the timestamped series `name` overlapping `[from, until)`, by
-/// resolution then time, at most `limit`.
+/// resolution then time, at most `limit` of each resolution (the oldest).
 pub(crate) async fn point_rollups_of(
     pool: &PgPool,
     name: &str,
@@ -350,12 +358,15 @@ pub(crate) async fn point_rollups_of(
     limit: i64,
 ) -> Result<Vec<RollupPoint>, sqlx::Error> {
     sqlx::query_as(
-        "select r.resolution_seconds, r.interval_start, r.point_time, r.slots, r.value
-         from point_rollups r join series s on s.id = r.series_id
-         where s.kind = $5 and s.name = $1 and r.interval_start < $3
-           and r.interval_start + make_interval(secs => r.resolution_seconds) > $2
-         order by r.resolution_seconds, r.interval_start
-         limit $4",
+        "select resolution_seconds, interval_start, point_time, slots, value
+         from (select r.resolution_seconds, r.interval_start, r.point_time, r.slots, r.value,
+                      row_number() over (partition by r.resolution_seconds
+                                         order by r.interval_start) as nth
+               from point_rollups r join series s on s.id = r.series_id
+               where s.kind = $5 and s.name = $1 and r.interval_start < $3
+                 and r.interval_start + make_interval(secs => r.resolution_seconds) > $2) rows
+         where nth <= $4
+         order by resolution_seconds, interval_start",
     )
     .bind(name)
     .bind(from)
