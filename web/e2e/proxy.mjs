@@ -15,6 +15,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
+import { stepRunner } from "./steps.mjs";
 
 const base = new URL(process.env.ABACUS_URL ?? "http://127.0.0.1:8080/");
 const metric = process.env.ABACUS_E2E_METRIC ?? "stats.counters.web.proxy.hits.count";
@@ -40,19 +41,7 @@ async function newPage(extraHTTPHeaders) {
 const behindProxy = await newPage({ "X-Forwarded-User": user });
 const direct = await newPage({});
 
-let passed = 0;
-let failed = 0;
-async function step(name, run) {
-  try {
-    await run();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(error?.stack ?? error).split("\n").slice(0, 6).join("\n     ")}`);
-    await behindProxy.screenshot({ path: `${out}proxy-failed-${name.replace(/\W+/g, "-")}.png` }).catch(() => {});
-  }
-}
+const { step, finish } = stepRunner(behindProxy, `${out}proxy-failed-`);
 
 const url = (path) => new URL(path, base).toString();
 
@@ -89,5 +78,4 @@ await step("no console errors", async () => {
 });
 
 await browser.close();
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -13,6 +13,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { mkdirSync } from "node:fs";
 import http from "node:http";
 import assert from "node:assert/strict";
+import { stepRunner } from "./steps.mjs";
 
 const base = new URL(process.env.ABACUS_URL ?? "http://127.0.0.1:8080/");
 const prefix = process.env.ABACUS_E2E_PREFIX ?? "web.e2e";
@@ -36,19 +37,7 @@ page.on("console", (message) => {
 });
 page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: ${error.message}`));
 
-let passed = 0;
-let failed = 0;
-async function step(name, run) {
-  try {
-    await run();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(error?.stack ?? error).split("\n").slice(0, 6).join("\n     ")}`);
-    await page.screenshot({ path: `${out}failed-${name.replace(/\W+/g, "-")}.png` }).catch(() => {});
-  }
-}
+const { step, finish } = stepRunner(page, `${out}failed-`);
 
 const url = (path) => new URL(path, base).toString();
 const shot = (name) => page.screenshot({ path: `${out}${name}.png`, fullPage: true });
@@ -475,5 +464,4 @@ await step("no console errors", async () => {
 });
 
 await browser.close();
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -15,6 +15,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
+import { stepRunner } from "./steps.mjs";
 
 const base = new URL(process.env.ABACUS_URL ?? "http://127.0.0.1:8080/");
 const metric = process.env.ABACUS_E2E_METRIC ?? "stats.counters.web.users.hits.count";
@@ -43,19 +44,7 @@ page.on("console", (message) => {
 });
 page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: ${error.message}`));
 
-let passed = 0;
-let failed = 0;
-async function step(name, run) {
-  try {
-    await run();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(error?.stack ?? error).split("\n").slice(0, 6).join("\n     ")}`);
-    await page.screenshot({ path: `${out}users-failed-${name.replace(/\W+/g, "-")}.png` }).catch(() => {});
-  }
-}
+const { step, finish } = stepRunner(page, `${out}users-failed-`);
 
 const url = (path) => new URL(path, base).toString();
 const shot = (name) => page.screenshot({ path: `${out}users-${name}.png`, fullPage: true });
@@ -190,5 +179,4 @@ await step("no console errors", async () => {
 });
 
 await browser.close();
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();
