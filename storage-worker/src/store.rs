@@ -1137,9 +1137,21 @@ async fn write_points(
         .iter()
         .map(|row| batches[row.batch].batch.aggregator_id.as_str())
         .collect();
+    // A point that is already the latest row at its exact time, with the same value, would
+    // change no read and no rollup: it is not stored again. That keeps a re-sent point (a
+    // whisper import run again over a tree carbon has written on since, which packs its
+    // batches differently, or a client resending its backlog) one row, while a later point
+    // with another value, or the first value again after another one, is stored and wins.
     sqlx::query(
         "insert into raw_points (series_id, point_time, source, value)
-         select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::float8[])",
+         select p.series_id, p.point_time, p.source, p.value
+         from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::float8[])
+             as p (series_id, point_time, source, value)
+         where p.value is distinct from (
+             select latest.value from raw_points latest
+             where latest.series_id = p.series_id and latest.point_time = p.point_time
+             order by latest.stored_at desc, latest.source desc
+             limit 1)",
     )
     .bind(&ids)
     .bind(&times)

@@ -6,6 +6,9 @@ tests/compat/setup.sh whisper), for tests/tests/compat_whisper_import.rs and
         writes a tree of whisper files under DIR, as carbon would have written them up to
         the time T (unix seconds, a multiple of 10), and DIR/manifest.json: T, and each
         file's metric name, aggregation method and xFilesFactor.
+    whisper_tree.py append DIR --seed S --until T
+        carbon's next writes: every file gets a point every 10 s after the manifest's time up
+        to T, written at the time (into every archive), and the manifest's time becomes T.
     whisper_tree.py fetch DIR
         prints, as JSON, what whisper's own fetch shows of every file at T: each archive
         (its step, the first time of its window, its values, null where empty) and the
@@ -156,6 +159,21 @@ def write(root, seed, now, shape, files):
         json.dump(manifest, out)
 
 
+def append(root, seed, until):
+    manifest_path = os.path.join(root, "manifest.json")
+    with open(manifest_path) as manifest_file:
+        manifest = json.load(manifest_file)
+    rng = random.Random(seed)
+    for entry in manifest["files"].values():
+        series = Series(random.Random(rng.getrandbits(64)), fill=1.0)
+        path = os.path.join(root, entry["path"])
+        for at in range(manifest["now"] + 10, until + 1, 10):
+            whisper.update(path, series.value(), timestamp=at, now=at)
+    manifest["now"] = until
+    with open(manifest_path, "w") as out:
+        json.dump(manifest, out)
+
+
 def fetch_archives(path, now):
     """Each archive as whisper.fetch shows it at `now`: (step, first time, values)."""
     archives = []
@@ -212,7 +230,7 @@ def time_fetch(root):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("write", "fetch", "time-fetch"):
+    if len(argv) < 3 or argv[1] not in ("write", "append", "fetch", "time-fetch"):
         sys.exit(__doc__)
     command, root, options = argv[1], argv[2], argv[3:]
     settings = dict(zip(options[::2], options[1::2]))
@@ -222,6 +240,11 @@ def main(argv):
             sys.exit("--now must be a multiple of 10")
         write(root, int(settings.get("--seed", "1")), now, settings.get("--shape", "compat"),
               int(settings.get("--files", "1000")))
+    elif command == "append":
+        until = int(settings["--until"])
+        if until % 10:
+            sys.exit("--until must be a multiple of 10")
+        append(root, int(settings.get("--seed", "1")), until)
     elif command == "fetch":
         fetch(root)
     else:

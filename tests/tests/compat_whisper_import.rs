@@ -24,6 +24,8 @@ use std::time::Duration;
 
 /// The files' archives, as Abacus retentions.
 const RETENTIONS: &str = "10s:1d,1m:30d,1h:1y";
+/// How far carbon writes on after the first import: a point every 10 s per file.
+const APPENDED_SECONDS: i64 = 300;
 const METHODS: [(&str, Aggregation); 5] = [
     ("average", Aggregation::Average),
     ("sum", Aggregation::Sum),
@@ -107,7 +109,11 @@ fn import(binary: &Path, tree: &Path, config: &Path) -> anyhow::Result<(String, 
 
 /// `imported P points from F files in B batches in Ss` → (P, B).
 fn imported(stdout: &str) -> anyhow::Result<(u64, u64)> {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("imported "))
+        .ok_or_else(|| anyhow::anyhow!("no summary in {stdout:?}"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
     let after = |word: &str| -> anyhow::Result<u64> {
         let position = words
             .iter()
@@ -116,6 +122,16 @@ fn imported(stdout: &str) -> anyhow::Result<(u64, u64)> {
         Ok(words[position + 1].parse()?)
     };
     Ok((after("imported")?, words[words.len() - 4].parse()?))
+}
+
+/// `N of these batches were already in the stream` → N (0 without that line).
+fn already_sent(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find(|line| line.contains("already in the stream"))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Row counts once the rollup loop has nothing left to do below `stable_before`: no span to
@@ -180,6 +196,45 @@ fn differences(ours: &[(String, f64)], theirs: &[(String, f64)]) -> String {
     format!("{count} differences, first: {}", lines.join("; "))
 }
 
+/// How many points `whisper.fetch` shows of the whole tree (finest archive wins).
+fn point_count(reference: &Value) -> u64 {
+    reference["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|file| file["points"].as_array().unwrap().len() as u64)
+        .sum()
+}
+
+/// Per file whose `GET /api/v1/data` differs from the points `whisper.fetch` shows (`reference`,
+/// the output of `whisper_tree.py fetch`): the metric and its first differences.
+async fn data_differences(pipeline: &Pipeline, reference: &Value) -> anyhow::Result<Vec<String>> {
+    let now = reference["now"].as_i64().unwrap();
+    let mut failures = Vec::new();
+    for (metric, file) in reference["files"].as_object().unwrap() {
+        let expected: Vec<(String, f64)> = file["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|point| (iso(point[0].as_i64().unwrap()), point[1].as_f64().unwrap()))
+            .collect();
+        let path = format!(
+            "/api/v1/data/{metric}?from={}&until={}",
+            now - 366 * 86_400,
+            now + 10
+        );
+        let rows = pipeline.stored_points(&path).await?;
+        if rows != expected {
+            failures.push(format!(
+                "{metric} ({} points): {}",
+                expected.len(),
+                differences(&rows, &expected)
+            ));
+        }
+    }
+    Ok(failures)
+}
+
 #[tokio::test]
 async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyhow::Result<()> {
     let setup = Command::new("bash")
@@ -190,7 +245,8 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
     let importer = workspace_binary("abacus-storage-worker", "abacus-import")?;
 
     let seed = std::env::var("ABACUS_COMPAT_SEED").unwrap_or_else(|_| "17".into());
-    let now = chrono::Utc::now().timestamp() / 10 * 10;
+    // Ten minutes back, so that carbon's next writes (appended below) are not in the future.
+    let now = chrono::Utc::now().timestamp() / 10 * 10 - APPENDED_SECONDS - 300;
     let directory = std::env::temp_dir().join(format!("abacus-whisper-{}", uuid::Uuid::new_v4()));
     let tree = directory.join("tree");
     std::fs::create_dir_all(&tree)?;
@@ -229,13 +285,7 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
 
     let (stdout, stderr) = import(&importer, &tree, &config)?;
     let (points, batches) = imported(&stdout)?;
-    let expected_points: u64 = reference["files"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|file| file["points"].as_array().unwrap().len() as u64)
-        .sum();
-    assert_eq!(points, expected_points, "{stdout}");
+    assert_eq!(points, point_count(&reference), "{stdout}");
     // Only the file no rule describes is listed as aggregating differently.
     let listed: Vec<&str> = stderr
         .lines()
@@ -251,28 +301,7 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
     pipeline.wait_until_worker_is_idle(batches).await?;
 
     let files = reference["files"].as_object().unwrap();
-    let mut failures = Vec::new();
-    for (metric, file) in files {
-        let expected: Vec<(String, f64)> = file["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|point| (iso(point[0].as_i64().unwrap()), point[1].as_f64().unwrap()))
-            .collect();
-        let path = format!(
-            "/api/v1/data/{metric}?from={}&until={}",
-            now - 366 * 86_400,
-            now + 10
-        );
-        let rows = pipeline.stored_points(&path).await?;
-        if rows != expected {
-            failures.push(format!(
-                "{metric} ({} points): {}",
-                expected.len(),
-                differences(&rows, &expected)
-            ));
-        }
-    }
+    let failures = data_differences(&pipeline, &reference).await?;
     assert!(
         failures.is_empty(),
         "/api/v1/data:\n{}",
@@ -365,6 +394,40 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
         .filter(|point| point[0].as_i64().unwrap() > now - 86_400)
         .count();
     assert_eq!(before.0, last_day as i64);
+
+    // Carbon writes on, and the tree is imported again: every file changed, so every batch is
+    // a new one, yet only the new points are stored as new rows and the whole tree reads back
+    // as whisper.fetch now shows it.
+    let until = now + APPENDED_SECONDS;
+    whisper_tree(&[
+        "append",
+        &tree_text,
+        "--seed",
+        &seed,
+        "--until",
+        &until.to_string(),
+    ])?;
+    let appended: Value = serde_json::from_slice(&whisper_tree(&["fetch", &tree_text])?)?;
+    let (third, _) = import(&importer, &tree, &config)?;
+    let (points_now, batches_now) = imported(&third)?;
+    assert_eq!(points_now, point_count(&appended), "{third}");
+    assert!(batches_now > already_sent(&third), "{third}");
+    pipeline
+        .wait_until_worker_is_idle(batches + batches_now - already_sent(&third))
+        .await?;
+    let failures = data_differences(&pipeline, &appended).await?;
+    assert!(
+        failures.is_empty(),
+        "/api/v1/data after carbon wrote on:\n{}",
+        failures.join("\n")
+    );
+    let new_points = files.len() as i64 * APPENDED_SECONDS / 10;
+    let after = row_counts(&pipeline, stable_before).await?;
+    assert_eq!(
+        after.0,
+        before.0 + new_points,
+        "raw rows after the third import"
+    );
 
     pipeline.stop().await?;
     std::fs::remove_dir_all(&directory)?;

@@ -220,3 +220,42 @@ async fn stored_points_page_through_every_level_with_next_from() -> anyhow::Resu
     );
     pipeline.stop().await
 }
+
+/// A point sent again with the value its time already has is not stored again (a whisper
+/// import run over a tree carbon has written on since, a client resending its backlog), while
+/// a value sent again after another one is stored and counts: the latest write wins.
+#[tokio::test]
+async fn a_point_sent_again_is_one_row_and_the_latest_write_still_wins() -> anyhow::Result<()> {
+    let settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    let pipeline = Pipeline::start_with_settings(settings).await?;
+    let time = (chrono::Utc::now().timestamp() - 3_600) / 10 * 10 + 3;
+    let path = format!(
+        "/api/v1/data/resent.point?from={}&until={}",
+        time - 60,
+        time + 60
+    );
+    let mut delivered = 0;
+    let mut raw_rows = Vec::new();
+    for value in [5.0, 5.0, 7.0, 5.0, 5.0] {
+        // Each its own request, so each its own batch.
+        let (status, answer) = pipeline
+            .post_json(
+                "/api/v1/data",
+                &json!([{"metric": "resent.point", "value": value, "timestamp": time}]),
+            )
+            .await?;
+        assert_eq!(status, 200, "{answer}");
+        delivered += 1;
+        pipeline.wait_until_worker_is_idle(delivered).await?;
+        let rows = pipeline.stored_points(&path).await?;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].1, value, "after sending {value}: {rows:?}");
+        let mut connection = pipeline.database_connection().await?;
+        let count: i64 = sqlx::query_scalar("select count(*) from raw_points")
+            .fetch_one(&mut connection)
+            .await?;
+        raw_rows.push(count);
+    }
+    assert_eq!(raw_rows, [1, 1, 2, 3, 3]);
+    pipeline.stop().await
+}

@@ -189,6 +189,8 @@ struct Progress {
     files: usize,
     points: u64,
     batches: u64,
+    /// Batches the stream already held (sent by an earlier run of the same import).
+    already_sent: u64,
     unreadable: Vec<String>,
     /// Files whose aggregation differs from the rule their name matches.
     differing: Vec<String>,
@@ -233,10 +235,13 @@ async fn import_whisper(config: &Config, arguments: &WhisperArguments) -> anyhow
         let context = context.clone();
         let subject = subject.clone();
         async move {
-            abacus_proto::producer::publish_batch(&context, subject, &batch_id, payload.into())
-                .await
-                .with_context(|| format!("cannot publish batch {batch_id}"))?;
-            anyhow::Ok(())
+            let acknowledgement =
+                abacus_proto::producer::publish_batch(&context, subject, &batch_id, payload.into())
+                    .await
+                    .with_context(|| format!("cannot publish batch {batch_id}"))?;
+            // The stream already held this batch: an earlier run sent it, within the
+            // stream's duplicate window.
+            anyhow::Ok(acknowledgement.duplicate)
         }
     };
 
@@ -292,7 +297,7 @@ async fn import_whisper(config: &Config, arguments: &WhisperArguments) -> anyhow
                 progress.batches += 1;
                 while in_flight.len() >= arguments.in_flight {
                     if let Some(result) = futures::StreamExt::next(&mut in_flight).await {
-                        result?;
+                        progress.already_sent += u64::from(result?);
                     }
                 }
             }
@@ -308,7 +313,7 @@ async fn import_whisper(config: &Config, arguments: &WhisperArguments) -> anyhow
         progress.batches += 1;
     }
     while let Some(result) = futures::StreamExt::next(&mut in_flight).await {
-        result?;
+        progress.already_sent += u64::from(result?);
     }
     report(&progress, total_files, started.elapsed());
     eprintln!();
@@ -332,6 +337,12 @@ async fn import_whisper(config: &Config, arguments: &WhisperArguments) -> anyhow
         progress.batches,
         started.elapsed().as_secs_f64()
     );
+    if progress.already_sent > 0 {
+        println!(
+            "{} of these batches were already in the stream: an earlier run sent them",
+            progress.already_sent
+        );
+    }
     Ok(())
 }
 
