@@ -18,7 +18,7 @@
 //! until then — and no longer, or the table grows forever. `storage_worker.processed_batch_retention` is validated to exceed
 //! `nats.max_age`.
 
-use crate::partitions::{horizon, PartitionCache, RAW_TABLES};
+use crate::partitions::{horizon, raw_rows_kept_from, PartitionCache, RAW_TABLES};
 use crate::retentions::StorageSchema;
 use crate::rollup::{resolution_partition, ROLLUP_TABLES};
 use chrono::{DateTime, Utc};
@@ -78,10 +78,16 @@ pub async fn delete_expired_default_rows(
     schema: &StorageSchema,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let raw_horizon = horizon(now, schema.longest_raw_retention());
+    let longest_raw = schema.longest_raw_retention();
     let mut expired: Vec<(String, &str, DateTime<Utc>)> = RAW_TABLES
         .iter()
-        .map(|(table, column)| (format!("{table}_default"), *column, raw_horizon))
+        .map(|(table, column)| {
+            (
+                format!("{table}_default"),
+                *column,
+                raw_rows_kept_from(table, now, longest_raw),
+            )
+        })
         .collect();
     for (seconds, retention) in rollup_retentions(schema) {
         let rollup_horizon = horizon(now, retention);
@@ -153,10 +159,10 @@ pub async fn delete_rows_past_their_rules(
     for (series_id, name) in names {
         let retentions = schema.retentions_for(&name);
         if retentions.raw.retention < longest_raw {
-            let raw_horizon = horizon(now, retentions.raw.retention);
             for (table, column) in RAW_TABLES {
+                let kept_from = raw_rows_kept_from(table, now, retentions.raw.retention);
                 expired
-                    .entry((table.to_owned(), column, raw_horizon))
+                    .entry((table.to_owned(), column, kept_from))
                     .or_default()
                     .push(series_id);
             }

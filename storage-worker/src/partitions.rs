@@ -162,6 +162,34 @@ pub(crate) fn horizon(now: DateTime<Utc>, retention: Duration) -> DateTime<Utc> 
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Where the raw rows of the statsd kinds are all still kept under a raw retention of
+/// `retention`: from the start of the day the horizon falls in. Those rows go a whole day at a
+/// time (day partitions are dropped whole, and rows deleted from a default partition or by a
+/// retention rule go by the same day), and a rollup bucket never straddles two days, so a
+/// bucket from there on still has every raw row it was or will be computed from.
+pub(crate) fn samples_kept_from(now: DateTime<Utc>, retention: Duration) -> DateTime<Utc> {
+    timestamp(floor_to(
+        horizon(now, retention).timestamp(),
+        SECONDS_PER_DAY,
+    ))
+}
+
+/// The time before which the rows of the raw table `table` are deleted under a raw retention
+/// of `retention`: the statsd kinds' samples a whole day at a time ([`samples_kept_from`]);
+/// timestamped points at the horizon itself (their rollups are written as carbon writes its
+/// archives, from what the finer level holds at the time).
+pub(crate) fn raw_rows_kept_from(
+    table: &str,
+    now: DateTime<Utc>,
+    retention: Duration,
+) -> DateTime<Utc> {
+    if table == "raw_points" {
+        horizon(now, retention)
+    } else {
+        samples_kept_from(now, retention)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +199,22 @@ mod tests {
         assert_eq!(floor_to(86_400 * 3 + 5, SECONDS_PER_DAY), 86_400 * 3);
         assert_eq!(floor_to(-1, SECONDS_PER_DAY), -86_400);
         assert_eq!(floor_to(0, 60), 0);
+    }
+
+    #[test]
+    fn samples_are_kept_from_the_start_of_the_horizons_day_and_points_from_the_horizon() {
+        let now = timestamp(10 * SECONDS_PER_DAY + 12 * 3_600 + 1_800);
+        let week = Duration::from_secs(7 * 86_400);
+        let horizon_day = timestamp(3 * SECONDS_PER_DAY);
+        assert_eq!(samples_kept_from(now, week), horizon_day);
+        assert_eq!(
+            raw_rows_kept_from("counter_samples", now, week),
+            horizon_day
+        );
+        assert_eq!(raw_rows_kept_from("timer_samples", now, week), horizon_day);
+        assert_eq!(
+            raw_rows_kept_from("raw_points", now, week),
+            timestamp(3 * SECONDS_PER_DAY + 12 * 3_600 + 1_800)
+        );
     }
 }

@@ -23,13 +23,14 @@
 //!
 //! Every rollup row is always recomputed from raw rows, never from a finer rollup: the merge is
 //! exact and idempotent, and no ordering between resolutions is needed. The raw retention is
-//! validated to outlast the coarsest bucket; a dirty key whose raw rows are past retention is
+//! validated to outlast the coarsest bucket, and raw rows are deleted a whole day at a time
+//! (a bucket never straddles two days); a dirty key whose day upkeep may have deleted is
 //! dropped rather than recomputed from a partial set.
 //!
 //! Each step is its own short transaction, so a crash loses nothing: the watermark and the span
 //! move together, a span is deleted only with its keys listed, a key only with its row written.
 
-use crate::partitions::{floor_to, horizon, timestamp, PartitionCache};
+use crate::partitions::{floor_to, horizon, samples_kept_from, timestamp, PartitionCache};
 use crate::retentions::StorageSchema;
 use abacus_proto::catalog::SeriesKind;
 use abacus_proto::histogram;
@@ -59,6 +60,10 @@ pub const ROLLUP_TABLES: [&str; 5] = [
 
 /// Most buckets' worth of time one advance hands over: an hour, or one bucket if coarser.
 const LONGEST_SPAN_SECONDS: i64 = 3_600;
+
+/// How far ahead of the clock a recompute judges whether upkeep has deleted a bucket's raw
+/// rows, so that upkeep deleting a day while a recompute reads it cannot leave it a partial set.
+const UPKEEP_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Most dirty keys recomputed in one transaction.
 const DIRTY_KEYS_PER_TRANSACTION: i64 = 1_000;
@@ -181,11 +186,10 @@ impl Rollups {
         .bind(resolution_seconds as i32)
         .fetch_optional(&mut *transaction)
         .await?;
-        // Raw rows older than the raw retention may be gone: start (or resume) after them.
-        let oldest_complete = floor_to(
-            horizon(now, self.schema.longest_raw_retention()).timestamp(),
-            seconds,
-        ) + seconds;
+        // Raw rows of days upkeep has dropped (or is about to) are gone: start (or resume)
+        // after them, at the start of the oldest day whose rows are all kept.
+        let oldest_complete =
+            samples_kept_from(now + UPKEEP_MARGIN, self.schema.longest_raw_retention()).timestamp();
         let from = match watermark {
             Some(watermark) if watermark.timestamp() >= oldest_complete => watermark.timestamp(),
             Some(watermark) => {
@@ -362,8 +366,11 @@ impl Rollups {
                 });
                 continue;
             }
-            // Past the raw retention only part of a bucket's rows may remain.
-            if *bucket < horizon(now, retentions.raw.retention) {
+            // A bucket whose day upkeep has dropped (or is about to) may have only part of its
+            // raw rows; one that began past the raw retention in a day still kept has them all,
+            // so a late batch there (the worker was down for nearly the stream's whole
+            // `max_age`) still reaches the rollups.
+            if *bucket < samples_kept_from(now + UPKEEP_MARGIN, retentions.raw.retention) {
                 skipped += 1;
                 continue;
             }

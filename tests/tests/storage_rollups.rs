@@ -26,9 +26,13 @@ struct RollupHarness {
 
 impl RollupHarness {
     async fn start() -> anyhow::Result<Self> {
+        Self::start_with_retentions("10s:1d,1m:7d,1h:30d").await
+    }
+
+    async fn start_with_retentions(retentions: &str) -> anyhow::Result<Self> {
         let settings = PipelineSettings::new(Duration::from_secs(10)).await?;
         let mut config = settings.storage_worker_config();
-        config.storage_worker.retentions = "10s:1d,1m:7d,1h:30d".into();
+        config.storage_worker.retentions = retentions.into();
         config.storage_worker.rollup_delay = Duration::ZERO;
         config.storage_worker.rollup_interval = Duration::from_millis(100);
         let (_, worker) = abacus_tests::start_storage_worker(config).await?;
@@ -332,5 +336,43 @@ async fn an_hour_rollup_is_the_exact_merge_and_a_late_batch_updates_it() -> anyh
     harness.publish(&late).await?;
     let rollup = wait_for_rollup(&harness, hour, &expected, 13).await?;
     assert_eq!(rollup.histogram.len(), 26 * 50);
+    harness.stop().await
+}
+
+/// A late batch for an hour that began before the raw horizon (the worker was down for nearly
+/// the stream's whole `max_age`): the hour's rows are all still stored (raw rows go a day at a
+/// time), so its minute and hour rollups take the batch. Time is simulated by the retention:
+/// the raw retention is chosen so that the horizon falls at half past noon of its day.
+#[tokio::test]
+async fn a_late_batch_for_an_hour_begun_past_the_raw_retention_is_rolled_up() -> anyhow::Result<()>
+{
+    const DAY: i64 = 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let half_past_noon = 12 * HOUR + 1_800;
+    let raw_retention = DAY + (now.rem_euclid(DAY) - half_past_noon).rem_euclid(DAY);
+    let harness =
+        RollupHarness::start_with_retentions(&format!("10s:{raw_retention}s,1m:7d,1h:30d")).await?;
+    // First an hour stored on time, so the watermarks have passed the old hour when its
+    // batches arrive: they are late.
+    let recent_hour = now - now.rem_euclid(HOUR) - 2 * HOUR;
+    let mut recent = Expected::default();
+    harness
+        .publish(&[batch("a", 100, recent_hour + 20, &mut recent)])
+        .await?;
+    wait_for_rollup(&harness, recent_hour, &recent, 1).await?;
+
+    let horizon = now - raw_retention;
+    let hour = horizon - 1_800;
+    assert_eq!(hour.rem_euclid(DAY), 12 * HOUR);
+    let mut expected = Expected::default();
+    // Six minutes of the hour older than the raw retention, one newer.
+    let mut batches: Vec<FlushBatch> = (0..6)
+        .map(|step| batch("a", step + 1, hour + step as i64 * 300 + 20, &mut expected))
+        .collect();
+    batches.push(batch("a", 7, hour + 2_420, &mut expected));
+    harness.publish(&batches).await?;
+    wait_for_rollup(&harness, hour, &expected, 7).await?;
     harness.stop().await
 }
