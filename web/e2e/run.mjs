@@ -190,6 +190,11 @@ await step("graph: the drawn series is what /render answers", async () => {
 
 await step("graph: drag to zoom, double-click back", async () => {
   const before = new URL(page.url()).searchParams.get("from");
+  // The points already drawn are drawn again at the new range (and, going back, what was drawn
+  // there) before the range is fetched: main[data-held] changes each time.
+  const held = () => page.getAttribute("main", "data-held");
+  const heldChanged = (previous) => page.waitForFunction((previous) => document.querySelector("main")?.dataset.held !== previous, previous);
+  const heldBeforeZoom = await held();
   const box = await page.locator("#chart .u-over").boundingBox();
   await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
   await page.mouse.down();
@@ -198,9 +203,12 @@ await step("graph: drag to zoom, double-click back", async () => {
   await page.waitForFunction(() => /^\d+$/.test(new URL(location.href).searchParams.get("from") ?? ""));
   const zoomed = new URL(page.url()).searchParams;
   assert.ok(Number(zoomed.get("until")) > Number(zoomed.get("from")));
+  await heldChanged(heldBeforeZoom);
   await page.waitForSelector("main[data-loaded]");
+  const heldBeforeBack = await held();
   await page.locator("#chart .u-over").dblclick();
   await page.waitForFunction((from) => new URL(location.href).searchParams.get("from") === from, before);
+  await heldChanged(heldBeforeBack);
 });
 
 await step("graph: compare a week back shows the change in per cent", async () => {

@@ -33,6 +33,33 @@ function go(state: GraphState, zoom = false) {
   navigate(href("graph", serializeGraphState(state)), { state: zoom ? { zoom: true } : null });
 }
 
+/** What a Graph page drew: shown again at once while the page fetches it afresh. */
+interface HeldView {
+  view: ViewData;
+  events: ListedEvent[];
+  /** The x range to show it at (a zoom into it), unix seconds; else the data's own. */
+  range?: [number, number];
+}
+
+/** The last graphs drawn, by their URL's query (so going back draws at once), and the graph a
+ * zoom left, under the zoomed URL's query (its points drawn at the new range while the range
+ * is fetched at its own resolution). */
+const heldViews = new Map<string, HeldView>();
+const HELD_VIEWS = 8;
+
+function holdView(search: string, held: HeldView) {
+  heldViews.delete(search);
+  heldViews.set(search, held);
+  for (const oldest of heldViews.keys()) {
+    if (heldViews.size <= HELD_VIEWS) break;
+    heldViews.delete(oldest);
+  }
+}
+
+function query(search: string): string {
+  return search.startsWith("?") ? search.slice(1) : search;
+}
+
 export function renderGraph(main: HTMLElement, search: string, session: Session | null): Cleanup {
   const state = parseGraphState(search);
   let plot: uPlot | null = null;
@@ -279,6 +306,7 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
       height,
       onZoom: (from, until) => {
         Object.assign(state, absoluteRange(from, until));
+        if (view && !state.sequential) holdView(serializeGraphState(state), { view, events, range: [from, until] });
         go(state, true);
       },
       onReset: () => {
@@ -363,6 +391,19 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
     errorsBox.replaceChildren(...targetErrorAlerts(view?.errors ?? []));
   }
 
+  /** Draws what this URL (or the zoom that led here) last drew, before it is fetched again. */
+  function drawHeld() {
+    const held = heldViews.get(query(search));
+    if (!held || state.tab !== "graph" || state.targets.length === 0) return;
+    view = held.view;
+    events = held.events;
+    panel.replaceChildren(chartBox, legend, state.events ? h("section", { "aria-label": "Events" }, h("h2", {}, "Events"), eventList, eventForm) : "");
+    drawGraph();
+    if (held.range) plot?.setScale("x", { min: held.range[0], max: held.range[1] });
+    drawLegend();
+    main.dataset.held = String(Date.now());
+  }
+
   async function load() {
     controller?.abort();
     controller = new AbortController();
@@ -396,6 +437,7 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
         const text = JSON.stringify(view.raw, null, 1);
         panel.replaceChildren(h("pre", { class: "json", id: "json-view", tabindex: 0 }, text.length > 400_000 ? `${text.slice(0, 400_000)}\n… (download the JSON for the rest)` : text));
       }
+      holdView(query(search), { view, events });
       main.dataset.loaded = String(Date.now());
       void recordView();
     } catch (error) {
@@ -408,6 +450,7 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
     if (plot) plot.setSize({ width: Math.max(chartBox.clientWidth, 300), height: plot.height });
   };
   window.addEventListener("resize", onResize);
+  drawHeld();
   if (state.refresh && !isAbsolute(state.until)) timer = setInterval(() => void load(), state.refresh * 1000);
   void load();
   return () => {
