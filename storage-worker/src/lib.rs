@@ -42,7 +42,7 @@ use config::Config;
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::sync::Arc;
-use tracing::info;
+use tracing::{info, warn};
 
 /// The sockets the storage worker serves, bound before [`run`] so tests can bind port 0.
 pub struct Sockets {
@@ -82,6 +82,15 @@ pub async fn run(
     let admin_listener = sockets.admin;
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
     let schema = Arc::new(config.storage_worker.schema()?);
+    if config.nats.max_age > schema.shortest_raw_retention() {
+        // Allowed (a longer buffer through an outage is worth having), but a batch delivered
+        // after its raw day is gone can no longer reach the rollups.
+        warn!(
+            max_age = ?config.nats.max_age,
+            raw_retention = ?schema.shortest_raw_retention(),
+            "nats.max_age is longer than a raw retention: a batch delivered later than that is not rolled up"
+        );
+    }
     let pool = connect_database(&config).await?;
     store::MIGRATOR
         .run(&pool)
