@@ -24,6 +24,13 @@
 # whole workspace again with optimizations (about 19 minutes on a 2-core machine). The
 # binaries behave the same; only their speed and size differ.
 #
+# ABACUS_TEST_DEPLOY_BINARIES=compiled builds the image the way `docker compose up --build`
+# does instead (BINARIES=compiled: the web app and the workspace compiled in the Dockerfile's
+# build stages, with its cache mounts), from two more stand-ins: RUST_IMAGE with the host's
+# Rust toolchain and NODE_IMAGE with the host's Node.js and npm (nothing can be downloaded
+# for them here; crates and npm packages are). Not run by CI: a cold build compiles the whole
+# release build again (about half an hour on 2 cores); a rebuild compiles only what changed.
+#
 # Podman 4.3 (Debian 12's) cannot wait for a health state, so podman-compose starts the
 # services in dependency order without waiting for `service_healthy`: a service that starts
 # before PostgreSQL answers exits and its restart policy starts it again. The bounded wait for
@@ -47,6 +54,9 @@ DEBIAN_MIRROR=${ABACUS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_IMAGE=localhost/abacus-standin/debian:$DEBIAN_SUITE
 POSTGRES_STANDIN=localhost/abacus-standin/postgres:15
 NATS_STANDIN=localhost/abacus-standin/nats:$DEBIAN_SUITE
+RUST_STANDIN=localhost/abacus-standin/rust:1.95
+NODE_STANDIN=localhost/abacus-standin/node:20
+BINARIES=${ABACUS_TEST_DEPLOY_BINARIES:-prebuilt}
 IMAGE=localhost/abacus:deploy-test
 READY_WAIT_SECONDS=180 # a cold start includes initdb and the migrations
 DATA_WAIT_SECONDS=90
@@ -147,17 +157,20 @@ ensure_base_image() {
     printf '%s\n' "$want" >"$stamp"
 }
 
-# ensure_standin IMAGE CONTAINERFILE: built from the base image, again only when the
-# Containerfile, what it copies or the base changed.
+# ensure_standin IMAGE CONTAINERFILE [NAME=DIR VERSION]: built from the base image, again
+# only when the Containerfile, what it copies or the base changed; NAME=DIR is a build
+# context of host files it copies, VERSION what they are.
 ensure_standin() {
-    local image=$1 containerfile=$2 stamp want
+    local image=$1 containerfile=$2 context=${3:-} stamp want
     stamp="$DATA/$(basename "$containerfile").stamp"
     want="$(cat "$STANDINS"/* | sha256sum | cut -c1-16) $(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")"
+    [[ -z $context ]] || want+=" $context $4"
     if podman image exists "$image" && [[ $(cat "$stamp" 2>/dev/null) == "$want" ]]; then
         return 0
     fi
-    log "building the stand-in $image"
+    log "building the stand-in $image${context:+ (from $context, ${4})}"
     timeout 900 podman build --format docker --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" \
+        ${context:+--build-context "$context"} \
         -f "$STANDINS/$containerfile" "$STANDINS" >"$DATA/standin-build.log" 2>&1 || {
         tail -n 30 "$DATA/standin-build.log" >&2
         die "building $image failed (it installs Debian packages; log: $DATA/standin-build.log)"
@@ -169,7 +182,8 @@ ensure_standin() {
 # The image
 # ---------------------------------------------------------------------------------------
 
-build_image() {
+# The image with the host's binaries (BINARIES=prebuilt).
+build_image_prebuilt() {
     local binary profile=${ABACUS_TEST_DEPLOY_PROFILE:-release} profile_dir
     case $profile in
     release) profile_dir=release ;;
@@ -187,14 +201,36 @@ build_image() {
     for binary in abacus abacus-aggregator abacus-storage-worker abacus-api; do
         objcopy --strip-debug "target/$profile_dir/$binary" "target/image/$binary"
     done
-    log "podman build -f deploy/image/Dockerfile (BINARIES=prebuilt, RUNTIME_IMAGE=$BASE_IMAGE)"
-    timeout 600 podman build --format docker -f deploy/image/Dockerfile \
-        --build-arg BINARIES=prebuilt --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" \
+    podman_build 600 --build-arg BINARIES=prebuilt
+}
+
+# The image as users build it (BINARIES=compiled), from the Rust and Node.js stand-ins.
+build_image_compiled() {
+    local toolchain node_prefix
+    command -v rustc >/dev/null 2>&1 || die "rustc is not installed (the Rust stand-in carries the host's toolchain)"
+    command -v node >/dev/null 2>&1 || die "node is not installed (the Node.js stand-in carries the host's node and npm)"
+    toolchain=$(rustc --print sysroot)
+    node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+    [[ -d $node_prefix/lib/node_modules/npm ]] || die "npm is not in $node_prefix/lib/node_modules/npm"
+    ensure_standin "$RUST_STANDIN" rust.Containerfile "toolchain=$toolchain" "$(rustc --version)"
+    ensure_standin "$NODE_STANDIN" node.Containerfile "node=$node_prefix" "node $(node --version)"
+    podman_build "${ABACUS_TEST_DEPLOY_BUILD_TIMEOUT:-5400}" --build-arg BINARIES=compiled \
+        --build-arg "RUST_IMAGE=$RUST_STANDIN" --build-arg "NODE_IMAGE=$NODE_STANDIN"
+}
+
+# podman_build TIMEOUT ARG...: deploy/image/Dockerfile on the stand-in runtime; sets BUILD_SECONDS.
+podman_build() {
+    local seconds=$1 start=$SECONDS
+    shift
+    log "podman build -f deploy/image/Dockerfile (BINARIES=$BINARIES, RUNTIME_IMAGE=$BASE_IMAGE)"
+    timeout "$seconds" podman build --format docker -f deploy/image/Dockerfile "$@" \
+        --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" \
         --build-arg "REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         -t "$IMAGE" . >"$DATA/image-build.log" 2>&1 || {
         tail -n 30 "$DATA/image-build.log" >&2
         die "podman build failed (log: $DATA/image-build.log)"
     }
+    BUILD_SECONDS=$((SECONDS - start))
 }
 
 # ---------------------------------------------------------------------------------------
@@ -310,11 +346,16 @@ compose down -v >/dev/null 2>&1 || true
 ensure_base_image
 ensure_standin "$POSTGRES_STANDIN" postgres.Containerfile
 ensure_standin "$NATS_STANDIN" nats.Containerfile
-build_image
+case $BINARIES in
+prebuilt) build_image_prebuilt ;;
+compiled) build_image_compiled ;;
+*) die "ABACUS_TEST_DEPLOY_BINARIES must be prebuilt or compiled, not $BINARIES" ;;
+esac
 
 image_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_bytes=$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")
-binaries_bytes=$(du -cb target/image/* | tail -n 1 | cut -f1)
+# What the image adds to the runtime base: the four binaries.
+binaries_bytes=$((image_bytes - base_bytes))
 
 read -r HTTP_PORT STATSD_PORT GRAPHITE_PORT < <(pick_ports)
 API="http://127.0.0.1:$HTTP_PORT"
@@ -381,4 +422,5 @@ expect_total "$tcp_name" 110
 
 log "OK"
 log "image $IMAGE: $((image_bytes / 1000000)) MB, of which the stand-in base $((base_bytes / 1000000)) MB and the four binaries $((binaries_bytes / 1000000)) MB"
+log "podman build (BINARIES=$BINARIES): ${BUILD_SECONDS}s"
 log "from podman-compose up to every container healthy: cold ${cold_seconds}s, warm ${warm_seconds}s"
