@@ -157,21 +157,21 @@ ensure_base_image() {
     printf '%s\n' "$want" >"$stamp"
 }
 
-# ensure_standin IMAGE CONTAINERFILE [NAME=DIR VERSION]: built from the base image, again
-# only when the Containerfile, what it copies or the base changed; NAME=DIR is a build
-# context of host files it copies, VERSION what they are.
+# ensure_standin IMAGE CONTAINERFILE [WHAT NAME=DIR...]: built from the base image, again
+# only when the Containerfile, what it copies or the base changed. Each NAME=DIR is a build
+# context of host files it copies, WHAT says which (their versions).
 ensure_standin() {
-    local image=$1 containerfile=$2 context=${3:-} stamp want
+    local image=$1 containerfile=$2 what=${3:-} stamp want context contexts=()
+    shift $(($# < 3 ? $# : 3))
+    for context in "$@"; do contexts+=(--build-context "$context"); done
     stamp="$DATA/$(basename "$containerfile").stamp"
-    want="$(cat "$STANDINS"/* | sha256sum | cut -c1-16) $(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")"
-    [[ -z $context ]] || want+=" $context $4"
+    want="$(cat "$STANDINS"/* | sha256sum | cut -c1-16) $(podman image inspect --format '{{.Id}}' "$BASE_IMAGE") $what $*"
     if podman image exists "$image" && [[ $(cat "$stamp" 2>/dev/null) == "$want" ]]; then
         return 0
     fi
-    log "building the stand-in $image${context:+ (from $context, ${4})}"
+    log "building the stand-in $image${what:+ ($what)}"
     timeout 900 podman build --format docker --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" \
-        ${context:+--build-context "$context"} \
-        -f "$STANDINS/$containerfile" "$STANDINS" >"$DATA/standin-build.log" 2>&1 || {
+        "${contexts[@]}" -f "$STANDINS/$containerfile" "$STANDINS" >"$DATA/standin-build.log" 2>&1 || {
         tail -n 30 "$DATA/standin-build.log" >&2
         die "building $image failed (it installs Debian packages; log: $DATA/standin-build.log)"
     }
@@ -206,14 +206,20 @@ build_image_prebuilt() {
 
 # The image as users build it (BINARIES=compiled), from the Rust and Node.js stand-ins.
 build_image_compiled() {
-    local toolchain node_prefix
+    local toolchain node_prefix certs=/etc/ssl/certs/ca-certificates.crt certs_sum
     command -v rustc >/dev/null 2>&1 || die "rustc is not installed (the Rust stand-in carries the host's toolchain)"
     command -v node >/dev/null 2>&1 || die "node is not installed (the Node.js stand-in carries the host's node and npm)"
+    [[ -f $certs ]] || die "no $certs (the build stand-ins trust the host's certificate authorities)"
     toolchain=$(rustc --print sysroot)
     node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
     [[ -d $node_prefix/lib/node_modules/npm ]] || die "npm is not in $node_prefix/lib/node_modules/npm"
-    ensure_standin "$RUST_STANDIN" rust.Containerfile "toolchain=$toolchain" "$(rustc --version)"
-    ensure_standin "$NODE_STANDIN" node.Containerfile "node=$node_prefix" "node $(node --version)"
+    # The host's CA bundle: where the host reaches crates.io and npm through a TLS-inspecting
+    # proxy, the builds in the stand-ins must trust it as the host does.
+    certs_sum=$(sha256sum "$certs" | cut -c1-16)
+    ensure_standin "$RUST_STANDIN" rust.Containerfile "$(rustc --version), CA bundle $certs_sum" \
+        "toolchain=$toolchain" "certs=$(dirname "$certs")"
+    ensure_standin "$NODE_STANDIN" node.Containerfile "node $(node --version), CA bundle $certs_sum" \
+        "node=$node_prefix" "certs=$(dirname "$certs")"
     podman_build "${ABACUS_TEST_DEPLOY_BUILD_TIMEOUT:-5400}" --build-arg BINARIES=compiled \
         --build-arg "RUST_IMAGE=$RUST_STANDIN" --build-arg "NODE_IMAGE=$NODE_STANDIN"
 }
