@@ -385,7 +385,9 @@ tcp_name="deploytest.$run_id.tcp"
 log "podman-compose up -d (ports: http $HTTP_PORT, statsd $STATSD_PORT, graphite $GRAPHITE_PORT)"
 cold_seconds=$(up "cold start")
 log "the stack is healthy after ${cold_seconds}s (cold: empty volumes, initdb, migrations)"
-[[ $(http_status "$API/") == 200 ]] || die "the web app does not answer on $API/"
+page=$(curl -s --fail --max-time 5 "$API/") || die "the web app does not answer on $API/"
+# Only the built app has a script; an API built without web/dist serves a page saying so.
+[[ $page == *"<script"* ]] || die "$API/ is not the web app: the API was built without it"
 
 log "1. statsd over UDP and TCP, read back through the API"
 send_udp "$udp_name" 40
