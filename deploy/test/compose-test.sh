@@ -222,7 +222,7 @@ build_image_compiled() {
         "toolchain=$toolchain" "certs=$(dirname "$certs")"
     ensure_standin "$NODE_STANDIN" node.Containerfile "node $(node --version), CA bundle $certs_sum" \
         "node=$node_prefix" "certs=$(dirname "$certs")"
-    podman_build "${ABACUS_TEST_DEPLOY_BUILD_TIMEOUT:-5400}" --build-arg BINARIES=compiled \
+    podman_build 3600 --build-arg BINARIES=compiled \
         --build-arg "RUST_IMAGE=$RUST_STANDIN" --build-arg "NODE_IMAGE=$NODE_STANDIN"
 }
 
