@@ -59,6 +59,8 @@ lint: ## Check formatting and run clippy with warnings as errors; ESLint and tsc
 
 # Needs root (rootful podman, debootstrap); installs podman, podman-compose, runc and
 # debootstrap with apt when missing. See deploy/test/compose-test.sh for what it checks.
+# ABACUS_TEST_DEPLOY_BINARIES=compiled builds the image's binaries in its build stages, as
+# `docker build` does, instead of copying the host's in (slow; not run by CI).
 test-deploy: ## Build the image with podman, run the compose stack and check it end to end
 	bash deploy/test/compose-test.sh
 

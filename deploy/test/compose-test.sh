@@ -24,6 +24,15 @@
 # whole workspace again with optimizations (about 19 minutes on a 2-core machine). The
 # binaries behave the same; only their speed and size differ.
 #
+# ABACUS_TEST_DEPLOY_BINARIES=compiled builds the image the way `docker compose up --build`
+# does instead (BINARIES=compiled: the web app and the workspace compiled in the Dockerfile's
+# build stages, with its cache mounts), from two more stand-ins: RUST_IMAGE with the host's
+# Rust toolchain and NODE_IMAGE with the host's Node.js and npm (nothing can be downloaded
+# for them here; crates and npm packages are). Not run by CI: a cold build compiles the whole
+# release build again (about 14 minutes on 2 shared cores); after that, the cache mounts (in
+# /var/tmp/buildah-cache, outside .data) keep cargo's target directory, so a rebuild compiles
+# only the crates that changed (under 4 minutes for one file of the API).
+#
 # Podman 4.3 (Debian 12's) cannot wait for a health state, so podman-compose starts the
 # services in dependency order without waiting for `service_healthy`: a service that starts
 # before PostgreSQL answers exits and its restart policy starts it again. The bounded wait for
@@ -47,6 +56,9 @@ DEBIAN_MIRROR=${ABACUS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_IMAGE=localhost/abacus-standin/debian:$DEBIAN_SUITE
 POSTGRES_STANDIN=localhost/abacus-standin/postgres:15
 NATS_STANDIN=localhost/abacus-standin/nats:$DEBIAN_SUITE
+RUST_STANDIN=localhost/abacus-standin/rust:1.95
+NODE_STANDIN=localhost/abacus-standin/node:20
+BINARIES=${ABACUS_TEST_DEPLOY_BINARIES:-prebuilt}
 IMAGE=localhost/abacus:deploy-test
 READY_WAIT_SECONDS=180 # a cold start includes initdb and the migrations
 DATA_WAIT_SECONDS=90
@@ -147,18 +159,21 @@ ensure_base_image() {
     printf '%s\n' "$want" >"$stamp"
 }
 
-# ensure_standin IMAGE CONTAINERFILE: built from the base image, again only when the
-# Containerfile, what it copies or the base changed.
+# ensure_standin IMAGE CONTAINERFILE [WHAT NAME=DIR...]: built from the base image, again
+# only when the Containerfile, what it copies or the base changed. Each NAME=DIR is a build
+# context of host files it copies, WHAT says which (their versions).
 ensure_standin() {
-    local image=$1 containerfile=$2 stamp want
+    local image=$1 containerfile=$2 what=${3:-} stamp want context contexts=()
+    shift $(($# < 3 ? $# : 3))
+    for context in "$@"; do contexts+=(--build-context "$context"); done
     stamp="$DATA/$(basename "$containerfile").stamp"
-    want="$(cat "$STANDINS"/* | sha256sum | cut -c1-16) $(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")"
+    want="$(cat "$STANDINS"/* | sha256sum | cut -c1-16) $(podman image inspect --format '{{.Id}}' "$BASE_IMAGE") $what $*"
     if podman image exists "$image" && [[ $(cat "$stamp" 2>/dev/null) == "$want" ]]; then
         return 0
     fi
-    log "building the stand-in $image"
+    log "building the stand-in $image${what:+ ($what)}"
     timeout 900 podman build --format docker --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" \
-        -f "$STANDINS/$containerfile" "$STANDINS" >"$DATA/standin-build.log" 2>&1 || {
+        "${contexts[@]}" -f "$STANDINS/$containerfile" "$STANDINS" >"$DATA/standin-build.log" 2>&1 || {
         tail -n 30 "$DATA/standin-build.log" >&2
         die "building $image failed (it installs Debian packages; log: $DATA/standin-build.log)"
     }
@@ -169,7 +184,8 @@ ensure_standin() {
 # The image
 # ---------------------------------------------------------------------------------------
 
-build_image() {
+# The image with the host's binaries (BINARIES=prebuilt).
+build_image_prebuilt() {
     local binary profile=${ABACUS_TEST_DEPLOY_PROFILE:-release} profile_dir
     case $profile in
     release) profile_dir=release ;;
@@ -187,14 +203,42 @@ build_image() {
     for binary in abacus abacus-aggregator abacus-storage-worker abacus-api; do
         objcopy --strip-debug "target/$profile_dir/$binary" "target/image/$binary"
     done
-    log "podman build -f deploy/image/Dockerfile (BINARIES=prebuilt, RUNTIME_IMAGE=$BASE_IMAGE)"
-    timeout 600 podman build --format docker -f deploy/image/Dockerfile \
-        --build-arg BINARIES=prebuilt --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" \
+    podman_build 600 --build-arg BINARIES=prebuilt
+}
+
+# The image as users build it (BINARIES=compiled), from the Rust and Node.js stand-ins.
+build_image_compiled() {
+    local toolchain node_prefix certs=/etc/ssl/certs/ca-certificates.crt certs_sum
+    command -v rustc >/dev/null 2>&1 || die "rustc is not installed (the Rust stand-in carries the host's toolchain)"
+    command -v node >/dev/null 2>&1 || die "node is not installed (the Node.js stand-in carries the host's node and npm)"
+    [[ -f $certs ]] || die "no $certs (the build stand-ins trust the host's certificate authorities)"
+    toolchain=$(rustc --print sysroot)
+    node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+    [[ -d $node_prefix/lib/node_modules/npm ]] || die "npm is not in $node_prefix/lib/node_modules/npm"
+    # The host's CA bundle: where the host reaches crates.io and npm through a TLS-inspecting
+    # proxy, the builds in the stand-ins must trust it as the host does.
+    certs_sum=$(sha256sum "$certs" | cut -c1-16)
+    ensure_standin "$RUST_STANDIN" rust.Containerfile "$(rustc --version), CA bundle $certs_sum" \
+        "toolchain=$toolchain" "certs=$(dirname "$certs")"
+    ensure_standin "$NODE_STANDIN" node.Containerfile "node $(node --version), CA bundle $certs_sum" \
+        "node=$node_prefix" "certs=$(dirname "$certs")"
+    podman_build 3600 --build-arg BINARIES=compiled \
+        --build-arg "RUST_IMAGE=$RUST_STANDIN" --build-arg "NODE_IMAGE=$NODE_STANDIN"
+}
+
+# podman_build TIMEOUT ARG...: deploy/image/Dockerfile on the stand-in runtime; sets BUILD_SECONDS.
+podman_build() {
+    local seconds=$1 start=$SECONDS
+    shift
+    log "podman build -f deploy/image/Dockerfile (BINARIES=$BINARIES, RUNTIME_IMAGE=$BASE_IMAGE)"
+    timeout "$seconds" podman build --format docker -f deploy/image/Dockerfile "$@" \
+        --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" \
         --build-arg "REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         -t "$IMAGE" . >"$DATA/image-build.log" 2>&1 || {
         tail -n 30 "$DATA/image-build.log" >&2
         die "podman build failed (log: $DATA/image-build.log)"
     }
+    BUILD_SECONDS=$((SECONDS - start))
 }
 
 # ---------------------------------------------------------------------------------------
@@ -310,11 +354,16 @@ compose down -v >/dev/null 2>&1 || true
 ensure_base_image
 ensure_standin "$POSTGRES_STANDIN" postgres.Containerfile
 ensure_standin "$NATS_STANDIN" nats.Containerfile
-build_image
+case $BINARIES in
+prebuilt) build_image_prebuilt ;;
+compiled) build_image_compiled ;;
+*) die "ABACUS_TEST_DEPLOY_BINARIES must be prebuilt or compiled, not $BINARIES" ;;
+esac
 
 image_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_bytes=$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")
-binaries_bytes=$(du -cb target/image/* | tail -n 1 | cut -f1)
+# What the image adds to the runtime base: the four binaries.
+binaries_bytes=$((image_bytes - base_bytes))
 
 read -r HTTP_PORT STATSD_PORT GRAPHITE_PORT < <(pick_ports)
 API="http://127.0.0.1:$HTTP_PORT"
@@ -338,7 +387,9 @@ tcp_name="deploytest.$run_id.tcp"
 log "podman-compose up -d (ports: http $HTTP_PORT, statsd $STATSD_PORT, graphite $GRAPHITE_PORT)"
 cold_seconds=$(up "cold start")
 log "the stack is healthy after ${cold_seconds}s (cold: empty volumes, initdb, migrations)"
-[[ $(http_status "$API/") == 200 ]] || die "the web app does not answer on $API/"
+page=$(curl -s --fail --max-time 5 "$API/") || die "the web app does not answer on $API/"
+# Only the built app has a script; an API built without web/dist serves a page saying so.
+[[ $page == *"<script"* ]] || die "$API/ is not the web app: the API was built without it"
 
 log "1. statsd over UDP and TCP, read back through the API"
 send_udp "$udp_name" 40
@@ -381,4 +432,5 @@ expect_total "$tcp_name" 110
 
 log "OK"
 log "image $IMAGE: $((image_bytes / 1000000)) MB, of which the stand-in base $((base_bytes / 1000000)) MB and the four binaries $((binaries_bytes / 1000000)) MB"
+log "podman build (BINARIES=$BINARIES): ${BUILD_SECONDS}s"
 log "from podman-compose up to every container healthy: cold ${cold_seconds}s, warm ${warm_seconds}s"
