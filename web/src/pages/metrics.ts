@@ -134,6 +134,8 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
       list.setItems([]);
       status.textContent =
         error instanceof ApiError ? `The search failed: ${error.message}` : `The search failed: ${String(error)}`;
+      delete status.dataset.count;
+      status.dataset.query = query;
     }
   }
 
