@@ -41,10 +41,14 @@ bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the 
 bench-import: ## Whisper import: points/s published and stored beside whisper.fetch reading the same files, bytes/point
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin import-bench
 
-# The browser's figures need no services: web/bench/graph.mjs serves the built app and a synthetic
-# /render answer itself. tests/web/setup.sh installs chromium and playwright-core when missing.
-bench-web: web ## Web app: Graph page drawing 100k points (load, zoom, back) beside bare uPlot, same data
+# Two browser benchmarks. The Graph page's needs no services: web/bench/graph.mjs serves the built
+# app and a synthetic /render answer itself. The Metrics page's search runs against the real
+# pipeline: web-search-bench sends 100,000 series, then runs web/bench/search.mjs against the
+# API, which embeds the app `web` has just built. tests/web/setup.sh installs chromium and
+# playwright-core when missing.
+bench-web: web ## Web app: Graph page at 100k points beside bare uPlot; Metrics search per keystroke over 100k series beside the bare fetch
 	ABACUS_CHROMIUM="$$(bash tests/web/setup.sh)" node web/bench/graph.mjs
+	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin web-search-bench
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench

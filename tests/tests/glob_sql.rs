@@ -1,9 +1,10 @@
-//! The LIKE translation of a path glob (`PathGlob::sql_like_pattern`, `sql_like_prefix_pattern`)
+//! The LIKE translations of a path glob (`PathGlob::sql_like_pattern`, `sql_like_prefix_pattern`)
 //! against the real PostgreSQL: for every pattern and path of the table, the database must
 //! accept every path the Rust matcher accepts (the catalog queries filter with these patterns,
-//! so a path wrongly rejected would silently vanish from `/render` and `/metrics/find`), and a
-//! pattern without wildcards must accept nothing else (so LIKE's own `%`, `_` and `\` in a path
-//! are escaped, not read as wildcards).
+//! so a path wrongly rejected would silently vanish from `/render`, `/metrics/find` and the
+//! series search), and a pattern without wildcards must accept nothing else (so LIKE's own `%`,
+//! `_` and `\` in a path are escaped, not read as wildcards). `sql_deeper_pattern` must accept
+//! exactly the paths with more segments than the glob, which the series search leaves out.
 
 use abacus_api::names::glob::PathGlob;
 use abacus_tests::database_server_url;
@@ -95,13 +96,22 @@ async fn postgres_like_accepts_every_path_the_rust_matcher_accepts() -> anyhow::
         let glob = PathGlob::new(pattern)?;
         let without_wildcards = !pattern.contains(['*', '?', '[', '{']);
         for path in PATHS {
-            let (whole, at_or_below): (bool, bool) =
-                sqlx::query_as("select $1 like $2 escape '\\', $1 like $3 escape '\\'")
+            let (whole, at_or_below, deeper): (bool, bool, bool) =
+                sqlx::query_as("select $1 like $2 escape '\\', $1 like $3 escape '\\', $1 like $4")
                     .bind(path)
                     .bind(glob.sql_like_pattern())
                     .bind(glob.sql_like_prefix_pattern())
+                    .bind(glob.sql_deeper_pattern())
                     .fetch_one(&mut connection)
                     .await?;
+            // `name not like` the deeper pattern leaves out exactly the paths with more
+            // segments than the glob, none of which it matches.
+            if deeper != (path.split('.').count() > glob.depth()) {
+                disagreements.push(format!(
+                    "{pattern} deeper than {path}: like {deeper} ({})",
+                    glob.sql_deeper_pattern()
+                ));
+            }
             rejected += usize::from(!whole);
             let whole_wrong = if without_wildcards {
                 whole != glob.matches(path)

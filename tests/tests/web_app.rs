@@ -338,3 +338,98 @@ async fn series_are_searched_by_substring_across_segments() -> anyhow::Result<()
     assert_eq!(names(&found), Vec::<String>::new());
     pipeline.stop().await
 }
+
+/// The search box's text is a literal substring even where LIKE would read a wildcard (`_` is
+/// common in names), odd text is answered, not refused with a 5xx, and the catalog carries the
+/// trigram index that finds a substring without reading every name, where pg_trgm exists.
+#[tokio::test]
+async fn substrings_are_literal_and_indexed() -> anyhow::Result<()> {
+    let pipeline = abacus_tests::Pipeline::start(Duration::from_secs(1)).await?;
+    pipeline
+        .send_statsd("disk_used.a:1|g\ndiskXused.b:1|g\ndisk.used:1|g")
+        .await?;
+    pipeline
+        .wait_for_json("/api/v1/series", "all three series", |body| {
+            body.as_array().is_some_and(|series| series.len() == 3)
+        })
+        .await?;
+    let (status, found) = pipeline.get_json("/api/v1/series?contains=k_u").await?;
+    assert_eq!(status, 200);
+    assert_eq!(names(&found), ["disk_used.a"]);
+    for odd in ["%25", "%5C", "_", "%5C%25_", "'", "%E2%9C%93"] {
+        let (status, found) = pipeline
+            .get_json(&format!("/api/v1/series?contains={odd}"))
+            .await?;
+        assert_eq!(status, 200, "contains={odd}: {found}");
+    }
+    let (_, found) = pipeline.get_json("/api/v1/series?contains=_").await?;
+    assert_eq!(names(&found), ["disk_used.a"]);
+
+    let mut database = pipeline.database_connection().await?;
+    let trigrams_available: bool = sqlx::query_scalar(
+        "select exists (select 1 from pg_available_extensions where name = 'pg_trgm')",
+    )
+    .fetch_one(&mut database)
+    .await?;
+    let index: Option<String> = sqlx::query_scalar(
+        "select indexdef from pg_indexes where tablename = 'series' and indexname = 'series_name_trigrams'",
+    )
+    .fetch_optional(&mut database)
+    .await?;
+    if trigrams_available {
+        let index = index.expect("the catalog has no trigram index on the name");
+        assert!(index.contains("gin_trgm_ops"), "{index}");
+    }
+    pipeline.stop().await
+}
+
+/// A glob is matched in Rust after SQL narrowed the catalog: when it refuses most of what SQL
+/// read, the search reads on until it has its limit, and the names deeper than the glob are
+/// never candidates.
+#[tokio::test]
+async fn a_glob_search_reads_on_until_its_limit() -> anyhow::Result<()> {
+    let pipeline = abacus_tests::Pipeline::start(Duration::from_secs(1)).await?;
+    let lines: Vec<String> = (0..30)
+        .map(|index| format!("g.x{index:02}.v:1|c"))
+        .chain([
+            "g:1|c".to_owned(),
+            "top:1|c".to_owned(),
+            "g.x01.v.deeper:1|c".to_owned(),
+        ])
+        .collect();
+    pipeline.send_statsd(&lines.join("\n")).await?;
+    pipeline
+        .wait_for_json("/api/v1/series?limit=100", "all 33 series", |body| {
+            body.as_array().is_some_and(|series| series.len() == 33)
+        })
+        .await?;
+    // SQL reads g.%.v: 30 candidates, of which the alternatives keep 2, the 2nd and the last.
+    let (status, found) = pipeline
+        .get_json("/api/v1/series?match=g.%7Bx01,x28%7D.v&limit=2")
+        .await?;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(names(&found), ["g.x01.v", "g.x28.v"]);
+    let (_, found) = pipeline
+        .get_json("/api/v1/series?match=g.%7Bx01,x28%7D.v&limit=1")
+        .await?;
+    assert_eq!(names(&found), ["g.x01.v"]);
+    let (_, found) = pipeline
+        .get_json("/api/v1/series?match=g.x[0-9]1.v&limit=5")
+        .await?;
+    assert_eq!(names(&found), ["g.x01.v", "g.x11.v", "g.x21.v"]);
+    let (_, found) = pipeline.get_json("/api/v1/series?match=*").await?;
+    assert_eq!(names(&found), ["g", "top"]);
+    let (_, found) = pipeline.get_json("/api/v1/series?match=*.*.*.*").await?;
+    assert_eq!(names(&found), ["g.x01.v.deeper"]);
+    let (status, found) = pipeline.get_json("/api/v1/series?match=g.").await?;
+    assert_eq!(status, 400, "{found}");
+    pipeline.stop().await
+}
+
+fn names(body: &serde_json::Value) -> Vec<String> {
+    body.as_array()
+        .expect("an array of series")
+        .iter()
+        .map(|series| series["name"].as_str().unwrap().to_owned())
+        .collect()
+}

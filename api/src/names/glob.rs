@@ -88,6 +88,19 @@ impl PathGlob {
         }
     }
 
+    /// A LIKE pattern accepting every path with more segments than the glob (as many dots as
+    /// it has segments, or more): no such path matches, so `name not like` it narrows a
+    /// catalog read to the glob's depth, which [`PathGlob::sql_like_pattern`] cannot say (its
+    /// `%` crosses dots). `*` alone reads no names at all below the top level this way.
+    pub fn sql_deeper_pattern(&self) -> String {
+        let mut like = String::with_capacity(2 * self.segments.len() + 1);
+        like.push('%');
+        for _ in 0..self.segments.len() {
+            like.push_str(".%");
+        }
+        like
+    }
+
     /// Whether a whole path matches (same number of segments, each matching).
     pub fn matches(&self, path: &str) -> bool {
         let mut segments = path.split('.');
@@ -351,6 +364,18 @@ mod tests {
             let glob = PathGlob::new(pattern).unwrap();
             assert_eq!(glob.sql_like_pattern(), *whole, "{pattern}");
             assert_eq!(glob.sql_like_prefix_pattern(), *at_or_below, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn deeper_paths_are_one_pattern_per_depth() {
+        let cases = [("*", "%.%"), ("a.b", "%.%.%"), ("{a,b}.*.x?", "%.%.%.%")];
+        for (pattern, deeper) in cases {
+            assert_eq!(
+                PathGlob::new(pattern).unwrap().sql_deeper_pattern(),
+                deeper,
+                "{pattern}"
+            );
         }
     }
 

@@ -109,28 +109,15 @@ pub(crate) async fn list_series(
             "invalid limit: expected 1 to 100000".into(),
         ));
     }
-    let prefix = glob
-        .as_ref()
-        .map(|glob| glob.literal_prefix().to_owned())
-        .unwrap_or_default();
-    // The glob is matched in Rust, so the database is asked for more than the limit only when
-    // a glob will filter.
     let filter = query::SeriesFilter {
-        name_prefix: &prefix,
+        glob: glob.as_ref(),
         name_contains: parameters.contains.as_deref(),
         kind,
         tag: parameters.tag.as_deref(),
         seen_since,
-        limit: if glob.is_some() { 100_000 } else { limit },
+        limit,
     };
-    let candidates = query::list_series(&state.pool, &filter).await?;
-    Ok(Json(
-        candidates
-            .into_iter()
-            .filter(|series| glob.as_ref().is_none_or(|glob| glob.matches(&series.name)))
-            .take(limit as usize)
-            .collect(),
-    ))
+    Ok(Json(query::list_series(&state.pool, &filter).await?))
 }
 
 /// One series' metadata and queryable fields.

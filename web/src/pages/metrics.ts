@@ -2,8 +2,9 @@
 // searched on the server (/api/v1/series), virtualized. Clicking a metric opens its graph.
 import { ApiError, getJson, type CatalogSeries, type FindNode } from "../api.ts";
 import { href } from "../base.ts";
-import { debounce, h } from "../dom.ts";
+import { h } from "../dom.ts";
 import { defaultTargets, seriesSearch } from "../expr.ts";
+import { latest } from "../latest.ts";
 import { navigate, type Cleanup } from "../router.ts";
 import { KINDS, parseMetricsState, serializeMetricsState, type MetricsState } from "../state.ts";
 import { serializeGraphState, defaultGraphState } from "../state.ts";
@@ -74,7 +75,11 @@ function relative(iso: string): string {
 
 export function renderMetrics(main: HTMLElement, search: string): Cleanup {
   const state: MetricsState = parseMetricsState(search);
-  let controller: AbortController | null = null;
+  // Each keystroke searches at once (the server answers a keystroke in a few milliseconds; a
+  // wait for a pause in the typing would cost more than that), aborting the search before.
+  const searches = latest((params: URLSearchParams, signal: AbortSignal) =>
+    getJson<CatalogSeries[]>("api/v1/series", params, signal),
+  );
 
   const input = h("input", {
     type: "search",
@@ -110,8 +115,6 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
   );
 
   async function runSearch() {
-    controller?.abort();
-    controller = new AbortController();
     // What this search asked, which the text box may no longer say when the answer comes.
     const query = state.query;
     const params = new URLSearchParams({ limit: String(SEARCH_LIMIT) });
@@ -120,7 +123,9 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
     status.textContent = "Searching…";
     const started = performance.now();
     try {
-      const series = await getJson<CatalogSeries[]>("api/v1/series", params, controller.signal);
+      const result = await searches.start(params);
+      if (!result) return;
+      const series = result.answer;
       list.setItems(series);
       const took = Math.round(performance.now() - started);
       status.textContent =
@@ -130,17 +135,18 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
       status.dataset.count = String(series.length);
       status.dataset.query = query;
     } catch (error) {
-      if ((error as Error).name === "AbortError") return;
       list.setItems([]);
       status.textContent =
         error instanceof ApiError ? `The search failed: ${error.message}` : `The search failed: ${String(error)}`;
+      delete status.dataset.count;
+      status.dataset.query = query;
     }
   }
 
-  const update = debounce(() => {
+  function update() {
     navigate(href("", serializeMetricsState(state)), { replace: true, rerender: false });
     void runSearch();
-  }, 120);
+  }
 
   input.addEventListener("input", () => {
     state.query = input.value;
@@ -177,5 +183,5 @@ export function renderMetrics(main: HTMLElement, search: string): Cleanup {
   void loadLevel(tree, "*", 0);
   void runSearch();
   input.focus();
-  return () => controller?.abort();
+  return () => searches.abort();
 }

@@ -171,8 +171,8 @@ pub(crate) struct SeriesInfo {
 
 /// What `/api/v1/series` filters the catalog by; every filter is optional.
 pub(crate) struct SeriesFilter<'a> {
-    /// The name starts with this (a glob's literal prefix).
-    pub(crate) name_prefix: &'a str,
+    /// The name matches this glob.
+    pub(crate) glob: Option<&'a PathGlob>,
     /// The name contains this.
     pub(crate) name_contains: Option<&'a str>,
     pub(crate) kind: Option<SeriesKind>,
@@ -182,29 +182,99 @@ pub(crate) struct SeriesFilter<'a> {
     pub(crate) limit: i64,
 }
 
-/// The catalog entries `filter` selects, ordered by name.
+/// How many catalog rows one glob search reads at most, whatever its limit: the glob is
+/// matched in Rust, so a search for a few names may read many rows.
+pub(crate) const MAX_GLOB_CANDIDATES: i64 = 100_000;
+
+/// The catalog entries `filter` selects, ordered by name, at most `filter.limit`.
+///
+/// Every filter is in the SQL, so that PostgreSQL can pick an index for the most selective:
+/// `contains` as `name like '%…%'`, which the trigram index `series_name_trigrams` serves when
+/// pg_trgm is installed (a scan of every name otherwise), and whose selectivity the planner
+/// can estimate (it could not for `strpos`, and walked the whole name index for a rare
+/// substring); a glob as its LIKE translation, without the paths deeper than it. The glob
+/// has the last word, in Rust; when it refuses rows, further pages are read after the last
+/// row read, until `limit` series matched or [`MAX_GLOB_CANDIDATES`] rows were read.
 pub(crate) async fn list_series(
     pool: &PgPool,
     filter: &SeriesFilter<'_>,
 ) -> Result<Vec<SeriesInfo>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, name, kind, tags, first_seen, last_seen from series
-         where starts_with(name, $1)
-           and ($2::text is null or kind = $2)
-           and ($3::text is null or $3 = any(tags))
-           and ($4::timestamptz is null or last_seen >= $4)
-           and ($6::text is null or strpos(name, $6) > 0)
-         order by name, kind, tags
-         limit $5",
-    )
-    .bind(filter.name_prefix)
-    .bind(filter.kind.map(SeriesKind::catalog_name))
-    .bind(filter.tag)
-    .bind(filter.seen_since)
-    .bind(filter.limit)
-    .bind(filter.name_contains)
-    .fetch_all(pool)
-    .await
+    let (name_like, deeper) = match filter.glob {
+        Some(glob) => (glob.sql_like_pattern(), Some(glob.sql_deeper_pattern())),
+        None => ("%", None),
+    };
+    let contains = filter.name_contains.map(contains_like_pattern);
+    let mut found: Vec<SeriesInfo> = Vec::new();
+    let mut read = 0;
+    // Where the next page starts: the (name, kind, tags) of the last row read.
+    let mut after: Option<(String, String, Vec<String>)> = None;
+    let mut page_size = 0;
+    loop {
+        // The first page is the limit, so nothing is read in vain when the SQL is exact (as it
+        // is for a glob without classes or alternatives, once deeper paths are left out). When
+        // the glob refused rows, each page is at least twice the one before: a glob refusing
+        // most rows costs a few round trips.
+        page_size = (filter.limit - found.len() as i64).max(2 * page_size);
+        if filter.glob.is_some() {
+            page_size = page_size.min(MAX_GLOB_CANDIDATES - read);
+        }
+        let page: Vec<SeriesInfo> = sqlx::query_as(
+            "select id, name, kind, tags, first_seen, last_seen from series
+             where name like $1 escape '\\'
+               and ($2::text is null or name not like $2)
+               and ($3::text is null or name like $3 escape '\\')
+               and ($4::text is null or kind = $4)
+               and ($5::text is null or $5 = any(tags))
+               and ($6::timestamptz is null or last_seen >= $6)
+               and ($7::text is null or (name >= $7 and (name, kind, tags) > ($7, $8, $9::text[])))
+             order by name, kind, tags
+             limit $10",
+        )
+        .bind(name_like)
+        .bind(deeper.as_deref())
+        .bind(contains.as_deref())
+        .bind(filter.kind.map(SeriesKind::catalog_name))
+        .bind(filter.tag)
+        .bind(filter.seen_since)
+        .bind(after.as_ref().map(|(name, _, _)| name.as_str()))
+        .bind(after.as_ref().map(|(_, kind, _)| kind.as_str()))
+        .bind(after.as_ref().map(|(_, _, tags)| tags.as_slice()))
+        .bind(page_size)
+        .fetch_all(pool)
+        .await?;
+        read += page.len() as i64;
+        let full_page = page.len() as i64 == page_size;
+        after = page
+            .last()
+            .map(|row| (row.name.clone(), row.kind.clone(), row.tags.clone()));
+        found.extend(
+            page.into_iter()
+                .filter(|row| filter.glob.is_none_or(|glob| glob.matches(&row.name))),
+        );
+        if filter.glob.is_none()
+            || !full_page
+            || found.len() as i64 >= filter.limit
+            || read >= MAX_GLOB_CANDIDATES
+        {
+            found.truncate(filter.limit as usize);
+            return Ok(found);
+        }
+    }
+}
+
+/// The LIKE pattern (escape character `\\`) of the names containing `text`: LIKE's own `%`,
+/// `_` and `\\` in it are plain characters (`_` is common in names).
+fn contains_like_pattern(text: &str) -> String {
+    let mut like = String::with_capacity(text.len() + 2);
+    like.push('%');
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            like.push('\\');
+        }
+        like.push(character);
+    }
+    like.push('%');
+    like
 }
 
 /// The catalog entry of series `id`.
@@ -269,4 +339,23 @@ pub(crate) async fn tag_values(
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contained_text_is_escaped_for_like() {
+        let cases = [
+            ("demo", "%demo%"),
+            ("cpu_percent", "%cpu\\_percent%"),
+            ("50%", "%50\\%%"),
+            ("a\\b", "%a\\\\b%"),
+            ("", "%%"),
+        ];
+        for (text, like) in cases {
+            assert_eq!(contains_like_pattern(text), like, "{text}");
+        }
+    }
 }
