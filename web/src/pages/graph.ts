@@ -29,21 +29,17 @@ const COMPARE_CHOICES: [string, string][] = [
 /** Rows the Table tab shows; the CSV download has them all. */
 const TABLE_ROWS = 1000;
 
-function go(state: GraphState, zoom = false) {
-  navigate(href("graph", serializeGraphState(state)), { state: zoom ? { zoom: true } : null });
+function go(state: GraphState) {
+  navigate(href("graph", serializeGraphState(state)));
 }
 
 /** What a Graph page drew: shown again at once while the page fetches it afresh. */
 interface HeldView {
   view: ViewData;
   events: ListedEvent[];
-  /** The x range to show it at (a zoom into it), unix seconds; else the data's own. */
-  range?: [number, number];
 }
 
-/** The last graphs drawn, by their URL's query (so going back draws at once), and the graph a
- * zoom left, under the zoomed URL's query (its points drawn at the new range while the range
- * is fetched at its own resolution). */
+/** The last graphs drawn, by their URL's query, so that going back to one draws it at once. */
 const heldViews = new Map<string, HeldView>();
 const HELD_VIEWS = 8;
 
@@ -60,8 +56,10 @@ function query(search: string): string {
   return search.startsWith("?") ? search.slice(1) : search;
 }
 
-export function renderGraph(main: HTMLElement, search: string, session: Session | null): Cleanup {
-  const state = parseGraphState(search);
+export function renderGraph(main: HTMLElement, initialSearch: string, session: Session | null): Cleanup {
+  const state = parseGraphState(initialSearch);
+  /** The URL's query: a zoom changes it without building the page again. */
+  let search = query(initialSearch);
   let plot: uPlot | null = null;
   let controller: AbortController | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -182,7 +180,8 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
   });
 
   // ---- result area -------------------------------------------------------------------------
-  const rangeText = h("p", { class: "muted", id: "range-text" }, describeRange(state.from, state.until), " · drag to zoom, double-click to go back");
+  const rangeHint = " · drag to zoom, double-click to go back";
+  const rangeText = h("p", { class: "muted", id: "range-text" }, describeRange(state.from, state.until), rangeHint);
   const tabButtons = TABS.map((tab) => {
     const button = h(
       "button",
@@ -306,8 +305,18 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
       height,
       onZoom: (from, until) => {
         Object.assign(state, absoluteRange(from, until));
-        if (view && !state.sequential) holdView(serializeGraphState(state), { view, events, range: [from, until] });
-        go(state, true);
+        // At once, the points held at the new range, as uPlot alone redraws; then the range at
+        // its own resolution. The page stays: only what shows the range follows it.
+        if (!state.sequential) {
+          plot?.setScale("x", { min: from, max: until });
+          main.dataset.held = String(Date.now());
+        }
+        search = serializeGraphState(state);
+        navigate(href("graph", search), { state: { zoom: true }, rerender: false });
+        showRange();
+        clearInterval(timer);
+        recorded = false;
+        void load();
       },
       onReset: () => {
         if ((window.history.state as { zoom?: boolean } | null)?.zoom) window.history.back();
@@ -391,17 +400,24 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
     errorsBox.replaceChildren(...targetErrorAlerts(view?.errors ?? []));
   }
 
-  /** Draws what this URL (or the zoom that led here) last drew, before it is fetched again. */
+  /** Draws what this URL last drew, before it is fetched again. */
   function drawHeld() {
-    const held = heldViews.get(query(search));
+    const held = heldViews.get(search);
     if (!held || state.tab !== "graph" || state.targets.length === 0) return;
     view = held.view;
     events = held.events;
     panel.replaceChildren(chartBox, legend, state.events ? h("section", { "aria-label": "Events" }, h("h2", {}, "Events"), eventList, eventForm) : "");
     drawGraph();
-    if (held.range) plot?.setScale("x", { min: held.range[0], max: held.range[1] });
     drawLegend();
     main.dataset.held = String(Date.now());
+  }
+
+  /** The range's description and inputs, after a zoom changed it in place. */
+  function showRange() {
+    rangeText.replaceChildren(describeRange(state.from, state.until), rangeHint);
+    preset.value = "";
+    if (isAbsolute(state.from)) fromInput.value = toLocalInput(Number(state.from));
+    if (isAbsolute(state.until)) untilInput.value = toLocalInput(Number(state.until));
   }
 
   async function load() {
@@ -437,7 +453,7 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
         const text = JSON.stringify(view.raw, null, 1);
         panel.replaceChildren(h("pre", { class: "json", id: "json-view", tabindex: 0 }, text.length > 400_000 ? `${text.slice(0, 400_000)}\n… (download the JSON for the rest)` : text));
       }
-      holdView(query(search), { view, events });
+      holdView(search, { view, events });
       main.dataset.loaded = String(Date.now());
       void recordView();
     } catch (error) {
@@ -450,9 +466,10 @@ export function renderGraph(main: HTMLElement, search: string, session: Session 
     if (plot) plot.setSize({ width: Math.max(chartBox.clientWidth, 300), height: plot.height });
   };
   window.addEventListener("resize", onResize);
-  drawHeld();
   if (state.refresh && !isAbsolute(state.until)) timer = setInterval(() => void load(), state.refresh * 1000);
   void load();
+  // While the fetch is under way (load has sent it), what this URL last drew.
+  drawHeld();
   return () => {
     controller?.abort();
     clearInterval(timer);
