@@ -32,7 +32,7 @@
 //   BENCH_SERIES, BENCH_POINTS   the answer's shape (default 10 × 10,000)
 // The functions handed to the page run in the browser, where these are globals.
 /* global performance, MutationObserver */
-import { chromium } from "playwright-core";
+import { launchBrowser, seeded } from "./browser.mjs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
@@ -52,18 +52,6 @@ const TARGET = "bench.*";
 const { version: uplotVersion } = JSON.parse(await readFile(path.join(WEB_DIR, "node_modules", "uplot", "package.json"), "utf8"));
 
 // ---- the /render answer ----------------------------------------------------------------------
-/** A small seeded generator (mulberry32), so every run draws the same walk. */
-function seeded(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const random = seeded(18);
 const allSeries = Array.from({ length: SERIES }, (_, index) => {
   let value = 100 * (index + 1);
@@ -154,11 +142,7 @@ await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
 // ---- the browser ------------------------------------------------------------------------------
-const browser = await chromium.launch({
-  executablePath: process.env.ABACUS_CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
+const { browser, context } = await launchBrowser();
 // Every page marks, in its own clock, each time it says it has drawn (the data-loaded attribute
 // changes) and each mouseup / double-click, so the figures do not include playwright's polling.
 await context.addInitScript(() => {

@@ -26,7 +26,7 @@
 //   BENCH_ROUNDS     measured rounds (default 4), after one warm-up round
 //   BENCH_SERIES     how many series the catalog holds (for the report)
 /* global performance, MutationObserver, requestAnimationFrame */
-import { chromium } from "playwright-core";
+import { launchBrowser, seeded } from "./browser.mjs";
 
 const base = new URL(process.env.ABACUS_URL ?? "http://127.0.0.1:8080/");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -50,18 +50,6 @@ const TEXTS = [
   [CLEAR, "latency"],
 ];
 
-/** A small seeded generator (mulberry32), so every run types at the same pace. */
-function seeded(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every keystroke of TEXTS: the key pressed, the box's text after it, the pause planned after it. */
 function keystrokes() {
   const pace = seeded(18);
@@ -82,11 +70,7 @@ function keystrokes() {
 }
 const KEYS = keystrokes();
 
-const browser = await chromium.launch({
-  executablePath: process.env.ABACUS_CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
+const { browser, context } = await launchBrowser();
 // Each keydown and each answer the status marks, in the page's clock.
 await context.addInitScript(() => {
   window.__keys = [];
