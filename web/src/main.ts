@@ -14,21 +14,23 @@ import { renderSaved } from "./pages/saved.ts";
 import { navigate, setRenderer, type Cleanup } from "./router.ts";
 import { loadSession, signedInByProxy, signOut, type Session } from "./session.ts";
 
-
 interface Page {
   route: string;
   title: string;
   render: (main: HTMLElement, search: string, session: Session | null) => Cleanup;
   /** Reached from the user menu, not the page list. */
   inMenu?: boolean;
+  /** Rendered before the session is known (given null; it asks for the session itself where
+   * it needs it), so that its data is fetched at once rather than after a round trip. */
+  early?: boolean;
 }
 
 const PAGES: Page[] = [
-  { route: "", title: "Metrics", render: renderMetrics },
-  { route: "graph", title: "Graph", render: renderGraph },
+  { route: "", title: "Metrics", render: renderMetrics, early: true },
+  { route: "graph", title: "Graph", render: renderGraph, early: true },
   { route: "dashboard", title: "Dashboard", render: renderDashboard },
   { route: "saved", title: "Users' graphs", render: renderSaved },
-  { route: "status", title: "Status", render: renderStatus },
+  { route: "status", title: "Status", render: renderStatus, early: true },
   { route: "signin", title: "Sign in", render: renderSignIn, inMenu: true },
   { route: "tokens", title: "Tokens", render: renderTokens, inMenu: true },
 ];
@@ -69,14 +71,26 @@ let renderCount = 0;
 
 async function render() {
   const mine = ++renderCount;
-  const session = await loadSession();
+  const route = routeOf(window.location.pathname);
+  const page = PAGES.find((one) => one.route === route);
+  const asked = loadSession();
+  if (page?.early) {
+    show(page, null);
+    const session = await asked;
+    if (mine === renderCount) showUserMenu(session);
+    return;
+  }
+  const session = await asked;
   // A newer navigation started while the session was asked for: it renders instead.
   if (mine !== renderCount) return;
+  show(page, session);
+  showUserMenu(session);
+}
+
+function show(page: Page | undefined, session: Session | null) {
   cleanup?.();
   const main = document.getElementById("main")!;
   main.replaceChildren();
-  const route = routeOf(window.location.pathname);
-  const page = PAGES.find((one) => one.route === route);
   document.title = page ? `${page.title} · Abacus` : "Not found · Abacus";
   const nav = document.getElementById("nav")!;
   nav.replaceChildren(
@@ -89,8 +103,12 @@ async function render() {
     ),
   );
   document.getElementById("user-menu")?.remove();
-  nav.after(userMenu(session));
   cleanup = page ? page.render(main, window.location.search, session) : notFound(main);
+}
+
+function showUserMenu(session: Session | null) {
+  document.getElementById("user-menu")?.remove();
+  document.getElementById("nav")!.after(userMenu(session));
 }
 
 document.addEventListener("click", (event) => {

@@ -13,7 +13,7 @@ import { targetErrorAlerts } from "../target-errors.ts";
 import { navigate, type Cleanup } from "../router.ts";
 import { formatValue, sequentialRows } from "../series.ts";
 import { parseGraphState, REFRESH_CHOICES, serializeGraphState, TABS, type GraphState } from "../state.ts";
-import type { Session } from "../session.ts";
+import { loadSession } from "../session.ts";
 import { graphControls } from "./saved.ts";
 import { absoluteRange, describeRange, fromLocalInput, isAbsolute, PRESETS, toLocalInput } from "../time.ts";
 
@@ -56,7 +56,7 @@ function query(search: string): string {
   return search.startsWith("?") ? search.slice(1) : search;
 }
 
-export function renderGraph(main: HTMLElement, initialSearch: string, session: Session | null): Cleanup {
+export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   const state = parseGraphState(initialSearch);
   /** The URL's query: a zoom changes it without building the page again. */
   let search = query(initialSearch);
@@ -208,8 +208,10 @@ export function renderGraph(main: HTMLElement, initialSearch: string, session: S
   const saveBox = h("span", { class: "row", id: "graph-save" });
   let recorded = false;
   async function recordView() {
-    if (!session || recorded || state.embed || state.targets.length === 0) return;
+    if (recorded || state.embed || state.targets.length === 0) return;
     recorded = true;
+    // Asked by the shell while this page drew (the page is drawn before it is known).
+    if (!(await loadSession())) return;
     try {
       const saved = await postJson<SavedGraph>("api/v1/graphs", { targets: state.targets, from: state.from, until: state.until });
       const fill = (graph: SavedGraph) => saveBox.replaceChildren(...graphControls(graph, fill, message));
