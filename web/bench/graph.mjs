@@ -98,10 +98,14 @@ fetch("/render" + location.search, { headers: { Accept: "application/json" } })
   });
 </script></body></html>`;
 
-async function serveFile(response, file) {
+// The API's cache headers (api/src/web.rs): hashed assets are immutable, pages are revalidated.
+// uPlot's own build, which the blank page loads, is cached as the app's assets are.
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+async function serveFile(response, file, cache = "no-cache") {
   try {
     const body = await readFile(file);
-    response.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    response.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": cache });
     response.end(body);
     return true;
   } catch {
@@ -124,12 +128,12 @@ const server = http.createServer(async (request, response) => {
     return;
   }
   if (url.pathname === "/bare.html") {
-    response.writeHead(200, { "content-type": TYPES[".html"] });
+    response.writeHead(200, { "content-type": TYPES[".html"], "cache-control": "no-cache" });
     response.end(BARE_PAGE);
     return;
   }
-  if (url.pathname.startsWith("/uplot/") && (await serveFile(response, path.join(UPLOT_DIST, path.basename(url.pathname))))) return;
-  if (url.pathname.startsWith("/assets/") && (await serveFile(response, path.join(DIST, "assets", path.basename(url.pathname))))) return;
+  if (url.pathname.startsWith("/uplot/") && (await serveFile(response, path.join(UPLOT_DIST, path.basename(url.pathname)), IMMUTABLE))) return;
+  if (url.pathname.startsWith("/assets/") && (await serveFile(response, path.join(DIST, "assets", path.basename(url.pathname)), IMMUTABLE))) return;
   // Anything else is a page of the app (the API's SPA fallback); its API calls are not needed.
   if (path.extname(url.pathname) === "") {
     await serveFile(response, path.join(DIST, "index.html"));

@@ -66,6 +66,17 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   let view: ViewData | null = null;
   let events: ListedEvent[] = [];
 
+  /** The targets' data and the events of the range, for a chart `width` pixels wide. */
+  const fetchView = (width: number, signal: AbortSignal) =>
+    Promise.all([
+      loadView(state.targets, state.compare, state.from, state.until, width, signal),
+      state.events ? loadEvents(state.from, state.until, state.eventTags, signal) : Promise.resolve([]),
+    ]);
+  // Asked for before the page is built, so the request goes out when a page that only fetched
+  // would send it; the first load() takes this answer. (The chart is as wide as main.)
+  controller = new AbortController();
+  let firstAnswer = state.targets.length > 0 ? fetchView(Math.max(300, main.clientWidth || 800), controller.signal) : null;
+
   // ---- targets -----------------------------------------------------------------------------
   const editors: (HTMLElement & { input: HTMLInputElement })[] = [];
   const targetList = h("ol", { class: "targets" });
@@ -423,8 +434,12 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   }
 
   async function load() {
-    controller?.abort();
-    controller = new AbortController();
+    const asked = firstAnswer;
+    firstAnswer = null;
+    if (!asked || !controller) {
+      controller?.abort();
+      controller = new AbortController();
+    }
     const signal = controller.signal;
     if (state.targets.length === 0) {
       message.textContent = "Type a target (a metric path or any Graphite expression) and press Draw, or pick one on the Metrics page.";
@@ -434,10 +449,7 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
     message.textContent = "Loading…";
     const width = Math.max(300, chartBox.clientWidth || main.clientWidth || 800);
     try {
-      const [data, found] = await Promise.all([
-        loadView(state.targets, state.compare, state.from, state.until, width, signal),
-        state.events ? loadEvents(state.from, state.until, state.eventTags, signal) : Promise.resolve([]),
-      ]);
+      const [data, found] = await (asked ?? fetchView(width, signal));
       view = data;
       events = found;
       csvLink.href = href("render", downloadParams("csv"));
