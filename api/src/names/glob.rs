@@ -209,14 +209,19 @@ fn like_pattern(pattern: &str) -> String {
                     }
                 }
             }
-            '%' | '_' | '\\' => {
-                like.push('\\');
-                like.push(character);
-            }
-            other => like.push(other),
+            other => push_like_literal(&mut like, other),
         }
     }
     like
+}
+
+/// Appends `character` to a LIKE pattern (escape character `\`) as itself: LIKE's own `%`, `_`
+/// and `\` are escaped.
+pub(crate) fn push_like_literal(like: &mut String, character: char) {
+    if matches!(character, '%' | '_' | '\\') {
+        like.push('\\');
+    }
+    like.push(character);
 }
 
 fn segment_to_regex(segment: &str, offset: usize) -> Result<String, GlobError> {

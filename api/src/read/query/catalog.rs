@@ -3,7 +3,7 @@
 //! prefix is served by the `text_pattern_ops` index on `series.name`), so names that cannot
 //! match mostly stay there; the Rust matcher has the last word.
 
-use crate::names::glob::PathGlob;
+use crate::names::glob::{push_like_literal, PathGlob};
 use crate::names::namespace::SeriesKind;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -268,10 +268,7 @@ fn contains_like_pattern(text: &str) -> String {
     let mut like = String::with_capacity(text.len() + 2);
     like.push('%');
     for character in text.chars() {
-        if matches!(character, '%' | '_' | '\\') {
-            like.push('\\');
-        }
-        like.push(character);
+        push_like_literal(&mut like, character);
     }
     like.push('%');
     like
