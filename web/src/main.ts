@@ -74,16 +74,11 @@ async function render() {
   const route = routeOf(window.location.pathname);
   const page = PAGES.find((one) => one.route === route);
   const asked = loadSession();
-  if (page?.early) {
-    show(page, null);
-    const session = await asked;
-    if (mine === renderCount) showUserMenu(session);
-    return;
-  }
+  if (page?.early) show(page, null);
   const session = await asked;
   // A newer navigation started while the session was asked for: it renders instead.
   if (mine !== renderCount) return;
-  show(page, session);
+  if (!page?.early) show(page, session);
   showUserMenu(session);
 }
 
@@ -102,7 +97,6 @@ function show(page: Page | undefined, session: Session | null) {
       ),
     ),
   );
-  document.getElementById("user-menu")?.remove();
   cleanup = page ? page.render(main, window.location.search, session) : notFound(main);
 }
 

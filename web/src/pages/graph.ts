@@ -61,7 +61,7 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   /** The URL's query: a zoom changes it without building the page again. */
   let search = query(initialSearch);
   let plot: uPlot | null = null;
-  let controller: AbortController | null = null;
+  let controller = new AbortController();
   let timer: ReturnType<typeof setInterval> | undefined;
   let view: ViewData | null = null;
   let events: ListedEvent[] = [];
@@ -74,7 +74,6 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
     ]);
   // Asked for before the page is built, so the request goes out when a page that only fetched
   // would send it; the first load() takes this answer. (The chart is as wide as main.)
-  controller = new AbortController();
   let firstAnswer = state.targets.length > 0 ? fetchView(Math.max(300, main.clientWidth || 800), controller.signal) : null;
 
   // ---- targets -----------------------------------------------------------------------------
@@ -413,13 +412,18 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
     errorsBox.replaceChildren(...targetErrorAlerts(view?.errors ?? []));
   }
 
+  /** The Graph tab's panel: the chart, its legend, and the events when they are shown. */
+  function showGraphPanel() {
+    panel.replaceChildren(chartBox, legend, state.events ? h("section", { "aria-label": "Events" }, h("h2", {}, "Events"), eventList, eventForm) : "");
+  }
+
   /** Draws what this URL last drew, before it is fetched again. */
   function drawHeld() {
     const held = heldViews.get(search);
     if (!held || state.tab !== "graph" || state.targets.length === 0) return;
     view = held.view;
     events = held.events;
-    panel.replaceChildren(chartBox, legend, state.events ? h("section", { "aria-label": "Events" }, h("h2", {}, "Events"), eventList, eventForm) : "");
+    showGraphPanel();
     drawGraph();
     drawLegend();
     main.dataset.held = String(Date.now());
@@ -436,8 +440,8 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   async function load() {
     const asked = firstAnswer;
     firstAnswer = null;
-    if (!asked || !controller) {
-      controller?.abort();
+    if (!asked) {
+      controller.abort();
       controller = new AbortController();
     }
     const signal = controller.signal;
@@ -457,7 +461,7 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
       showErrors();
       message.textContent = view.drawn.length === 0 && view.errors.length === 0 ? "No series match these targets in this range." : "";
       if (state.tab === "graph") {
-        panel.replaceChildren(chartBox, legend, state.events ? h("section", { "aria-label": "Events" }, h("h2", {}, "Events"), eventList, eventForm) : "");
+        showGraphPanel();
         drawGraph();
         drawLegend();
         drawEvents();
@@ -485,7 +489,7 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   // While the fetch is under way (load has sent it), what this URL last drew.
   drawHeld();
   return () => {
-    controller?.abort();
+    controller.abort();
     clearInterval(timer);
     window.removeEventListener("resize", onResize);
     plot?.destroy();
