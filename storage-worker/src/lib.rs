@@ -82,12 +82,13 @@ pub async fn run(
     let admin_listener = sockets.admin;
     let shutdown = abacus_proto::shutdown::token_from(shutdown);
     let schema = Arc::new(config.storage_worker.schema()?);
-    if config.nats.max_age > schema.shortest_raw_retention() {
+    let raw_retention = schema.shortest_raw_retention();
+    if config.nats.max_age > raw_retention {
         // Allowed (a longer buffer through an outage is worth having), but a batch delivered
         // after its raw day is gone can no longer reach the rollups.
         warn!(
             max_age = ?config.nats.max_age,
-            raw_retention = ?schema.shortest_raw_retention(),
+            ?raw_retention,
             "nats.max_age is longer than a raw retention: a batch delivered later than that is not rolled up"
         );
     }

@@ -313,13 +313,6 @@ async fn series_are_searched_by_substring_across_segments() -> anyhow::Result<()
             body.as_array().is_some_and(|series| series.len() == 4)
         })
         .await?;
-    let names = |body: &serde_json::Value| -> Vec<String> {
-        body.as_array()
-            .unwrap()
-            .iter()
-            .map(|series| series["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (status, found) = pipeline.get_json("/api/v1/series?contains=demo").await?;
     assert_eq!(status, 200);
     assert_eq!(
