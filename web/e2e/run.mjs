@@ -211,6 +211,46 @@ await step("graph: drag to zoom, double-click back", async () => {
   await heldChanged(heldBeforeBack);
 });
 
+await step("graph: a shared link asks for its data while the page's code loads", async () => {
+  // The Graph page's code arrives half a second late here; its /render request must not wait
+  // for it, and the page must draw that answer rather than ask again. (Routing turns off the
+  // browser's cache, so the code is fetched.)
+  const graphCode = /\/assets\/graph-[^/]*\.js$/;
+  const order = [];
+  await page.goto("about:blank");
+  await page.route(graphCode, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    order.push("graph code answered");
+    await route.continue();
+  });
+  const onRequest = (request) => {
+    if (new URL(request.url()).pathname.endsWith("/render")) order.push("render requested");
+  };
+  page.on("request", onRequest);
+  try {
+    await page.goto(url(`graph?target=${encodeURIComponent(counter)}&from=-1h`));
+    await page.waitForSelector("main[data-loaded]");
+  } finally {
+    page.off("request", onRequest);
+    await page.unroute(graphCode);
+  }
+  assert.deepEqual(order, ["render requested", "graph code answered"]);
+  assert.equal(await page.getAttribute("#chart", "data-series"), "1");
+});
+
+await step("a page whose code cannot be fetched says so", async () => {
+  // Another tab, whose failed fetch is not one of this test's console errors.
+  const other = await context.newPage();
+  try {
+    await other.route(/\/assets\/graph-[^/]*\.js$/, (route) => route.abort());
+    await other.goto(url(`graph?target=${encodeURIComponent(counter)}`));
+    await other.getByRole("heading", { name: "This page cannot load" }).waitFor();
+    assert.match(await other.getByRole("alert").textContent(), /Reloading the page fetches it again/);
+  } finally {
+    await other.close();
+  }
+});
+
 await step("graph: compare a week back shows the change in per cent", async () => {
   await openGraph(`graph?target=${encodeURIComponent(graphitePath)}&from=-3h`);
   await page.selectOption("#compare", "1w");

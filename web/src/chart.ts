@@ -1,6 +1,7 @@
 // The chart: uPlot with gaps for nulls, an optional right-hand axis, a sequential x-axis,
 // event markers, and drag-to-zoom reported to the page (which keeps the range in the URL).
 import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
 import type { ListedEvent } from "./api.ts";
 import { h } from "./dom.ts";
 import { formatValue } from "./series.ts";

@@ -3,6 +3,7 @@
 import { ApiError, getJson, type ListedEvent } from "./api.ts";
 import { compareTargets, percentChange, type ComparedTarget } from "./compare.ts";
 import { alignSeries, seriesStats, type Aligned, type RenderedSeries, type Stats } from "./series.ts";
+import type { GraphState } from "./state.ts";
 
 export interface DrawnSeries {
   name: string;
@@ -115,4 +116,15 @@ export async function loadEvents(from: string, until: string, tags: string, sign
   const params = new URLSearchParams({ from, until });
   if (tags) params.set("tags", tags);
   return getJson<ListedEvent[]>("events/get_data", params, signal);
+}
+
+/** What a Graph page draws: its targets' data and, when it shows events, the range's events. */
+export type GraphAnswer = [ViewData, ListedEvent[]];
+
+/** The Graph page's data for a chart `width` pixels wide (`maxDataPoints` is one per pixel). */
+export function loadGraphView(state: GraphState, width: number, signal: AbortSignal): Promise<GraphAnswer> {
+  return Promise.all([
+    loadView(state.targets, state.compare, state.from, state.until, width, signal),
+    state.events ? loadEvents(state.from, state.until, state.eventTags, signal) : Promise.resolve([]),
+  ]);
 }

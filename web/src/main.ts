@@ -1,23 +1,26 @@
 // The app shell: a router over the History API. Every page renders from the URL alone, so
 // reloading or sharing a link reproduces the view.
-import "uplot/dist/uPlot.min.css";
+//
+// Each page's code is its own chunk, fetched when the page is first shown: the shell is small
+// and evaluated at once, so it can ask for a Graph page's data (first-view.ts) while the page's
+// code and uPlot are still on their way. Chunks are immutable hashed assets, cached after the
+// first visit.
 import "./style.css";
 import { BASE, href, routeOf } from "./base.ts";
 import { h } from "./dom.ts";
-import { renderMetrics } from "./pages/metrics.ts";
-import { renderGraph } from "./pages/graph.ts";
-import { renderDashboard } from "./pages/dashboard.ts";
-import { renderStatus } from "./pages/status.ts";
-import { renderSignIn } from "./pages/signin.ts";
-import { renderTokens } from "./pages/tokens.ts";
-import { renderSaved } from "./pages/saved.ts";
+import { askFirstGraphView, dropFirstGraphView } from "./first-view.ts";
 import { navigate, setRenderer, type Cleanup } from "./router.ts";
 import { loadSession, signedInByProxy, signOut, type Session } from "./session.ts";
+
+type Render = (main: HTMLElement, search: string, session: Session | null) => Cleanup;
 
 interface Page {
   route: string;
   title: string;
-  render: (main: HTMLElement, search: string, session: Session | null) => Cleanup;
+  /** The page's code, fetched the first time the page is shown. */
+  load: () => Promise<Render>;
+  /** Asks for the page's data while its code loads. */
+  ask?: (search: string, main: HTMLElement) => void;
   /** Reached from the user menu, not the page list. */
   inMenu?: boolean;
   /** Rendered before the session is known (given null; it asks for the session itself where
@@ -26,13 +29,19 @@ interface Page {
 }
 
 const PAGES: Page[] = [
-  { route: "", title: "Metrics", render: renderMetrics, early: true },
-  { route: "graph", title: "Graph", render: renderGraph, early: true },
-  { route: "dashboard", title: "Dashboard", render: renderDashboard },
-  { route: "saved", title: "Users' graphs", render: renderSaved },
-  { route: "status", title: "Status", render: renderStatus, early: true },
-  { route: "signin", title: "Sign in", render: renderSignIn, inMenu: true },
-  { route: "tokens", title: "Tokens", render: renderTokens, inMenu: true },
+  { route: "", title: "Metrics", load: () => import("./pages/metrics.ts").then((code) => code.renderMetrics), early: true },
+  {
+    route: "graph",
+    title: "Graph",
+    load: () => import("./pages/graph.ts").then((code) => code.renderGraph),
+    ask: askFirstGraphView,
+    early: true,
+  },
+  { route: "dashboard", title: "Dashboard", load: () => import("./pages/dashboard.ts").then((code) => code.renderDashboard) },
+  { route: "saved", title: "Users' graphs", load: () => import("./pages/saved.ts").then((code) => code.renderSaved) },
+  { route: "status", title: "Status", load: () => import("./pages/status.ts").then((code) => code.renderStatus), early: true },
+  { route: "signin", title: "Sign in", load: () => import("./pages/signin.ts").then((code) => code.renderSignIn), inMenu: true },
+  { route: "tokens", title: "Tokens", load: () => import("./pages/tokens.ts").then((code) => code.renderTokens), inMenu: true },
 ];
 
 /** Who is signed in, with sign-out; or a link to sign in that comes back here. */
@@ -69,20 +78,44 @@ function notFound(main: HTMLElement): Cleanup {
 
 let renderCount = 0;
 
+/** A page whose code cannot be fetched (most often: a new version was deployed since this tab
+ * loaded, and the old chunks are gone). */
+function cannotLoad(error: unknown): Render {
+  return (main) => {
+    main.append(
+      h("h1", {}, "This page cannot load"),
+      h("p", { role: "alert" }, `Its code did not arrive (${(error as Error).message}). Reloading the page fetches it again.`),
+    );
+    return () => {};
+  };
+}
+
 async function render() {
   const mine = ++renderCount;
   const route = routeOf(window.location.pathname);
   const page = PAGES.find((one) => one.route === route);
+  if (page?.ask) page.ask(window.location.search, document.getElementById("main")!);
+  else dropFirstGraphView();
+  const code = page ? page.load().catch(cannotLoad) : Promise.resolve(notFound);
   const asked = loadSession();
-  if (page?.early) show(page, null);
+  if (page?.early) {
+    const renderPage = await code;
+    // A newer navigation started while the code was fetched: it renders instead.
+    if (mine !== renderCount) return;
+    show(page, renderPage, null);
+  }
   const session = await asked;
   // A newer navigation started while the session was asked for: it renders instead.
   if (mine !== renderCount) return;
-  if (!page?.early) show(page, session);
+  if (!page?.early) {
+    const renderPage = await code;
+    if (mine !== renderCount) return;
+    show(page, renderPage, session);
+  }
   showUserMenu(session);
 }
 
-function show(page: Page | undefined, session: Session | null) {
+function show(page: Page | undefined, renderPage: Render, session: Session | null) {
   cleanup?.();
   const main = document.getElementById("main")!;
   main.replaceChildren();
@@ -97,7 +130,7 @@ function show(page: Page | undefined, session: Session | null) {
       ),
     ),
   );
-  cleanup = page ? page.render(main, window.location.search, session) : notFound(main);
+  cleanup = renderPage(main, window.location.search, session);
 }
 
 function showUserMenu(session: Session | null) {

@@ -6,7 +6,8 @@ import { href } from "../base.ts";
 import { drawChart, PALETTE, type ChartSeries } from "../chart.ts";
 import { seriesStyle } from "../color.ts";
 import { shiftLabel, formatPercent } from "../compare.ts";
-import { loadEvents, loadView, renderParams, type ViewData } from "../data.ts";
+import { loadGraphView, renderParams, type ViewData } from "../data.ts";
+import { firstChartWidth, takeFirstGraphView } from "../first-view.ts";
 import { h } from "../dom.ts";
 import { targetInput } from "../editor.ts";
 import { targetErrorAlerts } from "../target-errors.ts";
@@ -61,20 +62,16 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
   /** The URL's query: a zoom changes it without building the page again. */
   let search = query(initialSearch);
   let plot: uPlot | null = null;
-  let controller = new AbortController();
+  // The shell asked for this URL's data while this code loaded (first-view.ts); else ask now,
+  // before the page is built, so the request goes out when a page that only fetched would
+  // send it. The first load() takes this answer.
+  const early = takeFirstGraphView(initialSearch);
+  let controller = early?.controller ?? new AbortController();
+  let firstAnswer =
+    early?.answer ?? (state.targets.length > 0 ? loadGraphView(state, firstChartWidth(main), controller.signal) : null);
   let timer: ReturnType<typeof setInterval> | undefined;
   let view: ViewData | null = null;
   let events: ListedEvent[] = [];
-
-  /** The targets' data and the events of the range, for a chart `width` pixels wide. */
-  const fetchView = (width: number, signal: AbortSignal) =>
-    Promise.all([
-      loadView(state.targets, state.compare, state.from, state.until, width, signal),
-      state.events ? loadEvents(state.from, state.until, state.eventTags, signal) : Promise.resolve([]),
-    ]);
-  // Asked for before the page is built, so the request goes out when a page that only fetched
-  // would send it; the first load() takes this answer. (The chart is as wide as main.)
-  let firstAnswer = state.targets.length > 0 ? fetchView(Math.max(300, main.clientWidth || 800), controller.signal) : null;
 
   // ---- targets -----------------------------------------------------------------------------
   const editors: (HTMLElement & { input: HTMLInputElement })[] = [];
@@ -453,7 +450,7 @@ export function renderGraph(main: HTMLElement, initialSearch: string): Cleanup {
     message.textContent = "Loading…";
     const width = Math.max(300, chartBox.clientWidth || main.clientWidth || 800);
     try {
-      const [data, found] = await (asked ?? fetchView(width, signal));
+      const [data, found] = await (asked ?? loadGraphView(state, width, signal));
       view = data;
       events = found;
       csvLink.href = href("render", downloadParams("csv"));
