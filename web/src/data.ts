@@ -74,9 +74,8 @@ export async function loadView(
   );
   const errors: TargetError[] = [];
   const raw: RenderedSeries[] = [];
-  const drawn: DrawnSeries[] = [];
-  // The present series of each user's target, by their order within its answer.
-  const present = new Map<number, Stats[]>();
+  /** Where each raw series comes from: its compared target and its order in that answer. */
+  const origins: { target: number; order: number }[] = [];
   answers.forEach((answer, index) => {
     const one = compared[index]!;
     if (answer.error) {
@@ -91,25 +90,35 @@ export async function loadView(
       return;
     }
     answer.series.forEach((series, order) => {
-      const stats = seriesStats(series.datapoints.map((point) => point[0]));
-      if (one.shift === null) {
-        const list = present.get(one.source) ?? [];
-        list[order] = stats;
-        present.set(one.source, list);
-      }
-      const mirror = one.shift === null ? undefined : present.get(one.source)?.[order];
       raw.push(series);
-      drawn.push({
-        name: series.target,
-        target: index,
-        source: one.source,
-        shift: one.shift,
-        stats,
-        change: mirror ? percentChange(mirror.avg, stats.avg) : null,
-      });
+      origins.push({ target: index, order });
     });
   });
-  return { compared, raw, drawn, aligned: alignSeries(raw), errors };
+  const aligned = alignSeries(raw);
+  // The statistics read the aligned values, the arrays the chart draws (a gap adds a null,
+  // which they skip), rather than a copy of every series made for them.
+  // The present series of each user's target, by their order within its answer.
+  const present = new Map<number, Stats[]>();
+  const drawn = raw.map((series, position): DrawnSeries => {
+    const { target, order } = origins[position]!;
+    const one = compared[target]!;
+    const stats = seriesStats(aligned.values[position]!);
+    if (one.shift === null) {
+      const list = present.get(one.source) ?? [];
+      list[order] = stats;
+      present.set(one.source, list);
+    }
+    const mirror = one.shift === null ? undefined : present.get(one.source)?.[order];
+    return {
+      name: series.target,
+      target,
+      source: one.source,
+      shift: one.shift,
+      stats,
+      change: mirror ? percentChange(mirror.avg, stats.avg) : null,
+    };
+  });
+  return { compared, raw, drawn, aligned, errors };
 }
 
 export async function loadEvents(from: string, until: string, tags: string, signal?: AbortSignal) {
