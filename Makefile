@@ -41,14 +41,15 @@ bench-storage: ## Storage worker: persisted samples/s beside binary COPY of the 
 bench-import: ## Whisper import: points/s published and stored beside whisper.fetch reading the same files, bytes/point
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin import-bench
 
-# Two browser benchmarks. The Graph page's needs no services: web/bench/graph.mjs serves the built
-# app and a synthetic /render answer itself. The Metrics page's search runs against the real
-# pipeline: web-search-bench sends 100,000 series, then runs web/bench/search.mjs against the
-# API, which embeds the app `web` has just built. tests/web/setup.sh installs chromium and
-# playwright-core when missing.
-bench-web: web ## Web app: Graph page at 100k points beside bare uPlot; Metrics search per keystroke over 100k series beside the bare fetch
+# The browser benchmarks. The first needs no services: web/bench/graph.mjs serves the built app
+# and a synthetic /render answer itself, every point drawn. Then, against the real pipeline,
+# web-bench stores a day of 10 series and runs web/bench/graph.mjs against the API (issue 18's
+# load figure), then sends 100,000 series and runs web/bench/search.mjs, against the API, which
+# embeds the app `web` has just built. tests/web/setup.sh installs chromium and playwright-core
+# when missing.
+bench-web: web ## Web app: Graph page (every point drawn; a day of 10 series from the API) beside bare uPlot and the bare fetch; Metrics search per keystroke over 100k series
 	ABACUS_CHROMIUM="$$(bash tests/web/setup.sh)" node web/bench/graph.mjs
-	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin web-search-bench
+	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin web-bench
 
 bench-api: ## Query latency of the API beside the bare SQL fetching the same rows
 	$(WITH_SERVICES) cargo run --release --quiet -p abacus-tests --bin api-bench

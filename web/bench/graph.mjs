@@ -1,14 +1,20 @@
-// `make bench-web`: how fast the Graph page draws 100,000 points, beside bare uPlot drawing the
-// same data on a blank page, in the same run and the same browser (Debian's chromium driven by
-// playwright-core, set up by tests/web/setup.sh).
+// `make bench-web`: how fast the Graph page draws, beside bare uPlot drawing the same data on a
+// blank page, in the same run and the same browser (Debian's chromium driven by
+// playwright-core, set up by tests/web/setup.sh). Two ways, both run by `make bench-web`:
 //
-// Both pages are served by a small HTTP server in this process: the built app (web/dist, with
-// the SPA fallback the API has) and a blank page that loads only uPlot's own build from
-// web/node_modules (the very version the app bundles). Both fetch the same /render answer: 10
-// series × 10,000 points (a seeded random walk, one point every 10 s), in the JSON shape the
-// API answers, a seeded synthetic answer fed to the app's real data path (loadView → alignSeries →
-// drawChart, the legend's statistics, the event layer). This server ignores maxDataPoints, which
-// the real API would consolidate to about one point per pixel: here every point is drawn.
+// * Every point drawn (the default): a small HTTP server in this process serves the built app
+//   (web/dist, with the SPA fallback the API has) and a seeded synthetic /render answer: 10
+//   series × 10,000 points (a random walk, one point every 10 s), in the JSON shape the API
+//   answers, fed to the app's real data path (loadView → alignSeries → drawChart, the legend's
+//   statistics, the event layer). This server ignores maxDataPoints, which the real API
+//   consolidates to about one point per pixel: every point is drawn, the worst case.
+// * The real API (BENCH_API set; tests/src/bin/web-bench.rs stores 10 series × 8,640 points, a
+//   day at 10 s, and runs this): the same server passes every request but the blank page's to
+//   the API, which serves the app it embedded and answers /render itself, consolidating to the
+//   maxDataPoints the page asks for. This is issue 18's figure.
+//
+// The blank page loads only uPlot's own build from web/node_modules (the very version the app
+// bundles) and fetches the very /render URL the app requested (its maxDataPoints included).
 //
 // For each page, per round:
 //   load     navigation start → the chart drawn (performance.now() in the page, whose origin is
@@ -30,6 +36,9 @@
 //   ABACUS_CHROMIUM   the chromium binary (tests/web/setup.sh prints it)
 //   BENCH_ROUNDS      measured rounds (default 7), after one warm-up round
 //   BENCH_SERIES, BENCH_POINTS   the answer's shape (default 10 × 10,000)
+//   BENCH_API         the API's root URL: draw what it stores instead (with BENCH_TARGET,
+//                     BENCH_FROM and BENCH_UNTIL, the series and range it holds; BENCH_SERIES
+//                     and BENCH_POINTS then say what it stores, for the report)
 // The functions handed to the page run in the browser, where these are globals.
 /* global performance, MutationObserver */
 import { launchBrowser, seeded } from "./browser.mjs";
@@ -44,16 +53,20 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SERIES = Number(process.env.BENCH_SERIES ?? 10);
 const POINTS = Number(process.env.BENCH_POINTS ?? 10_000);
 const STEP = 10;
+const API = process.env.BENCH_API ? new URL(process.env.BENCH_API) : null;
 /** The range the pages ask for: exactly the answer's points, (FROM, UNTIL]. */
-const FROM = 1_767_225_600; // 2026-01-01 00:00 UTC
-const UNTIL = FROM + POINTS * STEP;
-const TARGET = "bench.*";
+const FROM = API ? Number(process.env.BENCH_FROM) : 1_767_225_600; // 2026-01-01 00:00 UTC
+const UNTIL = API ? Number(process.env.BENCH_UNTIL) : FROM + POINTS * STEP;
+const TARGET = API ? process.env.BENCH_TARGET : "bench.*";
+if (API && !(TARGET && Number.isFinite(FROM) && Number.isFinite(UNTIL))) {
+  throw new Error("BENCH_API needs BENCH_TARGET, BENCH_FROM and BENCH_UNTIL");
+}
 
 const { version: uplotVersion } = JSON.parse(await readFile(path.join(WEB_DIR, "node_modules", "uplot", "package.json"), "utf8"));
 
 // ---- the /render answer ----------------------------------------------------------------------
 const random = seeded(18);
-const allSeries = Array.from({ length: SERIES }, (_, index) => {
+const allSeries = Array.from({ length: API ? 0 : SERIES }, (_, index) => {
   let value = 100 * (index + 1);
   const datapoints = [];
   for (let point = 1; point <= POINTS; point += 1) {
@@ -113,8 +126,35 @@ async function serveFile(response, file, cache = "no-cache") {
   }
 }
 
+/** Passes a request to the API as it came, and its answer back as it comes. */
+function passToApi(request, response) {
+  const upstream = http.request(
+    new URL(request.url, API),
+    { method: request.method, headers: { ...request.headers, host: API.host } },
+    (answer) => {
+      response.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(response);
+    },
+  );
+  upstream.on("error", (error) => {
+    response.writeHead(502, { "content-type": "application/json" });
+    response.end(JSON.stringify({ error: `the API did not answer: ${error.message}` }));
+  });
+  request.pipe(upstream);
+}
+
 const server = http.createServer(async (request, response) => {
   const url = new URL(request.url, "http://bench");
+  if (url.pathname === "/bare.html") {
+    response.writeHead(200, { "content-type": TYPES[".html"], "cache-control": "no-cache" });
+    response.end(BARE_PAGE);
+    return;
+  }
+  if (url.pathname.startsWith("/uplot/") && (await serveFile(response, path.join(UPLOT_DIST, path.basename(url.pathname)), IMMUTABLE))) return;
+  if (API) {
+    passToApi(request, response);
+    return;
+  }
   if (url.pathname === "/render") {
     const from = Number(url.searchParams.get("from"));
     const until = Number(url.searchParams.get("until"));
@@ -127,12 +167,6 @@ const server = http.createServer(async (request, response) => {
     response.end(answerFor(from, until));
     return;
   }
-  if (url.pathname === "/bare.html") {
-    response.writeHead(200, { "content-type": TYPES[".html"], "cache-control": "no-cache" });
-    response.end(BARE_PAGE);
-    return;
-  }
-  if (url.pathname.startsWith("/uplot/") && (await serveFile(response, path.join(UPLOT_DIST, path.basename(url.pathname)), IMMUTABLE))) return;
   if (url.pathname.startsWith("/assets/") && (await serveFile(response, path.join(DIST, "assets", path.basename(url.pathname)), IMMUTABLE))) return;
   // Anything else is a page of the app (the API's SPA fallback); its API calls are not needed.
   if (path.extname(url.pathname) === "") {
@@ -164,9 +198,14 @@ const pageErrors = [];
 page.on("pageerror", (error) => pageErrors.push(error.message));
 
 const range = `target=${encodeURIComponent(TARGET)}&from=${FROM}&until=${UNTIL}`;
+/** The query of the app's first /render request (read in the warm-up), which the blank page
+ * sends as it is; and the points the app drew from its answer, which the blank page must draw
+ * too. (Every point, unless the real API consolidated them.) */
+let renderQuery = null;
+let expectedPoints = API ? null : SERIES * POINTS;
 const PAGES = {
   app: { url: () => `${origin}/graph?${range}`, marked: "main[data-loaded]" },
-  bare: { url: (size) => `${origin}/bare.html?${range}&format=json#w=${size.width}&h=${size.height}`, marked: "body[data-loaded]" },
+  bare: { url: (size) => `${origin}/bare.html${renderQuery}#w=${size.width}&h=${size.height}`, marked: "body[data-loaded]" },
 };
 
 /** Milliseconds from the last mark of `kind` (or navigation) to the first `drawn` mark after it
@@ -207,7 +246,7 @@ async function measure(which, size) {
   const load = await drawnAfter(null);
   const fetched = which === "bare" ? await page.evaluate(() => window.__fetchedAt) : null;
   const points = await drawnPoints();
-  if (points !== SERIES * POINTS) throw new Error(`${which}: drew ${points} points, not ${SERIES * POINTS}`);
+  if (points !== expectedPoints) throw new Error(`${which}: drew ${points} points, not ${expectedPoints}`);
 
   const box = await page.locator("#chart .u-over").boundingBox();
   const middle = box.y + box.height / 2;
@@ -219,14 +258,16 @@ async function measure(which, size) {
   // Bare uPlot's redraw is its only one; the app's first is the held points at the new range.
   const zoomHeld = which === "app" ? await drawnAfter("mouseup", "held") : zoom;
   const zoomedPoints = which === "app" ? await drawnPoints() : null;
-  if (zoomedPoints !== null && !(zoomedPoints > 0 && zoomedPoints < SERIES * POINTS)) {
+  // The real API answers a narrower range at a finer step: as many points, or fewer.
+  if (zoomedPoints !== null && !(zoomedPoints > 0 && (API ? zoomedPoints <= expectedPoints : zoomedPoints < expectedPoints))) {
     throw new Error(`app: the zoomed chart holds ${zoomedPoints} points`);
   }
+  if (which === "app" && !(Number(new URL(page.url()).searchParams.get("from")) > FROM)) throw new Error("app: the zoom did not narrow the range");
 
   await page.mouse.dblclick(box.x + box.width / 2, middle);
   const back = await drawnAfter("dblclick");
   const backHeld = which === "app" ? await drawnAfter("dblclick", "held") : back;
-  if (which === "app" && (await drawnPoints()) !== SERIES * POINTS) throw new Error("app: double-click did not go back to the whole range");
+  if (which === "app" && (await drawnPoints()) !== expectedPoints) throw new Error("app: double-click did not go back to the whole range");
   return { load, zoom, zoomHeld, back, backHeld, fetched };
 }
 
@@ -237,13 +278,20 @@ const median = (values) => {
 };
 const ms = (value) => `${value.toFixed(1)} ms`;
 
-// The warm-up round also reads the app's chart size, which the bare page then takes.
+// The warm-up round also reads the app's chart size, which the bare page then takes, its
+// /render request and the points it drew.
+const firstRender = page.waitForResponse((response) => new URL(response.url()).pathname === "/render");
 await page.goto(PAGES.app.url());
 await page.waitForSelector(PAGES.app.marked);
+const rendered = await firstRender;
+renderQuery = new URL(rendered.url()).search;
+const answerBytes = (await rendered.body()).length;
+expectedPoints ??= await drawnPoints();
 const size = await chartSize();
 console.log(
-  `bench-web: ${SERIES} series × ${POINTS.toLocaleString("en")} points = ${(SERIES * POINTS).toLocaleString("en")} points, ` +
-    `chart ${size.width}×${size.height} px, uPlot ${uplotVersion}, ${(fullAnswer.length / 1e6).toFixed(2)} MB of /render JSON, ` +
+  `bench-web: ${SERIES} series × ${POINTS.toLocaleString("en")} points = ${(SERIES * POINTS).toLocaleString("en")} points ` +
+    `${API ? `stored, ${expectedPoints.toLocaleString("en")} drawn as the API consolidated them (${renderQuery.match(/maxDataPoints=\d+/)})` : "drawn"}, ` +
+    `chart ${size.width}×${size.height} px, uPlot ${uplotVersion}, ${(answerBytes / 1e6).toFixed(2)} MB of /render JSON, ` +
     `${ROUNDS} rounds after a warm-up, chromium ${browser.version()}`,
 );
 await measure("app", size);

@@ -1,6 +1,6 @@
-// `make bench-web`, second half: the Metrics page's search, keystroke by keystroke, against a
-// running Abacus that holds the benchmark's 100,000 series (tests/src/bin/web-search-bench.rs
-// starts the pipeline, sends them over statsd and runs this script).
+// `make bench-web`, last part: the Metrics page's search, keystroke by keystroke, against a
+// running Abacus that holds the benchmark's 100,000 series (tests/src/bin/web-bench.rs starts
+// the pipeline, sends them over statsd and runs this script).
 //
 // Debian's chromium (playwright-core) types the TEXTS below into the search box, a character at
 // a time, with backspaces and clears (Ctrl+A, Backspace), at a typist's pace: the next key
