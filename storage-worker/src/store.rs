@@ -39,7 +39,7 @@ use abacus_proto::v1::{
 };
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use std::collections::{HashMap, HashSet};
+use std::collections::{hash_map::Entry, HashMap, HashSet};
 use std::sync::Arc;
 
 /// The migrations that create and evolve the schema, embedded in the binary.
@@ -495,8 +495,10 @@ struct TransactionRows<'batch> {
     gauges: Vec<MergedRow<'batch>>,
     timers: Vec<AppendedRow<&'batch TimerAggregate>>,
     sets: Vec<AppendedRow<&'batch SetAggregate>>,
-    /// Time and value.
+    /// Time and value; one row per series and time (see `push_point`).
     points: Vec<AppendedRow<(DateTime<Utc>, f64)>>,
+    /// The position in `points` of each series' point at a time.
+    point_index: HashMap<(usize, DateTime<Utc>), usize>,
     /// Points written straight into a point rollup: resolution, bucket, value, time rounded
     /// to the raw resolution, and the coarser resolution above.
     landed: Vec<AppendedRow<LandedPoint>>,
@@ -577,13 +579,25 @@ impl<'batch> TransactionRows<'batch> {
                             },
                         ));
                     }
-                    _ => rows
-                        .points
-                        .push(appended(index, position, (*time, point.value))),
+                    _ => rows.push_point(appended(index, position, (*time, point.value))),
                 }
             }
         }
         rows
+    }
+
+    /// Adds a raw point; one the transaction already holds for its series and time is
+    /// replaced. Rows written by one statement share one `stored_at`, so two of one time
+    /// would tie and a read could show either: like carbon, the last one received is the
+    /// value (batches come in delivery order, each batch's points in arrival order).
+    fn push_point(&mut self, row: AppendedRow<(DateTime<Utc>, f64)>) {
+        match self.point_index.entry((row.series, row.value.0)) {
+            Entry::Occupied(earlier) => self.points[*earlier.get()] = row,
+            Entry::Vacant(slot) => {
+                slot.insert(self.points.len());
+                self.points.push(row);
+            }
+        }
     }
 
     /// The position of a series in `series`, adding it the first time.

@@ -259,3 +259,62 @@ async fn a_point_sent_again_is_one_row_and_the_latest_write_still_wins() -> anyh
     assert_eq!(raw_rows, [1, 1, 2, 3, 3]);
     pipeline.stop().await
 }
+
+/// Several points of one series at one time in one batch (a client sending a time twice
+/// within one flush, or one ingest request): like carbon, the last one received is the value,
+/// stored once. Before, all were stored with one `stored_at`, and a read could show any.
+#[tokio::test]
+async fn points_at_one_time_in_one_batch_keep_the_last_received() -> anyhow::Result<()> {
+    let settings = PipelineSettings::new(Duration::from_secs(1)).await?;
+    let pipeline = Pipeline::start_with_settings(settings).await?;
+    let time = (chrono::Utc::now().timestamp() - 3_600) / 10 * 10 + 3;
+    let point =
+        |metric: &str, value: f64| json!({"metric": metric, "value": value, "timestamp": time});
+    let batches = [
+        // The other series at the same time is its own point.
+        vec![
+            point("twice.a", 5.0),
+            point("twice.b", 1.0),
+            point("twice.a", 7.0),
+            point("twice.a", 5.0),
+            point("twice.a", 9.0),
+            point("twice.a", 3.0),
+        ],
+        // Ends on the value the time already holds: nothing new to store.
+        vec![point("twice.a", 4.0), point("twice.a", 3.0)],
+        // Ends on another value: stored, and it wins.
+        vec![point("twice.a", 3.0), point("twice.a", 8.0)],
+    ];
+    let mut expected = Vec::new();
+    for (delivered, batch) in (1..).zip(&batches) {
+        // One request, one batch.
+        let (status, answer) = pipeline.post_json("/api/v1/data", &json!(batch)).await?;
+        assert_eq!(status, 200, "{answer}");
+        pipeline.wait_until_worker_is_idle(delivered).await?;
+        let mut values = Vec::new();
+        for metric in ["twice.a", "twice.b"] {
+            let path = format!(
+                "/api/v1/data/{metric}?from={}&until={}",
+                time - 60,
+                time + 60
+            );
+            let rows = pipeline.stored_points(&path).await?;
+            assert_eq!(rows.len(), 1, "{metric}: {rows:?}");
+            values.push(rows[0].1);
+        }
+        let mut connection = pipeline.database_connection().await?;
+        let rows: i64 = sqlx::query_scalar("select count(*) from raw_points")
+            .fetch_one(&mut connection)
+            .await?;
+        expected.push((values, rows));
+    }
+    assert_eq!(
+        expected,
+        [
+            (vec![3.0, 1.0], 2),
+            (vec![3.0, 1.0], 2),
+            (vec![8.0, 1.0], 3)
+        ]
+    );
+    pipeline.stop().await
+}
