@@ -13,7 +13,7 @@
 //         the box held after that key (#search-status[data-query], set by the app right after
 //         it filled the list), as a MutationObserver sees it ("DOM updated"), and the next
 //         animation frame after that ("frame": the frame that shows it). A failed search (a
-//         glob typed halfway, `host-04*.`, answers 400) is answered too: the list shows why.
+//         400, e.g. for an unclosed `{`) is answered too: the list shows why.
 // The baseline ("bare fetch"): in the same browser and origin, the very /api/v1/series URLs the
 // page requested for those keystrokes, each fetched alone and its JSON parsed, at the same
 // pace. Rounds alternate which goes first, after one warm-up round of each.
@@ -43,7 +43,7 @@ const TEXTS = [
   [CLEAR, "host-0421", ".pay", "ments.err", { back: 12 }, "cart.req"],
   // A typo, corrected.
   [CLEAR, "memroy", { back: 3 }, "ory_bytes"],
-  // Globs, typed as they come: each prefix is searched, and a prefix ending in "." is refused.
+  // Globs, typed as they come: each prefix is searched (one ending in "." for any segment next).
   [CLEAR, "host-04*.search.latency", { back: 7 }, "errors"],
   [CLEAR, "*.payments.errors", { back: 6 }, "latency"],
   // A wide substring.

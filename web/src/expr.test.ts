@@ -38,6 +38,8 @@ test("search text: globs as typed, plain text as a substring", () => {
   assert.deepEqual(seriesSearch(" demo.lo "), { contains: "demo.lo" });
   assert.deepEqual(seriesSearch("api.*.latency"), { match: "api.*.latency" });
   assert.deepEqual(seriesSearch("api.{a,b}"), { match: "api.{a,b}" });
+  assert.deepEqual(seriesSearch("host-04*."), { match: "host-04*.*" });
+  assert.deepEqual(seriesSearch("demo."), { contains: "demo." });
 });
 
 test("the token under the cursor stops at function syntax", () => {

@@ -61,7 +61,9 @@ export function defaultTargets(series: SeriesRef): string[] {
 export function seriesSearch(text: string): { match?: string; contains?: string } {
   const trimmed = text.trim();
   if (trimmed === "") return {};
-  if (/[*?[\]{}]/.test(trimmed)) return { match: trimmed };
+  // A glob typed up to a dot asks what comes next (as the tree shows it): any next segment,
+  // rather than a glob with an empty last segment, which the API refuses.
+  if (/[*?[\]{}]/.test(trimmed)) return { match: trimmed.endsWith(".") ? `${trimmed}*` : trimmed };
   return { contains: trimmed };
 }
 
