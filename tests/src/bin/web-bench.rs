@@ -128,7 +128,10 @@ async fn graph(
     let until = now / 3600 * 3600;
     let from = until - GRAPH_POINTS * GRAPH_STEP;
     let expected = GRAPH_SERIES as u64 * GRAPH_POINTS;
-    eprintln!("web-bench: sending {expected} Graphite points ({GRAPH_SERIES} series, a day at {GRAPH_STEP} s)...");
+    eprintln!(
+        "web-bench: sending {expected} Graphite points \
+         ({GRAPH_SERIES} series, a day at {GRAPH_STEP} s)..."
+    );
     let mut random = Mulberry32(18);
     let mut lines = String::with_capacity(4 << 20);
     for series in 0..GRAPH_SERIES {
@@ -139,32 +142,15 @@ async fn graph(
             lines.push_str(&format!("bench.s{series:02} {value:.3} {time}\n"));
         }
     }
-    let mut graphite = tokio::net::TcpStream::connect(graphite_tcp).await?;
-    graphite.write_all(lines.as_bytes()).await?;
-    graphite.shutdown().await?;
-    drop(graphite);
-
-    let mut database = pipeline.database_connection().await?;
-    let deadline = Instant::now() + SEED_PATIENCE;
-    loop {
-        // The worker creates the tables; until then the count fails, which means "not yet".
-        let stored: i64 = sqlx::query_scalar(
-            "select count(*) from raw_points p join series s on s.id = p.series_id \
-             where s.name like 'bench.s%'",
-        )
-        .fetch_one(&mut database)
-        .await
-        .unwrap_or(0);
-        if stored == expected as i64 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!("{stored} of the {expected} Graphite points are stored after {SEED_PATIENCE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    sqlx::query("vacuum analyze").execute(&mut database).await?;
-    database.close().await?;
+    send_over_tcp(graphite_tcp, &lines).await?;
+    wait_until_stored(
+        pipeline,
+        "select count(*) from raw_points p join series s on s.id = p.series_id \
+         where s.name like 'bench.s%'",
+        expected,
+        "Graphite points",
+    )
+    .await?;
 
     run_script(
         "web/bench/graph.mjs",
@@ -210,6 +196,46 @@ impl Mulberry32 {
     }
 }
 
+/// Writes `text` to a new TCP connection and closes it.
+async fn send_over_tcp(address: std::net::SocketAddr, text: &str) -> anyhow::Result<()> {
+    let mut connection = tokio::net::TcpStream::connect(address).await?;
+    connection.write_all(text.as_bytes()).await?;
+    connection.shutdown().await?;
+    Ok(())
+}
+
+/// Waits until `count_query` counts `expected` rows, then settles the statistics, as
+/// autovacuum would have them on tables that grew slowly.
+async fn wait_until_stored(
+    pipeline: &Pipeline,
+    count_query: &str,
+    expected: u64,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut database = pipeline.database_connection().await?;
+    let deadline = Instant::now() + SEED_PATIENCE;
+    loop {
+        // The worker creates the tables; until then the count fails, which means "not yet".
+        let stored: i64 = sqlx::query_scalar(count_query)
+            .fetch_one(&mut database)
+            .await
+            .unwrap_or(0);
+        if stored == expected as i64 {
+            break;
+        }
+        if stored > expected as i64 {
+            bail!("{stored} {what} are stored, more than the {expected} sent");
+        }
+        if Instant::now() >= deadline {
+            bail!("{stored} of the {expected} {what} are stored after {SEED_PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sqlx::query("vacuum analyze").execute(&mut database).await?;
+    database.close().await?;
+    Ok(())
+}
+
 /// Sends the 100,000 series, then runs `web/bench/search.mjs` against the API.
 async fn search(
     pipeline: &Pipeline,
@@ -218,8 +244,7 @@ async fn search(
 ) -> anyhow::Result<()> {
     eprintln!("web-bench: sending {SERIES} series over statsd TCP...");
     let started = Instant::now();
-    let mut statsd = tokio::net::TcpStream::connect(statsd_tcp).await?;
-    let mut lines = String::with_capacity(1 << 20);
+    let mut lines = String::with_capacity(8 << 20);
     for host in 0..HOSTS {
         let dc = host % 4 + 1;
         for service in SERVICES {
@@ -229,40 +254,15 @@ async fn search(
                 ));
             }
         }
-        if lines.len() > 512 * 1024 {
-            statsd.write_all(lines.as_bytes()).await?;
-            lines.clear();
-        }
     }
-    statsd.write_all(lines.as_bytes()).await?;
-    statsd.shutdown().await?;
-    drop(statsd);
-
-    let mut database = pipeline.database_connection().await?;
-    let deadline = Instant::now() + SEED_PATIENCE;
-    loop {
-        // The worker creates the table; until then the count fails, which means "not yet".
-        let stored: i64 =
-            sqlx::query_scalar("select count(*) from series where name like 'host-%'")
-                .fetch_one(&mut database)
-                .await
-                .unwrap_or(0);
-        if stored == SERIES as i64 {
-            break;
-        }
-        if stored > SERIES as i64 {
-            bail!("the catalog holds {stored} series, more than the {SERIES} sent");
-        }
-        if Instant::now() >= deadline {
-            bail!("the catalog holds {stored} of the {SERIES} series after {SEED_PATIENCE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Settled statistics, as autovacuum would have them on a catalog that grew slowly.
-    sqlx::query("vacuum analyze series")
-        .execute(&mut database)
-        .await?;
-    database.close().await?;
+    send_over_tcp(statsd_tcp, &lines).await?;
+    wait_until_stored(
+        pipeline,
+        "select count(*) from series where name like 'host-%'",
+        SERIES as u64,
+        "series",
+    )
+    .await?;
     eprintln!(
         "web-bench: {SERIES} series in the catalog after {:.1}s",
         started.elapsed().as_secs_f64()
