@@ -18,8 +18,16 @@ export interface Aligned {
 export function alignSeries(series: readonly RenderedSeries[]): Aligned {
   if (series.length === 0) return { times: [], values: [] };
   const first = series[0]!.datapoints;
-  if (series.every((one) => sameTimes(one.datapoints, first))) {
-    return { times: timesOf(first), values: series.map((one) => valuesOf(one.datapoints)) };
+  const sameGrid = series.every(
+    (one) =>
+      one.datapoints.length === first.length &&
+      one.datapoints.every((point, index) => point[1] === first[index]![1]),
+  );
+  if (sameGrid) {
+    return {
+      times: first.map((point) => point[1]),
+      values: series.map((one) => one.datapoints.map((point) => point[0])),
+    };
   }
   const all = new Set<number>();
   for (const one of series) for (const point of one.datapoints) all.add(point[1]);
@@ -31,30 +39,6 @@ export function alignSeries(series: readonly RenderedSeries[]): Aligned {
     return row;
   });
   return { times, values };
-}
-
-// The three below are plain loops rather than a callback per point: they run once per page
-// load over up to ~100,000 points, before the JIT has compiled them, where a call per point
-// costs several times the loop.
-
-function sameTimes(points: RenderedSeries["datapoints"], first: RenderedSeries["datapoints"]): boolean {
-  if (points.length !== first.length) return false;
-  for (let index = 0; index < points.length; index += 1) {
-    if (points[index]![1] !== first[index]![1]) return false;
-  }
-  return true;
-}
-
-function timesOf(points: RenderedSeries["datapoints"]): number[] {
-  const times = new Array<number>(points.length);
-  for (let index = 0; index < points.length; index += 1) times[index] = points[index]![1];
-  return times;
-}
-
-function valuesOf(points: RenderedSeries["datapoints"]): (number | null)[] {
-  const values = new Array<number | null>(points.length);
-  for (let index = 0; index < points.length; index += 1) values[index] = points[index]![0];
-  return values;
 }
 
 /** Keeps only the rows where some series has a value, for the sequential x-axis. */
