@@ -211,14 +211,16 @@ await step("graph: drag to zoom, double-click back", async () => {
   await heldChanged(heldBeforeBack);
 });
 
+/** The Graph page's own code (a chunk of its own, web/src/main.ts). */
+const GRAPH_CODE = /\/assets\/graph-[^/]*\.js$/;
+
 await step("graph: a shared link asks for its data while the page's code loads", async () => {
   // The Graph page's code arrives half a second late here; its /render request must not wait
   // for it, and the page must draw that answer rather than ask again. (Routing turns off the
   // browser's cache, so the code is fetched.)
-  const graphCode = /\/assets\/graph-[^/]*\.js$/;
   const order = [];
   await page.goto("about:blank");
-  await page.route(graphCode, async (route) => {
+  await page.route(GRAPH_CODE, async (route) => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     order.push("graph code answered");
     await route.continue();
@@ -232,7 +234,7 @@ await step("graph: a shared link asks for its data while the page's code loads",
     await page.waitForSelector("main[data-loaded]");
   } finally {
     page.off("request", onRequest);
-    await page.unroute(graphCode);
+    await page.unroute(GRAPH_CODE);
   }
   assert.deepEqual(order, ["render requested", "graph code answered"]);
   assert.equal(await page.getAttribute("#chart", "data-series"), "1");
@@ -242,7 +244,7 @@ await step("a page whose code cannot be fetched says so", async () => {
   // Another tab, whose failed fetch is not one of this test's console errors.
   const other = await context.newPage();
   try {
-    await other.route(/\/assets\/graph-[^/]*\.js$/, (route) => route.abort());
+    await other.route(GRAPH_CODE, (route) => route.abort());
     await other.goto(url(`graph?target=${encodeURIComponent(counter)}`));
     await other.getByRole("heading", { name: "This page cannot load" }).waitFor();
     assert.match(await other.getByRole("alert").textContent(), /Reloading the page fetches it again/);

@@ -1,7 +1,8 @@
 // The Graph page's first data, asked for by the shell the moment it runs, while the page's own
-// code (and uPlot with it) is still being fetched and evaluated. Most of a Graph page's load is
-// the /render answer; starting it before ~70 KB of page code is evaluated, instead of after,
-// is what brings the page close to a bare fetch of the same JSON (tests/bench/README.md).
+// code (and uPlot with it) is still being fetched and evaluated: the request leaves when it
+// would on a page that only fetched (17-24 ms after navigation start here, where it waited for
+// ~70 KB of code). The load is one thread's work, so this moves the code's evaluation into the
+// wait for the answer rather than removing it (tests/bench/README.md has the figures).
 import { loadGraphView, type GraphAnswer } from "./data.ts";
 import { parseGraphState } from "./state.ts";
 
