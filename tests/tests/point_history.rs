@@ -250,11 +250,7 @@ async fn a_point_sent_again_is_one_row_and_the_latest_write_still_wins() -> anyh
         let rows = pipeline.stored_points(&path).await?;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].1, value, "after sending {value}: {rows:?}");
-        let mut connection = pipeline.database_connection().await?;
-        let count: i64 = sqlx::query_scalar("select count(*) from raw_points")
-            .fetch_one(&mut connection)
-            .await?;
-        raw_rows.push(count);
+        raw_rows.push(raw_point_rows(&pipeline).await?);
     }
     assert_eq!(raw_rows, [1, 1, 2, 3, 3]);
     pipeline.stop().await
@@ -302,11 +298,7 @@ async fn points_at_one_time_in_one_batch_keep_the_last_received() -> anyhow::Res
             assert_eq!(rows.len(), 1, "{metric}: {rows:?}");
             values.push(rows[0].1);
         }
-        let mut connection = pipeline.database_connection().await?;
-        let rows: i64 = sqlx::query_scalar("select count(*) from raw_points")
-            .fetch_one(&mut connection)
-            .await?;
-        expected.push((values, rows));
+        expected.push((values, raw_point_rows(&pipeline).await?));
     }
     assert_eq!(
         expected,
@@ -317,4 +309,12 @@ async fn points_at_one_time_in_one_batch_keep_the_last_received() -> anyhow::Res
         ]
     );
     pipeline.stop().await
+}
+
+/// How many raw point rows are stored, of every series.
+async fn raw_point_rows(pipeline: &Pipeline) -> anyhow::Result<i64> {
+    let mut connection = pipeline.database_connection().await?;
+    Ok(sqlx::query_scalar("select count(*) from raw_points")
+        .fetch_one(&mut connection)
+        .await?)
 }
