@@ -16,6 +16,10 @@ tests/compat/setup.sh whisper), for tests/tests/compat_whisper_import.rs and
     whisper_tree.py time-fetch DIR
         reads every archive of every file with whisper.fetch (what whisper-fetch.py does
         for one archive) and prints the seconds it took and the points read, as JSON.
+    whisper_tree.py overwrite DIR --at T --writes JSON
+        writes one time T again and again into a new file DIR/overwrite.wsp (10s:1d), as
+        carbon writes each point it receives: JSON is a list of rounds, each a list of values
+        written in order; prints, as JSON, the value whisper.fetch shows at T after each round.
 
 The data is a seeded function of the arguments, so a failure reproduces. Each `compat` file
 has three archives (10s:1d, 1m:30d, 1h:1y) and is written as carbon writes: old points
@@ -229,8 +233,20 @@ def time_fetch(root):
     json.dump({"seconds": time.perf_counter() - started, "points": points}, sys.stdout)
 
 
+def overwrite(root, at, rounds):
+    path = os.path.join(root, "overwrite.wsp")
+    whisper.create(path, [(10, DAY // 10)])
+    shown = []
+    for values in rounds:
+        for value in values:
+            whisper.update(path, value, at)
+        (start, _, step), fetched = whisper.fetch(path, at - 10, at)
+        shown.append(fetched[(at - at % step - start) // step])
+    json.dump(shown, sys.stdout)
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("write", "append", "fetch", "time-fetch"):
+    if len(argv) < 3 or argv[1] not in ("write", "append", "fetch", "time-fetch", "overwrite"):
         sys.exit(__doc__)
     command, root, options = argv[1], argv[2], argv[3:]
     settings = dict(zip(options[::2], options[1::2]))
@@ -247,6 +263,8 @@ def main(argv):
         append(root, int(settings.get("--seed", "1")), until)
     elif command == "fetch":
         fetch(root)
+    elif command == "overwrite":
+        overwrite(root, int(settings["--at"]), json.loads(settings["--writes"]))
     else:
         time_fetch(root)
 

@@ -13,6 +13,9 @@
 //! to the same time and reads it back at that time; the import finds it in the file). Run
 //! twice, the import stores nothing more. The data is seeded: set `ABACUS_COMPAT_SEED` to try
 //! other data.
+//!
+//! And one time written again and again (within one ingest batch and across batches) reads as
+//! whisper shows the same writes: the last one written.
 
 use abacus_proto::storage_schema::{Aggregation, AggregationRuleSetting};
 use abacus_tests::{repo_root, workspace_binary, Pipeline, PipelineSettings};
@@ -235,13 +238,19 @@ async fn data_differences(pipeline: &Pipeline, reference: &Value) -> anyhow::Res
     Ok(failures)
 }
 
-#[tokio::test]
-async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyhow::Result<()> {
+/// Installs the reference (`tests/compat/setup.sh whisper`), once per machine.
+fn install_whisper() -> anyhow::Result<()> {
     let setup = Command::new("bash")
         .arg(repo_root().join("tests/compat/setup.sh"))
         .arg("whisper")
         .status()?;
     anyhow::ensure!(setup.success(), "tests/compat/setup.sh whisper failed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyhow::Result<()> {
+    install_whisper()?;
     let importer = workspace_binary("abacus-storage-worker", "abacus-import")?;
 
     let seed = std::env::var("ABACUS_COMPAT_SEED").unwrap_or_else(|_| "17".into());
@@ -432,4 +441,51 @@ async fn imported_whisper_files_read_back_as_whisper_fetch_shows_them() -> anyho
     pipeline.stop().await?;
     std::fs::remove_dir_all(&directory)?;
     Ok(())
+}
+
+/// One time written again and again, in rounds (each round one HTTP ingest request, so one
+/// batch: values repeated within a batch, and across batches): after each round Abacus reads
+/// the value whisper shows after the same writes in the same order, the last one written.
+#[tokio::test]
+async fn a_time_written_again_reads_as_whisper_keeps_it() -> anyhow::Result<()> {
+    install_whisper()?;
+    let rounds: [&[f64]; 3] = [&[5.0, 7.0, 5.0, 9.0, 3.0], &[4.0, 3.0], &[3.0, 8.0]];
+    let time = (chrono::Utc::now().timestamp() - 3_600) / 10 * 10 + 3;
+    let directory = std::env::temp_dir().join(format!("abacus-whisper-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&directory)?;
+    let shown = whisper_tree(&[
+        "overwrite",
+        &directory.to_string_lossy(),
+        "--at",
+        &time.to_string(),
+        "--writes",
+        &serde_json::to_string(&rounds)?,
+    ])?;
+    std::fs::remove_dir_all(&directory)?;
+    let whisper_shows: Vec<f64> = serde_json::from_slice(&shown)?;
+
+    let pipeline =
+        Pipeline::start_with_settings(PipelineSettings::new(Duration::from_secs(1)).await?).await?;
+    let path = format!(
+        "/api/v1/data/overwritten?from={}&until={}",
+        time - 60,
+        time + 60
+    );
+    let mut abacus_shows = Vec::new();
+    for (delivered, values) in (1..).zip(rounds) {
+        let points: Vec<Value> = values
+            .iter()
+            .map(|value| serde_json::json!({"metric": "overwritten", "value": value, "timestamp": time}))
+            .collect();
+        let (status, answer) = pipeline
+            .post_json("/api/v1/data", &Value::from(points))
+            .await?;
+        assert_eq!(status, 200, "{answer}");
+        pipeline.wait_until_worker_is_idle(delivered).await?;
+        let rows = pipeline.stored_points(&path).await?;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        abacus_shows.push(rows[0].1);
+    }
+    assert_eq!(abacus_shows, whisper_shows);
+    pipeline.stop().await
 }
